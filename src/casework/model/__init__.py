@@ -1,0 +1,46 @@
+"""Case type definitions: typed classes, the YAML format and CMMN 1.1 XML import/export."""
+
+from casework.model.definitions import (
+    CaseDefinition,
+    CaseFileField,
+    CaseFileItemOnPart,
+    CaseFileTransition,
+    Criterion,
+    Dialect,
+    Expression,
+    FormField,
+    OnPart,
+    PlanItem,
+    PlanItemKind,
+    PlanItemOnPart,
+    PlanningTable,
+    Role,
+    Rule,
+    Sentry,
+    TimerSpec,
+    Transition,
+)
+from casework.model.errors import ModelError, UnsupportedConstruct
+
+__all__ = [
+    "CaseDefinition",
+    "CaseFileField",
+    "CaseFileItemOnPart",
+    "CaseFileTransition",
+    "Criterion",
+    "Dialect",
+    "Expression",
+    "FormField",
+    "ModelError",
+    "OnPart",
+    "PlanItem",
+    "PlanItemKind",
+    "PlanItemOnPart",
+    "PlanningTable",
+    "Role",
+    "Rule",
+    "Sentry",
+    "TimerSpec",
+    "Transition",
+    "UnsupportedConstruct",
+]
