@@ -1,0 +1,25 @@
+"""The `casework` command line: one Typer app, one sub-app per area."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    help="Casework: adaptive case management on a CMMN 1.1 engine.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    # Sub-apps live in their own modules; importing here keeps `casework --help` complete.
+    from casework.cli import conformance_cmd, demo_cmd, model_cmd
+
+    app.add_typer(model_cmd.app, name="model", help="Validate, import and export case types.")
+    app.add_typer(conformance_cmd.app, name="conformance", help="Run CMMN conformance scenarios.")
+    app.command("demo", help="Walk a built-in case type through its life in the terminal.")(
+        demo_cmd.demo
+    )
+
+
+_register()
