@@ -1,1 +1,1 @@
-
+"""The conformance scenario runner."""

@@ -1,0 +1,404 @@
+"""The agenda: runs one command's consequences until nothing more changes.
+
+Like Flowable's agenda, each operation is one lifecycle transition or one sentry check;
+operations queue up in FIFO order and run until the queue is empty. Only then are stages
+checked for completion, so every sentry a transition satisfied has fired before a stage
+decides it is done.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from casework.engine.compiled import CompiledCase, CompiledRule, CriterionSpec, ItemSpec
+from casework.engine.errors import AgendaOverflow, CommandRefused
+from casework.engine.events import (
+    CaseTransitioned,
+    Event,
+    OnPartRemembered,
+    OnPartsForgotten,
+    PlanItemCreated,
+    PlanItemTransitioned,
+    TimerScheduled,
+)
+from casework.engine.instance import CaseInstance, PlanItemInstance, evolve
+from casework.engine.states import TERMINAL, CaseState, PlanItemState, next_state
+from casework.engine.timers import schedule
+from casework.model.definitions import Dialect, PlanItemKind, Transition
+
+S = PlanItemState
+T = Transition
+
+MAX_OPERATIONS = 100_000
+
+_ENTRY_LISTENING = frozenset({S.AVAILABLE, S.WAITING_FOR_REPETITION})
+
+
+def is_true(value: Any) -> bool:
+    from casework.expressions import is_true as _is_true
+
+    return _is_true(value)
+
+
+class Agenda:
+    """One command's run over a working copy of the case; collects the events."""
+
+    def __init__(self, case: CaseInstance, now: datetime) -> None:
+        self.case = case
+        self.compiled: CompiledCase = case.definition
+        self.now = now
+        self.events: list[Event] = []
+        self.queue: deque[tuple[Callable[..., None], tuple[Any, ...]]] = deque()
+        self.dirty: dict[str, None] = {}
+        self.operations = 0
+
+    # -- recording -----------------------------------------------------------------------
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+        evolve(self.case, event)
+
+    def plan(self, operation: Callable[..., None], *args: Any) -> None:
+        self.queue.append((operation, args))
+
+    def run(self) -> None:
+        """Run queued operations, then stage completions, until the case settles."""
+        queue = self.queue
+        while True:
+            while queue:
+                self.operations += 1
+                if self.operations > MAX_OPERATIONS:
+                    raise AgendaOverflow("the case did not settle: the model loops forever")
+                operation, args = queue.popleft()
+                operation(*args)
+            if not self.dirty:
+                return
+            self._check_completions()
+
+    # -- expressions ---------------------------------------------------------------------
+    def context(self, inst: PlanItemInstance | None = None) -> Mapping[str, Any]:
+        if inst is None:
+            return self.case.variables
+        spec = self.compiled.spec(inst.item_id)
+        ctx = dict(self.case.variables)
+        ctx[spec.item.repetition_counter] = inst.index
+        return ctx
+
+    def rule_holds(self, rule: CompiledRule | None, inst: PlanItemInstance | None) -> bool:
+        if rule is None:
+            return False
+        if rule.condition is None:
+            return True
+        return is_true(rule.condition(self.context(inst)))
+
+    # -- creation ------------------------------------------------------------------------
+    def create(
+        self,
+        spec: ItemSpec,
+        parent: PlanItemInstance | None,
+        index: int = 1,
+        state: PlanItemState = S.AVAILABLE,
+    ) -> PlanItemInstance:
+        case = self.case
+        instance_id = f"pi-{case.next_seq}"
+        required = False
+        if spec.required is not None:
+            # The required rule is evaluated once, when the item is created (CMMN 8.6.4).
+            probe = PlanItemInstance(instance_id, spec.id, None, state, index, False, 0)
+            required = self.rule_holds(spec.required, probe)
+        self.emit(
+            PlanItemCreated(
+                instance_id,
+                spec.id,
+                parent.id if parent else None,
+                state.value,
+                index,
+                required,
+            )
+        )
+        inst = case.items[instance_id]
+        self.after_transition(inst, spec, T.CREATE)
+        return inst
+
+    def initiate(self, inst_id: str) -> None:
+        """A new instance looks at its entry criteria (CMMN: the item becomes available)."""
+        inst = self.case.items[inst_id]
+        if inst.state is not S.AVAILABLE:
+            return
+        spec = self.compiled.spec(inst.item_id)
+        if spec.kind is PlanItemKind.TIMER_EVENT_LISTENER:
+            if spec.item.timer is None or spec.item.timer.start_trigger is None:
+                self.start_timer(inst, spec)
+            return
+        if spec.kind is PlanItemKind.USER_EVENT_LISTENER:
+            return
+        if not spec.entry:
+            self.fire_entry(inst, spec)
+            return
+        for crit in spec.entry:
+            if crit.on_parts == 0 and self.condition_holds(crit, inst):
+                self.fire_entry(inst, spec)
+                return
+
+    # -- sentries ------------------------------------------------------------------------
+    def condition_holds(self, crit: CriterionSpec, inst: PlanItemInstance) -> bool:
+        if crit.condition is None:
+            return True
+        return is_true(crit.condition(self.context(inst)))
+
+    def on_part(self, inst_id: str, crit: CriterionSpec, index: int) -> None:
+        """On-part `index` of `crit` happened for the instance `inst_id` owns."""
+        inst = self.case.items[inst_id]
+        if not self._listening(inst, crit):
+            return
+        if crit.on_parts > 1:
+            seen = sum(1 for key, _ in inst.memory if key == crit.key)
+            if (crit.key, index) not in inst.memory:
+                seen += 1
+            if seen < crit.on_parts:
+                self.emit(OnPartRemembered(inst.id, crit.key, index))
+                return
+        if self.condition_holds(crit, inst):
+            self.fire(inst, crit)
+        elif crit.forget_on_false:
+            if any(key == crit.key for key, _ in inst.memory):
+                self.emit(OnPartsForgotten(inst.id, crit.key))
+        elif crit.condition is not None and (crit.key, index) not in inst.memory:
+            # Remember the event so the if-part can still let the sentry fire later.
+            self.emit(OnPartRemembered(inst.id, crit.key, index))
+
+    def reevaluate_conditions(self) -> None:
+        """Case file values changed: sentries whose if-part may now hold get another look."""
+        case = self.case
+        for crit in self.compiled.conditional:
+            for inst_id in case.by_item.get(crit.owner.id, ()):
+                inst = case.items[inst_id]
+                if not self._listening(inst, crit):
+                    continue
+                if crit.owner.kind.is_event_listener:
+                    continue
+                seen = sum(1 for key, _ in inst.memory if key == crit.key)
+                if seen >= crit.on_parts:
+                    self.plan(self._fire_if_condition, inst_id, crit)
+
+    def _fire_if_condition(self, inst_id: str, crit: CriterionSpec) -> None:
+        inst = self.case.items[inst_id]
+        if self._listening(inst, crit) and self.condition_holds(crit, inst):
+            self.fire(inst, crit)
+
+    def _listening(self, inst: PlanItemInstance, crit: CriterionSpec) -> bool:
+        if crit.is_exit:
+            if self.compiled.dialect is Dialect.CAMUNDA7:
+                # Camunda 7 only exits executions that are active.
+                return inst.state is S.ACTIVE
+            return inst.state not in TERMINAL and inst.state is not S.FAILED
+        if inst.state is S.WAITING_FOR_REPETITION:
+            return True
+        return inst.state is S.AVAILABLE
+
+    def fire(self, inst: PlanItemInstance, crit: CriterionSpec) -> None:
+        if any(key == crit.key for key, _ in inst.memory):
+            self.emit(OnPartsForgotten(inst.id, crit.key))
+        spec = crit.owner
+        if crit.is_exit:
+            self.exit_item(inst, spec)
+        else:
+            self.fire_entry(inst, spec)
+
+    def fire_entry(self, inst: PlanItemInstance, spec: ItemSpec) -> None:
+        """An entry criterion is satisfied (or the item has none): enable, start or occur."""
+        if spec.repetition is not None and spec.entry:
+            parent = self.case.items[inst.parent_id] if inst.parent_id else None
+            camunda = self.compiled.dialect is Dialect.CAMUNDA7
+            if self.rule_holds(spec.repetition, inst):
+                state = S.AVAILABLE if camunda else S.WAITING_FOR_REPETITION
+                self.create(spec, parent, inst.index + 1, state)
+            elif not camunda:
+                # Flowable: for a repeatable item with entry criteria the repetition rule
+                # guards every activation; false leaves the instance waiting.
+                return
+        if spec.kind is PlanItemKind.MILESTONE:
+            self.transition(inst.id, T.OCCUR)
+        elif self.rule_holds(spec.manual_activation, inst):
+            self.transition(inst.id, T.ENABLE)
+        else:
+            self.transition(inst.id, T.START)
+
+    def exit_item(self, inst: PlanItemInstance, spec: ItemSpec) -> None:
+        if spec.id == self.compiled.root.id:
+            self.transition(inst.id, T.EXIT)
+        elif spec.kind is PlanItemKind.MILESTONE or spec.kind.is_event_listener:
+            self.transition(inst.id, T.TERMINATE)
+        else:
+            self.transition(inst.id, T.EXIT)
+
+    # -- transitions ---------------------------------------------------------------------
+    def transition(self, inst_id: str, transition: Transition, strict: bool = False) -> None:
+        inst = self.case.items[inst_id]
+        spec = self.compiled.spec(inst.item_id)
+        if transition is T.RESUME or transition is T.PARENT_RESUME:
+            target = inst.suspended_from if inst.state is S.SUSPENDED else None
+        else:
+            target = next_state(spec.kind, transition, inst.state)
+        if target is None:
+            if strict:
+                raise CommandRefused(
+                    f"cannot {transition.value} '{spec.item.name}': it is {inst.state.value}"
+                )
+            return
+        before = inst.state
+        self.emit(
+            PlanItemTransitioned(inst.id, spec.id, transition.value, before.value, target.value)
+        )
+        self.after_transition(self.case.items[inst_id], spec, transition, before)
+
+    def after_transition(
+        self,
+        inst: PlanItemInstance,
+        spec: ItemSpec,
+        transition: Transition,
+        before: PlanItemState = S.AVAILABLE,
+    ) -> None:
+        state = inst.state
+        if transition is T.CREATE:
+            self.plan(self.initiate, inst.id)
+        elif state is S.ACTIVE and transition in (T.START, T.MANUAL_START):
+            self._started(inst, spec)
+        elif state in TERMINAL:
+            self._ended(inst, spec, transition, before)
+        elif state is S.SUSPENDED and spec.is_stage:
+            for child_id in inst.children:
+                self.transition(child_id, T.PARENT_SUSPEND)
+        elif state is S.ACTIVE and spec.is_stage and transition is T.RESUME:
+            for child_id in inst.children:
+                if self.case.items[child_id].state is S.SUSPENDED:
+                    self.transition(child_id, T.PARENT_RESUME)
+        if inst.parent_id is not None:
+            self.dirty[inst.parent_id] = None
+        # Sentries listening to this transition of this plan item.
+        listeners = self.compiled.listeners.get((spec.id, transition.value))
+        if listeners:
+            case = self.case
+            for crit, index in listeners:
+                for target_id in case.by_item.get(crit.owner.id, ()):
+                    target = case.items[target_id]
+                    if target.id != inst.id and self._listening(target, crit):
+                        self.plan(self.on_part, target_id, crit, index)
+        timers = self.compiled.timer_triggers.get((spec.id, transition.value))
+        if timers:
+            for timer_spec in timers:
+                for target_id in self.case.by_item.get(timer_spec.id, ()):
+                    target = self.case.items[target_id]
+                    if target.state is S.AVAILABLE and target.id not in self.case.timers:
+                        self.start_timer(target, timer_spec)
+
+    def _started(self, inst: PlanItemInstance, spec: ItemSpec) -> None:
+        if spec.is_stage:
+            for child in spec.children:
+                self.create(child, inst)
+        elif spec.kind.is_task and not spec.item.blocking:
+            self.plan(self.transition, inst.id, T.COMPLETE)
+
+    def _ended(
+        self,
+        inst: PlanItemInstance,
+        spec: ItemSpec,
+        transition: Transition,
+        before: PlanItemState,
+    ) -> None:
+        case = self.case
+        if spec.is_stage:
+            for child_id in inst.children:
+                child = case.items[child_id]
+                if child.state in TERMINAL:
+                    continue
+                child_spec = self.compiled.spec(child.item_id)
+                if child_spec.kind is PlanItemKind.MILESTONE or child_spec.kind.is_event_listener:
+                    self.transition(child_id, T.PARENT_TERMINATE)
+                else:
+                    self.transition(child_id, T.EXIT)
+        if inst.id == case.root_id:
+            self._case_ended(transition)
+            return
+        if spec.repetition is None:
+            return
+        parent = case.items[inst.parent_id] if inst.parent_id else None
+        if parent is None or parent.state is not S.ACTIVE:
+            return
+        camunda = self.compiled.dialect is Dialect.CAMUNDA7
+        if not spec.entry:
+            # Both engines repeat on completion; Camunda 7 also on termination.
+            repeat_on = transition is T.COMPLETE or (
+                camunda and transition in (T.EXIT, T.TERMINATE)
+            )
+            if repeat_on and self.rule_holds(spec.repetition, inst):
+                self.create(spec, parent, inst.index + 1)
+        elif not camunda and before is S.AVAILABLE and transition is not T.COMPLETE:
+            # Flowable keeps a repeatable item listening when its available instance is
+            # terminated, so later sentry firings still create instances.
+            waiting = any(
+                i.state is S.WAITING_FOR_REPETITION for i in case.instances_of(spec.id)
+            )
+            if not waiting:
+                self.create(spec, parent, inst.index + 1, S.WAITING_FOR_REPETITION)
+
+    def _case_ended(self, transition: Transition) -> None:
+        case = self.case
+        before = case.status
+        assert before is not None
+        to = CaseState.COMPLETED if transition is T.COMPLETE else CaseState.TERMINATED
+        name = "complete" if to is CaseState.COMPLETED else "terminate"
+        self.emit(CaseTransitioned(name, before.value, to.value))
+
+    # -- stage completion ----------------------------------------------------------------
+    def stage_completable(self, stage: PlanItemInstance) -> bool:
+        return stage.state is S.ACTIVE and stage.n_active == 0 and stage.n_required == 0
+
+    def _check_completions(self) -> None:
+        case = self.case
+        dirty = sorted(self.dirty, key=lambda i: -case.items[i].seq)
+        self.dirty.clear()
+        for stage_id in dirty:
+            stage = case.items[stage_id]
+            if not self.stage_completable(stage):
+                continue
+            spec = self.compiled.spec(stage.item_id)
+            if spec.item.auto_complete or stage.n_pending == 0:
+                self.plan(self.transition, stage_id, T.COMPLETE)
+            elif self.compiled.dialect is not Dialect.CAMUNDA7:
+                self._terminate_orphaned_listeners(stage)
+
+    def _terminate_orphaned_listeners(self, stage: PlanItemInstance) -> None:
+        """Flowable ends an available event listener once every item whose sentries listen
+        to it has ended: it can no longer change anything, so it must not keep the stage
+        open. A listener nothing listens to is left alone (it is there to be observed)."""
+        case = self.case
+        for child_id in stage.children:
+            child = case.items[child_id]
+            if child.state is not S.AVAILABLE:
+                continue
+            spec = self.compiled.spec(child.item_id)
+            if not spec.kind.is_event_listener or not spec.dependents:
+                continue
+            if all(
+                case.by_item.get(crit.owner.id)
+                and not any(
+                    self._listening(case.items[i], crit) for i in case.by_item[crit.owner.id]
+                )
+                for crit in spec.dependents
+            ):
+                self.plan(self.transition, child_id, T.TERMINATE)
+
+    # -- timers --------------------------------------------------------------------------
+    def start_timer(self, inst: PlanItemInstance, spec: ItemSpec) -> None:
+        text = spec.timer_text or ""
+        if spec.timer is not None:
+            value = spec.timer(self.context(inst))
+            if isinstance(value, datetime):
+                self.emit(TimerScheduled(inst.id, value))
+                return
+            text = str(value)
+        plan = schedule(text, self.now)
+        self.emit(TimerScheduled(inst.id, plan.first_due, plan.repeats_left, plan.period))

@@ -1,0 +1,127 @@
+"""Events: what happened to a case, in the order it happened.
+
+The engine's state is a fold over these events (`evolve`), so replaying a case's events
+rebuilds its state exactly; the store appends them to the audit log as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True, slots=True)
+class CaseStarted:
+    type: ClassVar[str] = "CaseStarted"
+    case_id: str
+    definition_id: str
+    definition_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class CaseTransitioned:
+    type: ClassVar[str] = "CaseTransitioned"
+    transition: str
+    from_state: str
+    to_state: str
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFileChanged:
+    """Case file values set; a value of None means the field was removed."""
+
+    type: ClassVar[str] = "CaseFileChanged"
+    changes: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PlanItemCreated:
+    type: ClassVar[str] = "PlanItemCreated"
+    instance_id: str
+    item_id: str
+    parent_id: str | None
+    state: str
+    index: int
+    required: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PlanItemTransitioned:
+    type: ClassVar[str] = "PlanItemTransitioned"
+    instance_id: str
+    item_id: str
+    transition: str
+    from_state: str
+    to_state: str
+
+
+@dataclass(frozen=True, slots=True)
+class OnPartRemembered:
+    """A sentry's on-part happened, but the sentry as a whole is not satisfied yet."""
+
+    type: ClassVar[str] = "OnPartRemembered"
+    instance_id: str
+    criterion: str
+    on_part: int
+
+
+@dataclass(frozen=True, slots=True)
+class OnPartsForgotten:
+    type: ClassVar[str] = "OnPartsForgotten"
+    instance_id: str
+    criterion: str
+
+
+@dataclass(frozen=True, slots=True)
+class TimerScheduled:
+    type: ClassVar[str] = "TimerScheduled"
+    instance_id: str
+    due: datetime
+    repeats_left: int | None = None
+    period: str | None = None
+
+
+Event = (
+    CaseStarted
+    | CaseTransitioned
+    | CaseFileChanged
+    | PlanItemCreated
+    | PlanItemTransitioned
+    | OnPartRemembered
+    | OnPartsForgotten
+    | TimerScheduled
+)
+
+EVENT_TYPES: dict[str, type[Any]] = {
+    cls.type: cls
+    for cls in (
+        CaseStarted,
+        CaseTransitioned,
+        CaseFileChanged,
+        PlanItemCreated,
+        PlanItemTransitioned,
+        OnPartRemembered,
+        OnPartsForgotten,
+        TimerScheduled,
+    )
+}
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """A JSON-ready dict with a `type` key; datetimes as ISO-8601 strings."""
+    data = asdict(event)
+    for key, value in data.items():
+        if isinstance(value, datetime):
+            data[key] = value.isoformat()
+    data["type"] = event.type
+    return data
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    cls = EVENT_TYPES[data["type"]]
+    kwargs = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+    if cls is TimerScheduled:
+        kwargs["due"] = datetime.fromisoformat(kwargs["due"])
+    event: Event = cls(**kwargs)
+    return event
