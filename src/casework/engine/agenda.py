@@ -129,6 +129,8 @@ class Agenda:
             return
         spec = self.compiled.spec(inst.item_id)
         if spec.kind is PlanItemKind.TIMER_EVENT_LISTENER:
+            if inst.id in self.case.timers:
+                return  # the next occurrence of a repeating timer, already scheduled
             if spec.item.timer is None or spec.item.timer.start_trigger is None:
                 self.start_timer(inst, spec)
             return
