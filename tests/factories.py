@@ -119,8 +119,9 @@ def case_type(
         exit_criteria=exit_criteria,
         planning_table=planning,
     )
-    return CaseDefinition(id=case_id, name=case_id, plan_model=plan, dialect=dialect,
-                          case_file=fields)
+    return CaseDefinition(
+        id=case_id, name=case_id, plan_model=plan, dialect=dialect, case_file=fields
+    )
 
 
 def engine_for(*children: PlanItem, **kw: Any) -> CaseEngine:

@@ -13,10 +13,14 @@ app = typer.Typer(no_args_is_help=True)
 
 @app.command("run")
 def run(
-    paths: list[Path] = typer.Argument(..., help="Scenario files or folders (searched for *.json)."),
+    paths: list[Path] = typer.Argument(
+        ..., help="Scenario files or folders (searched for *.json)."
+    ),
     root: Path | None = typer.Option(
-        None, "--root", help="Folder that model paths are relative to (default: the folder "
-        "holding FORMAT.md above the scenarios)."
+        None,
+        "--root",
+        help="Folder that model paths are relative to (default: the folder "
+        "holding FORMAT.md above the scenarios).",
     ),
 ) -> None:
     """Run scenarios; print PASS/FAIL per scenario and `N passed, M failed` last."""

@@ -25,7 +25,9 @@ class Outcome:
     detail: str = ""
 
     def line(self) -> str:
-        return f"PASS {self.scenario_id}" if self.passed else f"FAIL {self.scenario_id}: {self.detail}"
+        return (
+            f"PASS {self.scenario_id}" if self.passed else f"FAIL {self.scenario_id}: {self.detail}"
+        )
 
 
 class StepFailed(Exception):

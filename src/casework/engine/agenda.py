@@ -340,9 +340,7 @@ class Agenda:
         elif not camunda and before is S.AVAILABLE and transition is not T.COMPLETE:
             # Flowable keeps a repeatable item listening when its available instance is
             # terminated, so later sentry firings still create instances.
-            waiting = any(
-                i.state is S.WAITING_FOR_REPETITION for i in case.instances_of(spec.id)
-            )
+            waiting = any(i.state is S.WAITING_FOR_REPETITION for i in case.instances_of(spec.id))
             if not waiting:
                 self.create(spec, parent, inst.index + 1, S.WAITING_FOR_REPETITION)
 

@@ -40,8 +40,10 @@ class CompiledRule:
 
     @property
     def label(self) -> str:
-        return self.rule.name or self.rule.id or (
-            self.rule.condition.text if self.rule.condition else "true"
+        return (
+            self.rule.name
+            or self.rule.id
+            or (self.rule.condition.text if self.rule.condition else "true")
         )
 
 

@@ -102,7 +102,9 @@ class CaseEngine:
 
     def _close(self, state: CaseInstance) -> Result:
         if state.status not in (CaseState.COMPLETED, CaseState.TERMINATED):
-            raise CommandRefused(f"only a completed or terminated case can be closed: it is {state.status}")
+            raise CommandRefused(
+                f"only a completed or terminated case can be closed: it is {state.status}"
+            )
         case = state.fork()
         event = CaseTransitioned("close", str(state.status), CaseState.CLOSED.value)
         evolve(case, event)
@@ -261,7 +263,11 @@ def _set_variables(agenda: Agenda, cmd: c.SetVariables) -> None:
 
 def _change_variables(agenda: Agenda, values: Mapping[str, Any]) -> None:
     current = agenda.case.variables
-    changes = {k: v for k, v in values.items() if current.get(k) != v or (k not in current and v is not None)}
+    changes = {
+        k: v
+        for k, v in values.items()
+        if current.get(k) != v or (k not in current and v is not None)
+    }
     changes = {k: v for k, v in changes.items() if not (v is None and k not in current)}
     if not changes:
         return

@@ -134,6 +134,7 @@ class CaseInstance:
     """The state of one case. Treated as immutable once `apply` has returned it."""
 
     __slots__ = (
+        "by_item",
         "case_id",
         "definition",
         "events_applied",
@@ -145,7 +146,6 @@ class CaseInstance:
         "status",
         "timers",
         "variables",
-        "by_item",
     )
 
     def __init__(self, definition: CompiledCase, case_id: str) -> None:

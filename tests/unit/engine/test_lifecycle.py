@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
-from casework.engine import CommandRefused, UnknownTarget, commands as c
-from casework.engine.states import CaseState
 from tests.factories import (
     NOW,
     after,
@@ -19,6 +16,10 @@ from tests.factories import (
     task,
     user_event,
 )
+
+from casework.engine import CommandRefused, UnknownTarget
+from casework.engine import commands as c
+from casework.engine.states import CaseState
 
 
 def test_a_case_starts_its_tasks_without_entry_criteria_and_waits_for_the_others() -> None:
@@ -109,8 +110,11 @@ def test_a_disabled_item_does_not_keep_the_case_open_and_can_be_reenabled() -> N
 
 
 def test_an_available_item_keeps_a_stage_without_auto_complete_open() -> None:
-    engine = engine_for(task("a"), task("b", entry_criteria=after("never")), task("never",
-                        entry_criteria=after("a", "b")))
+    engine = engine_for(
+        task("a"),
+        task("b", entry_criteria=after("never")),
+        task("never", entry_criteria=after("a", "b")),
+    )
     state, _ = engine.start(NOW)
     state, _ = engine.apply(state, c.CompletePlanItem("a"), NOW)
     assert state.status is CaseState.ACTIVE
@@ -118,13 +122,21 @@ def test_an_available_item_keeps_a_stage_without_auto_complete_open() -> None:
 
 
 def test_auto_complete_ignores_optional_available_items_but_not_required_ones() -> None:
-    optional = engine_for(task("a"), task("b", entry_criteria=after("x")), task("x",
-                          manual_activation=rule()), auto_complete=True)
+    optional = engine_for(
+        task("a"),
+        task("b", entry_criteria=after("x")),
+        task("x", manual_activation=rule()),
+        auto_complete=True,
+    )
     state, _ = optional.start(NOW)
     state, _ = optional.apply(state, c.CompletePlanItem("a"), NOW)
     assert state.status is CaseState.COMPLETED
-    required = engine_for(task("a"), task("b", entry_criteria=after("x"), required=rule()),
-                          task("x", manual_activation=rule()), auto_complete=True)
+    required = engine_for(
+        task("a"),
+        task("b", entry_criteria=after("x"), required=rule()),
+        task("x", manual_activation=rule()),
+        auto_complete=True,
+    )
     state, _ = required.start(NOW)
     state, _ = required.apply(state, c.CompletePlanItem("a"), NOW)
     assert state.status is CaseState.ACTIVE
@@ -140,8 +152,9 @@ def test_completing_a_stage_by_hand_requires_it_to_be_completable() -> None:
     assert live(state) == {"s": "active", "y": "enabled"}
     state, events = engine.apply(state, c.CompleteStage("s"), NOW)
     assert state.status is CaseState.COMPLETED
-    assert ("y", "exit") in [(e.item_id, e.transition) for e in events if e.type ==
-                             "PlanItemTransitioned"]
+    assert ("y", "exit") in [
+        (e.item_id, e.transition) for e in events if e.type == "PlanItemTransitioned"
+    ]
 
 
 def test_a_user_event_starts_the_items_listening_to_it() -> None:
@@ -154,8 +167,11 @@ def test_a_user_event_starts_the_items_listening_to_it() -> None:
 
 def test_an_orphaned_user_event_listener_is_removed_so_the_case_can_complete() -> None:
     crit = (sentry(on("go", "occur")),)
-    engine = engine_for(task("a"), user_event("go"), task("b", entry_criteria=crit,
-                        exit_criteria=(sentry(on("a")),)))
+    engine = engine_for(
+        task("a"),
+        user_event("go"),
+        task("b", entry_criteria=crit, exit_criteria=(sentry(on("a")),)),
+    )
     state, _ = engine.start(NOW)
     state, _ = engine.apply(state, c.CompletePlanItem("a"), NOW)
     assert state.status is CaseState.COMPLETED

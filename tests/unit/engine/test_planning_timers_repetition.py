@@ -5,10 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-
-from casework.engine import CommandRefused, commands as c
-from casework.engine.states import CaseState
-from casework.model.definitions import Dialect
 from tests.factories import (
     NOW,
     after,
@@ -24,10 +20,14 @@ from tests.factories import (
     timer,
 )
 
+from casework.engine import CommandRefused
+from casework.engine import commands as c
+from casework.engine.states import CaseState
+from casework.model.definitions import Dialect
+
 
 def test_a_discretionary_item_is_offered_and_planned_into_the_case_plan() -> None:
-    engine = engine_for(task("review"), planning=table(discretionary("expert")),
-                        auto_complete=True)
+    engine = engine_for(task("review"), planning=table(discretionary("expert")), auto_complete=True)
     state, _ = engine.start(NOW)
     assert engine.plannable(state, "plan") == ["expert"]
     assert live(state) == {"review": "active"}
@@ -52,8 +52,8 @@ def test_planning_from_a_human_task_table_puts_the_item_in_the_tasks_stage() -> 
 
 def test_planning_in_a_stage_that_is_not_active_is_refused() -> None:
     engine = engine_for(
-        task("a"), stage("s", task("x"), entry_criteria=after("a"),
-                         planning_table=table(discretionary("d")))
+        task("a"),
+        stage("s", task("x"), entry_criteria=after("a"), planning_table=table(discretionary("d"))),
     )
     state, _ = engine.start(NOW)
     assert engine.plannable(state, "s") == []
@@ -87,9 +87,11 @@ def test_a_timer_with_a_start_trigger_starts_counting_at_that_transition() -> No
 
 
 def test_a_repeating_timer_fires_the_given_number_of_times() -> None:
-    engine = engine_for(task("a"), timer("t", "R3/PT1H"),
-                        task("ping", entry_criteria=(sentry(on("t", "occur")),),
-                             repetition=rule()))
+    engine = engine_for(
+        task("a"),
+        timer("t", "R3/PT1H"),
+        task("ping", entry_criteria=(sentry(on("t", "occur")),), repetition=rule()),
+    )
     state, _ = engine.start(NOW)
     state, _ = engine.apply(state, c.FireDueTimers(), NOW + timedelta(hours=10))
     assert [i.state.value for i in state.instances_of("t")] == ["completed"] * 3
@@ -107,8 +109,9 @@ def test_an_item_without_entry_criteria_repeats_on_completion_while_its_rule_hol
 
 def test_a_repeatable_item_with_entry_criteria_waits_for_repetition_in_flowable() -> None:
     item = task("b", entry_criteria=after("a"), repetition=rule())
-    engine = engine_for(task("a", repetition=rule("repetitionCounter < 2")), item,
-                        dialect=Dialect.FLOWABLE)
+    engine = engine_for(
+        task("a", repetition=rule("repetitionCounter < 2")), item, dialect=Dialect.FLOWABLE
+    )
     state, _ = engine.start(NOW)
     state, _ = engine.apply(state, c.CompletePlanItem("a"), NOW)
     assert live(state)["b"] == ["active", "waiting_for_repetition"]
@@ -132,8 +135,10 @@ def test_camunda7_keeps_the_next_instance_available_which_blocks_completion() ->
 def test_camunda7_repeats_an_item_without_entry_criteria_when_it_is_terminated() -> None:
     flowable = engine_for(task("a", repetition=rule()), task("k"), dialect=Dialect.FLOWABLE)
     camunda = engine_for(task("a", repetition=rule()), task("k"), dialect=Dialect.CAMUNDA7)
-    for engine, expected in ((flowable, {"k": "active"}), (camunda, {"a": "active", "k":
-                                                                      "active"})):
+    for engine, expected in (
+        (flowable, {"k": "active"}),
+        (camunda, {"a": "active", "k": "active"}),
+    ):
         state, _ = engine.start(NOW)
         state, _ = engine.apply(state, c.ExitPlanItem("a"), NOW)
         assert live(state) == expected
