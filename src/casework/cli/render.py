@@ -1,0 +1,63 @@
+"""Rich renderings of a running case for the terminal."""
+
+from __future__ import annotations
+
+from rich.tree import Tree
+
+from casework.engine import CaseEngine, CaseInstance, PlanItemInstance
+
+STATE_STYLE = {
+    "available": "dim",
+    "enabled": "yellow",
+    "disabled": "dim strike",
+    "active": "bold green",
+    "suspended": "magenta",
+    "failed": "bold red",
+    "completed": "blue",
+    "terminated": "red",
+    "waiting_for_repetition": "dim italic",
+}
+
+KIND_ICON = {
+    "stage": "▣",
+    "human_task": "☐",
+    "task": "☐",
+    "automated_task": "⚙",
+    "case_task": "⧉",
+    "process_task": "⚙",
+    "decision_task": "◇",
+    "milestone": "◆",
+    "user_event_listener": "◎",
+    "timer_event_listener": "◷",
+}
+
+
+def plan_tree(engine: CaseEngine, state: CaseInstance) -> Tree:
+    """The case plan as a tree: every plan item instance with its state."""
+    root = state.root
+    title = f"[bold]{engine.definition.name}[/] — case [bold]{state.status}[/]"
+    tree = Tree(title)
+    _add_children(engine, state, root, tree)
+    return tree
+
+
+def _label(engine: CaseEngine, state: CaseInstance, inst: PlanItemInstance) -> str:
+    spec = engine.compiled.spec(inst.item_id)
+    style = STATE_STYLE.get(inst.state.value, "")
+    icon = KIND_ICON.get(spec.kind.value, "•")
+    repeat = f" #{inst.index}" if inst.index > 1 else ""
+    extra = ""
+    if inst.due is not None and inst.state.value == "available":
+        extra = f" (due {inst.due:%Y-%m-%d %H:%M})"
+    role = f" [dim]· {spec.item.role}[/]" if spec.item.role else ""
+    return f"{icon} {spec.item.name}{repeat}{role} [{style}]{inst.state.value}[/]{extra}"
+
+
+def _add_children(
+    engine: CaseEngine, state: CaseInstance, parent: PlanItemInstance, node: Tree
+) -> None:
+    for child_id in parent.children:
+        child = state.items[child_id]
+        branch = node.add(_label(engine, state, child))
+        if child.children:
+            _add_children(engine, state, child, branch)
