@@ -26,7 +26,7 @@ from casework.engine.events import (
 )
 from casework.engine.instance import CaseInstance, PlanItemInstance, evolve
 from casework.engine.states import TERMINAL, CaseState, PlanItemState, next_state
-from casework.engine.timers import schedule
+from casework.engine.timers import TimerExpressionError, schedule
 from casework.model.definitions import Dialect, PlanItemKind, Transition
 
 S = PlanItemState
@@ -400,5 +400,10 @@ class Agenda:
                 self.emit(TimerScheduled(inst.id, value))
                 return
             text = str(value)
-        plan = schedule(text, self.now)
+        try:
+            plan = schedule(text, self.now)
+        except TimerExpressionError:
+            # Bad data must not crash the case: a timer whose expression gives no moment
+            # never fires, and the listener stays available for a person to act on.
+            return
         self.emit(TimerScheduled(inst.id, plan.first_due, plan.repeats_left, plan.period))

@@ -22,6 +22,7 @@ from casework.model.definitions import (
     PlanItemOnPart,
     Rule,
 )
+from casework.model.errors import ModelError
 
 Condition = Callable[[Mapping[str, Any]], Any]
 
@@ -127,7 +128,9 @@ class CompiledCase:
             offered_by=offered_by,
         )
         if item.id in self.specs:
-            raise ValueError(f"duplicate plan item id {item.id!r}")
+            raise ModelError(
+                f"duplicate plan item id {item.id!r}: ids must be unique in a case type"
+            )
         self.specs[item.id] = spec
         self.ordered.append(spec)
         spec.required = _rule(item.required)
