@@ -53,6 +53,8 @@ class Agenda:
         self.events: list[Event] = []
         self.queue: deque[tuple[Callable[..., None], tuple[Any, ...]]] = deque()
         self.dirty: dict[str, None] = {}
+        # Event listeners that may have lost every item listening to them.
+        self.orphan_candidates: dict[str, ItemSpec] = {}
         self.operations = 0
 
     # -- recording -----------------------------------------------------------------------
@@ -73,6 +75,10 @@ class Agenda:
                     raise AgendaOverflow("the case did not settle: the model loops forever")
                 operation, args = queue.popleft()
                 operation(*args)
+            if self.orphan_candidates and self.compiled.dialect is not Dialect.CAMUNDA7:
+                self._terminate_orphaned_listeners()
+                if queue:
+                    continue
             if not self.dirty:
                 return
             self._check_completions()
@@ -279,6 +285,8 @@ class Agenda:
                     self.transition(child_id, T.PARENT_RESUME)
         if inst.parent_id is not None:
             self.dirty[inst.parent_id] = None
+        for listener in spec.listened_listeners:
+            self.orphan_candidates[listener.id] = listener
         # Sentries listening to this transition of this plan item.
         listeners = self.compiled.listeners.get((spec.id, transition.value))
         if listeners:
@@ -367,29 +375,30 @@ class Agenda:
             spec = self.compiled.spec(stage.item_id)
             if spec.item.auto_complete or stage.n_pending == 0:
                 self.plan(self.transition, stage_id, T.COMPLETE)
-            elif self.compiled.dialect is not Dialect.CAMUNDA7:
-                self._terminate_orphaned_listeners(stage)
 
-    def _terminate_orphaned_listeners(self, stage: PlanItemInstance) -> None:
-        """Flowable ends an available event listener once every item whose sentries listen
-        to it has ended: it can no longer change anything, so it must not keep the stage
-        open. A listener nothing listens to is left alone (it is there to be observed)."""
+    def _terminate_orphaned_listeners(self) -> None:
+        """Flowable ends an available event listener once no item can react to it any more
+        (every item whose sentries listen to it has moved on): it can no longer change
+        anything, so it must not keep its stage open. A listener nothing listens to is left
+        alone, and so is one whose listening items do not exist yet."""
         case = self.case
-        for child_id in stage.children:
-            child = case.items[child_id]
-            if child.state is not S.AVAILABLE:
+        candidates = list(self.orphan_candidates.values())
+        self.orphan_candidates.clear()
+        for spec in candidates:
+            if not spec.dependents:
                 continue
-            spec = self.compiled.spec(child.item_id)
-            if not spec.kind.is_event_listener or not spec.dependents:
-                continue
-            if all(
+            orphaned = all(
                 case.by_item.get(crit.owner.id)
                 and not any(
                     self._listening(case.items[i], crit) for i in case.by_item[crit.owner.id]
                 )
                 for crit in spec.dependents
-            ):
-                self.plan(self.transition, child_id, T.TERMINATE)
+            )
+            if not orphaned:
+                continue
+            for inst_id in case.by_item.get(spec.id, ()):
+                if case.items[inst_id].state is S.AVAILABLE:
+                    self.plan(self.transition, inst_id, T.TERMINATE)
 
     # -- timers --------------------------------------------------------------------------
     def start_timer(self, inst: PlanItemInstance, spec: ItemSpec) -> None:

@@ -31,7 +31,18 @@ def compile_condition(expression: Expression) -> Condition:
     from casework.expressions import compile_expression
 
     compiled = compile_expression(expression.text, expression.language)
-    return compiled.evaluate
+    if expression.language != "juel":
+        return compiled.evaluate
+    evaluate = compiled.evaluate
+
+    def juel_condition(context: Mapping[str, Any]) -> Any:
+        # EL coerces a condition's value to Boolean: the string "true" (any case) is true.
+        value = evaluate(context)
+        if isinstance(value, str):
+            return value.strip().lower() == "true"
+        return value
+
+    return juel_condition
 
 
 @dataclass(slots=True, eq=False)
@@ -84,6 +95,9 @@ class ItemSpec:
     blocks_when_pending: bool = True
     # Criteria of other items listening to this item (to find orphaned event listeners).
     dependents: list[CriterionSpec] = field(default_factory=list)
+    # Event listeners this item's criteria listen to: when this item changes state,
+    # those listeners may have become orphaned.
+    listened_listeners: list[ItemSpec] = field(default_factory=list)
 
 
 class CompiledCase:
@@ -104,8 +118,14 @@ class CompiledCase:
         self.timer_triggers: dict[tuple[str, str], list[ItemSpec]] = {}
         self.root = self._compile_item(definition.plan_model, None, None)
         for (source, _), entries in self.listeners.items():
-            if source in self.specs:
-                self.specs[source].dependents.extend(crit for crit, _ in entries)
+            source_spec = self.specs.get(source)
+            if source_spec is None:
+                continue
+            source_spec.dependents.extend(crit for crit, _ in entries)
+            if source_spec.kind.is_event_listener:
+                for crit, _ in entries:
+                    if source_spec not in crit.owner.listened_listeners:
+                        crit.owner.listened_listeners.append(source_spec)
         self.has_file_on_parts = bool(self.file_listeners)
 
     def spec(self, item_id: str) -> ItemSpec:

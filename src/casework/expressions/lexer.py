@@ -1,0 +1,193 @@
+"""FEEL tokenizer: turns source text into a flat token list with positions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from .errors import ExpressionError, line_column
+
+KEYWORDS = frozenset(
+    {
+        "true",
+        "false",
+        "null",
+        "and",
+        "or",
+        "between",
+        "in",
+        "if",
+        "then",
+        "else",
+        "for",
+        "return",
+        "some",
+        "every",
+        "satisfies",
+        "instance",
+        "of",
+        "function",
+    }
+)
+
+# Longest first so that "**" wins over "*", "..": over ".", "<=" over "<".
+_OPERATORS = ("**", "..", "!=", "<=", ">=", "(", ")", "[", "]", "{", "}", ",", ".", ":", "=")
+_SINGLE = frozenset("<>+-*/")
+_ESCAPES = {'"': '"', "'": "'", "\\": "\\", "n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f"}
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    kind: str  # "number" | "string" | "temporal" | "name" | "keyword" | "op" | "eof"
+    text: str
+    value: Any
+    offset: int
+    line: int
+    column: int
+
+    def describe(self) -> str:
+        if self.kind == "eof":
+            return "end of input"
+        return f"'{self.text}'"
+
+
+def is_digit(ch: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts characters such as '²'."""
+    return len(ch) == 1 and "0" <= ch <= "9"
+
+
+def _is_name_start(ch: str) -> bool:
+    return ch.isalpha() or ch in "_?"
+
+
+def _is_name_part(ch: str) -> bool:
+    return ch.isalnum() or ch in "_?"
+
+
+class _Lexer:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+        self.tokens: list[Token] = []
+
+    def error(self, message: str, offset: int, expected: str | None = None) -> ExpressionError:
+        line, column = line_column(self.text, offset)
+        return ExpressionError(message, line, column, expected)
+
+    def add(self, kind: str, start: int, value: Any = None) -> None:
+        line, column = line_column(self.text, start)
+        self.tokens.append(Token(kind, self.text[start : self.pos], value, start, line, column))
+
+    def run(self) -> list[Token]:
+        text = self.text
+        n = len(text)
+        while True:
+            self.skip_trivia()
+            if self.pos >= n:
+                break
+            start = self.pos
+            ch = text[start]
+            if is_digit(ch) or (ch == "." and is_digit(text[start + 1 : start + 2])):
+                self.number()
+            elif ch == '"':
+                self.add("string", start, self.string())
+            elif ch == "@" and text.startswith('@"', start):
+                self.pos += 1
+                self.add("temporal", start, self.string())
+            elif _is_name_start(ch):
+                while self.pos < n and _is_name_part(text[self.pos]):
+                    self.pos += 1
+                word = text[start : self.pos]
+                self.add("keyword" if word in KEYWORDS else "name", start, word)
+            else:
+                self.operator(start)
+        self.add("eof", self.pos)
+        return self.tokens
+
+    def skip_trivia(self) -> None:
+        text = self.text
+        while self.pos < len(text):
+            if text[self.pos].isspace():
+                self.pos += 1
+            elif text.startswith("//", self.pos):
+                end = text.find("\n", self.pos)
+                self.pos = len(text) if end < 0 else end
+            elif text.startswith("/*", self.pos):
+                end = text.find("*/", self.pos + 2)
+                if end < 0:
+                    raise self.error("unterminated comment", self.pos, "'*/'")
+                self.pos = end + 2
+            else:
+                return
+
+    def number(self) -> None:
+        text, start = self.text, self.pos
+        while is_digit(text[self.pos : self.pos + 1]):
+            self.pos += 1
+        # "1..5" is a range, so a dot only belongs to the number when a digit follows it.
+        if text.startswith(".", self.pos) and is_digit(text[self.pos + 1 : self.pos + 2]):
+            self.pos += 1
+            while is_digit(text[self.pos : self.pos + 1]):
+                self.pos += 1
+        if self.pos < len(text) and text[self.pos] in "eE":
+            mark = self.pos
+            self.pos += 1
+            if self.pos < len(text) and text[self.pos] in "+-":
+                self.pos += 1
+            if is_digit(text[self.pos : self.pos + 1]):
+                while is_digit(text[self.pos : self.pos + 1]):
+                    self.pos += 1
+            else:
+                self.pos = mark
+        self.add("number", start, Decimal(text[start : self.pos]))
+
+    def string(self) -> str:
+        text = self.text
+        start = self.pos
+        self.pos += 1  # opening quote
+        parts: list[str] = []
+        while True:
+            if self.pos >= len(text):
+                raise self.error("unterminated string", start, "'\"'")
+            ch = text[self.pos]
+            if ch == '"':
+                self.pos += 1
+                return "".join(parts)
+            if ch == "\\":
+                parts.append(self.escape())
+            else:
+                parts.append(ch)
+                self.pos += 1
+
+    def escape(self) -> str:
+        text, start = self.text, self.pos
+        code = text[start + 1 : start + 2]
+        if code in _ESCAPES:
+            self.pos += 2
+            return _ESCAPES[code]
+        width = {"u": 4, "U": 6}.get(code)
+        digits = text[start + 2 : start + 2 + width] if width else ""
+        if width and len(digits) == width and all(c in "0123456789abcdefABCDEF" for c in digits):
+            self.pos = start + 2 + width
+            value = int(digits, 16)
+            if value <= 0x10FFFF:
+                return chr(value)
+        raise self.error(f"invalid escape sequence '\\{code}'", start)
+
+    def operator(self, start: int) -> None:
+        for op in _OPERATORS:
+            if self.text.startswith(op, start):
+                self.pos += len(op)
+                self.add("op", start, op)
+                return
+        ch = self.text[start]
+        if ch in _SINGLE:
+            self.pos += 1
+            self.add("op", start, ch)
+            return
+        raise self.error(f"unexpected character '{ch}'", start)
+
+
+def tokenize(text: str) -> list[Token]:
+    return _Lexer(text).run()
