@@ -55,6 +55,8 @@ class Agenda:
         self.dirty: dict[str, None] = {}
         # Event listeners that may have lost every item listening to them.
         self.orphan_candidates: dict[str, ItemSpec] = {}
+        # (plan item, transition) pairs that happened during this command.
+        self.occurred: set[tuple[str, str]] = set()
         self.operations = 0
 
     # -- recording -----------------------------------------------------------------------
@@ -100,7 +102,7 @@ class Agenda:
         return is_true(rule.condition(self.context(inst)))
 
     # -- creation ------------------------------------------------------------------------
-    def create(
+    def add_instance(
         self,
         spec: ItemSpec,
         parent: PlanItemInstance | None,
@@ -124,7 +126,16 @@ class Agenda:
                 required,
             )
         )
-        inst = case.items[instance_id]
+        return case.items[instance_id]
+
+    def create(
+        self,
+        spec: ItemSpec,
+        parent: PlanItemInstance | None,
+        index: int = 1,
+        state: PlanItemState = S.AVAILABLE,
+    ) -> PlanItemInstance:
+        inst = self.add_instance(spec, parent, index, state)
         self.after_transition(inst, spec, T.CREATE)
         return inst
 
@@ -145,6 +156,15 @@ class Agenda:
         if not spec.entry:
             self.fire_entry(inst, spec)
             return
+        if self.occurred and inst.index == 1:
+            # Like Flowable, an item created while a command runs still sees the plan
+            # item transitions that command already caused (e.g. a stage entered on
+            # "A complete" whose child also waits for "A complete").
+            for source, transition, crit, index in spec.entry_on_parts:
+                if (source, transition) in self.occurred:
+                    self.on_part(inst.id, crit, index)
+                    if self.case.items[inst.id].state is not S.AVAILABLE:
+                        return
         for crit in spec.entry:
             if crit.on_parts == 0 and self.condition_holds(crit, inst):
                 self.fire_entry(inst, spec)
@@ -220,10 +240,12 @@ class Agenda:
         if spec.repetition is not None and spec.entry:
             parent = self.case.items[inst.parent_id] if inst.parent_id else None
             camunda = self.compiled.dialect is Dialect.CAMUNDA7
-            if self.rule_holds(spec.repetition, inst):
-                state = S.AVAILABLE if camunda else S.WAITING_FOR_REPETITION
-                self.create(spec, parent, inst.index + 1, state)
-            elif not camunda:
+            if camunda:
+                if self.rule_holds(spec.repetition, inst):
+                    self.create(spec, parent, inst.index + 1)
+            elif self.rule_holds(spec.repetition, inst):
+                self.create(spec, parent, inst.index + 1, S.WAITING_FOR_REPETITION)
+            else:
                 # Flowable: for a repeatable item with entry criteria the repetition rule
                 # guards every activation; false leaves the instance waiting.
                 return
@@ -283,6 +305,9 @@ class Agenda:
             for child_id in inst.children:
                 if self.case.items[child_id].state is S.SUSPENDED:
                     self.transition(child_id, T.PARENT_RESUME)
+        self.occurred.add((spec.id, transition.value))
+        if spec.repeat_on and transition.value in spec.repeat_on:
+            self._repeat_camunda(inst, spec)
         if inst.parent_id is not None:
             self.dirty[inst.parent_id] = None
         for listener in spec.listened_listeners:
@@ -306,8 +331,11 @@ class Agenda:
 
     def _started(self, inst: PlanItemInstance, spec: ItemSpec) -> None:
         if spec.is_stage:
-            for child in spec.children:
-                self.create(child, inst)
+            # Every child exists before any reacts: a sentry on a sibling's `create` or
+            # `start` must find its listener already there.
+            created = [(self.add_instance(child, inst), child) for child in spec.children]
+            for child_inst, child in created:
+                self.after_transition(child_inst, child, T.CREATE)
         elif spec.kind.is_task and not spec.item.blocking:
             self.plan(self.transition, inst.id, T.COMPLETE)
 
@@ -338,12 +366,10 @@ class Agenda:
         if parent is None or parent.state is not S.ACTIVE:
             return
         camunda = self.compiled.dialect is Dialect.CAMUNDA7
+        if camunda:
+            return  # Camunda 7 repeats in `_repeat_camunda` on its repeat-on transitions
         if not spec.entry:
-            # Both engines repeat on completion; Camunda 7 also on termination.
-            repeat_on = transition is T.COMPLETE or (
-                camunda and transition in (T.EXIT, T.TERMINATE)
-            )
-            if repeat_on and self.rule_holds(spec.repetition, inst):
+            if transition is T.COMPLETE and self.rule_holds(spec.repetition, inst):
                 self.create(spec, parent, inst.index + 1)
         elif not camunda and before is S.AVAILABLE and transition is not T.COMPLETE:
             # Flowable keeps a repeatable item listening when its available instance is
@@ -351,6 +377,14 @@ class Agenda:
             waiting = any(i.state is S.WAITING_FOR_REPETITION for i in case.instances_of(spec.id))
             if not waiting:
                 self.create(spec, parent, inst.index + 1, S.WAITING_FOR_REPETITION)
+
+    def _repeat_camunda(self, inst: PlanItemInstance, spec: ItemSpec) -> None:
+        """Camunda 7 creates the next instance when one makes a repeat-on transition."""
+        parent = self.case.items[inst.parent_id] if inst.parent_id else None
+        if parent is None or parent.state is not S.ACTIVE:
+            return
+        if self.rule_holds(spec.repetition, inst):
+            self.create(spec, parent, inst.index + 1)
 
     def _case_ended(self, transition: Transition) -> None:
         case = self.case

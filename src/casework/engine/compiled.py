@@ -98,6 +98,12 @@ class ItemSpec:
     # Event listeners this item's criteria listen to: when this item changes state,
     # those listeners may have become orphaned.
     listened_listeners: list[ItemSpec] = field(default_factory=list)
+    # Camunda 7: the transitions of an instance that create the next one
+    # (camunda:repeatOnStandardEvent, else complete/exit for items without entry criteria).
+    repeat_on: frozenset[str] = frozenset()
+    # (source, transition, criterion, on-part index) for every plan item on-part of the
+    # entry criteria: what a new instance checks against the events of the current command.
+    entry_on_parts: list[tuple[str, str, CriterionSpec, int]] = field(default_factory=list)
 
 
 class CompiledCase:
@@ -165,6 +171,15 @@ class CompiledCase:
             if trigger is not None:
                 key = (trigger.source, trigger.transition.value)
                 self.timer_triggers.setdefault(key, []).append(spec)
+        if self.dialect is Dialect.CAMUNDA7 and item.repetition is not None:
+            custom = dict(item.extensions).get("camunda:repeatOnStandardEvent")
+            # An item with entry criteria repeats when its sentry fires, whatever it says.
+            if not item.entry_criteria:
+                spec.repeat_on = (
+                    frozenset(e.strip() for e in custom.split(","))
+                    if custom
+                    else frozenset({"complete", "exit", "terminate"})
+                )
         for n, criterion in enumerate(item.entry_criteria):
             spec.entry.append(self._compile_criterion(spec, criterion, False, n))
         for n, criterion in enumerate(item.exit_criteria):
@@ -196,6 +211,8 @@ class CompiledCase:
             if isinstance(on_part, PlanItemOnPart):
                 key2 = (on_part.source, on_part.transition.value)
                 self.listeners.setdefault(key2, []).append((spec, index))
+                if not is_exit:
+                    owner.entry_on_parts.append((*key2, spec, index))
             elif isinstance(on_part, CaseFileItemOnPart):
                 key2 = (on_part.source, on_part.transition.value)
                 self.file_listeners.setdefault(key2, []).append((spec, index))

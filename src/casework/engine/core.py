@@ -21,7 +21,6 @@ from casework.engine.states import CaseState, PlanItemState
 from casework.model.definitions import (
     CaseDefinition,
     CaseFileTransition,
-    Dialect,
     PlanItemKind,
     Transition,
 )
@@ -285,9 +284,7 @@ def _change_variables(agenda: Agenda, values: Mapping[str, Any]) -> None:
             for crit, index in compiled.file_listeners.get((name, transition.value), ()):
                 for target_id in agenda.case.by_item.get(crit.owner.id, ()):
                     agenda.plan(agenda.on_part, target_id, crit, index)
-    if compiled.dialect is not Dialect.CAMUNDA7:
-        # Camunda 7 looks at if-parts only when on-parts fire or a stage starts.
-        agenda.reevaluate_conditions()
+    agenda.reevaluate_conditions()
 
 
 def _plan(agenda: Agenda, cmd: c.PlanDiscretionaryItem) -> None:
