@@ -33,8 +33,24 @@ def test_shared_scenario_passes(path: Path) -> None:
     assert outcome.passed, outcome.line()
 
 
+# Known engine gaps, each with the reason; strict, so a fix shows up as XPASS and fails.
+KNOWN_GAPS = {
+    "SentryEntryCriteriaTest.testReusableStage": "one stage definition used by two plan "
+    "items repeats its children's plan item ids; the engine needs ids unique per case type",
+}
+
+
+def _own_params() -> list[object]:
+    params: list[object] = []
+    for path in OWN_SCENARIOS:
+        reason = KNOWN_GAPS.get(path.stem)
+        marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
+        params.append(pytest.param(path, id=path.stem, marks=marks))
+    return params
+
+
 @needs_shared
-@pytest.mark.parametrize("path", OWN_SCENARIOS, ids=_ids(OWN_SCENARIOS))
+@pytest.mark.parametrize("path", _own_params())
 def test_own_scenario_passes(path: Path) -> None:
     outcome = run_scenario(path, SHARED)
     assert outcome.passed, outcome.line()

@@ -216,6 +216,46 @@ class Agenda:
         if self._listening(inst, crit) and self.condition_holds(crit, inst):
             self.fire(inst, crit)
 
+    def activate_dependent(self, crit: CriterionSpec) -> None:
+        """CMMN 1.1 Table 8.7, as Flowable does it: an entry sentry satisfied across a
+        stage border activates its item even when the item's stage has not started; the
+        enclosing stages start because of the child, whatever their own entry criteria."""
+        case = self.case
+        owner = crit.owner
+        if crit.on_parts != 1 or any(i.live for i in case.instances_of(owner.id)):
+            return
+        if not self.condition_holds(
+            crit, PlanItemInstance("", owner.id, None, S.AVAILABLE, 1, False, 0)
+        ):
+            return
+        chain: list[ItemSpec] = []
+        ancestor = owner.parent
+        parent: PlanItemInstance | None = None
+        while ancestor is not None:
+            parent = next((i for i in case.instances_of(ancestor.id) if i.state is S.ACTIVE), None)
+            if parent is not None:
+                break
+            chain.append(ancestor)
+            ancestor = ancestor.parent
+        if parent is None or not chain:
+            return
+        for stage_spec in reversed(chain):
+            stage = next(
+                (
+                    i
+                    for i in case.instances_of(stage_spec.id)
+                    if i.parent_id == parent.id and i.state in (S.AVAILABLE, S.ENABLED)
+                ),
+                None,
+            )
+            if stage is None:
+                stage = self.create(stage_spec, parent)
+            start = T.MANUAL_START if stage.state is S.ENABLED else T.START
+            self.transition(stage.id, start)
+            parent = case.items[stage.id]
+            if parent.state is not S.ACTIVE:
+                return
+
     def _listening(self, inst: PlanItemInstance, crit: CriterionSpec) -> bool:
         if crit.is_exit:
             if self.compiled.dialect is Dialect.CAMUNDA7:
@@ -316,11 +356,23 @@ class Agenda:
         listeners = self.compiled.listeners.get((spec.id, transition.value))
         if listeners:
             case = self.case
+            cross_border = self.compiled.dialect is not Dialect.CAMUNDA7
             for crit, index in listeners:
+                found = False
                 for target_id in case.by_item.get(crit.owner.id, ()):
                     target = case.items[target_id]
+                    if target.live:
+                        found = True
                     if target.id != inst.id and self._listening(target, crit):
                         self.plan(self.on_part, target_id, crit, index)
+                if (
+                    cross_border
+                    and not found
+                    and not crit.is_exit
+                    and crit.owner.parent is not spec.parent
+                    and crit.owner.offered_by is None
+                ):
+                    self.plan(self.activate_dependent, crit)
         timers = self.compiled.timer_triggers.get((spec.id, transition.value))
         if timers:
             for timer_spec in timers:

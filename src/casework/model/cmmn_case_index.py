@@ -257,7 +257,12 @@ class CaseIndex:
             ref = c.get("sentryRef") or get_attr(c, "sentryRef", FLOWABLE_NS)
             if not ref:
                 raise unsupported(c, "has no sentryRef", self.source)
-            out.append(Criterion(crit_id, self.sentry_ref(str(ref), c), c.get("name")))
+            sentry = self.sentry_ref(str(ref), c)
+            if self.dialect is Dialect.CAMUNDA7 and not sentry.on_parts and not sentry.if_part:
+                # Camunda 7 drops a sentry left with no valid part (it ignores case file
+                # on-parts), and with it the criterion: the item no longer waits.
+                continue
+            out.append(Criterion(crit_id, sentry, c.get("name")))
             skip = frozenset({"flowable:sentryRef"})
             ext += [(extension_key(k, crit_id), v) for k, v in vendor_attributes(c, skip)]
         # CMMN 1.0 lists the sentries themselves instead of criterion elements.
@@ -299,6 +304,8 @@ class CaseIndex:
                 source, event = self.plan_item_event(op)
                 on_parts.append(PlanItemOnPart(source, event, op.get("id")))
                 continue
+            if self.dialect is Dialect.CAMUNDA7 and not _written_by_casework(op):
+                continue  # Camunda 7 does not implement case file item on-parts
             ref = op.get("sourceRef")
             field = self.file_items.get(str(ref)) if ref else get_attr(op, "source", CASEWORK_NS)
             if field is None:
@@ -346,6 +353,11 @@ class CaseIndex:
             return CaseFileTransition(text)
         except ValueError:
             raise model_error(el, f'unknown case file transition "{text}"', self.source) from None
+
+
+def _written_by_casework(el: Element) -> bool:
+    """Our own exports keep case file on-parts whatever the dialect."""
+    return CASEWORK_NS in el.getroottree().getroot().nsmap.values()
 
 
 def synthetic(el: Element) -> bool:
