@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.factories import NOW
 
 from casework.engine import CaseEngine
 from casework.expressions import ExpressionError
 from casework.model.cmmn_import import import_cmmn
 from casework.model.definitions import Dialect
 from casework.model.errors import ModelError
-from tests.factories import NOW
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "conformance"
 FOLDERS = [("flowable-models", Dialect.FLOWABLE), ("camunda7-models", Dialect.CAMUNDA7)]

@@ -1,5 +1,178 @@
+"""`casework model`: validate case types, and convert between our YAML and CMMN 1.1 XML."""
+
 from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from casework.cli.errors import fail
+from casework.model.definitions import CaseDefinition, Dialect
+from casework.model.errors import ModelError
+
 app = typer.Typer(no_args_is_help=True)
+
+_YAML_SUFFIXES = (".yaml", ".yml")
+_XML_SUFFIXES = (".cmmn", ".xml", ".cmmn11")
+
+
+class ImportDialect(StrEnum):
+    CASEWORK = "casework"
+    FLOWABLE = "flowable"
+    CAMUNDA7 = "camunda7"
+
+
+class ExportFormat(StrEnum):
+    CMMN = "cmmn"
+    YAML = "yaml"
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        fail(f"{path}: cannot read: {exc.strerror or exc}")
+
+
+def _is_xml(path: Path, data: bytes) -> bool:
+    suffix = path.suffix.lower()
+    if suffix in _YAML_SUFFIXES:
+        return False
+    if suffix in _XML_SUFFIXES:
+        return True
+    # Unknown extension: XML documents start with '<' once a BOM and blanks are skipped.
+    return data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
+
+
+def _text(path: Path, data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ModelError(f"not UTF-8 text (byte {exc.start})", source=str(path)) from None
+
+
+def _load(path: Path, data: bytes, dialect: Dialect) -> list[CaseDefinition]:
+    """Every case type in the file, validated; ModelError on the first problem."""
+    if not _is_xml(path, data):
+        from casework.model.yaml_loader import load_yaml
+
+        return [load_yaml(_text(path, data), source=str(path))]
+    from casework.model.cmmn_import import import_cmmn
+    from casework.model.validate import validate_definition
+
+    defs = import_cmmn(data, dialect=dialect, source=str(path))
+    for defn in defs:
+        errors = validate_definition(defn)
+        if errors:
+            raise ModelError(f"case '{defn.id}': {errors[0].message}", source=str(path))
+    return defs
+
+
+def _guarded(path: Path, data: bytes, dialect: Dialect) -> list[CaseDefinition]:
+    try:
+        return _load(path, data, dialect)
+    except ModelError:
+        raise
+    except ImportError as exc:
+        raise ModelError(f"CMMN support is not available: {exc}", source=str(path)) from None
+    except Exception as exc:  # never a traceback on the command line
+        raise ModelError(f"internal error: {type(exc).__name__}: {exc}", source=str(path)) from None
+
+
+@app.command("validate")
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="YAML case types or CMMN 1.1 XML files.")],
+    dialect: Annotated[
+        ImportDialect, typer.Option(help="Whose behaviour CMMN XML files were written for.")
+    ] = ImportDialect.FLOWABLE,
+) -> None:
+    """Check case type files; print `ok PATH` or the first error of each. Exit 2 on any error."""
+    failed = False
+    for path in paths:
+        try:
+            _guarded(path, path.read_bytes(), Dialect(dialect.value))
+        except OSError as exc:
+            typer.echo(f"{path}: cannot read: {exc.strerror or exc}", err=True)
+            failed = True
+            continue
+        except ModelError as exc:
+            typer.echo(str(exc), err=True)
+            failed = True
+            continue
+        typer.echo(f"ok {path}")
+    if failed:
+        raise typer.Exit(code=2)
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="A CMMN 1.1 XML file.")],
+    dialect: Annotated[
+        ImportDialect, typer.Option(help="The engine the model was written for.")
+    ] = ImportDialect.FLOWABLE,
+    out: Annotated[Path, typer.Option(help="Directory for the YAML files, one per case.")] = Path(
+        "."
+    ),
+) -> None:
+    """Convert CMMN 1.1 XML to Casework YAML case types."""
+    data = _read(file)
+    try:
+        defs = _guarded(file, data, Dialect(dialect.value))
+        from casework.model.yaml_loader import dump_yaml
+
+        texts = [(defn.id, dump_yaml(defn)) for defn in defs]
+    except ModelError as exc:
+        fail(str(exc))
+    if not texts:
+        fail(f"{file}: no <case> in the document")
+    _write_all(out, texts)
+
+
+def _write_all(out: Path, texts: Sequence[tuple[str, str]]) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for case_id, text in texts:
+            target = out / f"{case_id}.yaml"
+            target.write_text(text, encoding="utf-8")
+            typer.echo(f"wrote {target}")
+    except OSError as exc:
+        fail(f"{out}: cannot write: {exc.strerror or exc}")
+
+
+@app.command("export")
+def export(
+    file: Annotated[Path, typer.Argument(help="A YAML case type (or CMMN XML to normalise).")],
+    format: Annotated[ExportFormat, typer.Option(help="What to write.")] = ExportFormat.CMMN,
+    out: Annotated[
+        Path | None, typer.Option(help="File to write; standard output when omitted.")
+    ] = None,
+) -> None:
+    """Convert a case type to CMMN 1.1 XML (or to normalised YAML)."""
+    data = _read(file)
+    try:
+        defs = _guarded(file, data, Dialect.CASEWORK)
+        if format is ExportFormat.YAML:
+            from casework.model.yaml_loader import dump_yaml
+
+            text = "---\n".join(dump_yaml(d) for d in defs)
+        else:
+            from casework.model.cmmn_export import export_cmmn
+
+            text = export_cmmn(defs)
+    except ModelError as exc:
+        fail(str(exc))
+    except ImportError as exc:
+        fail(f"CMMN export is not available: {exc}")
+    except Exception as exc:
+        fail(f"{file}: internal error: {type(exc).__name__}: {exc}")
+    if out is None:
+        typer.echo(text, nl=not text.endswith("\n"))
+        return
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"{out}: cannot write: {exc.strerror or exc}")
+    typer.echo(f"wrote {out}")

@@ -121,7 +121,7 @@ class Agenda:
                 instance_id,
                 spec.id,
                 parent.id if parent else None,
-                state.value,
+                state,
                 index,
                 required,
             )
@@ -319,9 +319,7 @@ class Agenda:
                 )
             return
         before = inst.state
-        self.emit(
-            PlanItemTransitioned(inst.id, spec.id, transition.value, before.value, target.value)
-        )
+        self.emit(PlanItemTransitioned(inst.id, spec.id, transition, before, target))
         self.after_transition(self.case.items[inst_id], spec, transition, before)
 
     def after_transition(
@@ -345,15 +343,16 @@ class Agenda:
             for child_id in inst.children:
                 if self.case.items[child_id].state is S.SUSPENDED:
                     self.transition(child_id, T.PARENT_RESUME)
-        self.occurred.add((spec.id, transition.value))
-        if spec.repeat_on and transition.value in spec.repeat_on:
+        # StrEnum members hash and compare as their values: no `.value` needed in keys.
+        self.occurred.add((spec.id, transition))
+        if spec.repeat_on and transition in spec.repeat_on:
             self._repeat_camunda(inst, spec)
         if inst.parent_id is not None:
             self.dirty[inst.parent_id] = None
         for listener in spec.listened_listeners:
             self.orphan_candidates[listener.id] = listener
         # Sentries listening to this transition of this plan item.
-        listeners = self.compiled.listeners.get((spec.id, transition.value))
+        listeners = self.compiled.listeners.get((spec.id, transition))
         if listeners:
             case = self.case
             cross_border = self.compiled.dialect is not Dialect.CAMUNDA7
@@ -373,7 +372,7 @@ class Agenda:
                     and crit.owner.offered_by is None
                 ):
                     self.plan(self.activate_dependent, crit)
-        timers = self.compiled.timer_triggers.get((spec.id, transition.value))
+        timers = self.compiled.timer_triggers.get((spec.id, transition))
         if timers:
             for timer_spec in timers:
                 for target_id in self.case.by_item.get(timer_spec.id, ()):

@@ -7,6 +7,7 @@ through `evolve` gives the very same state.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from casework.engine.events import (
     TimerScheduled,
 )
 from casework.engine.states import NOT_LIVE, TERMINAL, CaseState, PlanItemState
+from casework.model.definitions import PlanItemKind
 
 S = PlanItemState
 
@@ -81,9 +83,24 @@ class PlanItemInstance:
         self.n_pending = 0
 
     def clone(self) -> PlanItemInstance:
+        # Spelled out: this runs for every instance a command touches.
         other = PlanItemInstance.__new__(PlanItemInstance)
-        for name in PlanItemInstance.__slots__:
-            setattr(other, name, getattr(self, name))
+        other.id = self.id
+        other.item_id = self.item_id
+        other.parent_id = self.parent_id
+        other.state = self.state
+        other.index = self.index
+        other.required = self.required
+        other.seq = self.seq
+        other.memory = self.memory
+        other.children = self.children
+        other.due = self.due
+        other.period = self.period
+        other.repeats_left = self.repeats_left
+        other.suspended_from = self.suspended_from
+        other.n_active = self.n_active
+        other.n_required = self.n_required
+        other.n_pending = self.n_pending
         return other
 
     @property
@@ -91,25 +108,53 @@ class PlanItemInstance:
         return self.state not in NOT_LIVE
 
     def to_dict(self) -> dict[str, Any]:
-        data = {name: getattr(self, name) for name in PlanItemInstance.__slots__}
-        data["state"] = self.state.value
-        data["memory"] = sorted([list(m) for m in self.memory])
-        data["children"] = list(self.children)
-        data["due"] = self.due.isoformat() if self.due else None
-        data["suspended_from"] = self.suspended_from.value if self.suspended_from else None
+        """JSON-ready; fields at their defaults are left out to keep saved state small."""
+        data: dict[str, Any] = {
+            "id": self.id,
+            "item_id": self.item_id,
+            "parent_id": self.parent_id,
+            "state": self.state.value,
+            "index": self.index,
+            "seq": self.seq,
+        }
+        if self.required:
+            data["required"] = True
+        if self.memory:
+            data["memory"] = sorted([list(m) for m in self.memory])
+        if self.children:
+            data["children"] = list(self.children)
+        if self.due is not None:
+            data["due"] = self.due.isoformat()
+        if self.period is not None:
+            data["period"] = self.period
+        if self.repeats_left is not None:
+            data["repeats_left"] = self.repeats_left
+        if self.suspended_from is not None:
+            data["suspended_from"] = self.suspended_from.value
+        if self.n_active or self.n_required or self.n_pending:
+            data["counts"] = [self.n_active, self.n_required, self.n_pending]
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PlanItemInstance:
-        inst = cls.__new__(cls)
-        for name in cls.__slots__:
-            setattr(inst, name, data[name])
-        inst.state = PlanItemState(data["state"])
-        inst.memory = frozenset((str(c), int(i)) for c, i in data["memory"])
-        inst.children = tuple(data["children"])
-        inst.due = datetime.fromisoformat(data["due"]) if data["due"] else None
-        sf = data["suspended_from"]
+        inst = cls(
+            data["id"],
+            data["item_id"],
+            data["parent_id"],
+            PlanItemState(data["state"]),
+            data["index"],
+            data.get("required", False),
+            data["seq"],
+        )
+        inst.memory = frozenset((str(c), int(i)) for c, i in data.get("memory", ()))
+        inst.children = tuple(data.get("children", ()))
+        due = data.get("due")
+        inst.due = datetime.fromisoformat(due) if due else None
+        inst.period = data.get("period")
+        inst.repeats_left = data.get("repeats_left")
+        sf = data.get("suspended_from")
         inst.suspended_from = PlanItemState(sf) if sf else None
+        inst.n_active, inst.n_required, inst.n_pending = data.get("counts", (0, 0, 0))
         return inst
 
 
@@ -210,33 +255,42 @@ class CaseInstance:
 def evolve(case: CaseInstance, event: Event) -> None:
     """Apply one event to a working copy (see CaseInstance.fork)."""
     case.events_applied += 1
-    if isinstance(event, PlanItemTransitioned):
-        _transitioned(case, event)
-    elif isinstance(event, PlanItemCreated):
-        _created(case, event)
-    elif isinstance(event, OnPartRemembered):
-        inst = case.mutable(event.instance_id)
-        inst.memory = inst.memory | {(event.criterion, event.on_part)}
-    elif isinstance(event, OnPartsForgotten):
-        inst = case.mutable(event.instance_id)
-        inst.memory = frozenset(m for m in inst.memory if m[0] != event.criterion)
-    elif isinstance(event, TimerScheduled):
-        inst = case.mutable(event.instance_id)
-        inst.due = event.due
-        inst.repeats_left = event.repeats_left
-        inst.period = event.period
-        case.timers[event.instance_id] = event.due
-    elif isinstance(event, CaseFileChanged):
-        for name, value in event.changes.items():
-            if value is None:
-                case.variables.pop(name, None)
-            else:
-                case.variables[name] = value
-    elif isinstance(event, CaseTransitioned):
-        case.status = CaseState(event.to_state)
-    elif isinstance(event, CaseStarted):
-        case.case_id = event.case_id
-        case.status = CaseState.ACTIVE
+    _EVOLVERS[type(event)](case, event)
+
+
+def _on_part_remembered(case: CaseInstance, event: OnPartRemembered) -> None:
+    inst = case.mutable(event.instance_id)
+    inst.memory = inst.memory | {(event.criterion, event.on_part)}
+
+
+def _on_parts_forgotten(case: CaseInstance, event: OnPartsForgotten) -> None:
+    inst = case.mutable(event.instance_id)
+    inst.memory = frozenset(m for m in inst.memory if m[0] != event.criterion)
+
+
+def _timer_scheduled(case: CaseInstance, event: TimerScheduled) -> None:
+    inst = case.mutable(event.instance_id)
+    inst.due = event.due
+    inst.repeats_left = event.repeats_left
+    inst.period = event.period
+    case.timers[event.instance_id] = event.due
+
+
+def _case_file_changed(case: CaseInstance, event: CaseFileChanged) -> None:
+    for name, value in event.changes.items():
+        if value is None:
+            case.variables.pop(name, None)
+        else:
+            case.variables[name] = value
+
+
+def _case_transitioned(case: CaseInstance, event: CaseTransitioned) -> None:
+    case.status = CaseState(event.to_state)
+
+
+def _case_started(case: CaseInstance, event: CaseStarted) -> None:
+    case.case_id = event.case_id
+    case.status = CaseState.ACTIVE
 
 
 def _created(case: CaseInstance, event: PlanItemCreated) -> None:
@@ -244,7 +298,7 @@ def _created(case: CaseInstance, event: PlanItemCreated) -> None:
         event.instance_id,
         event.item_id,
         event.parent_id,
-        PlanItemState(event.state),
+        _STATES[event.state],
         event.index,
         event.required,
         case.next_seq,
@@ -265,13 +319,13 @@ def _transitioned(case: CaseInstance, event: PlanItemTransitioned) -> None:
     inst = case.mutable(event.instance_id)
     spec = case.definition.spec(inst.item_id)
     before = completion_class(spec, inst)
-    new_state = PlanItemState(event.to_state)
+    new_state = _STATES[event.to_state]
     if new_state is S.SUSPENDED:
         inst.suspended_from = inst.state
     inst.state = new_state
     if new_state in TERMINAL:
         case.timers.pop(inst.id, None)
-    if event.transition == "occur" and spec.kind.value == "milestone":
+    if spec.kind is PlanItemKind.MILESTONE and event.transition == "occur":
         case.milestones = (*case.milestones, inst.item_id)
     after = completion_class(spec, inst)
     if before != after and inst.parent_id is not None:
@@ -287,3 +341,17 @@ def _count(parent: PlanItemInstance, cls: int, delta: int) -> None:
         parent.n_required += delta
     elif cls == PENDING:
         parent.n_pending += delta
+
+
+_STATES: dict[str, PlanItemState] = {s.value: s for s in PlanItemState}
+
+_EVOLVERS: dict[type[Any], Callable[[CaseInstance, Any], None]] = {
+    PlanItemTransitioned: _transitioned,
+    PlanItemCreated: _created,
+    OnPartRemembered: _on_part_remembered,
+    OnPartsForgotten: _on_parts_forgotten,
+    TimerScheduled: _timer_scheduled,
+    CaseFileChanged: _case_file_changed,
+    CaseTransitioned: _case_transitioned,
+    CaseStarted: _case_started,
+}
