@@ -25,7 +25,7 @@ from casework.engine.events import (
     TimerScheduled,
 )
 from casework.engine.instance import CaseInstance, PlanItemInstance, evolve
-from casework.engine.states import TERMINAL, CaseState, PlanItemState, next_state
+from casework.engine.states import NOT_LIVE, TERMINAL, CaseState, PlanItemState
 from casework.engine.timers import TimerExpressionError, schedule
 from casework.model.definitions import Dialect, PlanItemKind, Transition
 
@@ -49,6 +49,7 @@ class Agenda:
     def __init__(self, case: CaseInstance, now: datetime) -> None:
         self.case = case
         self.compiled: CompiledCase = case.definition
+        self.specs = self.compiled.specs
         self.now = now
         self.events: list[Event] = []
         self.queue: deque[tuple[Callable[..., None], tuple[Any, ...]]] = deque()
@@ -306,21 +307,24 @@ class Agenda:
 
     # -- transitions ---------------------------------------------------------------------
     def transition(self, inst_id: str, transition: Transition, strict: bool = False) -> None:
-        inst = self.case.items[inst_id]
-        spec = self.compiled.spec(inst.item_id)
-        if transition is T.RESUME or transition is T.PARENT_RESUME:
-            target = inst.suspended_from if inst.state is S.SUSPENDED else None
-        else:
-            target = next_state(spec.kind, transition, inst.state)
-        if target is None:
-            if strict:
-                raise CommandRefused(
-                    f"cannot {transition.value} '{spec.item.name}': it is {inst.state.value}"
-                )
-            return
+        case = self.case
+        inst = case.items[inst_id]
+        spec = self.specs[inst.item_id]
         before = inst.state
-        self.emit(PlanItemTransitioned(inst.id, spec.id, transition, before, target))
-        self.after_transition(self.case.items[inst_id], spec, transition, before)
+        target = spec.lifecycle.get((transition, before))
+        if target is None:
+            if (transition is T.RESUME or transition is T.PARENT_RESUME) and (
+                before is S.SUSPENDED
+            ):
+                target = inst.suspended_from
+            if target is None:
+                if strict:
+                    raise CommandRefused(
+                        f"cannot {transition.value} '{spec.item.name}': it is {before.value}"
+                    )
+                return
+        self.emit(PlanItemTransitioned(inst_id, spec.id, transition, before, target))
+        self.after_transition(case.items[inst_id], spec, transition, before)
 
     def after_transition(
         self,
@@ -331,54 +335,67 @@ class Agenda:
     ) -> None:
         state = inst.state
         if transition is T.CREATE:
-            self.plan(self.initiate, inst.id)
-        elif state is S.ACTIVE and transition in (T.START, T.MANUAL_START):
-            self._started(inst, spec)
-        elif state in TERMINAL:
+            self.queue.append((self.initiate, (inst.id,)))
+        elif state is S.ACTIVE:
+            if transition is T.START or transition is T.MANUAL_START:
+                self._started(inst, spec)
+            elif transition is T.RESUME and spec.is_stage:
+                for child_id in inst.children:
+                    if self.case.items[child_id].state is S.SUSPENDED:
+                        self.transition(child_id, T.PARENT_RESUME)
+        elif state is S.COMPLETED or state is S.TERMINATED:
             self._ended(inst, spec, transition, before)
         elif state is S.SUSPENDED and spec.is_stage:
             for child_id in inst.children:
                 self.transition(child_id, T.PARENT_SUSPEND)
-        elif state is S.ACTIVE and spec.is_stage and transition is T.RESUME:
-            for child_id in inst.children:
-                if self.case.items[child_id].state is S.SUSPENDED:
-                    self.transition(child_id, T.PARENT_RESUME)
         # StrEnum members hash and compare as their values: no `.value` needed in keys.
         self.occurred.add((spec.id, transition))
         if spec.repeat_on and transition in spec.repeat_on:
             self._repeat_camunda(inst, spec)
         if inst.parent_id is not None:
             self.dirty[inst.parent_id] = None
-        for listener in spec.listened_listeners:
-            self.orphan_candidates[listener.id] = listener
+        if spec.listened_listeners:
+            for listener in spec.listened_listeners:
+                self.orphan_candidates[listener.id] = listener
         # Sentries listening to this transition of this plan item.
-        listeners = self.compiled.listeners.get((spec.id, transition))
+        listeners = spec.listeners_on.get(transition)
         if listeners:
-            case = self.case
-            cross_border = self.compiled.dialect is not Dialect.CAMUNDA7
-            for crit, index in listeners:
-                found = False
-                for target_id in case.by_item.get(crit.owner.id, ()):
-                    target = case.items[target_id]
-                    if target.live:
-                        found = True
-                    if target.id != inst.id and self._listening(target, crit):
-                        self.plan(self.on_part, target_id, crit, index)
-                if (
-                    cross_border
-                    and not found
-                    and not crit.is_exit
-                    and crit.owner.parent is not spec.parent
-                    and crit.owner.offered_by is None
-                ):
-                    self.plan(self.activate_dependent, crit)
-        timers = self.compiled.timer_triggers.get((spec.id, transition))
-        if timers:
-            for timer_spec in timers:
-                for target_id in self.case.by_item.get(timer_spec.id, ()):
-                    target = self.case.items[target_id]
-                    if target.state is S.AVAILABLE and target.id not in self.case.timers:
-                        self.start_timer(target, timer_spec)
+            self._wake(inst, spec, listeners)
+        if spec.timers_on:
+            timers = spec.timers_on.get(transition)
+            if timers:
+                case = self.case
+                for timer_spec in timers:
+                    for target_id in case.by_item.get(timer_spec.id, ()):
+                        target = case.items[target_id]
+                        if target.state is S.AVAILABLE and target.id not in case.timers:
+                            self.start_timer(target, timer_spec)
+
+    def _wake(
+        self,
+        inst: PlanItemInstance,
+        spec: ItemSpec,
+        listeners: list[tuple[CriterionSpec, int]],
+    ) -> None:
+        case = self.case
+        items = case.items
+        cross_border = self.compiled.dialect is not Dialect.CAMUNDA7
+        for crit, index in listeners:
+            found = False
+            for target_id in case.by_item.get(crit.owner.id, ()):
+                target = items[target_id]
+                if target.state not in NOT_LIVE:
+                    found = True
+                if target_id != inst.id and self._listening(target, crit):
+                    self.queue.append((self.on_part, (target_id, crit, index)))
+            if (
+                cross_border
+                and not found
+                and not crit.is_exit
+                and crit.owner.parent is not spec.parent
+                and crit.owner.offered_by is None
+            ):
+                self.plan(self.activate_dependent, crit)
 
     def _started(self, inst: PlanItemInstance, spec: ItemSpec) -> None:
         if spec.is_stage:
@@ -451,7 +468,10 @@ class Agenda:
 
     def _check_completions(self) -> None:
         case = self.case
-        dirty = sorted(self.dirty, key=lambda i: -case.items[i].seq)
+        if len(self.dirty) == 1:
+            dirty = list(self.dirty)
+        else:  # deepest (newest) stages first: a child stage completes before its parent
+            dirty = sorted(self.dirty, key=lambda i: -case.items[i].seq)
         self.dirty.clear()
         for stage_id in dirty:
             stage = case.items[stage_id]

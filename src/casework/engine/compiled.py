@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from casework.engine.states import PlanItemState, lifecycle_table
 from casework.model.definitions import (
     CaseDefinition,
     CaseFileItemOnPart,
@@ -21,6 +22,7 @@ from casework.model.definitions import (
     PlanItemKind,
     PlanItemOnPart,
     Rule,
+    Transition,
 )
 from casework.model.errors import ModelError
 
@@ -104,6 +106,10 @@ class ItemSpec:
     # (source, transition, criterion, on-part index) for every plan item on-part of the
     # entry criteria: what a new instance checks against the events of the current command.
     entry_on_parts: list[tuple[str, str, CriterionSpec, int]] = field(default_factory=list)
+    # Per transition of this item: the criteria listening to it and the timers it starts.
+    listeners_on: dict[str, list[tuple[CriterionSpec, int]]] = field(default_factory=dict)
+    timers_on: dict[str, list[ItemSpec]] = field(default_factory=dict)
+    lifecycle: dict[tuple[Transition, PlanItemState], PlanItemState] = field(default_factory=dict)
 
 
 class CompiledCase:
@@ -123,15 +129,19 @@ class CompiledCase:
         # (source plan item id, transition) -> timers started by it
         self.timer_triggers: dict[tuple[str, str], list[ItemSpec]] = {}
         self.root = self._compile_item(definition.plan_model, None, None)
-        for (source, _), entries in self.listeners.items():
+        for (source, transition), entries in self.listeners.items():
             source_spec = self.specs.get(source)
             if source_spec is None:
                 continue
+            source_spec.listeners_on[transition] = entries
             source_spec.dependents.extend(crit for crit, _ in entries)
             if source_spec.kind.is_event_listener:
                 for crit, _ in entries:
                     if source_spec not in crit.owner.listened_listeners:
                         crit.owner.listened_listeners.append(source_spec)
+        for (source, transition), timers in self.timer_triggers.items():
+            if source in self.specs:
+                self.specs[source].timers_on[transition] = timers
         self.has_file_on_parts = bool(self.file_listeners)
 
     def spec(self, item_id: str) -> ItemSpec:
@@ -153,6 +163,7 @@ class CompiledCase:
             is_stage=item.kind is PlanItemKind.STAGE,
             offered_by=offered_by,
         )
+        spec.lifecycle = lifecycle_table(item.kind)
         if item.id in self.specs:
             raise ModelError(
                 f"duplicate plan item id {item.id!r}: ids must be unique in a case type"

@@ -329,8 +329,7 @@ def _fire_due_timers(agenda: Agenda, cmd: c.FireDueTimers) -> None:
         fired.add((iid, when))
         inst = case.items[iid]
         if inst.state is not S.AVAILABLE:
-            case.timers.pop(iid, None)
-            continue
+            continue  # e.g. suspended: it fires once resumed and the worker looks again
         spec = agenda.compiled.spec(inst.item_id)
         repeats, period, parent_id = inst.repeats_left, inst.period, inst.parent_id
         agenda.transition(iid, T.OCCUR, strict=True)

@@ -2,6 +2,8 @@
 
 The engine's state is a fold over these events (`evolve`), so replaying a case's events
 rebuilds its state exactly; the store appends them to the audit log as they are.
+Events are records: never change one after it is made. (They are not frozen dataclasses
+only because a frozen `__init__` costs twice as much, and a command makes many events.)
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CaseStarted:
     type: ClassVar[str] = "CaseStarted"
     case_id: str
@@ -19,7 +21,7 @@ class CaseStarted:
     definition_version: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CaseTransitioned:
     type: ClassVar[str] = "CaseTransitioned"
     transition: str
@@ -27,7 +29,7 @@ class CaseTransitioned:
     to_state: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CaseFileChanged:
     """Case file values set; a value of None means the field was removed."""
 
@@ -35,7 +37,7 @@ class CaseFileChanged:
     changes: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PlanItemCreated:
     type: ClassVar[str] = "PlanItemCreated"
     instance_id: str
@@ -46,7 +48,7 @@ class PlanItemCreated:
     required: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PlanItemTransitioned:
     type: ClassVar[str] = "PlanItemTransitioned"
     instance_id: str
@@ -56,7 +58,7 @@ class PlanItemTransitioned:
     to_state: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OnPartRemembered:
     """A sentry's on-part happened, but the sentry as a whole is not satisfied yet."""
 
@@ -66,14 +68,14 @@ class OnPartRemembered:
     on_part: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OnPartsForgotten:
     type: ClassVar[str] = "OnPartsForgotten"
     instance_id: str
     criterion: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TimerScheduled:
     type: ClassVar[str] = "TimerScheduled"
     instance_id: str

@@ -107,56 +107,6 @@ class PlanItemInstance:
     def live(self) -> bool:
         return self.state not in NOT_LIVE
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready; fields at their defaults are left out to keep saved state small."""
-        data: dict[str, Any] = {
-            "id": self.id,
-            "item_id": self.item_id,
-            "parent_id": self.parent_id,
-            "state": self.state.value,
-            "index": self.index,
-            "seq": self.seq,
-        }
-        if self.required:
-            data["required"] = True
-        if self.memory:
-            data["memory"] = sorted([list(m) for m in self.memory])
-        if self.children:
-            data["children"] = list(self.children)
-        if self.due is not None:
-            data["due"] = self.due.isoformat()
-        if self.period is not None:
-            data["period"] = self.period
-        if self.repeats_left is not None:
-            data["repeats_left"] = self.repeats_left
-        if self.suspended_from is not None:
-            data["suspended_from"] = self.suspended_from.value
-        if self.n_active or self.n_required or self.n_pending:
-            data["counts"] = [self.n_active, self.n_required, self.n_pending]
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PlanItemInstance:
-        inst = cls(
-            data["id"],
-            data["item_id"],
-            data["parent_id"],
-            PlanItemState(data["state"]),
-            data["index"],
-            data.get("required", False),
-            data["seq"],
-        )
-        inst.memory = frozenset((str(c), int(i)) for c, i in data.get("memory", ()))
-        inst.children = tuple(data.get("children", ()))
-        due = data.get("due")
-        inst.due = datetime.fromisoformat(due) if due else None
-        inst.period = data.get("period")
-        inst.repeats_left = data.get("repeats_left")
-        sf = data.get("suspended_from")
-        inst.suspended_from = PlanItemState(sf) if sf else None
-        inst.n_active, inst.n_required, inst.n_pending = data.get("counts", (0, 0, 0))
-        return inst
-
 
 def completion_class(spec: ItemSpec, inst: PlanItemInstance) -> int:
     """How a child counts towards its stage's completion (CMMN 1.1 8.6.2, Table 8.12).
@@ -312,7 +262,7 @@ def _created(case: CaseInstance, event: PlanItemCreated) -> None:
         return
     parent = case.mutable(event.parent_id)
     parent.children = (*parent.children, inst.id)
-    _count(parent, completion_class(case.definition.spec(inst.item_id), inst), 1)
+    count_child(parent, completion_class(case.definition.spec(inst.item_id), inst), 1)
 
 
 def _transitioned(case: CaseInstance, event: PlanItemTransitioned) -> None:
@@ -330,11 +280,11 @@ def _transitioned(case: CaseInstance, event: PlanItemTransitioned) -> None:
     after = completion_class(spec, inst)
     if before != after and inst.parent_id is not None:
         parent = case.mutable(inst.parent_id)
-        _count(parent, before, -1)
-        _count(parent, after, 1)
+        count_child(parent, before, -1)
+        count_child(parent, after, 1)
 
 
-def _count(parent: PlanItemInstance, cls: int, delta: int) -> None:
+def count_child(parent: PlanItemInstance, cls: int, delta: int) -> None:
     if cls == ACTIVE:
         parent.n_active += delta
     elif cls == REQUIRED:

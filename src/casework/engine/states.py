@@ -91,3 +91,9 @@ def next_state(
     """The state `transition` leads to from `current`, or None when CMMN forbids it."""
     table = _OCCURRENCE_LIFECYCLE if uses_occurrence_lifecycle(kind) else _TASK_LIFECYCLE
     return table.get((transition, current))
+
+
+def lifecycle_table(
+    kind: PlanItemKind,
+) -> dict[tuple[Transition, PlanItemState], PlanItemState]:
+    return _OCCURRENCE_LIFECYCLE if uses_occurrence_lifecycle(kind) else _TASK_LIFECYCLE
