@@ -24,7 +24,7 @@ from casework.engine.events import (
     PlanItemTransitioned,
     TimerScheduled,
 )
-from casework.engine.instance import CaseInstance, PlanItemInstance, evolve
+from casework.engine.instance import EVOLVERS, CaseInstance, PlanItemInstance
 from casework.engine.states import NOT_LIVE, TERMINAL, CaseState, PlanItemState
 from casework.engine.timers import TimerExpressionError, schedule
 from casework.model.definitions import Dialect, PlanItemKind, Transition
@@ -63,7 +63,9 @@ class Agenda:
     # -- recording -----------------------------------------------------------------------
     def emit(self, event: Event) -> None:
         self.events.append(event)
-        evolve(self.case, event)
+        case = self.case
+        case.events_applied += 1
+        EVOLVERS[type(event)](case, event)
 
     def plan(self, operation: Callable[..., None], *args: Any) -> None:
         self.queue.append((operation, args))
@@ -90,7 +92,7 @@ class Agenda:
     def context(self, inst: PlanItemInstance | None = None) -> Mapping[str, Any]:
         if inst is None:
             return self.case.variables
-        spec = self.compiled.spec(inst.item_id)
+        spec = self.specs[inst.item_id]
         ctx = dict(self.case.variables)
         ctx[spec.item.repetition_counter] = inst.index
         return ctx
@@ -145,7 +147,7 @@ class Agenda:
         inst = self.case.items[inst_id]
         if inst.state is not S.AVAILABLE:
             return
-        spec = self.compiled.spec(inst.item_id)
+        spec = self.specs[inst.item_id]
         if spec.kind is PlanItemKind.TIMER_EVENT_LISTENER:
             if inst.id in self.case.timers:
                 return  # the next occurrence of a repeating timer, already scheduled
@@ -189,7 +191,7 @@ class Agenda:
             if seen < crit.on_parts:
                 self.emit(OnPartRemembered(inst.id, crit.key, index))
                 return
-        if self.condition_holds(crit, inst):
+        if crit.condition is None or self.condition_holds(crit, inst):
             self.fire(inst, crit)
         elif crit.forget_on_false:
             if any(key == crit.key for key, _ in inst.memory):
@@ -268,7 +270,7 @@ class Agenda:
         return inst.state is S.AVAILABLE
 
     def fire(self, inst: PlanItemInstance, crit: CriterionSpec) -> None:
-        if any(key == crit.key for key, _ in inst.memory):
+        if inst.memory and any(key == crit.key for key, _ in inst.memory):
             self.emit(OnPartsForgotten(inst.id, crit.key))
         spec = crit.owner
         if crit.is_exit:
@@ -292,7 +294,7 @@ class Agenda:
                 return
         if spec.kind is PlanItemKind.MILESTONE:
             self.transition(inst.id, T.OCCUR)
-        elif self.rule_holds(spec.manual_activation, inst):
+        elif spec.manual_activation is not None and self.rule_holds(spec.manual_activation, inst):
             self.transition(inst.id, T.ENABLE)
         else:
             self.transition(inst.id, T.START)
@@ -404,7 +406,7 @@ class Agenda:
             created = [(self.add_instance(child, inst), child) for child in spec.children]
             for child_inst, child in created:
                 self.after_transition(child_inst, child, T.CREATE)
-        elif spec.kind.is_task and not spec.item.blocking:
+        elif spec.is_task and not spec.item.blocking:
             self.plan(self.transition, inst.id, T.COMPLETE)
 
     def _ended(
@@ -420,7 +422,7 @@ class Agenda:
                 child = case.items[child_id]
                 if child.state in TERMINAL:
                     continue
-                child_spec = self.compiled.spec(child.item_id)
+                child_spec = self.specs[child.item_id]
                 if child_spec.kind is PlanItemKind.MILESTONE or child_spec.kind.is_event_listener:
                     self.transition(child_id, T.PARENT_TERMINATE)
                 else:
@@ -477,7 +479,7 @@ class Agenda:
             stage = case.items[stage_id]
             if not self.stage_completable(stage):
                 continue
-            spec = self.compiled.spec(stage.item_id)
+            spec = self.specs[stage.item_id]
             if spec.item.auto_complete or stage.n_pending == 0:
                 self.plan(self.transition, stage_id, T.COMPLETE)
 

@@ -93,6 +93,7 @@ class ItemSpec:
     timer: Condition | None = None
     timer_text: str | None = None
     is_stage: bool = False
+    is_task: bool = False
     # Whether an available instance of this item blocks a non-autoComplete stage.
     blocks_when_pending: bool = True
     # Criteria of other items listening to this item (to find orphaned event listeners).
@@ -143,6 +144,9 @@ class CompiledCase:
             if source in self.specs:
                 self.specs[source].timers_on[transition] = timers
         self.has_file_on_parts = bool(self.file_listeners)
+        self.defaults: dict[str, Any] = {
+            f.name: f.default for f in definition.case_file if f.default is not None
+        }
 
     def spec(self, item_id: str) -> ItemSpec:
         return self.specs[item_id]
@@ -161,6 +165,7 @@ class CompiledCase:
             kind=item.kind,
             id=item.id,
             is_stage=item.kind is PlanItemKind.STAGE,
+            is_task=item.kind.is_task,
             offered_by=offered_by,
         )
         spec.lifecycle = lifecycle_table(item.kind)

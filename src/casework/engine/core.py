@@ -72,7 +72,7 @@ class CaseEngine:
         agenda = Agenda(case, now)
         definition = self.compiled.definition
         agenda.emit(CaseStarted(case_id, definition.id, definition.version))
-        values = {f.name: f.default for f in definition.case_file if f.default is not None}
+        values = dict(self.compiled.defaults)
         values.update(variables or {})
         values = {k: v for k, v in values.items() if v is not None}
         if values:

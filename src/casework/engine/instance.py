@@ -205,7 +205,7 @@ class CaseInstance:
 def evolve(case: CaseInstance, event: Event) -> None:
     """Apply one event to a working copy (see CaseInstance.fork)."""
     case.events_applied += 1
-    _EVOLVERS[type(event)](case, event)
+    EVOLVERS[type(event)](case, event)
 
 
 def _on_part_remembered(case: CaseInstance, event: OnPartRemembered) -> None:
@@ -262,12 +262,12 @@ def _created(case: CaseInstance, event: PlanItemCreated) -> None:
         return
     parent = case.mutable(event.parent_id)
     parent.children = (*parent.children, inst.id)
-    count_child(parent, completion_class(case.definition.spec(inst.item_id), inst), 1)
+    count_child(parent, completion_class(case.definition.specs[inst.item_id], inst), 1)
 
 
 def _transitioned(case: CaseInstance, event: PlanItemTransitioned) -> None:
     inst = case.mutable(event.instance_id)
-    spec = case.definition.spec(inst.item_id)
+    spec = case.definition.specs[inst.item_id]
     before = completion_class(spec, inst)
     new_state = _STATES[event.to_state]
     if new_state is S.SUSPENDED:
@@ -295,7 +295,7 @@ def count_child(parent: PlanItemInstance, cls: int, delta: int) -> None:
 
 _STATES: dict[str, PlanItemState] = {s.value: s for s in PlanItemState}
 
-_EVOLVERS: dict[type[Any], Callable[[CaseInstance, Any], None]] = {
+EVOLVERS: dict[type[Any], Callable[[CaseInstance, Any], None]] = {
     PlanItemTransitioned: _transitioned,
     PlanItemCreated: _created,
     OnPartRemembered: _on_part_remembered,
