@@ -25,9 +25,14 @@ class CompletePlanItem:
 
 @dataclass(frozen=True, slots=True)
 class OccurEvent:
-    """A user event listener (or a milestone, for operators) occurs."""
+    """A user event listener (or a milestone, for operators) occurs.
+
+    `roles`, when given, are the roles of whoever raises it: a listener with authorized
+    roles refuses anyone holding none of them. None means the caller already checked.
+    """
 
     target: str
+    roles: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +103,7 @@ class PlanDiscretionaryItem:
 
     item: str
     stage: str | None = None
+    roles: tuple[str, ...] | None = None  # the planner's roles; None: already checked
 
 
 @dataclass(frozen=True, slots=True)

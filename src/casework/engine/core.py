@@ -119,8 +119,11 @@ class CaseEngine:
         return case
 
     # -- queries -------------------------------------------------------------------------
-    def plannable(self, state: CaseInstance, owner: str) -> list[str]:
-        """Ids of discretionary items that can be planned in `owner` now, sorted."""
+    def plannable(
+        self, state: CaseInstance, owner: str, roles: tuple[str, ...] | None = None
+    ) -> list[str]:
+        """Ids of discretionary items that can be planned in `owner` now, sorted; with
+        `roles`, only those someone holding these roles may plan."""
         spec = self.compiled.specs.get(owner)
         if spec is None or not spec.offers:
             return []
@@ -129,7 +132,10 @@ class CaseEngine:
             return []
         agenda = Agenda(state, datetime.min)
         return sorted(
-            d.id for d in spec.offers if all(agenda.rule_holds(r, None) for r in d.applicability)
+            d.id
+            for d in spec.offers
+            if _authorized(d.item.authorized_roles, roles)
+            and all(agenda.rule_holds(r, None) for r in d.applicability)
         )
 
     def completable(self, state: CaseInstance, stage: str) -> bool:
@@ -140,6 +146,10 @@ class CaseEngine:
 
     def next_due(self, state: CaseInstance) -> datetime | None:
         return min(state.timers.values(), default=None)
+
+
+def _authorized(allowed: tuple[str, ...], roles: tuple[str, ...] | None) -> bool:
+    return roles is None or not allowed or bool(set(allowed) & set(roles))
 
 
 def _active_instance(state: CaseInstance, item_or_instance: str) -> PlanItemInstance | None:
@@ -192,6 +202,9 @@ def _occur(agenda: Agenda, cmd: c.OccurEvent) -> None:
     spec = agenda.compiled.spec(inst.item_id)
     if spec.kind not in (PlanItemKind.USER_EVENT_LISTENER, PlanItemKind.MILESTONE):
         raise CommandRefused(f"'{spec.item.name}' is a {spec.kind.value}: it cannot occur")
+    if not _authorized(spec.item.authorized_roles, cmd.roles):
+        allowed = ", ".join(spec.item.authorized_roles)
+        raise CommandRefused(f"only {allowed} may raise '{spec.item.name}'")
     agenda.transition(inst.id, T.OCCUR, strict=True)
 
 
@@ -292,6 +305,9 @@ def _plan(agenda: Agenda, cmd: c.PlanDiscretionaryItem) -> None:
     spec = compiled.specs.get(cmd.item)
     if spec is None or spec.offered_by is None:
         raise UnknownTarget(f"the case type offers no discretionary item {cmd.item!r}")
+    if not _authorized(spec.item.authorized_roles, cmd.roles):
+        allowed = ", ".join(spec.item.authorized_roles)
+        raise CommandRefused(f"only {allowed} may plan '{spec.item.name}'")
     owner_spec = spec.offered_by
     if cmd.stage is not None and cmd.stage != owner_spec.id:
         owner_inst = agenda.case.items.get(cmd.stage)

@@ -142,3 +142,28 @@ def test_camunda7_repeats_an_item_without_entry_criteria_when_it_is_terminated()
         state, _ = engine.start(NOW)
         state, _ = engine.apply(state, c.ExitPlanItem("a"), NOW)
         assert live(state) == expected
+
+
+def test_only_the_authorized_roles_may_plan_a_discretionary_item() -> None:
+    item = discretionary("expert", authorized_roles=("claims_manager",))
+    engine = engine_for(task("review"), planning=table(item))
+    state, _ = engine.start(NOW)
+    assert engine.plannable(state, "plan", roles=("adjuster",)) == []
+    assert engine.plannable(state, "plan", roles=("claims_manager",)) == ["expert"]
+    with pytest.raises(CommandRefused, match="only claims_manager may plan 'expert'"):
+        engine.apply(state, c.PlanDiscretionaryItem("expert", roles=("adjuster",)), NOW)
+    state, _ = engine.apply(
+        state, c.PlanDiscretionaryItem("expert", roles=("claims_manager", "x")), NOW
+    )
+    assert live(state)["expert"] == "active"
+
+
+def test_a_user_event_with_authorized_roles_refuses_other_people() -> None:
+    from tests.factories import user_event
+
+    engine = engine_for(user_event("fraud", authorized_roles=("adjuster",)), task("a"))
+    state, _ = engine.start(NOW)
+    with pytest.raises(CommandRefused, match="only adjuster may raise 'fraud'"):
+        engine.apply(state, c.OccurEvent("fraud", roles=("requester",)), NOW)
+    state, _ = engine.apply(state, c.OccurEvent("fraud", roles=("adjuster",)), NOW)
+    assert "fraud" not in live(state)
