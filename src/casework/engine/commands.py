@@ -131,6 +131,12 @@ class CloseCase:
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class ReopenCase:
+    """Open an ended (completed, terminated or closed) case again: its plan starts anew
+    with the case file as it is; the finished work stays in the history."""
+
+
 Command = (
     StartCase
     | CompletePlanItem
@@ -151,4 +157,5 @@ Command = (
     | ResumeCase
     | TerminateCase
     | CloseCase
+    | ReopenCase
 )

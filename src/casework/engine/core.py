@@ -87,6 +87,8 @@ class CaseEngine:
             raise CommandRefused("the case has already started")
         if isinstance(command, c.CloseCase):
             return self._close(state)
+        if isinstance(command, c.ReopenCase):
+            return self._reopen(state, now)
         if state.status is not CaseState.ACTIVE and not isinstance(command, c.ResumeCase):
             raise CommandRefused(f"the case is {state.status}")
         handler = self._handlers.get(type(command))
@@ -109,6 +111,18 @@ class CaseEngine:
         evolve(case, event)
         case.owned = set()
         return case, [event]
+
+    def _reopen(self, state: CaseInstance, now: datetime) -> Result:
+        if not state.ended:
+            raise CommandRefused(f"only an ended case can be reopened: it is {state.status}")
+        case = state.fork()
+        agenda = Agenda(case, now)
+        before = str(state.status)
+        agenda.emit(CaseTransitioned("reopen", before, CaseState.ACTIVE.value))
+        agenda.create(self.compiled.root, None)
+        agenda.run()
+        case.owned = set()
+        return case, agenda.events
 
     def replay(self, events: Sequence[Event], case_id: str = "case") -> CaseInstance:
         """Rebuild a case from its events alone."""

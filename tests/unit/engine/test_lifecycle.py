@@ -229,3 +229,31 @@ def test_an_exit_on_a_task_listens_to_exit_transitions_too() -> None:
     state, _ = engine.start(NOW)
     state, _ = engine.apply(state, c.ExitPlanItem("a"), NOW)
     assert live(state) == {"b": "active"}
+
+
+def test_reopening_an_ended_case_starts_its_plan_again_and_keeps_the_case_file() -> None:
+    engine = engine_for(task("a"), task("b", entry_criteria=after("a")))
+    state, _ = engine.start(NOW, {"amount": 5})
+    with pytest.raises(CommandRefused, match="only an ended case"):
+        engine.apply(state, c.ReopenCase(), NOW)
+    state, _ = engine.apply(state, c.CompletePlanItem("a"), NOW)
+    state, _ = engine.apply(state, c.CompletePlanItem("b"), NOW)
+    state, _ = engine.apply(state, c.CloseCase(), NOW)
+    state, events = engine.apply(state, c.ReopenCase(), NOW)
+    assert state.status is CaseState.ACTIVE
+    assert live(state) == {"a": "active", "b": "available"}
+    assert state.variables == {"amount": 5}
+    assert [i.state.value for i in state.instances_of("a")] == ["completed", "active"]
+    assert engine.replay([*_all_events(engine)], "case") is not None
+
+
+def _all_events(engine):  # type: ignore[no-untyped-def]
+    state, events = engine.start(NOW)
+    log = list(events)
+    for command in (c.CompletePlanItem("a"), c.CompletePlanItem("b"), c.ReopenCase()):
+        state, new = engine.apply(state, command, NOW)
+        log.extend(new)
+    from casework.engine.serialize import dump_state
+
+    assert dump_state(engine.replay(log)) == dump_state(state)
+    return log
