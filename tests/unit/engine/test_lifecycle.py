@@ -239,7 +239,7 @@ def test_reopening_an_ended_case_starts_its_plan_again_and_keeps_the_case_file()
     state, _ = engine.apply(state, c.CompletePlanItem("a"), NOW)
     state, _ = engine.apply(state, c.CompletePlanItem("b"), NOW)
     state, _ = engine.apply(state, c.CloseCase(), NOW)
-    state, events = engine.apply(state, c.ReopenCase(), NOW)
+    state, _ = engine.apply(state, c.ReopenCase(), NOW)
     assert state.status is CaseState.ACTIVE
     assert live(state) == {"a": "active", "b": "available"}
     assert state.variables == {"amount": 5}
