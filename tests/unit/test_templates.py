@@ -42,7 +42,8 @@ def test_each_template_is_realistic(name: str) -> None:
     assert PlanItemKind.HUMAN_TASK in kinds
     assert any(it.form for it in defn.iter_items())
     assert any(it.entry_criteria for it in defn.iter_items())
-    assert 40 <= len(template_text(name).splitlines()) <= 170
+    # Long enough to be realistic, short enough to read in one sitting.
+    assert 40 <= len(template_text(name).splitlines()) <= 190
 
 
 def test_the_insurance_claim_follows_the_case_management_cycle() -> None:

@@ -20,6 +20,7 @@ from casework.engine import CaseEngine, CaseInstance
 from casework.engine import commands as c
 from casework.engine.events import Event
 from casework.model.definitions import FormField, PlanItemKind
+from casework.templates.handlers import run_handler
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -90,7 +91,12 @@ def _next_step(
     for inst in live:
         spec = compiled.spec(inst.item_id)
         if inst.state.value == "active" and spec.kind.is_task:
-            values = {f.name: _sample_value(f) for f in spec.item.form}
+            if spec.kind in (PlanItemKind.AUTOMATED_TASK, PlanItemKind.DECISION_TASK):
+                # The built-in handlers play the worker's part.
+                name = spec.item.handler or spec.item.decision or ""
+                values = run_handler(name, state.variables)
+            else:
+                values = {f.name: _sample_value(f) for f in spec.item.form}
             who = spec.item.role or "the system"
             shown = f" with {values}" if values else ""
             return f"{who} completes '{spec.item.name}'{shown}", c.CompletePlanItem(inst.id, values)
@@ -98,9 +104,10 @@ def _next_step(
 
 
 def _sample_case_file(engine: CaseEngine) -> dict[str, Any]:
+    """Values for the required case file fields, as a requester would give them."""
     values: dict[str, Any] = {}
     for field in engine.definition.case_file:
-        if field.default is not None:
+        if not field.required or field.default is not None:
             continue
         if field.enum:
             values[field.name] = field.enum[0]
@@ -108,7 +115,11 @@ def _sample_case_file(engine: CaseEngine) -> dict[str, Any]:
             values[field.name] = 4200
         elif field.type == "boolean":
             values[field.name] = False
-        elif field.type == "string" and field.required:
+        elif field.format == "date":
+            values[field.name] = "2026-02-27"
+        elif field.format == "email":
+            values[field.name] = "requester@example.org"
+        else:
             values[field.name] = f"demo {field.name.replace('_', ' ')}"
     return values
 
