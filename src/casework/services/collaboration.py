@@ -1,0 +1,154 @@
+"""Notes and links: case changes that are not the engine's, on the same audit trail.
+
+They are appended to the case's event log like engine events (types `NoteAdded`,
+`CasesLinked`), so the timeline and the hash chain cover them; replaying the engine
+skips them (see `engine_events`).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from casework.engine.events import EVENT_TYPES, Event, event_from_dict
+from casework.services.actors import Actor
+from casework.services.audit import event_hash
+from casework.services.errors import InvalidInput, NotFound
+from casework.services.projection import update_case_row
+from casework.store.tables import Case, CaseEvent, CaseLink, Note
+
+LINK_KINDS = frozenset({"parent", "child", "related", "duplicate-of"})
+_INVERSE = {"parent": "child", "child": "parent", "related": "related"}
+MAX_NOTE = 20_000
+_MENTION = re.compile(r"(?<![\w.])@([A-Za-z0-9_.-]{2,64})")
+
+
+def mentions(body: str) -> list[str]:
+    """`@name` mentions in a note, in order, without repeats."""
+    return list(dict.fromkeys(m.rstrip(".") for m in _MENTION.findall(body)))
+
+
+def add_note(
+    db: sessionmaker[Session], *, actor: Actor, case_id: str, body: str, now: datetime
+) -> int:
+    body = body.strip()
+    if not body:
+        raise InvalidInput("a note needs some text", field="body")
+    if len(body) > MAX_NOTE:
+        raise InvalidInput(f"a note is at most {MAX_NOTE} characters", field="body")
+    with db.begin() as session:
+        row = _locked(session, case_id)
+        note_id = session.execute(
+            insert(Note)
+            .values(case_id=case_id, author=actor.id, body=body, created_at=now)
+            .returning(Note.id)
+        ).scalar_one()
+        payload = {"note_id": note_id, "body": body, "mentions": mentions(body)}
+        _append(session, row, "NoteAdded", payload, actor, now)
+        return int(note_id)
+
+
+def link_cases(
+    db: sessionmaker[Session],
+    *,
+    actor: Actor,
+    case_id: str,
+    other_id: str,
+    kind: str,
+    now: datetime,
+) -> None:
+    if kind not in LINK_KINDS:
+        allowed = ", ".join(sorted(LINK_KINDS))
+        raise InvalidInput(f"link kind must be one of: {allowed}", field="kind")
+    if case_id == other_id:
+        raise InvalidInput("a case cannot be linked to itself", field="other_id")
+    with db.begin() as session:
+        # Lock both cases in id order so two opposite links cannot deadlock.
+        rows = {cid: _locked(session, cid) for cid in sorted((case_id, other_id))}
+        exists = session.get(CaseLink, (case_id, other_id, kind))
+        if exists is not None:
+            return
+        session.execute(
+            insert(CaseLink).values(case_id=case_id, other_id=other_id, kind=kind, created_at=now)
+        )
+        _append(
+            session, rows[case_id], "CasesLinked", {"other": other_id, "kind": kind}, actor, now
+        )
+        inverse = _INVERSE.get(kind)
+        if inverse is not None and session.get(CaseLink, (other_id, case_id, inverse)) is None:
+            session.execute(
+                insert(CaseLink).values(
+                    case_id=other_id, other_id=case_id, kind=inverse, created_at=now
+                )
+            )
+            _append(
+                session,
+                rows[other_id],
+                "CasesLinked",
+                {"other": case_id, "kind": inverse},
+                actor,
+                now,
+            )
+
+
+def notes_of(session: Session, case_id: str) -> list[Note]:
+    return list(
+        session.scalars(
+            select(Note).where(Note.case_id == case_id).order_by(Note.created_at, Note.id)
+        )
+    )
+
+
+def links_of(session: Session, case_id: str) -> list[CaseLink]:
+    return list(
+        session.scalars(
+            select(CaseLink)
+            .where(or_(CaseLink.case_id == case_id))
+            .order_by(CaseLink.kind, CaseLink.other_id)
+        )
+    )
+
+
+def engine_events(rows: list[CaseEvent]) -> list[Event]:
+    """The engine's events among a case's log rows (notes and links left out)."""
+    return [event_from_dict({"type": r.type, **r.payload}) for r in rows if r.type in EVENT_TYPES]
+
+
+def _locked(session: Session, case_id: str) -> Case:
+    row = session.get(Case, case_id, with_for_update=True)
+    if row is None:
+        raise NotFound(f"no case {case_id}")
+    return row
+
+
+def _append(
+    session: Session,
+    row: Case,
+    type_: str,
+    payload: dict[str, Any],
+    actor: Actor,
+    now: datetime,
+) -> None:
+    seq = row.last_seq + 1
+    digest = event_hash(row.last_hash, row.id, seq, type_, payload, actor.id, now)
+    session.execute(
+        insert(CaseEvent).values(
+            case_id=row.id,
+            seq=seq,
+            type=type_,
+            payload=payload,
+            actor=actor.id,
+            at=now,
+            hash=digest,
+        )
+    )
+    version = row.version
+    if not update_case_row(
+        session, row.id, version, {"last_seq": seq, "last_hash": digest, "updated_at": now}
+    ):
+        raise RuntimeError("case row changed under a row lock")  # cannot happen: locked
+    row.last_seq, row.last_hash, row.version = seq, digest, version + 1

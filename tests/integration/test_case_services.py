@@ -1,0 +1,283 @@
+"""Case services on SQLite and PostgreSQL: durable commands, the log, concurrency."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import create_engine, select, text, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from casework.engine import commands as c
+from casework.services import audit, case_types, cases
+from casework.services.actors import SYSTEM, Actor
+from casework.services.errors import (
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    Refused,
+)
+from casework.store.db import make_engine, session_factory
+from casework.store.tables import Base, Case, CaseEvent, Job, PlanItemRow
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+PG_URL = os.environ.get(
+    "CASEWORK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+CLAIM = """
+id: claim
+name: Claim
+roles: [handler, manager]
+case_file:
+  amount: {type: number, required: true}
+  risk: {type: string, enum: [low, medium, high]}
+plan:
+  items:
+    - task: Assess
+      role: handler
+      due: P2D
+    - task: Approve
+      role: manager
+      after: Assess
+    - timer: Reminder
+      after: PT24H
+    - automated: Pay
+      handler: claims.pay
+      after: Approve
+  discretionary:
+    - task: Ask expert
+      role: handler
+      planned_by: manager
+"""
+
+
+def _pg_available() -> bool:
+    try:
+        with create_engine(PG_URL).connect() as conn:
+            conn.execute(text("select 1"))
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[sessionmaker[Session]]:
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path}/cases.db")
+        Base.metadata.create_all(engine)
+        yield session_factory(engine)
+        engine.dispose()
+        return
+    if not _pg_available():
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required in CI and unreachable at {PG_URL}")
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
+    schema = "t_" + uuid.uuid4().hex[:10]
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    engine = make_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
+    Base.metadata.create_all(engine)
+    yield session_factory(engine)
+    engine.dispose()
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+HANDLER = Actor("hana", roles=frozenset({"handler"}))
+MANAGER = Actor("max", roles=frozenset({"manager"}))
+
+
+def _deploy(db: sessionmaker[Session]) -> None:
+    case_types.deploy(db, actor=SYSTEM, source=CLAIM, now=NOW)
+
+
+def test_a_case_opens_runs_and_leaves_a_verifiable_log(db: sessionmaker[Session]) -> None:
+    _deploy(db)
+    ref = cases.open_case(db, actor=HANDLER, type_id="claim", data={"amount": 500}, now=NOW)
+    assert ref.version == 1 and ref.status == "active"
+    ref = cases.run_command(
+        db, actor=HANDLER, case_id=ref.case_id, command=c.CompletePlanItem("assess"), now=NOW
+    )
+    assert ref.version == 2
+    with db() as session:
+        row = session.get(Case, ref.case_id)
+        assert row is not None and row.data == {"amount": 500}
+        items = {
+            r.item_id: r.state
+            for r in session.scalars(select(PlanItemRow).where(PlanItemRow.case_id == ref.case_id))
+        }
+        assert items["assess"] == "completed" and items["approve"] == "active"
+        seqs = [e.seq for e in cases.events_of(session, ref.case_id)]
+        assert seqs == list(range(1, len(seqs) + 1))
+        assert audit.verify_case(session, ref.case_id) is None
+        kinds = sorted(j.kind for j in session.scalars(select(Job)))
+        assert kinds == ["timer"]
+
+
+def test_tampering_with_an_event_is_found_and_named(db: sessionmaker[Session]) -> None:
+    _deploy(db)
+    ref = cases.open_case(db, actor=HANDLER, type_id="claim", data={"amount": 1}, now=NOW)
+    with db.begin() as session:
+        session.execute(
+            update(CaseEvent)
+            .where(CaseEvent.case_id == ref.case_id, CaseEvent.seq == 2)
+            .values(actor="mallory")
+        )
+    with db() as session:
+        problem = audit.verify_case(session, ref.case_id)
+        assert problem is not None and problem.seq == 2 and "altered" in problem.message
+
+
+def test_bad_input_is_refused_naming_the_field_and_nothing_is_written(
+    db: sessionmaker[Session],
+) -> None:
+    _deploy(db)
+    with pytest.raises(InvalidInput) as err:
+        cases.open_case(db, actor=HANDLER, type_id="claim", data={}, now=NOW)
+    assert err.value.field == "data.amount"
+    with pytest.raises(InvalidInput) as err:
+        cases.open_case(
+            db, actor=HANDLER, type_id="claim", data={"amount": 5, "risk": "extreme"}, now=NOW
+        )
+    assert err.value.field == "data.risk"
+    with pytest.raises(NotFound):
+        cases.open_case(db, actor=HANDLER, type_id="nope", data={}, now=NOW)
+    with db() as session:
+        assert session.scalars(select(Case)).all() == []
+
+
+def test_work_is_for_its_role_and_refusals_change_nothing(db: sessionmaker[Session]) -> None:
+    _deploy(db)
+    ref = cases.open_case(db, actor=HANDLER, type_id="claim", data={"amount": 1}, now=NOW)
+    with pytest.raises(Forbidden):
+        cases.run_command(
+            db, actor=MANAGER, case_id=ref.case_id, command=c.CompletePlanItem("assess"), now=NOW
+        )
+    with pytest.raises(Refused):
+        cases.run_command(
+            db, actor=MANAGER, case_id=ref.case_id, command=c.CompletePlanItem("approve"), now=NOW
+        )
+    with pytest.raises(Refused, match="only manager may plan"):
+        cases.run_command(
+            db,
+            actor=HANDLER,
+            case_id=ref.case_id,
+            command=c.PlanDiscretionaryItem("ask_expert"),
+            now=NOW,
+        )
+    with db() as session:
+        row = session.get(Case, ref.case_id)
+        assert row is not None and row.version == 1
+
+
+def test_if_match_and_idempotency_keys(db: sessionmaker[Session]) -> None:
+    _deploy(db)
+    first = cases.open_case(
+        db, actor=HANDLER, type_id="claim", data={"amount": 1}, now=NOW, idempotency_key="k1"
+    )
+    again = cases.open_case(
+        db, actor=HANDLER, type_id="claim", data={"amount": 1}, now=NOW, idempotency_key="k1"
+    )
+    assert again == first
+    with pytest.raises(InvalidInput):
+        cases.open_case(
+            db, actor=HANDLER, type_id="claim", data={"amount": 2}, now=NOW, idempotency_key="k1"
+        )
+    with pytest.raises(PreconditionFailed):
+        cases.run_command(
+            db,
+            actor=HANDLER,
+            case_id=first.case_id,
+            command=c.CompletePlanItem("assess"),
+            now=NOW,
+            expected_version=7,
+        )
+    cmd = c.CompletePlanItem("assess")
+    one = cases.run_command(
+        db, actor=HANDLER, case_id=first.case_id, command=cmd, now=NOW, idempotency_key="k2"
+    )
+    two = cases.run_command(
+        db, actor=HANDLER, case_id=first.case_id, command=cmd, now=NOW, idempotency_key="k2"
+    )
+    assert one == two and one.version == 2
+
+
+def test_twenty_writers_on_one_case_lose_no_update(db: sessionmaker[Session]) -> None:
+    _deploy(db)
+    ref = cases.open_case(db, actor=HANDLER, type_id="claim", data={"amount": 1}, now=NOW)
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            cases.run_command(
+                db,
+                actor=HANDLER,
+                case_id=ref.case_id,
+                command=c.SetVariables({f"field_{n}": n}),
+                now=NOW + timedelta(seconds=n),
+            )
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with db() as session:
+        row = session.get(Case, ref.case_id)
+        assert row is not None
+        assert row.version == 21
+        assert all(row.data[f"field_{n}"] == n for n in range(20))
+        seqs = [e.seq for e in cases.events_of(session, ref.case_id)]
+        assert seqs == list(range(1, len(seqs) + 1))
+        assert audit.verify_case(session, ref.case_id) is None
+
+
+def test_notes_and_links_go_on_the_audit_trail(db: sessionmaker[Session]) -> None:
+    from casework.services import collaboration
+
+    _deploy(db)
+    one = cases.open_case(db, actor=HANDLER, type_id="claim", data={"amount": 1}, now=NOW)
+    two = cases.open_case(db, actor=HANDLER, type_id="claim", data={"amount": 2}, now=NOW)
+    note_id = collaboration.add_note(
+        db, actor=HANDLER, case_id=one.case_id, body="Spoke to @max about it. cc @ana.", now=NOW
+    )
+    collaboration.link_cases(
+        db, actor=HANDLER, case_id=one.case_id, other_id=two.case_id, kind="parent", now=NOW
+    )
+    with pytest.raises(InvalidInput):
+        collaboration.add_note(db, actor=HANDLER, case_id=one.case_id, body="  ", now=NOW)
+    with pytest.raises(InvalidInput):
+        collaboration.link_cases(
+            db, actor=HANDLER, case_id=one.case_id, other_id=two.case_id, kind="cousin", now=NOW
+        )
+    with db() as session:
+        events = cases.events_of(session, one.case_id)
+        assert [e.type for e in events[-2:]] == ["NoteAdded", "CasesLinked"]
+        assert events[-2].payload == {
+            "note_id": note_id,
+            "body": "Spoke to @max about it. cc @ana.",
+            "mentions": ["max", "ana"],
+        }
+        assert [
+            (link.other_id, link.kind) for link in collaboration.links_of(session, two.case_id)
+        ] == [(one.case_id, "child")]
+        assert audit.verify_case(session, one.case_id) is None
+        assert audit.verify_case(session, two.case_id) is None
+        engine_only = collaboration.engine_events(events)
+        assert all(e.type not in ("NoteAdded", "CasesLinked") for e in engine_only)
+    # The engine still runs after non-engine events bumped the version.
+    ref = cases.run_command(
+        db, actor=HANDLER, case_id=one.case_id, command=c.CompletePlanItem("assess"), now=NOW
+    )
+    assert ref.status == "active"
