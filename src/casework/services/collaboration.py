@@ -107,7 +107,7 @@ def links_of(session: Session, case_id: str) -> list[CaseLink]:
     return list(
         session.scalars(
             select(CaseLink)
-            .where(or_(CaseLink.case_id == case_id))
+            .where(CaseLink.case_id == case_id)
             .order_by(CaseLink.kind, CaseLink.other_id)
         )
     )
