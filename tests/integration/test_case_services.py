@@ -281,3 +281,45 @@ def test_notes_and_links_go_on_the_audit_trail(db: sessionmaker[Session]) -> Non
         db, actor=HANDLER, case_id=one.case_id, command=c.CompletePlanItem("assess"), now=NOW
     )
     assert ref.status == "active"
+
+
+def test_cases_are_found_by_case_file_fields_and_paged_by_cursor(
+    db: sessionmaker[Session],
+) -> None:
+    from casework.services import queries
+
+    _deploy(db)
+    ids = []
+    for n, (amount, risk) in enumerate(
+        [(500, "low"), (1500, "medium"), (25000, "high"), (1200, "low")]
+    ):
+        ref = cases.open_case(
+            db,
+            actor=HANDLER,
+            type_id="claim",
+            owner="hana",
+            data={"amount": amount, "risk": risk},
+            now=NOW + timedelta(minutes=n),
+        )
+        ids.append(ref.case_id)
+    with db() as session:
+
+        def found(*filters: str) -> set[str]:
+            page = queries.list_cases(session, actor=SYSTEM, filters=list(filters))
+            return {row.id for row in page.cases}
+
+        assert found("amount > 1000") == {ids[1], ids[2], ids[3]}
+        assert found("amount > 1000", "risk = low") == {ids[3]}
+        assert found("risk != 'low'") == {ids[1], ids[2]}
+        assert found("amount <= 500") == {ids[0]}
+        with pytest.raises(InvalidInput):
+            queries.parse_filter("amount >> 3")
+        first = queries.list_cases(session, actor=SYSTEM, limit=3)
+        assert [r.id for r in first.cases] == ids[::-1][:3]
+        assert first.next_cursor is not None
+        rest = queries.list_cases(session, actor=SYSTEM, limit=3, cursor=first.next_cursor)
+        assert [r.id for r in rest.cases] == [ids[0]] and rest.next_cursor is None
+        # Someone who neither owns the cases nor is in their team sees none of them.
+        stranger = Actor("sam", roles=frozenset({"handler"}))
+        assert queries.list_cases(session, actor=stranger).cases == []
+        assert len(queries.list_cases(session, actor=Actor("hana")).cases) == 4

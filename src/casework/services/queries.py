@@ -1,0 +1,181 @@
+"""Finding cases: filters on columns and on case file fields, sorting, cursor pages.
+
+Case file filters run in the database on both engines: SQLAlchemy turns
+`Case.data["amount"].as_float() > 1000` into `json_extract` on SQLite and `->>` on
+PostgreSQL, so a filter never loads cases it does not return.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy.orm import Session
+
+from casework.services.actors import Actor
+from casework.services.errors import InvalidInput
+from casework.store.tables import Case
+
+_FILTER = re.compile(r"^\s*([A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*)\s*(>=|<=|!=|=|>|<)\s*(.+?)\s*$")
+SORTABLE = {"opened_at", "updated_at", "priority", "title", "status"}
+
+
+@dataclass(frozen=True, slots=True)
+class DataFilter:
+    path: tuple[str, ...]
+    op: str
+    value: Any
+
+
+def parse_filter(text: str) -> DataFilter:
+    """`amount > 1000`, `risk = high`, `claimant.city = "Lyon"`, `covered = true`."""
+    m = _FILTER.match(text)
+    if not m:
+        raise InvalidInput(
+            f"cannot read filter {text!r}: expected FIELD OP VALUE with OP one of "
+            "=, !=, <, <=, >, >=",
+            field="filter",
+        )
+    path, op, raw = m.groups()
+    if raw[0] in "<>=!":
+        raise InvalidInput(f"cannot read filter {text!r}: two operators", field="filter")
+    return DataFilter(tuple(path.split(".")), op, _value(raw))
+
+
+def _value(raw: str) -> Any:
+    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'":
+        return raw[1:-1]
+    if raw in ("true", "false"):
+        return raw == "true"
+    if raw == "null":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        pass
+    try:
+        return float(raw)
+    except ValueError:
+        return raw
+
+
+def _condition(f: DataFilter) -> ColumnElement[bool]:
+    element = Case.data[f.path if len(f.path) > 1 else f.path[0]]
+    if isinstance(f.value, bool):
+        column: Any = element.as_boolean()
+    elif isinstance(f.value, int | float):
+        column = element.as_float()
+    elif f.value is None:
+        column = element.as_string()
+        missing: ColumnElement[bool] = column.is_(None) if f.op == "=" else column.is_not(None)
+        return missing
+    else:
+        column = element.as_string()
+    ops = {
+        "=": column == f.value,
+        "!=": column != f.value,
+        ">": column > f.value,
+        ">=": column >= f.value,
+        "<": column < f.value,
+        "<=": column <= f.value,
+    }
+    result: ColumnElement[bool] = ops[f.op]
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    cases: list[Case]
+    next_cursor: str | None
+
+
+def list_cases(
+    session: Session,
+    *,
+    actor: Actor,
+    status: str | None = None,
+    type_id: str | None = None,
+    stage: str | None = None,
+    owner: str | None = None,
+    team: str | None = None,
+    priority: int | None = None,
+    risk: str | None = None,
+    filters: list[str] | None = None,
+    text: str | None = None,
+    sort: str = "-opened_at",
+    limit: int = 50,
+    cursor: str | None = None,
+) -> Page:
+    if not 1 <= limit <= 500:
+        raise InvalidInput("limit must be between 1 and 500", field="limit")
+    descending = sort.startswith("-")
+    key = sort.lstrip("-+")
+    if key not in SORTABLE:
+        raise InvalidInput(f"cannot sort by {key!r}: use one of {sorted(SORTABLE)}", field="sort")
+    query = select(Case)
+    conditions: list[ColumnElement[bool]] = []
+    for column, value in (
+        (Case.status, status),
+        (Case.type_id, type_id),
+        (Case.stage, stage),
+        (Case.owner, owner),
+        (Case.team, team),
+        (Case.priority, priority),
+        (Case.risk, risk),
+    ):
+        if value is not None:
+            conditions.append(column == value)
+    for raw in filters or ():
+        conditions.append(_condition(parse_filter(raw)))
+    if text:
+        like = f"%{text.lower()}%"
+        # A plain scan for now; a full-text index (FTS5 / tsvector) replaces it.
+        conditions.append(or_(Case.title.ilike(like), Case.id.ilike(like)))
+    if not actor.is_admin:
+        visible = [Case.owner == actor.id]
+        if actor.teams:
+            visible.append(Case.team.in_(sorted(actor.teams)))
+        conditions.append(or_(*visible))
+    sort_column = getattr(Case, key)
+    if cursor is not None:
+        last_value, last_id = _decode(cursor)
+        if key in ("opened_at", "updated_at") and last_value is not None:
+            last_value = datetime.fromisoformat(last_value)
+        if descending:
+            conditions.append(
+                or_(sort_column < last_value, and_(sort_column == last_value, Case.id < last_id))
+            )
+        else:
+            conditions.append(
+                or_(sort_column > last_value, and_(sort_column == last_value, Case.id > last_id))
+            )
+    if conditions:
+        query = query.where(and_(*conditions))
+    order = (
+        (sort_column.desc(), Case.id.desc()) if descending else (sort_column.asc(), Case.id.asc())
+    )
+    rows = list(session.scalars(query.order_by(*order).limit(limit + 1)))
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        value = getattr(last, key)
+        next_cursor = _encode(value.isoformat() if isinstance(value, datetime) else value, last.id)
+    return Page(rows, next_cursor)
+
+
+def _encode(value: Any, case_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([value, case_id]).encode()).decode()
+
+
+def _decode(cursor: str) -> tuple[Any, str]:
+    try:
+        value, case_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, TypeError):
+        raise InvalidInput("the cursor is not one this server gave out", field="cursor") from None
+    return value, str(case_id)
