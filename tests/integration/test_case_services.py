@@ -323,3 +323,43 @@ def test_cases_are_found_by_case_file_fields_and_paged_by_cursor(
         stranger = Actor("sam", roles=frozenset({"handler"}))
         assert queries.list_cases(session, actor=stranger).cases == []
         assert len(queries.list_cases(session, actor=Actor("hana")).cases) == 4
+
+
+def test_new_cases_use_the_newest_version_and_running_cases_keep_theirs(
+    db: sessionmaker[Session],
+) -> None:
+    _deploy(db)
+    old = cases.open_case(db, actor=HANDLER, type_id="claim", data={"amount": 1}, now=NOW)
+    v2 = CLAIM.replace(
+        "    - task: Approve\n",
+        "    - task: Double check\n      role: handler\n    - task: Approve\n",
+    )
+    deployed = case_types.deploy(db, actor=SYSTEM, source=v2, now=NOW)
+    assert [(d.type_id, d.version, d.created) for d in deployed] == [("claim", 2, True)]
+    assert case_types.deploy(db, actor=SYSTEM, source=v2, now=NOW)[0].created is False
+    new = cases.open_case(db, actor=HANDLER, type_id="claim", data={"amount": 1}, now=NOW)
+    with db() as session:
+        assert cases.get_row(session, old.case_id).type_version == 1
+        assert cases.get_row(session, new.case_id).type_version == 2
+        names = {
+            r.item_id
+            for r in session.scalars(select(PlanItemRow).where(PlanItemRow.case_id == new.case_id))
+        }
+        assert "double_check" in names
+    # The old case still runs on version 1.
+    cases.run_command(
+        db, actor=HANDLER, case_id=old.case_id, command=c.CompletePlanItem("assess"), now=NOW
+    )
+    with pytest.raises(InvalidInput) as err:
+        cases.run_command(
+            db,
+            actor=HANDLER,
+            case_id=old.case_id,
+            command=c.SetVariables({"amount": "lots"}),
+            now=NOW,
+        )
+    assert err.value.field == "data.amount"
+    with pytest.raises(InvalidInput):
+        case_types.deploy(db, actor=SYSTEM, source="id: x\nplan: [", now=NOW)
+    with pytest.raises(Forbidden):
+        case_types.deploy(db, actor=HANDLER, source=v2, now=NOW)

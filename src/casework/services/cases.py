@@ -1,0 +1,355 @@
+"""Opening cases and running commands on them: load, check, engine, log, projections.
+
+Every write is one transaction: the events, the engine state, the projections and the
+jobs they cause commit together or not at all. Concurrency is optimistic: a case's
+`version` goes up by one per commit; a writer that lost the race retries from a fresh
+read when its command still applies, and otherwise gets a Conflict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from casework.engine import CaseEngine, CommandRefused, event_to_dict
+from casework.engine import commands as c
+from casework.engine.events import Event
+from casework.engine.serialize import dump_state, load_state
+from casework.model.definitions import PlanItemKind
+from casework.services.actors import Actor
+from casework.services.audit import GENESIS, event_hash
+from casework.services.case_types import engine_for, latest_version
+from casework.services.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    Refused,
+)
+from casework.services.projection import case_columns, project, update_case_row
+from casework.store.tables import Case, CaseEvent, IdempotencyKey
+
+MAX_ATTEMPTS = 5
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class CaseRef:
+    """What a write returns: which case, and its version after the change."""
+
+    case_id: str
+    version: int
+    status: str
+
+
+class _LostRace(Exception):
+    pass
+
+
+def new_case_id() -> str:
+    return "C-" + uuid.uuid4().hex[:12].upper()
+
+
+def open_case(
+    db: sessionmaker[Session],
+    *,
+    actor: Actor,
+    type_id: str,
+    now: datetime,
+    data: dict[str, Any] | None = None,
+    title: str | None = None,
+    owner: str | None = None,
+    team: str | None = None,
+    priority: int = 3,
+    case_id: str | None = None,
+    idempotency_key: str | None = None,
+) -> CaseRef:
+    data = dict(data or {})
+    if not 1 <= priority <= 5:
+        raise InvalidInput("priority must be between 1 (highest) and 5", field="priority")
+    request = {"op": "open", "type": type_id, "data": data, "title": title, "owner": owner}
+    with db.begin() as session:
+        replay = _replayed(session, actor, idempotency_key, request)
+        if replay is not None:
+            return replay
+        version = latest_version(session, type_id)
+        engine = engine_for(session, type_id, version)
+        _check_case_file(engine, data)
+        case_id = case_id or new_case_id()
+        try:
+            state, events = engine.start(now, data, case_id=case_id)
+        except CommandRefused as exc:
+            raise Refused(str(exc)) from None
+        values = case_columns(engine, state, now)
+        row_title = title or f"{engine.definition.name} {case_id}"
+        rows, last_seq, last_hash = _event_rows(case_id, 0, GENESIS, events, actor, now)
+        session.execute(
+            insert(Case).values(
+                id=case_id,
+                type_id=type_id,
+                type_version=version,
+                title=row_title,
+                owner=owner,
+                team=team,
+                opened_at=now,
+                state=dump_state(state),
+                version=1,
+                last_seq=last_seq,
+                last_hash=last_hash,
+                **{**values, "priority": values.get("priority", priority)},
+            )
+        )
+        session.execute(insert(CaseEvent), rows)
+        project(
+            session,
+            engine=engine,
+            case_id=case_id,
+            state=state,
+            events=events,
+            now=now,
+            priority=priority,
+        )
+        ref = CaseRef(case_id, 1, values["status"])
+        _remember(session, actor, idempotency_key, request, ref, now)
+        return ref
+
+
+def _check_case_file(engine: CaseEngine, data: dict[str, Any], *, require: bool = True) -> None:
+    """The case file must match the case type's fields (types, enums, required)."""
+    fields = {f.name: f for f in engine.definition.case_file}
+    for f in fields.values():
+        if require and f.required and data.get(f.name) is None and f.default is None:
+            raise InvalidInput(f"'{f.name}' is required", field=f"data.{f.name}")
+    for name, value in data.items():
+        spec = fields.get(name)
+        if spec is None or value is None:
+            continue
+        if not _type_ok(spec.type, value):
+            raise InvalidInput(f"'{name}' must be of type {spec.type}", field=f"data.{name}")
+        if spec.enum and value not in spec.enum:
+            allowed = ", ".join(map(str, spec.enum))
+            raise InvalidInput(f"'{name}' must be one of: {allowed}", field=f"data.{name}")
+
+
+_TYPES: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+}
+
+
+def _type_ok(type_name: str, value: Any) -> bool:
+    check = _TYPES.get(type_name)
+    return check is None or check(value)
+
+
+def run_command(
+    db: sessionmaker[Session],
+    *,
+    actor: Actor,
+    case_id: str,
+    command: c.Command,
+    now: datetime,
+    expected_version: int | None = None,
+    idempotency_key: str | None = None,
+) -> CaseRef:
+    """Apply one engine command to a case, durably, with optimistic concurrency."""
+    request = {"op": type(command).__name__, "case": case_id, "command": repr(command)}
+    for _attempt in range(MAX_ATTEMPTS):
+        try:
+            with db.begin() as session:
+                replay = _replayed(session, actor, idempotency_key, request)
+                if replay is not None:
+                    return replay
+                ref = _apply(session, actor, case_id, command, now, expected_version)
+                _remember(session, actor, idempotency_key, request, ref, now)
+                return ref
+        except (_LostRace, IntegrityError):
+            # Another writer committed first; read again. If the command no longer
+            # applies, the engine refuses it on the fresh state (a Refused, not a retry).
+            if expected_version is not None:
+                raise Conflict("the case changed while the command ran") from None
+            continue
+    raise Conflict(f"case {case_id} is too busy: gave up after {MAX_ATTEMPTS} attempts")
+
+
+def _apply(
+    session: Session,
+    actor: Actor,
+    case_id: str,
+    command: c.Command,
+    now: datetime,
+    expected_version: int | None,
+) -> CaseRef:
+    # Lock the case row for the transaction (PostgreSQL; SQLite's BEGIN IMMEDIATE already
+    # serialises writers): writers on one case queue instead of losing races, and the
+    # version check below stays as the guard for If-Match and for any other writer.
+    row = session.get(Case, case_id, with_for_update=True)
+    if row is None:
+        raise NotFound(f"no case {case_id}")
+    if expected_version is not None and row.version != expected_version:
+        raise PreconditionFailed(
+            f"case {case_id} is at version {row.version}, not {expected_version}"
+        )
+    version, priority = row.version, row.priority
+    engine = engine_for(session, row.type_id, row.type_version)
+    state = load_state(row.state, engine.compiled)
+    command = _authorize(actor, engine, state, command)
+    if isinstance(command, c.SetVariables | c.CompletePlanItem):
+        _check_case_file(engine, command.variables, require=False)
+    try:
+        new_state, events = engine.apply(state, command, now)
+    except CommandRefused as exc:
+        raise Refused(str(exc)) from None
+    last_seq, last_hash = _append(session, case_id, row.last_seq, row.last_hash, events, actor, now)
+    values = case_columns(engine, new_state, now)
+    values.update(state=dump_state(new_state), last_seq=last_seq, last_hash=last_hash)
+    if not update_case_row(session, case_id, version, values):
+        raise _LostRace
+    project(
+        session,
+        engine=engine,
+        case_id=case_id,
+        state=new_state,
+        events=events,
+        now=now,
+        priority=priority,
+    )
+    return CaseRef(case_id, version + 1, values["status"])
+
+
+def _authorize(actor: Actor, engine: CaseEngine, state: Any, command: c.Command) -> c.Command:
+    """Who may do what to a case's plan; roles the engine checks itself are passed on."""
+    if actor.is_admin:
+        return command
+    roles = tuple(sorted(actor.roles))
+    if isinstance(command, c.PlanDiscretionaryItem):
+        return c.PlanDiscretionaryItem(command.item, command.stage, roles)
+    if isinstance(command, c.OccurEvent):
+        return c.OccurEvent(command.target, roles)
+    if isinstance(command, c.CompletePlanItem | c.ManualStart):
+        target = command.target
+        inst = state.items.get(target)
+        item_id = inst.item_id if inst is not None else target
+        spec = engine.compiled.specs.get(item_id)
+        if (
+            spec is not None
+            and spec.kind is PlanItemKind.HUMAN_TASK
+            and not actor.has_role(spec.item.role)
+        ):
+            raise Forbidden(f"'{spec.item.name}' is work for the {spec.item.role} role")
+    return command
+
+
+def _append(
+    session: Session,
+    case_id: str,
+    last_seq: int,
+    last_hash: str,
+    events: list[Event],
+    actor: Actor,
+    now: datetime,
+) -> tuple[int, str]:
+    rows, last_seq, last_hash = _event_rows(case_id, last_seq, last_hash, events, actor, now)
+    if rows:
+        session.execute(insert(CaseEvent), rows)
+    return last_seq, last_hash
+
+
+def _event_rows(
+    case_id: str,
+    last_seq: int,
+    last_hash: str,
+    events: list[Event],
+    actor: Actor,
+    now: datetime,
+) -> tuple[list[dict[str, Any]], int, str]:
+    rows = []
+    for event in events:
+        last_seq += 1
+        payload = event_to_dict(event)
+        type_ = payload.pop("type")
+        payload = json.loads(json.dumps(payload, default=str))
+        last_hash = event_hash(last_hash, case_id, last_seq, type_, payload, actor.id, now)
+        rows.append(
+            {
+                "case_id": case_id,
+                "seq": last_seq,
+                "type": type_,
+                "payload": payload,
+                "actor": actor.id,
+                "at": now,
+                "hash": last_hash,
+            }
+        )
+    return rows, last_seq, last_hash
+
+
+def _request_hash(request: dict[str, Any]) -> str:
+    text = json.dumps(request, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _replayed(
+    session: Session, actor: Actor, key: str | None, request: dict[str, Any]
+) -> CaseRef | None:
+    if key is None:
+        return None
+    row = session.get(IdempotencyKey, (key, actor.id))
+    if row is None:
+        return None
+    if row.request_hash != _request_hash(request):
+        raise InvalidInput(
+            "this Idempotency-Key was already used for a different request",
+            field="Idempotency-Key",
+        )
+    return CaseRef(**row.result)
+
+
+def _remember(
+    session: Session,
+    actor: Actor,
+    key: str | None,
+    request: dict[str, Any],
+    ref: CaseRef,
+    now: datetime,
+) -> None:
+    if key is None:
+        return
+    session.add(
+        IdempotencyKey(
+            key=key,
+            actor=actor.id,
+            request_hash=_request_hash(request),
+            result={"case_id": ref.case_id, "version": ref.version, "status": ref.status},
+            created_at=now,
+        )
+    )
+
+
+def get_row(session: Session, case_id: str) -> Case:
+    row = session.get(Case, case_id)
+    if row is None:
+        raise NotFound(f"no case {case_id}")
+    return row
+
+
+def events_of(session: Session, case_id: str) -> list[CaseEvent]:
+    return list(
+        session.scalars(
+            select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq)
+        )
+    )
