@@ -1,0 +1,107 @@
+"""Real processes writing to the same case and to different cases at once."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import create_engine, select, text
+
+from casework.engine import commands as c
+from casework.services import audit, case_types, cases
+from casework.services.actors import SYSTEM
+from casework.store.db import make_engine, session_factory
+from casework.store.tables import Base, Case, PlanItemRow
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+PG_URL = os.environ.get(
+    "CASEWORK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+WORK = """
+id: queue
+name: Work queue
+plan:
+  items:
+    - task: Work
+      repeat: true
+"""
+WRITERS = 20
+
+
+def _writer(url: str, options: str | None, case_ids: list[str], n: int) -> None:
+    kwargs = {"connect_args": {"options": options}} if options else {}
+    db = session_factory(make_engine(url, **kwargs))
+    for case_id in case_ids:
+        command = c.CompletePlanItem("work") if n % 2 else c.SetVariables({f"w{n}": n})
+        cases.run_command(
+            db, actor=SYSTEM, case_id=case_id, command=command, now=NOW + timedelta(seconds=n)
+        )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[tuple[str, str | None]]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/c.db"
+        Base.metadata.create_all(make_engine(url))
+        yield url, None
+        return
+    try:
+        with create_engine(PG_URL).connect() as conn:
+            conn.execute(text("select 1"))
+    except Exception:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required in CI and unreachable at {PG_URL}")
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
+    schema = "t_" + uuid.uuid4().hex[:10]
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    options = f"-csearch_path={schema}"
+    Base.metadata.create_all(make_engine(PG_URL, connect_args={"options": options}))
+    yield PG_URL, options
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+
+
+def test_twenty_processes_on_shared_and_own_cases_lose_nothing(
+    target: tuple[str, str | None],
+) -> None:
+    url, options = target
+    kwargs = {"connect_args": {"options": options}} if options else {}
+    db = session_factory(make_engine(url, **kwargs))
+    case_types.deploy(db, actor=SYSTEM, source=WORK, now=NOW)
+    shared = cases.open_case(db, actor=SYSTEM, type_id="queue", now=NOW).case_id
+    own = [
+        cases.open_case(db, actor=SYSTEM, type_id="queue", now=NOW).case_id for _ in range(WRITERS)
+    ]
+    ctx = multiprocessing.get_context("spawn")
+    procs = [
+        ctx.Process(target=_writer, args=(url, options, [shared, own[n]], n))
+        for n in range(WRITERS)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0] * WRITERS
+    with db() as session:
+        row = session.get(Case, shared)
+        assert row is not None and row.version == 1 + WRITERS
+        assert {k: v for k, v in row.data.items()} == {f"w{n}": n for n in range(0, WRITERS, 2)}
+        work = session.scalars(
+            select(PlanItemRow.state).where(
+                PlanItemRow.case_id == shared, PlanItemRow.item_id == "work"
+            )
+        ).all()
+        assert sorted(work).count("completed") == WRITERS // 2
+        assert work.count("active") == 1
+        for case_id in [shared, *own]:
+            assert audit.verify_case(session, case_id) is None
+            seqs = [e.seq for e in cases.events_of(session, case_id)]
+            assert seqs == list(range(1, len(seqs) + 1))
+        for n, case_id in enumerate(own):
+            assert cases.get_row(session, case_id).version == 2
