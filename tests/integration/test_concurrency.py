@@ -103,5 +103,5 @@ def test_twenty_processes_on_shared_and_own_cases_lose_nothing(
             assert audit.verify_case(session, case_id) is None
             seqs = [e.seq for e in cases.events_of(session, case_id)]
             assert seqs == list(range(1, len(seqs) + 1))
-        for n, case_id in enumerate(own):
+        for case_id in own:
             assert cases.get_row(session, case_id).version == 2
