@@ -13,13 +13,14 @@ app = typer.Typer(
 
 def _register() -> None:
     # Sub-apps live in their own modules; importing here keeps `casework --help` complete.
-    from casework.cli import conformance_cmd, demo_cmd, model_cmd
+    from casework.cli import conformance_cmd, db_cmd, demo_cmd, model_cmd
 
     app.add_typer(model_cmd.app, name="model", help="Validate, import and export case types.")
     app.add_typer(conformance_cmd.app, name="conformance", help="Run CMMN conformance scenarios.")
     app.command("demo", help="Walk a built-in case type through its life in the terminal.")(
         demo_cmd.demo
     )
+    app.add_typer(db_cmd.app, name="db", help="Create and migrate the database.")
 
 
 _register()

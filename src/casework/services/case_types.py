@@ -1,0 +1,145 @@
+"""Deploying case types and finding the engine for a case's type version."""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from casework.engine import CaseEngine
+from casework.model.definitions import CaseDefinition, Dialect
+from casework.model.errors import ModelError
+from casework.services.actors import Actor
+from casework.services.errors import Forbidden, InvalidInput, NotFound
+from casework.store.tables import CaseTypeVersion
+
+
+@dataclass(frozen=True, slots=True)
+class Deployed:
+    type_id: str
+    version: int
+    name: str
+    created: bool  # False when the same source was already the newest version
+
+
+def parse_source(
+    source: str, fmt: str | None = None, dialect: str | None = None
+) -> list[CaseDefinition]:
+    """YAML or CMMN XML text to definitions; ModelError (one line) when it is not valid."""
+    fmt = fmt or ("cmmn" if source.lstrip().startswith("<") else "yaml")
+    if fmt == "yaml":
+        from casework.model.yaml_loader import load_yaml
+
+        return [load_yaml(source, source="case type")]
+    if fmt == "cmmn":
+        from casework.model.cmmn_import import import_cmmn
+        from casework.model.validate import check_definition
+
+        definitions = import_cmmn(source, dialect=Dialect(dialect or "flowable"))
+        for definition in definitions:
+            check_definition(definition)
+        return definitions
+    raise InvalidInput(f"unknown case type format {fmt!r}: use yaml or cmmn", field="format")
+
+
+def deploy(
+    db: sessionmaker[Session],
+    *,
+    actor: Actor,
+    source: str,
+    now: datetime,
+    fmt: str | None = None,
+    dialect: str | None = None,
+) -> list[Deployed]:
+    """Store a new version of each case type in `source`; new cases use the newest."""
+    if not actor.is_admin and "case_type_admin" not in actor.roles:
+        raise Forbidden("deploying case types needs the case_type_admin role")
+    fmt = fmt or ("cmmn" if source.lstrip().startswith("<") else "yaml")
+    try:
+        definitions = parse_source(source, fmt, dialect)
+    except ModelError as exc:
+        raise InvalidInput(str(exc), field="source") from None
+    out: list[Deployed] = []
+    with db.begin() as session:
+        for definition in definitions:
+            latest = _latest_row(session, definition.id)
+            if latest is not None and latest.source == source:
+                out.append(Deployed(definition.id, latest.version, latest.name, False))
+                continue
+            version = (latest.version if latest else 0) + 1
+            session.add(
+                CaseTypeVersion(
+                    type_id=definition.id,
+                    version=version,
+                    name=definition.name,
+                    source_format=fmt,
+                    dialect=definition.dialect.value,
+                    source=source,
+                    deployed_at=now,
+                    deployed_by=actor.id,
+                )
+            )
+            out.append(Deployed(definition.id, version, definition.name, True))
+    return out
+
+
+def _latest_row(session: Session, type_id: str) -> CaseTypeVersion | None:
+    return session.scalars(
+        select(CaseTypeVersion)
+        .where(CaseTypeVersion.type_id == type_id)
+        .order_by(CaseTypeVersion.version.desc())
+        .limit(1)
+    ).first()
+
+
+def latest_version(session: Session, type_id: str) -> int:
+    version = session.scalar(
+        select(func.max(CaseTypeVersion.version)).where(CaseTypeVersion.type_id == type_id)
+    )
+    if version is None:
+        raise NotFound(f"no case type {type_id!r} is deployed", field="type")
+    return int(version)
+
+
+def list_versions(session: Session) -> list[CaseTypeVersion]:
+    return list(
+        session.scalars(
+            select(CaseTypeVersion).order_by(CaseTypeVersion.type_id, CaseTypeVersion.version)
+        )
+    )
+
+
+# Compiled engines per database and (type, version): versions never change once deployed,
+# so an engine compiled once serves every case of that version in this process.
+_ENGINES: weakref.WeakKeyDictionary[Engine, dict[tuple[str, int], CaseEngine]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def engine_for(session: Session, type_id: str, version: int) -> CaseEngine:
+    bind = session.get_bind()
+    assert isinstance(bind, Engine)
+    cache = _ENGINES.setdefault(bind, {})
+    engine = cache.get((type_id, version))
+    if engine is None:
+        row = session.scalars(
+            select(CaseTypeVersion).where(
+                CaseTypeVersion.type_id == type_id, CaseTypeVersion.version == version
+            )
+        ).first()
+        if row is None:
+            raise NotFound(f"case type {type_id!r} version {version} is not deployed")
+        definitions = parse_source(row.source, row.source_format, row.dialect)
+        definition = next(d for d in definitions if d.id == type_id)
+        engine = CaseEngine(_with_version(definition, version))
+        cache[(type_id, version)] = engine
+    return engine
+
+
+def _with_version(definition: CaseDefinition, version: int) -> CaseDefinition:
+    from dataclasses import replace
+
+    return replace(definition, version=version)

@@ -1,0 +1,168 @@
+"""Keeping the read projections and the job queue in step with a case's events.
+
+Called inside the command's transaction with the events the engine returned, so the
+projections never disagree with the log; `rebuild` recomputes them from the log alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, update
+from sqlalchemy.orm import Session
+
+from casework.engine import CaseEngine, CaseInstance, Event
+from casework.engine.events import PlanItemCreated, PlanItemTransitioned, TimerScheduled
+from casework.engine.states import CaseState, PlanItemState
+from casework.engine.timers import TimerExpressionError, parse_duration
+from casework.model.definitions import PlanItemKind
+from casework.store.tables import Case, Job, PlanItemRow
+
+# Plan items the worker runs when they become active.
+WORKER_KINDS = frozenset(
+    {
+        PlanItemKind.AUTOMATED_TASK,
+        PlanItemKind.DECISION_TASK,
+        PlanItemKind.PROCESS_TASK,
+        PlanItemKind.CASE_TASK,
+    }
+)
+
+
+def project(
+    session: Session,
+    *,
+    engine: CaseEngine,
+    case_id: str,
+    state: CaseInstance,
+    events: list[Event],
+    now: datetime,
+    priority: int,
+) -> None:
+    created: dict[str, None] = {}
+    touched: dict[str, None] = {}
+    jobs: list[dict[str, Any]] = []
+    due: dict[str, datetime] = {}
+    for event in events:
+        if isinstance(event, PlanItemCreated):
+            created[event.instance_id] = None
+        elif isinstance(event, PlanItemTransitioned):
+            touched[event.instance_id] = None
+            if event.to_state == "active":
+                spec = engine.compiled.specs[event.item_id]
+                if spec.kind in WORKER_KINDS:
+                    jobs.append(
+                        _job(
+                            "automated_task",
+                            case_id,
+                            event.instance_id,
+                            now,
+                            {
+                                "handler": spec.item.handler
+                                or spec.item.decision
+                                or spec.item.case_type
+                                or spec.item.process
+                            },
+                        )
+                    )
+                if spec.item.due:
+                    with contextlib.suppress(TimerExpressionError):
+                        due[event.instance_id] = parse_duration(spec.item.due).add_to(now)
+        elif isinstance(event, TimerScheduled):
+            jobs.append(_job("timer", case_id, event.instance_id, event.due, {}))
+    rows = []
+    for instance_id in created:
+        inst = state.items[instance_id]
+        spec = engine.compiled.specs[inst.item_id]
+        rows.append(
+            {
+                "case_id": case_id,
+                "instance_id": instance_id,
+                "item_id": inst.item_id,
+                "parent_id": inst.parent_id,
+                "name": spec.item.name,
+                "kind": spec.kind.value,
+                "state": inst.state.value,
+                "role": spec.item.role,
+                "assignee": None,
+                "priority": priority,
+                "due_at": due.get(instance_id),
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    if rows:
+        session.execute(insert(PlanItemRow), rows)
+    for instance_id in touched:
+        if instance_id in created:
+            continue
+        values: dict[str, Any] = {"state": state.items[instance_id].state.value, "updated_at": now}
+        if instance_id in due:
+            values["due_at"] = due[instance_id]
+        session.execute(
+            update(PlanItemRow)
+            .where(PlanItemRow.case_id == case_id, PlanItemRow.instance_id == instance_id)
+            .values(**values)
+        )
+    if jobs:
+        session.execute(insert(Job), jobs)
+
+
+def _job(
+    kind: str, case_id: str, ref: str, due_at: datetime, payload: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "case_id": case_id,
+        "ref": ref,
+        "payload": payload,
+        "status": "pending",
+        "due_at": due_at,
+        "attempts": 0,
+        "max_attempts": 5,
+        "idempotency_key": f"{case_id}:{ref}:{kind}:{due_at.isoformat()}",
+        "created_at": due_at,
+    }
+
+
+def case_columns(engine: CaseEngine, state: CaseInstance, now: datetime) -> dict[str, Any]:
+    """The `cases` columns that follow from the engine state."""
+    data = state.variables
+    stage = None
+    for inst in state.live_instances():
+        spec = engine.compiled.specs[inst.item_id]
+        if spec.is_stage and inst.state is PlanItemState.ACTIVE:
+            stage = spec.item.name  # the newest active stage: the innermost
+    status = state.status or CaseState.ACTIVE
+    risk = data.get("risk", data.get("risk_level"))
+    priority = data.get("priority")
+    values: dict[str, Any] = {
+        "status": status.value,
+        "stage": stage,
+        "risk": str(risk) if risk is not None else None,
+        "data": data,
+        "next_due": engine.next_due(state),
+        "updated_at": now,
+    }
+    if isinstance(priority, int) and 1 <= priority <= 5:
+        values["priority"] = priority
+    if status in (CaseState.COMPLETED, CaseState.TERMINATED, CaseState.CLOSED):
+        values["closed_at"] = now
+    else:
+        values["closed_at"] = None
+    return values
+
+
+def update_case_row(
+    session: Session, case_id: str, expected_version: int, values: dict[str, Any]
+) -> bool:
+    """Conditional update: False when another writer committed first."""
+    result = session.execute(
+        update(Case)
+        .where(Case.id == case_id, Case.version == expected_version)
+        .values(version=expected_version + 1, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

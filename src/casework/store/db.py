@@ -1,0 +1,55 @@
+"""Database connections: one URL, SQLite by default, PostgreSQL for scale."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+DEFAULT_URL = "sqlite:///./casework.db"
+
+
+def database_url() -> str:
+    return os.environ.get("CASEWORK_DATABASE_URL") or DEFAULT_URL
+
+
+def make_engine(url: str | None = None, *, synchronous: str = "FULL", **kwargs: Any) -> Engine:
+    """An engine for `url` (default: CASEWORK_DATABASE_URL, else ./casework.db).
+
+    SQLite runs in WAL mode with `synchronous` (FULL: a committed case step survives a
+    power cut) and a busy timeout, so several processes can share one file safely.
+    """
+    url = url or database_url()
+    if url.startswith("sqlite"):
+        kwargs.setdefault("connect_args", {"timeout": 30})
+        engine = create_engine(url, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # pysqlite's own transaction handling would defer BEGIN; we issue BEGIN
+            # IMMEDIATE ourselves for writes, so let it stay out of the way.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA synchronous={synchronous}")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            # Take the write lock at the start: two writers never both read a version
+            # and then fail late on upgrade to a write lock.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)

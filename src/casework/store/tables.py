@@ -1,0 +1,203 @@
+"""The database schema: SQLAlchemy 2 typed tables, the same on SQLite and PostgreSQL.
+
+`case_events` is the record: append-only, one row per engine event, chained by hash.
+`cases` keeps the engine state (for loading a case in one read) and the projection
+columns people filter on; `plan_items` is the read projection for inboxes and the plan.
+Both are rebuildable from the event log (`casework projections rebuild`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# JSONB on PostgreSQL (indexable, `->>` in filters), plain JSON text on SQLite.
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+# Autoincrementing 64-bit keys that SQLite also treats as its rowid.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSONType, list[Any]: JSONType}
+
+
+def _utc() -> DateTime:
+    return DateTime(timezone=True)
+
+
+class CaseTypeVersion(Base):
+    """A deployed version of a case type; running cases keep the version they started on."""
+
+    __tablename__ = "case_type_versions"
+    __table_args__ = (UniqueConstraint("type_id", "version"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    type_id: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(300))
+    source_format: Mapped[str] = mapped_column(String(10))  # yaml | cmmn
+    dialect: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(Text)
+    deployed_at: Mapped[datetime] = mapped_column(_utc())
+    deployed_by: Mapped[str] = mapped_column(String(200))
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    __table_args__ = (
+        Index("ix_cases_type_status", "type_id", "status"),
+        Index("ix_cases_status_priority_opened", "status", "priority", "opened_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    type_id: Mapped[str] = mapped_column(String(200))
+    type_version: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(20))  # active, suspended, completed, ...
+    stage: Mapped[str | None] = mapped_column(String(300))  # innermost active stage
+    priority: Mapped[int] = mapped_column(Integer, default=3)  # 1 (highest) .. 5
+    risk: Mapped[str | None] = mapped_column(String(20))
+    owner: Mapped[str | None] = mapped_column(String(200), index=True)
+    team: Mapped[str | None] = mapped_column(String(200), index=True)
+    opened_at: Mapped[datetime] = mapped_column(_utc())
+    closed_at: Mapped[datetime | None] = mapped_column(_utc())
+    updated_at: Mapped[datetime] = mapped_column(_utc())
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    state: Mapped[dict[str, Any]] = mapped_column(JSONType)  # engine state (serialize.py)
+    # Optimistic concurrency: every committed change increments it by one.
+    version: Mapped[int] = mapped_column(Integer)
+    # Sequence number of the last event; the next event gets last_seq + 1.
+    last_seq: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    next_due: Mapped[datetime | None] = mapped_column(_utc(), index=True)
+
+
+class CaseEvent(Base):
+    """The audit trail: append-only, written in the same transaction as the change."""
+
+    __tablename__ = "case_events"
+
+    case_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    type: Mapped[str] = mapped_column(String(60))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    actor: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(_utc(), index=True)
+    # sha256 over the previous event's hash and this event's canonical JSON.
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class PlanItemRow(Base):
+    """Projection of plan item instances: the plan, inboxes and team queues."""
+
+    __tablename__ = "plan_items"
+    __table_args__ = (
+        Index("ix_plan_items_inbox", "assignee", "state", "priority", "due_at"),
+        Index("ix_plan_items_queue", "role", "state", "priority", "due_at"),
+    )
+
+    case_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    instance_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(200))
+    parent_id: Mapped[str | None] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(30))
+    state: Mapped[str] = mapped_column(String(30))
+    role: Mapped[str | None] = mapped_column(String(200))
+    assignee: Mapped[str | None] = mapped_column(String(200))
+    priority: Mapped[int] = mapped_column(Integer, default=3)
+    due_at: Mapped[datetime | None] = mapped_column(_utc())
+    created_at: Mapped[datetime] = mapped_column(_utc())
+    updated_at: Mapped[datetime] = mapped_column(_utc())
+
+
+class Job(Base):
+    """Work for the worker: due timers, automated tasks, outbox messages.
+
+    Claimed with a conditional UPDATE (SQLite) or SELECT ... FOR UPDATE SKIP LOCKED
+    (PostgreSQL), so any number of workers share the table without a broker.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_claim", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(30))  # timer | automated_task | message
+    case_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    ref: Mapped[str | None] = mapped_column(String(200))  # plan item instance id, ...
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(String(20))  # pending | running | done | failed
+    due_at: Mapped[datetime] = mapped_column(_utc())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=5)
+    locked_by: Mapped[str | None] = mapped_column(String(100))
+    locked_until: Mapped[datetime | None] = mapped_column(_utc())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # Handed to handlers so a job retried after a crash can be recognised downstream.
+    idempotency_key: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[datetime] = mapped_column(_utc())
+
+
+class IdempotencyKey(Base):
+    """A write command already applied: replaying the key returns the stored result."""
+
+    __tablename__ = "idempotency_keys"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    actor: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    result: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(_utc())
+
+
+class Note(Base):
+    __tablename__ = "notes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("cases.id", ondelete="CASCADE"), index=True
+    )
+    author: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(_utc())
+
+
+class CaseLink(Base):
+    __tablename__ = "case_links"
+
+    case_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    other_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)  # parent, related, ...
+    created_at: Mapped[datetime] = mapped_column(_utc())
