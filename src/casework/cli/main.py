@@ -13,7 +13,7 @@ app = typer.Typer(
 
 def _register() -> None:
     # Sub-apps live in their own modules; importing here keeps `casework --help` complete.
-    from casework.cli import conformance_cmd, db_cmd, demo_cmd, model_cmd
+    from casework.cli import conformance_cmd, db_cmd, demo_cmd, model_cmd, worker_cmd
 
     app.add_typer(model_cmd.app, name="model", help="Validate, import and export case types.")
     app.add_typer(conformance_cmd.app, name="conformance", help="Run CMMN conformance scenarios.")
@@ -21,6 +21,7 @@ def _register() -> None:
         demo_cmd.demo
     )
     app.add_typer(db_cmd.app, name="db", help="Create and migrate the database.")
+    app.command("worker", help="Run timers, automated tasks, messages.")(worker_cmd.worker)
 
 
 _register()

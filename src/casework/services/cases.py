@@ -214,6 +214,9 @@ def _apply(
         new_state, events = engine.apply(state, command, now)
     except CommandRefused as exc:
         raise Refused(str(exc)) from None
+    if not events:
+        # Nothing happened (e.g. a timer job for a timer already gone): write nothing.
+        return CaseRef(case_id, version, row.status)
     last_seq, last_hash = _append(session, case_id, row.last_seq, row.last_hash, events, actor, now)
     values = case_columns(engine, new_state, now)
     values.update(state=dump_state(new_state), last_seq=last_seq, last_hash=last_hash)

@@ -7,6 +7,7 @@ projections never disagree with the log; `rebuild` recomputes them from the log 
 from __future__ import annotations
 
 import contextlib
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +15,12 @@ from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
 from casework.engine import CaseEngine, CaseInstance, Event
-from casework.engine.events import PlanItemCreated, PlanItemTransitioned, TimerScheduled
+from casework.engine.events import (
+    CaseTransitioned,
+    PlanItemCreated,
+    PlanItemTransitioned,
+    TimerScheduled,
+)
 from casework.engine.states import CaseState, PlanItemState
 from casework.engine.timers import TimerExpressionError, parse_duration
 from casework.model.definitions import PlanItemKind
@@ -72,6 +78,11 @@ def project(
                         due[event.instance_id] = parse_duration(spec.item.due).add_to(now)
         elif isinstance(event, TimerScheduled):
             jobs.append(_job("timer", case_id, event.instance_id, event.due, {}))
+        elif isinstance(event, CaseTransitioned) and event.transition == "reactivate":
+            # Timer jobs that came due while the case was suspended were dropped as
+            # refused: give every pending timer a job again.
+            for instance_id, when in state.timers.items():
+                jobs.append(_job("timer", case_id, instance_id, max(when, now), {}))
     rows = []
     for instance_id in created:
         inst = state.items[instance_id]
@@ -122,7 +133,8 @@ def _job(
         "due_at": due_at,
         "attempts": 0,
         "max_attempts": 5,
-        "idempotency_key": f"{case_id}:{ref}:{kind}:{due_at.isoformat()}",
+        # Unique per job row; handlers see it on every retry of this job.
+        "idempotency_key": f"{case_id}:{ref}:{kind}:{uuid.uuid4().hex[:12]}",
         "created_at": due_at,
     }
 

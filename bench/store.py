@@ -1,0 +1,792 @@
+"""Store benchmark: durable case steps and the inbox query on SQLite and PostgreSQL.
+
+Every figure is printed beside its FLOOR, measured in the same run on the same database:
+what the database itself does for the same shape of work, in plain SQL (sqlite3 /
+psycopg, no SQLAlchemy, no engine). Durable settings throughout: SQLite in WAL mode with
+synchronous=FULL (`make_engine`'s default), PostgreSQL with synchronous_commit on (the
+server default; checked and printed).
+
+Workloads:
+
+  floor  a "case step" in plain SQL: one transaction with two indexed UPDATEs (the case
+         row by key, one plan item row by key) and two INSERTs (two events), then
+         COMMIT; on tables created by our own migrations, in a database of their own.
+         1 connection (both databases), 8 concurrent connections in threads (PostgreSQL).
+  (1)    open a case of a 3-task sequential YAML case type and complete its 3 tasks
+         through `casework.services.cases` (open_case + 3 x run_command, one commit per
+         command): case steps (commands) per second, 1 connection (both databases) and
+         8 threads each on its own cases (PostgreSQL). Goals: >= 50 % of the floor with
+         1 connection, >= 40 % with 8.
+  (2)    TODO: 1M open tasks in 20 queues claimed by 1/8/32 connections (needs the worker).
+  (3)    the inbox page of one user: 50 `plan_items` rows (assignee = user, state =
+         'active', by priority then due_at) with 10k and 1M cases stored (10k and 100k
+         with --quick), rows bulk-loaded directly; SQLAlchemy Core select, 200 samples,
+         p50/p95. Goals: p95 < 20 ms at 1M cases and at most 1.5x the 10k figure.
+  (4)    TODO: 100k due timer jobs fired by 1 and 2 worker processes (needs the worker).
+
+Rates are the best of several rounds; each round measures the floor and then the
+workload back to back, so both see the same machine load. The 1-minute load average is
+printed with every round: figures taken on a loaded machine are only indicative.
+
+    .venv/bin/python bench/store.py --quick                  # both databases, ~1 minute
+    .venv/bin/python bench/store.py --db sqlite --quick
+    .venv/bin/python bench/store.py --json out.json          # full run, 1M cases
+    .venv/bin/python bench/store.py --profile                # cProfile of (1), SQLite
+
+PostgreSQL: CASEWORK_BENCH_POSTGRES_URL (default postgresql+psycopg://postgres@127.0.0.1
+:5432/test). Everything goes in schemas `bench_<random>` that are dropped at the end;
+SQLite files go in a temporary directory that is removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import platform
+import pstats
+import random
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from sqlalchemy import Engine, make_url, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from casework.engine import commands as c
+from casework.services import case_types, cases
+from casework.services.actors import SYSTEM, Actor
+from casework.store.db import make_engine, session_factory
+from casework.store.migrate import upgrade
+from casework.store.tables import PlanItemRow
+
+PG_URL = os.environ.get(
+    "CASEWORK_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+GOAL_1CONN = 0.50  # workload (1) at least 50 % of the floor with 1 connection
+GOAL_8CONN = 0.40  # ... and 40 % with 8
+GOAL_INBOX_P95_MS = 20.0  # workload (3): p95 under 20 ms at the largest size
+GOAL_INBOX_GROWTH = 1.5  # ... and at most 1.5x the 10k figure
+INBOX_PAGE = 50
+INBOX_SAMPLES = 200
+ACTIVE_PER_USER = 300  # "a few hundred active tasks per user"
+
+SEQ3 = """
+id: bench_seq3
+name: Three steps
+plan:
+  items:
+    - task: Step one
+    - task: Step two
+      after: Step one
+    - task: Step three
+      after: Step two
+"""
+TASKS = ("step_one", "step_two", "step_three")
+
+
+@dataclass(frozen=True)
+class Config:
+    rounds: int  # floor + workload rounds; the best round counts
+    seconds: float  # length of each timed run
+    inbox_sizes: tuple[int, ...]  # cases stored for (3)
+    threads: int = 8
+
+
+FULL = Config(rounds=3, seconds=5.0, inbox_sizes=(10_000, 1_000_000))
+QUICK = Config(rounds=2, seconds=2.0, inbox_sizes=(10_000, 100_000))
+
+
+@dataclass
+class Results:
+    machine: dict[str, Any]
+    config: dict[str, Any]
+    figures: dict[str, dict[str, Any]] = field(default_factory=dict)
+    loads: list[float] = field(default_factory=list)
+
+
+def load1() -> float:
+    return os.getloadavg()[0]
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "nproc": os.cpu_count(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "platform": platform.platform(),
+    }
+
+
+# --- databases -------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    """One database to measure on: SQLAlchemy URLs and raw connections for the floor."""
+
+    kind: str  # sqlite | postgresql
+    workdir: Path
+    schemas: list[str] = field(default_factory=list)
+
+    def new_db(self, name: str) -> str:
+        """A fresh, migrated database (SQLite file or PostgreSQL schema): its URL."""
+        if self.kind == "sqlite":
+            url = f"sqlite:///{self.workdir / (name + '.db')}"
+        else:
+            schema = f"bench_{name}_{uuid.uuid4().hex[:8]}"
+            with psycopg.connect(pg_conninfo(), autocommit=True) as conn:
+                conn.execute(f'CREATE SCHEMA "{schema}"')
+            self.schemas.append(schema)
+            url = (
+                make_url(PG_URL)
+                .update_query_dict({"options": f"-csearch_path={schema}"})
+                .render_as_string(hide_password=False)
+            )
+        upgrade(url)
+        return url
+
+    def raw(self, url: str) -> Any:
+        """A plain DB-API connection (no SQLAlchemy) with the application's settings."""
+        if self.kind == "sqlite":
+            conn = sqlite3.connect(make_url(url).database or "", isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=30000")
+            return conn
+        options = make_url(url).query["options"]
+        return psycopg.connect(pg_conninfo(), options=options)
+
+    def drop(self) -> None:
+        if not self.schemas:
+            return
+        with psycopg.connect(pg_conninfo(), autocommit=True) as conn:
+            conn.execute("SET lock_timeout = '20s'")
+            for schema in self.schemas:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        self.schemas.clear()
+
+
+def pg_conninfo() -> str:
+    return make_url(PG_URL).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def pg_available() -> str | None:
+    try:
+        with psycopg.connect(pg_conninfo(), connect_timeout=5) as conn:
+            setting = conn.execute("SHOW synchronous_commit").fetchone()
+            fsync = conn.execute("SHOW fsync").fetchone()
+        assert setting is not None and fsync is not None
+        if setting[0] != "on" or fsync[0] != "on":
+            return f"not durable: synchronous_commit={setting[0]}, fsync={fsync[0]}"
+        return None
+    except psycopg.Error as exc:
+        return str(exc).strip().splitlines()[0]
+
+
+# --- the floor: a case step in plain SQL -----------------------------------------------
+
+_ITEMS = [[f"pi-{i}", "step", "active", 1] for i in range(1, 6)]
+STATE = json.dumps({"v": 1, "items": _ITEMS, "pad": "x" * 180})  # ~ a real 3-task state
+PAYLOAD = json.dumps(
+    {"instance_id": "pi-2", "item_id": "step_one", "transition": "complete", "to": "completed"}
+)
+HASH = "f" * 64
+
+
+def sqlite_time(value: datetime) -> str:
+    """A datetime as SQLAlchemy stores it in SQLite (naive text, microseconds)."""
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def floor_setup(target: Target, url: str, n_cases: int) -> None:
+    """n_cases case rows with one plan item each: the rows the floor's steps update."""
+    conn = target.raw(url)
+    ph = "?" if target.kind == "sqlite" else "%s"
+    now: Any = datetime.now(UTC)
+    if target.kind == "sqlite":
+        now = sqlite_time(now)
+    case_rows = [
+        (f"F-{i:08d}", "bench", 1, "floor case", "active", 3, now, now, "{}", STATE, 1, 0, HASH)
+        for i in range(n_cases)
+    ]
+    item_rows = [
+        (f"F-{i:08d}", "pi-2", "step_one", "Step one", "human_task", "active", 3, now, now)
+        for i in range(n_cases)
+    ]
+    cur = conn.cursor()
+    if target.kind == "sqlite":
+        cur.execute("BEGIN IMMEDIATE")
+    cur.executemany(
+        "INSERT INTO cases (id, type_id, type_version, title, status, priority, opened_at, "
+        "updated_at, data, state, version, last_seq, last_hash) VALUES "
+        f"({', '.join([ph] * 13)})",
+        case_rows,
+    )
+    cur.executemany(
+        "INSERT INTO plan_items (case_id, instance_id, item_id, name, kind, state, priority, "
+        f"created_at, updated_at) VALUES ({', '.join([ph] * 9)})",
+        item_rows,
+    )
+    if target.kind == "sqlite":
+        cur.execute("COMMIT")
+    else:
+        conn.commit()
+    conn.close()
+
+
+def floor_worker(
+    target: Target, url: str, first: int, count: int, deadline: float, out: list[int]
+) -> None:
+    """Case steps in plain SQL on cases first..first+count-1, round robin, until deadline."""
+    conn = target.raw(url)
+    cur = conn.cursor()
+    ph = "?" if target.kind == "sqlite" else "%s"
+    sqlite = target.kind == "sqlite"
+    upd_case = (
+        f"UPDATE cases SET state = {ph}, updated_at = {ph}, version = version + 1, "
+        f"last_seq = last_seq + 2, last_hash = {ph} WHERE id = {ph}"
+    )
+    upd_item = (
+        f"UPDATE plan_items SET state = {ph}, updated_at = {ph} "
+        f"WHERE case_id = {ph} AND instance_id = {ph}"
+    )
+    ins_event = (
+        "INSERT INTO case_events (case_id, seq, type, payload, actor, at, hash) "
+        f"VALUES ({', '.join([ph] * 7)})"
+    )
+    ids = [f"F-{first + k:08d}" for k in range(count)]
+    cur.execute(
+        f"SELECT id, last_seq FROM cases WHERE id >= {ph} AND id <= {ph}", (ids[0], ids[-1])
+    )
+    last = dict(cur.fetchall())
+    seqs = [last[i] for i in ids]
+    if not sqlite:
+        conn.commit()
+    steps = 0
+    while time.perf_counter() < deadline:
+        k = steps % count
+        case_id = ids[k]
+        seq = seqs[k]
+        now: Any = datetime.now(UTC)
+        if sqlite:
+            now = sqlite_time(now)
+            cur.execute("BEGIN IMMEDIATE")
+        cur.execute(upd_case, (STATE, now, HASH, case_id))
+        cur.execute(upd_item, ("active" if steps % 2 else "completed", now, case_id, "pi-2"))
+        cur.execute(ins_event, (case_id, seq + 1, "PlanItemTransitioned", PAYLOAD, "u", now, HASH))
+        cur.execute(ins_event, (case_id, seq + 2, "PlanItemTransitioned", PAYLOAD, "u", now, HASH))
+        if sqlite:
+            cur.execute("COMMIT")
+        else:
+            conn.commit()
+        seqs[k] = seq + 2
+        steps += 1
+    conn.close()
+    out.append(steps)
+
+
+def run_threads(n: int, seconds: float, work: Callable[[int, float, list[int]], None]) -> float:
+    """Run work(i, deadline, out) in n threads; total count appended to out, per second."""
+    out: list[int] = []
+    start = time.perf_counter()
+    deadline = start + seconds
+    threads = [threading.Thread(target=work, args=(i, deadline, out)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    if len(out) != n:
+        raise RuntimeError(f"{n - len(out)} of {n} benchmark threads failed")
+    return sum(out) / elapsed
+
+
+def floor_rate(target: Target, url: str, threads: int, seconds: float) -> float:
+    per_thread = 200
+
+    def work(i: int, deadline: float, out: list[int]) -> None:
+        floor_worker(target, url, i * per_thread, per_thread, deadline, out)
+
+    return run_threads(threads, seconds, work)
+
+
+# --- workload (1): case steps through the services -------------------------------------
+
+
+def case_worker(db: sessionmaker[Session], i: int, deadline: float, out: list[int]) -> None:
+    """Open a case and complete its 3 tasks, again and again, until the deadline."""
+    actor = Actor(f"bench-user-{i}")
+    steps = 0
+    while time.perf_counter() < deadline:
+        ref = cases.open_case(db, actor=actor, type_id="bench_seq3", now=datetime.now(UTC))
+        steps += 1
+        for task in TASKS:
+            if time.perf_counter() >= deadline:
+                break
+            cases.run_command(
+                db,
+                actor=actor,
+                case_id=ref.case_id,
+                command=c.CompletePlanItem(task),
+                now=datetime.now(UTC),
+            )
+            steps += 1
+    out.append(steps)
+
+
+def services_db(url: str, threads: int) -> tuple[Engine, sessionmaker[Session]]:
+    kwargs: dict[str, Any] = {}
+    if not url.startswith("sqlite"):
+        kwargs["pool_size"] = max(5, threads)  # one pooled connection per thread
+    engine = make_engine(url, **kwargs)
+    db = session_factory(engine)
+    case_types.deploy(db, actor=SYSTEM, source=SEQ3, now=datetime.now(UTC))
+    case_worker(db, 0, time.perf_counter() + 0.3, [])  # warm up: compile, fill the pool
+    return engine, db
+
+
+def services_rate(db: sessionmaker[Session], threads: int, seconds: float) -> float:
+    return run_threads(threads, seconds, lambda i, d, out: case_worker(db, i, d, out))
+
+
+def workload_1(target: Target, cfg: Config, res: Results) -> None:
+    thread_counts = (1, cfg.threads) if target.kind == "postgresql" else (1,)
+    floor_url = target.new_db("floor")
+    floor_setup(target, floor_url, 200 * max(thread_counts))
+    for n in thread_counts:
+        url = target.new_db(f"w1_{n}")
+        engine, db = services_db(url, n)
+        floors, rates = [], []
+        for r in range(cfg.rounds):
+            floors.append(floor_rate(target, floor_url, n, cfg.seconds))
+            rates.append(services_rate(db, n, cfg.seconds))
+            res.loads.append(load1())
+            print(
+                f"    round {r + 1}: floor {floors[-1]:,.0f}  services {rates[-1]:,.0f} steps/s"
+                f"  (load {res.loads[-1]:.1f})",
+                flush=True,
+            )
+        engine.dispose()
+        floor, rate = max(floors), max(rates)
+        goal = GOAL_1CONN if n == 1 else GOAL_8CONN
+        share = rate / floor
+        key = f"{target.kind}.w1.{n}conn"
+        res.figures[key] = {
+            "steps_per_s": round(rate),
+            "floor_steps_per_s": round(floor),
+            "share_of_floor": round(share, 3),
+            "goal": goal,
+            "pass": share >= goal,
+            "rounds_services": [round(x) for x in rates],
+            "rounds_floor": [round(x) for x in floors],
+        }
+        verdict = "PASS" if share >= goal else "FAIL"
+        print(
+            f"  (1) {target.kind} {n} conn: {rate:,.0f} steps/s, floor {floor:,.0f} steps/s "
+            f"-> {share:.0%} of floor (goal >= {goal:.0%}: {verdict})",
+            flush=True,
+        )
+
+
+# --- workload (3): the inbox page ------------------------------------------------------
+
+BASE_TIME = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def synthetic_rows(n_cases: int, seed: int = 7) -> Iterator[tuple[tuple[Any, ...], list[Any]]]:
+    """(case row, plan item rows) for n_cases 3-task cases.
+
+    40 % of cases completed, the rest at step 1, 2 or 3; each case has its plan model row
+    (a stage) and three task rows. Active tasks: 85 % assigned to one of
+    n_active / ACTIVE_PER_USER users, 15 % waiting unassigned in one of 20 role queues;
+    completed tasks keep the user who did them. Priority 1..5 (3 most common), due_at
+    within +-30 days (10 % none).
+    """
+    rnd = random.Random(seed)
+    n_users = max(1, round(n_cases * 0.6 * 0.85 / ACTIVE_PER_USER))
+    users = [f"user{u:05d}" for u in range(n_users)]
+    roles = [f"role{r:02d}" for r in range(20)]
+    names = ("Step one", "Step two", "Step three")
+    for i in range(n_cases):
+        case_id = f"S-{i:010d}"
+        opened = BASE_TIME - timedelta(minutes=rnd.randrange(0, 525_600))
+        priority = rnd.choices((1, 2, 3, 4, 5), (1, 2, 5, 2, 1))[0]
+        done = rnd.random() < 0.4
+        current = 3 if done else rnd.randrange(0, 3)
+        status = "completed" if done else "active"
+        case_row = (
+            case_id,
+            "bench_seq3",
+            1,
+            f"Synthetic case {i}",
+            status,
+            None if done else "Three steps",
+            priority,
+            opened,
+            opened if done else None,
+            opened,
+            json.dumps({"amount": rnd.randrange(100, 10_000)}),
+            STATE,
+            4,
+            14,
+            HASH,
+        )
+        items: list[Any] = [
+            (
+                case_id,
+                "pi-1",
+                "casePlanModel",
+                None,
+                "Three steps",
+                "stage",
+                status,
+                None,
+                None,
+                priority,
+                None,
+                opened,
+                opened,
+            ),
+        ]
+        for k in range(3):
+            assignee = role = None
+            due = None
+            if k < current:
+                state = "completed"
+                assignee = rnd.choice(users)
+            elif k == current:
+                state = "active"
+                if rnd.random() < 0.85:
+                    assignee = rnd.choice(users)
+                else:
+                    role = rnd.choice(roles)
+                if rnd.random() < 0.9:
+                    due = BASE_TIME + timedelta(minutes=rnd.randrange(-43_200, 43_200))
+            else:
+                state = "available"
+            items.append(
+                (
+                    case_id,
+                    f"pi-{k + 2}",
+                    TASKS[k],
+                    "pi-1",
+                    names[k],
+                    "human_task",
+                    state,
+                    role,
+                    assignee,
+                    priority,
+                    due,
+                    opened,
+                    opened,
+                )
+            )
+        yield case_row, items
+
+
+CASE_COLS = (
+    "id, type_id, type_version, title, status, stage, priority, opened_at, closed_at, "
+    "updated_at, data, state, version, last_seq, last_hash"
+)
+ITEM_COLS = (
+    "case_id, instance_id, item_id, parent_id, name, kind, state, role, assignee, priority, "
+    "due_at, created_at, updated_at"
+)
+
+
+def populate(target: Target, url: str, n_cases: int) -> float:
+    """Bulk-load n_cases synthetic cases (COPY / executemany); seconds taken."""
+    start = time.perf_counter()
+    conn = target.raw(url)
+    batch = 20_000
+    if target.kind == "sqlite":
+        conn.execute("PRAGMA synchronous=OFF")  # loading only; the query timing is unaffected
+        conn.execute("BEGIN")
+        cases_buf: list[Any] = []
+        items_buf: list[Any] = []
+
+        def flush() -> None:
+            conn.executemany(
+                f"INSERT INTO cases ({CASE_COLS}) VALUES ({','.join('?' * 15)})", cases_buf
+            )
+            conn.executemany(
+                f"INSERT INTO plan_items ({ITEM_COLS}) VALUES ({','.join('?' * 13)})", items_buf
+            )
+            cases_buf.clear()
+            items_buf.clear()
+
+        def fix(row: tuple[Any, ...]) -> tuple[Any, ...]:
+            return tuple(sqlite_time(v) if isinstance(v, datetime) else v for v in row)
+
+        for case_row, items in synthetic_rows(n_cases):
+            cases_buf.append(fix(case_row))
+            items_buf.extend(fix(item) for item in items)
+            if len(cases_buf) >= batch:
+                flush()
+        flush()
+        conn.execute("COMMIT")
+        conn.execute("ANALYZE")
+    else:
+        rows = list(synthetic_rows(n_cases))
+        with conn.cursor() as cur:
+            with cur.copy(f"COPY cases ({CASE_COLS}) FROM STDIN") as copy:
+                for case_row, _ in rows:
+                    copy.write_row(case_row)
+            with cur.copy(f"COPY plan_items ({ITEM_COLS}) FROM STDIN") as copy:
+                for _, items in rows:
+                    for item in items:
+                        copy.write_row(item)
+        conn.commit()
+        conn.autocommit = True
+        conn.execute("VACUUM ANALYZE cases")
+        conn.execute("VACUUM ANALYZE plan_items")
+    conn.close()
+    return time.perf_counter() - start
+
+
+def inbox_query(user: str) -> Any:
+    t = PlanItemRow.__table__
+    return (
+        select(t)
+        .where(t.c.assignee == user, t.c.state == "active")
+        .order_by(t.c.priority, t.c.due_at)
+        .limit(INBOX_PAGE)
+    )
+
+
+def explain(engine: Engine, user: str) -> str:
+    sql = inbox_query(user).compile(engine, compile_kwargs={"literal_binds": True})
+    prefix = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(prefix + str(sql)).fetchall()
+    return "; ".join(str(r[-1]) for r in rows)
+
+
+def time_inbox(engine: Engine, users: list[str]) -> tuple[float, float, int]:
+    """p50 and p95 in ms of the inbox query over INBOX_SAMPLES users, and rows per page."""
+    samples = []
+    rows = 0
+    with engine.connect() as conn:
+        for user in users[:20]:  # warm-up
+            conn.execute(inbox_query(user)).all()
+        for k in range(INBOX_SAMPLES):
+            user = users[k % len(users)]
+            t0 = time.perf_counter()
+            page = conn.execute(inbox_query(user)).all()
+            samples.append((time.perf_counter() - t0) * 1000)
+            rows += len(page)
+            conn.rollback()  # as a request would: one short read transaction each
+    cuts = statistics.quantiles(samples, n=100)
+    return cuts[49], cuts[94], rows // INBOX_SAMPLES
+
+
+def workload_3(target: Target, cfg: Config, res: Results) -> None:
+    p95s = []
+    for n_cases in cfg.inbox_sizes:
+        url = target.new_db(f"w3_{n_cases}")
+        seconds = populate(target, url, n_cases)
+        engine = make_engine(url)
+        with engine.connect() as conn:
+            n_items = conn.execute(text("SELECT count(*) FROM plan_items")).scalar_one()
+            users = [
+                r[0]
+                for r in conn.execute(
+                    text(
+                        "SELECT assignee FROM plan_items WHERE state = 'active' AND assignee "
+                        "IS NOT NULL GROUP BY assignee ORDER BY assignee"
+                    )
+                )
+            ]
+            active = conn.execute(
+                text(
+                    "SELECT count(*) FROM plan_items WHERE state = 'active' "
+                    "AND assignee IS NOT NULL"
+                )
+            ).scalar_one()
+        rnd = random.Random(11)
+        sample_users = [rnd.choice(users) for _ in range(INBOX_SAMPLES)]
+        plan = explain(engine, sample_users[0])
+        p50, p95, page = time_inbox(engine, sample_users)
+        engine.dispose()
+        res.loads.append(load1())
+        p95s.append(p95)
+        per_user = active / len(users)
+        key = f"{target.kind}.w3.{n_cases}"
+        res.figures[key] = {
+            "cases": n_cases,
+            "plan_items": n_items,
+            "users": len(users),
+            "active_per_user": round(per_user),
+            "rows_per_page": page,
+            "p50_ms": round(p50, 3),
+            "p95_ms": round(p95, 3),
+            "load_s": round(seconds, 1),
+            "plan": plan,
+        }
+        print(
+            f"  (3) {target.kind} {n_cases:,} cases ({n_items:,} plan items, {len(users):,} "
+            f"users, ~{per_user:.0f} active each; loaded in {seconds:.0f} s): "
+            f"p50 {p50:.2f} ms, p95 {p95:.2f} ms, {page} rows/page  (load {res.loads[-1]:.1f})\n"
+            f"      plan: {plan}",
+            flush=True,
+        )
+    growth = p95s[-1] / p95s[0]
+    ok = p95s[-1] < GOAL_INBOX_P95_MS and growth <= GOAL_INBOX_GROWTH
+    res.figures[f"{target.kind}.w3.goal"] = {
+        "p95_largest_ms": round(p95s[-1], 3),
+        "growth": round(growth, 2),
+        "pass": ok,
+    }
+    print(
+        f"  (3) {target.kind}: p95 {p95s[-1]:.2f} ms at {cfg.inbox_sizes[-1]:,} cases "
+        f"(goal < {GOAL_INBOX_P95_MS:.0f} ms), {growth:.2f}x the {cfg.inbox_sizes[0]:,} "
+        f"figure (goal <= {GOAL_INBOX_GROWTH}x): {'PASS' if ok else 'FAIL'}",
+        flush=True,
+    )
+
+
+# --- workloads (2) and (4): not yet ----------------------------------------------------
+
+
+def workload_2(target: Target, cfg: Config, res: Results) -> None:
+    """TODO: 1M open tasks in 20 queues, claimed by 1, 8 and 32 connections.
+
+    Waits for the worker (src/casework/worker), being built now; measure claims per
+    second against a plain-SQL floor (UPDATE ... RETURNING / FOR UPDATE SKIP LOCKED).
+    """
+    print(f"  (2) {target.kind}: queue claims by 1/8/32 connections: not measured yet")
+    res.figures[f"{target.kind}.w2"] = {"status": "not measured yet"}
+
+
+def workload_4(target: Target, cfg: Config, res: Results) -> None:
+    """TODO: 100k due timer jobs fired by 1 and 2 worker processes.
+
+    Waits for the worker (src/casework/worker); measure jobs fired per second.
+    """
+    print(f"  (4) {target.kind}: 100k due timers by 1/2 worker processes: not measured yet")
+    res.figures[f"{target.kind}.w4"] = {"status": "not measured yet"}
+
+
+# --- profile ---------------------------------------------------------------------------
+
+
+def profile(seconds: float, workdir: Path) -> None:
+    """cProfile of workload (1), one connection, SQLite: where a case step's time goes."""
+    target = Target("sqlite", workdir)
+    url = target.new_db("profile")
+    engine, db = services_db(url, 1)
+    out: list[int] = []
+    prof = cProfile.Profile()
+    prof.enable()
+    case_worker(db, 0, time.perf_counter() + seconds, out)
+    prof.disable()
+    engine.dispose()
+    steps = out[0]
+    print(f"profile: {steps} case steps in {seconds:.0f} s (profiler on; slower than unprofiled)")
+    for order in ("cumulative", "tottime"):
+        buf = io.StringIO()
+        stats = pstats.Stats(prof, stream=buf)
+        stats.sort_stats(order).print_stats(35)
+        print(f"--- by {order} ---")
+        print(buf.getvalue().split("\n\n", 2)[-1])
+
+
+# --- main ------------------------------------------------------------------------------
+
+
+@contextmanager
+def target_for(kind: str, workdir: Path) -> Iterator[Target]:
+    target = Target(kind, workdir / kind)
+    target.workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        yield target
+    finally:
+        target.drop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short runs, 10k/100k inbox")
+    parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--json", type=Path, help="also write every figure here as JSON")
+    parser.add_argument("--only", choices=("1", "3"), help="run only workload (1) or (3)")
+    parser.add_argument("--profile", action="store_true", help="cProfile (1) on SQLite only")
+    args = parser.parse_args(argv)
+    cfg = QUICK if args.quick else FULL
+    workdir = Path(tempfile.mkdtemp(prefix="casework-bench-store-"))
+    try:
+        if args.profile:
+            profile(cfg.seconds * 2, workdir)
+            return 0
+        res = Results(machine(), {"quick": args.quick, **asdict(cfg)})
+        m = res.machine
+        print(
+            f"machine: {m['cpu']}, nproc {m['nproc']}, CPython {m['python']}, SQLite "
+            f"{m['sqlite']}; load average at start {os.getloadavg()[0]:.1f} "
+            f"(figures under load are indicative only)",
+            flush=True,
+        )
+        kinds = ("sqlite", "postgresql") if args.db == "both" else (args.db,)
+        for kind in kinds:
+            if kind == "postgresql":
+                problem = pg_available()
+                if problem is not None:
+                    print(f"postgresql: skipped ({problem})")
+                    res.figures["postgresql"] = {"status": f"skipped: {problem}"}
+                    continue
+            print(f"{kind}:", flush=True)
+            with target_for(kind, workdir) as target:
+                if args.only in (None, "1"):
+                    workload_1(target, cfg, res)
+                if args.only is None:
+                    workload_2(target, cfg, res)
+                if args.only in (None, "3"):
+                    workload_3(target, cfg, res)
+                if args.only is None:
+                    workload_4(target, cfg, res)
+        loads = res.loads or [load1()]
+        res.machine["load1_during"] = [min(loads), max(loads)]
+        print(
+            f"load average (1 min) during the run: {min(loads):.1f} .. {max(loads):.1f} "
+            f"on {m['nproc']} cores"
+            + (
+                "  -- LOADED MACHINE: re-run on a quiet one for final figures"
+                if max(loads) > 1.0
+                else ""
+            )
+        )
+        if args.json:
+            args.json.write_text(json.dumps(asdict(res), indent=2, default=str) + "\n")
+        return 0
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""`casework worker`: run due timers, automated tasks and outbox messages."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from typing import Annotated
+
+import typer
+from sqlalchemy import make_url, select
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+
+from casework.cli.errors import fail
+from casework.store.db import database_url as default_database_url
+from casework.store.db import make_engine, session_factory
+from casework.store.tables import Job
+from casework.worker.runner import Worker
+
+
+def _shown(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(invalid URL)"
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        exc = exc.orig
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def worker(
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            envvar="CASEWORK_DATABASE_URL",
+            show_default="sqlite:///./casework.db",
+            help="Database URL, e.g. postgresql+psycopg://user@host/casework.",
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(help="Worker name in job leases and the audit trail (default: host:pid)."),
+    ] = None,
+    poll: Annotated[
+        float, typer.Option(min=0.05, help="Seconds to wait when no job is due.")
+    ] = 1.0,
+    once: Annotated[bool, typer.Option("--once", help="Run the jobs due now, then exit.")] = False,
+) -> None:
+    """Run jobs until SIGTERM/SIGINT (the job in hand finishes first)."""
+    url = database_url or default_database_url()
+    worker_name = name or f"{socket.gethostname()}:{os.getpid()}"
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+    try:
+        engine = make_engine(url)
+    except (ArgumentError, ImportError) as exc:
+        fail(f"{_shown(url)}: {_one_line(exc)}")
+    try:
+        db = session_factory(engine)
+        try:
+            # Fail fast on a wrong URL or a database without tables, rather than logging
+            # the same error every poll interval.
+            with db() as session:
+                session.execute(select(Job.id).limit(1))
+        except SQLAlchemyError as exc:
+            fail(f"{_shown(url)}: {_one_line(exc)} (is it migrated? `casework db upgrade`)")
+        runner = Worker(db, name=worker_name)
+        if once:
+            total = 0
+            try:
+                while (claimed := runner.run_once()) > 0:
+                    total += claimed
+            except SQLAlchemyError as exc:
+                fail(f"{_shown(url)}: {_one_line(exc)}")
+            typer.echo(f"worker {worker_name}: ran {total} job(s)")
+            return
+        runner.run_forever(poll_interval=poll)
+    finally:
+        engine.dispose()

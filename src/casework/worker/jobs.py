@@ -1,0 +1,222 @@
+"""The job queue on the `jobs` table: claiming with a lease, finishing, retrying.
+
+No broker: workers share the table. A claim moves a job from `pending` to `running` and
+stamps it with the worker's name and a lease (`locked_until`). Every later write by that
+worker is conditional on still holding the job, so a worker that lost its lease (it was
+too slow and someone reclaimed the job) cannot overwrite the new owner's result.
+
+A `running` job whose lease has expired belonged to a worker that died mid-job (kill -9,
+OOM, power cut). The next claim takes it back, counting the crashed run as a failed
+attempt, so a job that crashes every worker it touches still ends up `failed`.
+
+Every function here is one short transaction of its own: the worker never holds a
+transaction open while a handler runs.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from casework.store.tables import Job
+
+PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
+MAX_ERROR_CHARS = 4000
+LEASE_EXPIRED = "the worker running it stopped before finishing (lease expired)"
+
+
+def utc(value: datetime) -> datetime:
+    """Aware UTC. SQLite hands back naive datetimes; we only ever store UTC there."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedJob:
+    """A snapshot of a job as it was claimed (detached from any session)."""
+
+    id: int
+    kind: str
+    case_id: str | None
+    ref: str | None
+    payload: dict[str, Any]
+    due_at: datetime
+    attempts: int  # failed (or crashed) runs before this one
+    max_attempts: int
+    idempotency_key: str
+    last_error: str | None = None
+
+    @property
+    def attempt(self) -> int:
+        """This run's number, from 1."""
+        return self.attempts + 1
+
+    @property
+    def exhausted(self) -> bool:
+        """Already out of attempts (e.g. it crashed its workers): give up, don't run it."""
+        return self.attempts >= self.max_attempts
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff with jitter: attempt n waits base * 2**(n-1), at most `cap`.
+
+    The jitter takes up to `jitter` (a fraction) off the delay, so the jobs that failed
+    together (an outage of the system a handler calls) do not all come back together.
+    """
+
+    base: timedelta = timedelta(seconds=10)
+    cap: timedelta = timedelta(hours=1)
+    jitter: float = 0.2
+    rand: Any = field(default=random.random, compare=False, repr=False)
+
+    def delay(self, failed_attempts: int) -> timedelta:
+        exponent = max(failed_attempts - 1, 0)
+        # min() before multiplying keeps 2**exponent from overflowing timedelta.
+        raw = self.cap if exponent >= 40 else min(self.cap, self.base * (2**exponent))
+        return raw * (1.0 - self.jitter * float(self.rand()))
+
+
+def _error_text(error: str) -> str:
+    return error if len(error) <= MAX_ERROR_CHARS else error[: MAX_ERROR_CHARS - 1] + "…"
+
+
+def _snapshot(job: Job) -> ClaimedJob:
+    return ClaimedJob(
+        id=job.id,
+        kind=job.kind,
+        case_id=job.case_id,
+        ref=job.ref,
+        payload=dict(job.payload or {}),
+        due_at=utc(job.due_at),
+        attempts=job.attempts,
+        max_attempts=job.max_attempts,
+        idempotency_key=job.idempotency_key,
+        last_error=job.last_error,
+    )
+
+
+def claim(
+    db: sessionmaker[Session],
+    *,
+    worker: str,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+) -> list[ClaimedJob]:
+    """Take up to `limit` due jobs (and jobs whose lease expired) for `worker`."""
+    now = utc(now)
+    due = and_(Job.status == PENDING, Job.due_at <= now)
+    expired = and_(Job.status == RUNNING, Job.locked_until < now)
+    with db.begin() as session:
+        # PostgreSQL: the candidates stay locked until commit and SKIP LOCKED makes other
+        # workers pass over them instead of queueing. SQLite ignores FOR UPDATE; its
+        # BEGIN IMMEDIATE (see store.db) already serialises claimers.
+        candidates = session.execute(
+            select(Job.id, Job.status)
+            .where(or_(due, expired))
+            .order_by(Job.due_at, Job.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        claimed: list[int] = []
+        for job_id, status in candidates:
+            values: dict[str, Any] = {
+                "status": RUNNING,
+                "locked_by": worker,
+                "locked_until": now + lease,
+            }
+            if status == RUNNING:
+                # Reclaiming after a crash: the crashed run counts as a failed attempt.
+                values.update(attempts=Job.attempts + 1, last_error=LEASE_EXPIRED)
+            # Conditional on the row still being claimable: safe even without the lock
+            # (several SQLite processes, or a database that ignores FOR UPDATE).
+            result = session.execute(
+                update(Job)
+                .where(Job.id == job_id, due if status == PENDING else expired)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount:  # type: ignore[attr-defined]
+                claimed.append(job_id)
+        if not claimed:
+            return []
+        rows = session.scalars(select(Job).where(Job.id.in_(claimed)).order_by(Job.due_at, Job.id))
+        return [_snapshot(row) for row in rows]
+
+
+def _owned(job: ClaimedJob, worker: str) -> Any:
+    return and_(Job.id == job.id, Job.status == RUNNING, Job.locked_by == worker)
+
+
+def _update_owned(db: sessionmaker[Session], job: ClaimedJob, worker: str, **values: Any) -> bool:
+    """Write to a job only while `worker` still holds it; False when the lease was lost."""
+    with db.begin() as session:
+        result = session.execute(
+            update(Job)
+            .where(_owned(job, worker))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def renew(
+    db: sessionmaker[Session], job: ClaimedJob, *, worker: str, now: datetime, lease: timedelta
+) -> bool:
+    """Extend the lease before running a job (the batch may have waited behind others)."""
+    return _update_owned(db, job, worker, locked_until=utc(now) + lease)
+
+
+def mark_done(
+    db: sessionmaker[Session], job: ClaimedJob, *, worker: str, note: str | None = None
+) -> bool:
+    # locked_by stays as a record of who ran it; locked_until no longer means anything.
+    return _update_owned(db, job, worker, status=DONE, locked_until=None, last_error=note)
+
+
+def mark_failed(
+    db: sessionmaker[Session], job: ClaimedJob, *, worker: str, attempts: int, error: str
+) -> bool:
+    """Give up on the job for good: it stays `failed` until someone requeues it."""
+    return _update_owned(
+        db,
+        job,
+        worker,
+        status=FAILED,
+        attempts=attempts,
+        locked_until=None,
+        last_error=_error_text(error),
+    )
+
+
+def schedule_retry(
+    db: sessionmaker[Session],
+    job: ClaimedJob,
+    *,
+    worker: str,
+    attempts: int,
+    due_at: datetime,
+    error: str,
+) -> bool:
+    """Back to `pending`, due again at `due_at`, with the error kept for operators."""
+    return _update_owned(
+        db,
+        job,
+        worker,
+        status=PENDING,
+        attempts=attempts,
+        due_at=utc(due_at),
+        locked_by=None,
+        locked_until=None,
+        last_error=_error_text(error),
+    )
+
+
+def release(db: sessionmaker[Session], job: ClaimedJob, *, worker: str) -> bool:
+    """Hand a claimed but unstarted job back (shutting down): no attempt is used up."""
+    return _update_owned(db, job, worker, status=PENDING, locked_by=None, locked_until=None)

@@ -1,0 +1,318 @@
+"""The worker: claims due jobs and runs them: timers, automated tasks, outbox messages.
+
+Each job runs on its own: the case change goes through `run_command` (its own
+transaction, with the case's optimistic concurrency), then the job is marked done in a
+second short transaction. A crash between the two leaves the job `running` until its
+lease expires; the next worker then finds the case already moved on (the task is no
+longer active, the timer already fired) and just marks the job done. So the case sees
+each job's effect exactly once, while a handler may run again after a crash: it gets
+the same idempotency key every time to recognise that.
+
+Time comes from `clock`, never from the system directly, so tests move it by hand.
+Logs carry ids, kinds and handler names only: never case data or handler outputs.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from types import FrameType, MappingProxyType
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from casework.engine import commands as c
+from casework.services.actors import Actor
+from casework.services.cases import run_command
+from casework.services.errors import NotFound, Refused
+from casework.store.tables import Case, PlanItemRow
+from casework.worker import jobs
+from casework.worker.handlers import REGISTRY, HandlerContext, HandlerRegistry, UnknownHandler
+from casework.worker.jobs import ClaimedJob, RetryPolicy
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+Deliver = Callable[[ClaimedJob], None]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def log_delivery(job: ClaimedJob) -> None:
+    """The default outbox: record that the message would go out (webhooks come later)."""
+    log.info("message job=%s case=%s ref=%s delivered to the log", job.id, job.case_id, job.ref)
+
+
+class PermanentFailure(Exception):
+    """Retrying cannot help (unknown handler, bad job): fail the job at once."""
+
+
+class Worker:
+    """Runs due jobs; any number of workers may share one PostgreSQL database."""
+
+    def __init__(
+        self,
+        db: sessionmaker[Session],
+        *,
+        name: str,
+        clock: Clock = system_clock,
+        batch: int = 10,
+        lease: timedelta = timedelta(seconds=60),
+        handlers: HandlerRegistry = REGISTRY,
+        deliver: Deliver = log_delivery,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
+        if lease <= timedelta(0):
+            raise ValueError("lease must be positive")
+        self.db = db
+        self.name = name
+        self.clock = clock
+        self.batch = batch
+        self.lease = lease
+        self.handlers = handlers
+        self.deliver = deliver
+        self.retry = retry or RetryPolicy()
+        # Admin: the worker acts for the case type's own automation, not for a person;
+        # the id says which worker did it in the audit trail.
+        self.actor = Actor(f"worker:{name}", is_admin=True)
+        self._stopping = threading.Event()
+
+    def now(self) -> datetime:
+        value = self.clock()
+        if value.tzinfo is None:
+            raise ValueError("the worker's clock must return an aware datetime")
+        return value.astimezone(UTC)
+
+    def stop(self) -> None:
+        """Stop after the job in hand (from another thread); claimed jobs are handed back."""
+        self._stopping.set()
+
+    # -- the loop ------------------------------------------------------------------------
+    def run_once(self) -> int:
+        """Claim the jobs due now and run them; how many were claimed (0: nothing due)."""
+        claimed = jobs.claim(
+            self.db, worker=self.name, now=self.now(), lease=self.lease, limit=self.batch
+        )
+        for index, job in enumerate(claimed):
+            if self._stopping.is_set():
+                # Shutting down: hand the rest back now rather than after their lease.
+                for rest in claimed[index:]:
+                    jobs.release(self.db, rest, worker=self.name)
+                break
+            if not jobs.renew(self.db, job, worker=self.name, now=self.now(), lease=self.lease):
+                log.warning("job=%s lost its lease before it started; skipped", job.id)
+                continue
+            self._run(job)
+        return len(claimed)
+
+    def run_forever(
+        self, poll_interval: float = 1.0, stop_event: threading.Event | None = None
+    ) -> None:
+        """Run until `stop_event` is set or SIGTERM/SIGINT arrives; the job in hand finishes."""
+        stop = stop_event or threading.Event()
+        self._stopping = stop
+        log.info("worker %s started (poll %.1fs, batch %d)", self.name, poll_interval, self.batch)
+        with _stop_on_signals(stop):
+            while not stop.is_set():
+                try:
+                    busy = self.run_once() > 0
+                except Exception as exc:
+                    # The database went away, most likely: wait and try again. Jobs we had
+                    # claimed come back to us or to another worker when their lease expires.
+                    log.error("worker %s: run failed (%s); retrying", self.name, _kind(exc))
+                    busy = False
+                if not busy:
+                    stop.wait(poll_interval)
+        log.info("worker %s stopped", self.name)
+
+    # -- one job -------------------------------------------------------------------------
+    def _run(self, job: ClaimedJob) -> None:
+        log.info(
+            "job=%s kind=%s case=%s ref=%s attempt=%d started",
+            job.id,
+            job.kind,
+            job.case_id,
+            job.ref,
+            job.attempt,
+        )
+        if job.exhausted:
+            self._give_up(job, job.attempts, job.last_error or "out of attempts")
+            return
+        try:
+            note = self._execute(job)
+        except PermanentFailure as exc:
+            self._give_up(job, job.attempt, str(exc))
+            return
+        except Exception as exc:
+            self._failed(job, exc)
+            return
+        if jobs.mark_done(self.db, job, worker=self.name, note=note):
+            log.info("job=%s done", job.id)
+        else:
+            log.warning("job=%s finished after its lease was taken over", job.id)
+
+    def _execute(self, job: ClaimedJob) -> str | None:
+        """Do the job's work; a note for the job row when there turned out to be none."""
+        if job.kind == "message":
+            self.deliver(job)
+            return None
+        if job.case_id is None:
+            raise PermanentFailure(f"a {job.kind} job needs a case id")
+        if job.kind == "timer":
+            # Never fire at a time before the job's due date, should the clocks disagree.
+            return self._command(job, c.FireDueTimers(), max(self.now(), job.due_at))
+        if job.kind == "automated_task":
+            return self._automated_task(job, job.case_id)
+        raise PermanentFailure(f"unknown job kind {job.kind!r}")
+
+    def _automated_task(self, job: ClaimedJob, case_id: str) -> str | None:
+        if not job.ref:
+            raise PermanentFailure("an automated_task job needs the plan item instance id")
+        name = str(job.payload.get("handler") or "")
+        if not name:
+            raise PermanentFailure(f"plan item {job.ref} names no handler")
+        try:
+            handler = self.handlers.get(name)
+        except UnknownHandler as exc:
+            raise PermanentFailure(str(exc)) from None
+        case_file = self._case_file_if_active(case_id, job.ref)
+        if case_file is None:
+            # Completed, faulted or exited meanwhile (or by us before a crash): don't run
+            # the handler again for nothing.
+            return f"plan item {job.ref} is no longer active; nothing to do"
+        context = HandlerContext(
+            case_id=case_id,
+            instance_id=job.ref,
+            case_file=case_file,
+            idempotency_key=job.idempotency_key,
+            attempt=job.attempt,
+            handler=name,
+        )
+        outputs = handler(context)
+        if not isinstance(outputs, dict):
+            raise TypeError(f"handler {name!r} returned {type(outputs).__name__}, not a dict")
+        return self._command(job, c.CompletePlanItem(job.ref, outputs), self.now())
+
+    def _case_file_if_active(self, case_id: str, instance_id: str) -> Any:
+        with self.db() as session:
+            state = session.scalar(
+                select(PlanItemRow.state).where(
+                    PlanItemRow.case_id == case_id, PlanItemRow.instance_id == instance_id
+                )
+            )
+            data = session.scalar(select(Case.data).where(Case.id == case_id))
+        if data is None:
+            raise PermanentFailure(f"case {case_id} does not exist")
+        if state != "active":
+            return None
+        # A deep copy behind a read-only view: a handler cannot change the case file
+        # except through the values it returns.
+        return MappingProxyType(copy.deepcopy(dict(data)))
+
+    def _command(self, job: ClaimedJob, command: c.Command, now: datetime) -> str | None:
+        try:
+            run_command(
+                self.db, actor=self.actor, case_id=job.case_id or "", command=command, now=now
+            )
+        except Refused as exc:
+            if job.kind == "automated_task" and self._still_active(job):
+                raise  # the task is there but refused the outputs: a real failure
+            # The case moved on (task done, case closed or suspended): nothing to do.
+            return f"nothing to do: {exc}"
+        except NotFound:
+            return f"case {job.case_id} no longer exists; nothing to do"
+        return None
+
+    def _still_active(self, job: ClaimedJob) -> bool:
+        with self.db() as session:
+            state = session.scalar(
+                select(PlanItemRow.state).where(
+                    PlanItemRow.case_id == job.case_id, PlanItemRow.instance_id == job.ref
+                )
+            )
+        return state == "active"
+
+    # -- failures ------------------------------------------------------------------------
+    def _failed(self, job: ClaimedJob, exc: Exception) -> None:
+        attempts = job.attempt
+        error = f"attempt {attempts}: {type(exc).__name__}: {exc}"
+        if attempts >= job.max_attempts:
+            self._give_up(job, attempts, error)
+            return
+        due_at = self.now() + self.retry.delay(attempts)
+        log.warning(
+            "job=%s attempt=%d failed (%s); retry at %s",
+            job.id,
+            attempts,
+            _kind(exc),
+            due_at.isoformat(),
+        )
+        jobs.schedule_retry(
+            self.db, job, worker=self.name, attempts=attempts, due_at=due_at, error=error
+        )
+
+    def _give_up(self, job: ClaimedJob, attempts: int, error: str) -> None:
+        """Fail the job for good; an automated task's plan item becomes `failed` too."""
+        if job.kind == "automated_task" and job.case_id and job.ref:
+            reason = f"gave up after {attempts} attempt(s): {error}"
+            try:
+                run_command(
+                    self.db,
+                    actor=self.actor,
+                    case_id=job.case_id,
+                    command=c.FaultPlanItem(job.ref, reason),
+                    now=self.now(),
+                )
+            except (Refused, NotFound):
+                pass  # no longer active (or gone): nothing left to mark on the case
+            except Exception as exc:
+                # Could not record the failure on the case (e.g. the database hiccupped):
+                # keep the job pending; being out of attempts, it comes straight back here.
+                log.error("job=%s could not fault plan item %s (%s)", job.id, job.ref, _kind(exc))
+                jobs.schedule_retry(
+                    self.db,
+                    job,
+                    worker=self.name,
+                    attempts=attempts,
+                    due_at=self.now() + self.retry.base,
+                    error=error,
+                )
+                return
+        jobs.mark_failed(self.db, job, worker=self.name, attempts=attempts, error=error)
+        log.error("job=%s kind=%s case=%s failed for good", job.id, job.kind, job.case_id)
+
+
+def _kind(exc: BaseException) -> str:
+    # Only the type: exception messages may quote case data, which stays out of logs.
+    return type(exc).__name__
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM/SIGINT set `stop` (the job in hand finishes); a second one stops hard."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be installed from the main thread
+        return
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        log.info("signal %s: stopping after the current job", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
