@@ -24,7 +24,7 @@ conformance: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
-	$(BIN)/mypy --strict src/casework/engine src/casework/model src/casework/expressions
+	$(BIN)/mypy --strict src/casework
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine.py

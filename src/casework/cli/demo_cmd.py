@@ -18,7 +18,7 @@ from casework.cli.errors import fail
 from casework.cli.render import plan_tree
 from casework.engine import CaseEngine, CaseInstance
 from casework.engine import commands as c
-from casework.engine.events import Event
+from casework.engine.events import CaseTransitioned, Event, PlanItemTransitioned, TimerScheduled
 from casework.model.definitions import FormField, PlanItemKind
 from casework.templates.handlers import run_handler
 
@@ -141,7 +141,7 @@ def _print_changes(
     console: Console, engine: CaseEngine, state: CaseInstance, events: list[Event]
 ) -> None:
     for event in events:
-        if event.type == "PlanItemTransitioned":
+        if isinstance(event, PlanItemTransitioned):
             spec = engine.compiled.spec(event.item_id)
             if spec.kind is PlanItemKind.STAGE and spec.parent is None:
                 continue
@@ -149,8 +149,8 @@ def _print_changes(
                 f"    {spec.item.name:<38} {event.from_state:>12} → [bold]{event.to_state}[/]"
                 f" [dim]({event.transition})[/]"
             )
-        elif event.type == "CaseTransitioned":
+        elif isinstance(event, CaseTransitioned):
             console.print(f"    [bold]Case {event.to_state}[/]")
-        elif event.type == "TimerScheduled":
+        elif isinstance(event, TimerScheduled):
             spec = engine.compiled.spec(state.items[event.instance_id].item_id)
             console.print(f"    [dim]timer '{spec.item.name}' due {event.due:%a %d %b %H:%M}[/]")

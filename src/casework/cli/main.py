@@ -22,6 +22,12 @@ def _register() -> None:
     )
     app.add_typer(db_cmd.app, name="db", help="Create and migrate the database.")
     app.command("worker", help="Run timers, automated tasks, messages.")(worker_cmd.worker)
+    from casework.cli import audit_cmd, case_cmd, ops_cmd
+
+    app.add_typer(case_cmd.app, name="case", help="Open cases, look at them, move work along.")
+    app.add_typer(audit_cmd.app, name="audit", help="Verify the hash-chained event log.")
+    app.add_typer(ops_cmd.projections_app, name="projections", help="Rebuild read projections.")
+    app.command("import-log", help="Load an XES event log as historical cases.")(ops_cmd.import_log)
 
 
 _register()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from casework.cli.common import DatabaseUrl, Json, database, now, operator, print_json
 from casework.cli.errors import fail
 from casework.model.definitions import CaseDefinition, Dialect
 from casework.model.errors import ModelError
@@ -176,3 +178,79 @@ def export(
     except OSError as exc:
         fail(f"{out}: cannot write: {exc.strerror or exc}")
     typer.echo(f"wrote {out}")
+
+
+@app.command("deploy")
+def deploy(
+    file: Annotated[Path, typer.Argument(help="A YAML case type or a CMMN 1.1 XML file.")],
+    dialect: Annotated[
+        ImportDialect | None,
+        typer.Option(help="Whose behaviour CMMN XML was written for (default: flowable)."),
+    ] = None,
+    database_url: DatabaseUrl = None,
+    json_out: Json = False,
+) -> None:
+    """Store a new version of each case type in FILE; new cases start on the newest."""
+    from casework.services import case_types
+
+    data = _read(file)
+    try:
+        source = _text(file, data)
+    except ModelError as exc:
+        fail(str(exc))
+    fmt = "cmmn" if _is_xml(file, data) else "yaml"
+    with database(database_url) as db:
+        deployed = case_types.deploy(
+            db,
+            actor=operator(),
+            source=source,
+            now=now(),
+            fmt=fmt,
+            dialect=dialect.value if dialect else None,
+        )
+    if json_out:
+        print_json([dataclasses.asdict(d) for d in deployed])
+        return
+    for d in deployed:
+        what = "deployed" if d.created else "unchanged, already"
+        typer.echo(f"{what} {d.type_id} version {d.version} ({d.name})")
+
+
+@app.command("list")
+def list_(database_url: DatabaseUrl = None, json_out: Json = False) -> None:
+    """The deployed case types, every version."""
+    from casework.services import case_types
+
+    with database(database_url) as db, db() as session:
+        rows: list[dict[str, Any]] = [
+            {
+                "type_id": r.type_id,
+                "version": r.version,
+                "name": r.name,
+                "format": r.source_format,
+                "dialect": r.dialect,
+                "deployed_at": r.deployed_at,
+                "deployed_by": r.deployed_by,
+            }
+            for r in case_types.list_versions(session)
+        ]
+    if json_out:
+        print_json(rows)
+        return
+    if not rows:
+        typer.echo("no case types deployed (casework model deploy FILE)")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("type", "version", "name", "format", "deployed", "by")
+    for r in rows:
+        table.add_row(
+            r["type_id"],
+            str(r["version"]),
+            r["name"],
+            r["format"],
+            f"{r['deployed_at']:%Y-%m-%d %H:%M}",
+            r["deployed_by"],
+        )
+    Console().print(table)

@@ -202,10 +202,12 @@ class _ScenarioRun:
             if sorted(state.milestones) != sorted(expected):
                 raise StepFailed(f"milestones {list(state.milestones)}, expected {expected}")
         elif key == "completable":
-            for stage, want in expected.items():
-                got = self.engine.completable(state, stage)
-                if got != want:
-                    raise StepFailed(f"{stage} completable is {got}, expected {want}")
+            for stage, want_completable in expected.items():
+                completable = self.engine.completable(state, stage)
+                if completable != want_completable:
+                    raise StepFailed(
+                        f"{stage} completable is {completable}, expected {want_completable}"
+                    )
         elif key == "discretionary":
             for owner, want in expected.items():
                 got = self.engine.plannable(state, owner)

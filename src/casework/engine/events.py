@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
 
@@ -127,3 +128,19 @@ def event_from_dict(data: dict[str, Any]) -> Event:
         kwargs["due"] = datetime.fromisoformat(kwargs["due"])
     event: Event = cls(**kwargs)
     return event
+
+
+_FIELDS: dict[type[Any], tuple[str, ...]] = {
+    cls: tuple(f.name for f in fields(cls)) for cls in EVENT_TYPES.values()
+}
+
+
+def event_payload(event: Event) -> dict[str, Any]:
+    """The event's fields as JSON values (no `type` key), without `asdict`'s deep copy."""
+    data = {name: getattr(event, name) for name in _FIELDS[type(event)]}
+    for key, value in data.items():
+        if isinstance(value, datetime):
+            data[key] = value.isoformat()
+        elif isinstance(value, StrEnum):
+            data[key] = value.value
+    return data

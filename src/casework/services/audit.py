@@ -63,7 +63,8 @@ def verify_case(session: Session, case_id: str) -> ChainProblem | None:
     for row in rows:
         if row.seq != expected_seq:
             return ChainProblem(case_id, expected_seq, f"missing (the sequence jumps to {row.seq})")
-        at = row.at if row.at.tzinfo else row.at.replace(tzinfo=UTC)
+        # SQLite gives naive UTC back; PostgreSQL gives the session's time zone.
+        at = row.at.astimezone(UTC) if row.at.tzinfo else row.at.replace(tzinfo=UTC)
         digest = event_hash(previous, case_id, row.seq, row.type, row.payload, row.actor, at)
         if digest != row.hash:
             return ChainProblem(case_id, row.seq, "altered (its hash does not match)")

@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam
 from sqlalchemy.orm import Session
 
 from casework.engine import CaseEngine, CaseInstance, Event
@@ -24,7 +24,7 @@ from casework.engine.events import (
 from casework.engine.states import CaseState, PlanItemState
 from casework.engine.timers import TimerExpressionError, parse_duration
 from casework.model.definitions import PlanItemKind
-from casework.store.tables import Case, Job, PlanItemRow
+from casework.store.tables import Case, Job, PlanItemRow, table_of
 
 # Plan items the worker runs when they become active.
 WORKER_KINDS = frozenset(
@@ -104,21 +104,44 @@ def project(
                 "updated_at": now,
             }
         )
+    conn = session.connection()
     if rows:
-        session.execute(insert(PlanItemRow), rows)
-    for instance_id in touched:
-        if instance_id in created:
-            continue
-        values: dict[str, Any] = {"state": state.items[instance_id].state.value, "updated_at": now}
-        if instance_id in due:
-            values["due_at"] = due[instance_id]
-        session.execute(
-            update(PlanItemRow)
-            .where(PlanItemRow.case_id == case_id, PlanItemRow.instance_id == instance_id)
-            .values(**values)
-        )
+        conn.execute(_INSERT_ITEMS, rows)
+    updates = [
+        {
+            "b_case": case_id,
+            "b_instance": instance_id,
+            "state": state.items[instance_id].state.value,
+            "updated_at": now,
+        }
+        for instance_id in touched
+        if instance_id not in created
+    ]
+    if updates:
+        # One statement, many parameter sets: a single round trip per command.
+        conn.execute(_UPDATE_ITEM_STATE, updates)
+    for instance_id, when in due.items():
+        if instance_id not in created:
+            conn.execute(
+                _UPDATE_ITEM_DUE, {"b_case": case_id, "b_instance": instance_id, "due_at": when}
+            )
     if jobs:
-        session.execute(insert(Job), jobs)
+        conn.execute(_INSERT_JOBS, jobs)
+
+
+_ITEMS = table_of(PlanItemRow)
+_INSERT_ITEMS = _ITEMS.insert()
+_UPDATE_ITEM_STATE = (
+    _ITEMS.update()
+    .where(_ITEMS.c.case_id == bindparam("b_case"), _ITEMS.c.instance_id == bindparam("b_instance"))
+    .values(state=bindparam("state"), updated_at=bindparam("updated_at"))
+)
+_UPDATE_ITEM_DUE = (
+    _ITEMS.update()
+    .where(_ITEMS.c.case_id == bindparam("b_case"), _ITEMS.c.instance_id == bindparam("b_instance"))
+    .values(due_at=bindparam("due_at"))
+)
+_INSERT_JOBS = table_of(Job).insert()
 
 
 def _job(
@@ -167,14 +190,32 @@ def case_columns(engine: CaseEngine, state: CaseInstance, now: datetime) -> dict
     return values
 
 
+_CASES = table_of(Case)
+_UPDATE_CASE = (
+    _CASES.update()
+    .where(_CASES.c.id == bindparam("b_id"), _CASES.c.version == bindparam("b_version"))
+    .values(version=bindparam("b_new_version"))
+)
+
+
 def update_case_row(
     session: Session, case_id: str, expected_version: int, values: dict[str, Any]
 ) -> bool:
     """Conditional update: False when another writer committed first."""
-    result = session.execute(
-        update(Case)
-        .where(Case.id == case_id, Case.version == expected_version)
-        .values(version=expected_version + 1, **values)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    params = {
+        "b_id": case_id,
+        "b_version": expected_version,
+        "b_new_version": expected_version + 1,
+        **values,
+    }
+    columns = frozenset(values)
+    statement = _UPDATE_CASE_BY_COLUMNS.get(columns)
+    if statement is None:
+        # A handful of column sets occur in practice; build each statement once.
+        statement = _UPDATE_CASE.values(**{k: bindparam(k) for k in sorted(columns)})
+        _UPDATE_CASE_BY_COLUMNS[columns] = statement
+    result = session.connection().execute(statement, params)
+    return bool(result.rowcount)
+
+
+_UPDATE_CASE_BY_COLUMNS: dict[frozenset[str], Any] = {}

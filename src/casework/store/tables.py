@@ -9,7 +9,7 @@ Both are rebuildable from the event log (`casework projections rebuild`).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -201,3 +202,8 @@ class CaseLink(Base):
     )
     kind: Mapped[str] = mapped_column(String(20), primary_key=True)  # parent, related, ...
     created_at: Mapped[datetime] = mapped_column(_utc())
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table of a model, typed as such (mypy sees `__table__` as a FromClause)."""
+    return cast(Table, model.__table__)

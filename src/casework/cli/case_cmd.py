@@ -1,0 +1,258 @@
+"""`casework case`: open cases, look at them, and move their work along."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from sqlalchemy import select
+
+from casework.cli.common import (
+    DatabaseUrl,
+    Json,
+    database,
+    json_object,
+    now,
+    operator,
+    print_json,
+)
+from casework.cli.render import plan_tree
+from casework.engine import commands as c
+from casework.engine.serialize import load_state
+from casework.services import cases
+from casework.services.case_types import engine_for
+from casework.services.cases import CaseRef
+from casework.services.errors import Refused
+from casework.store.tables import Case, CaseEvent
+
+app = typer.Typer(no_args_is_help=True)
+
+CaseId = Annotated[str, typer.Argument(help="The case id, e.g. C-1A2B3C4D5E6F.")]
+Data = Annotated[str | None, typer.Option("--data", help="Case file values as a JSON object.")]
+
+
+def _print_ref(ref: CaseRef, json_out: bool, verb: str) -> None:
+    if json_out:
+        print_json({"case_id": ref.case_id, "version": ref.version, "status": ref.status})
+    else:
+        typer.echo(f"{verb} {ref.case_id} (version {ref.version}, {ref.status})")
+
+
+def _command(url: str | None, case_id: str, command: c.Command) -> CaseRef:
+    with database(url) as db:
+        return cases.run_command(db, actor=operator(), case_id=case_id, command=command, now=now())
+
+
+@app.command("open")
+def open_(
+    type_id: Annotated[str, typer.Argument(metavar="TYPE", help="A deployed case type id.")],
+    data: Data = None,
+    title: Annotated[str | None, typer.Option(help="Default: the type's name and case id.")] = None,
+    priority: Annotated[int, typer.Option(help="1 (highest) to 5.")] = 3,
+    database_url: DatabaseUrl = None,
+    json_out: Json = False,
+) -> None:
+    """Open a case of the newest version of TYPE."""
+    values = json_object(data, "--data")
+    with database(database_url) as db:
+        ref = cases.open_case(
+            db,
+            actor=operator(),
+            type_id=type_id,
+            data=values,
+            title=title,
+            priority=priority,
+            now=now(),
+        )
+    _print_ref(ref, json_out, "opened")
+
+
+def _case_dict(row: Case) -> dict[str, Any]:
+    keys = ("id", "title", "type_id", "type_version", "status", "stage", "priority", "risk")
+    out = {k: getattr(row, k) for k in keys}
+    out.update(
+        owner=row.owner,
+        team=row.team,
+        opened_at=row.opened_at,
+        closed_at=row.closed_at,
+        updated_at=row.updated_at,
+        version=row.version,
+    )
+    return out
+
+
+@app.command("show")
+def show(
+    case_id: CaseId,
+    events: Annotated[int, typer.Option(help="How many of the last events to show.")] = 10,
+    database_url: DatabaseUrl = None,
+    json_out: Json = False,
+) -> None:
+    """The case: its plan as a tree with states, its case file and its last events."""
+    with database(database_url) as db, db() as session:
+        row = cases.get_row(session, case_id)
+        engine = engine_for(session, row.type_id, row.type_version)
+        state = load_state(row.state, engine.compiled)
+        last = list(
+            session.scalars(
+                select(CaseEvent)
+                .where(CaseEvent.case_id == case_id)
+                .order_by(CaseEvent.seq.desc())
+                .limit(max(events, 0))
+            )
+        )[::-1]
+    log: list[dict[str, Any]] = [
+        {"seq": e.seq, "at": e.at, "actor": e.actor, "type": e.type, "payload": e.payload}
+        for e in last
+    ]
+    if json_out:
+        plan = [
+            {
+                "instance_id": inst.id,
+                "item_id": inst.item_id,
+                "name": engine.compiled.specs[inst.item_id].item.name,
+                "kind": engine.compiled.specs[inst.item_id].kind.value,
+                "state": inst.state.value,
+                "parent_id": inst.parent_id,
+            }
+            for inst in state.items.values()
+        ]
+        print_json({"case": _case_dict(row), "data": row.data, "plan": plan, "events": log})
+        return
+    console = Console()
+    header = (
+        f"[bold]{row.id}[/] {row.title}\n{row.type_id} v{row.type_version} · {row.status}"
+        f" · priority {row.priority}" + (f" · stage {row.stage}" if row.stage else "")
+    )
+    data = json.dumps(row.data, indent=2, ensure_ascii=False, default=str)
+    console.print(Panel(Group(header, plan_tree(engine, state)), title="case", expand=False))
+    console.print(Panel(data, title="case file", expand=False))
+    table = Table("seq", "at", "actor", "event", title="last events")
+    for e in log:
+        table.add_row(str(e["seq"]), f"{e['at']:%Y-%m-%d %H:%M:%S}", e["actor"], _summary(e))
+    console.print(table)
+
+
+def _summary(event: dict[str, Any]) -> str:
+    p = event["payload"]
+    if event["type"] == "PlanItemTransitioned":
+        return f"{p['item_id']} ({p['instance_id']}): {p['from_state']} → {p['to_state']}"
+    if event["type"] == "PlanItemCreated":
+        return f"{p['item_id']} ({p['instance_id']}) created"
+    if event["type"] == "CaseTransitioned":
+        return f"case: {p['from_state']} → {p['to_state']}"
+    if event["type"] == "CaseFileChanged":
+        return "case file: " + json.dumps(p["changes"], ensure_ascii=False, default=str)[:80]
+    return str(event["type"])
+
+
+@app.command("list")
+def list_(
+    status: Annotated[str | None, typer.Option(help="Only cases in this status.")] = None,
+    type_id: Annotated[str | None, typer.Option("--type", help="Only this case type.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 100,
+    database_url: DatabaseUrl = None,
+    json_out: Json = False,
+) -> None:
+    """Cases, newest first."""
+    query = select(Case).order_by(Case.opened_at.desc(), Case.id).limit(max(limit, 0))
+    if status is not None:
+        query = query.where(Case.status == status)
+    if type_id is not None:
+        query = query.where(Case.type_id == type_id)
+    with database(database_url) as db, db() as session:
+        rows = [_case_dict(r) for r in session.scalars(query)]
+    if json_out:
+        print_json(rows)
+        return
+    if not rows:
+        typer.echo("no cases")
+        return
+    table = Table("id", "title", "type", "status", "stage", "priority", "opened")
+    for r in rows:
+        table.add_row(
+            r["id"],
+            r["title"],
+            f"{r['type_id']} v{r['type_version']}",
+            r["status"],
+            r["stage"] or "",
+            str(r["priority"]),
+            f"{r['opened_at']:%Y-%m-%d %H:%M}",
+        )
+    Console().print(table)
+
+
+@app.command("complete")
+def complete(
+    case_id: CaseId,
+    target: Annotated[str, typer.Argument(help="A plan item id or instance id (pi-7).")],
+    data: Data = None,
+    database_url: DatabaseUrl = None,
+    json_out: Json = False,
+) -> None:
+    """Complete active work of the case, optionally setting case file values."""
+    values = json_object(data, "--data")
+    _print_ref(_command(database_url, case_id, c.CompletePlanItem(target, values)), json_out, "ok")
+
+
+@app.command("plan")
+def plan(
+    case_id: CaseId,
+    item: Annotated[str, typer.Argument(help="A discretionary item id.")],
+    database_url: DatabaseUrl = None,
+    json_out: Json = False,
+) -> None:
+    """Add a discretionary item to the case's plan."""
+    _print_ref(_command(database_url, case_id, c.PlanDiscretionaryItem(item)), json_out, "ok")
+
+
+@app.command("close")
+def close(
+    case_id: CaseId,
+    terminate: Annotated[
+        bool, typer.Option(help="End an active case by terminating it instead of completing.")
+    ] = False,
+    database_url: DatabaseUrl = None,
+    json_out: Json = False,
+) -> None:
+    """Close the case; an active case is completed (or terminated) first."""
+    actor = operator()
+    with database(database_url) as db:
+        with db() as session:
+            row = cases.get_row(session, case_id)
+            root = engine_for(session, row.type_id, row.type_version).compiled.root.id
+        ref = CaseRef(row.id, row.version, row.status)
+        if ref.status == "active":
+            end: c.Command = c.TerminateCase() if terminate else c.CompleteStage(root)
+            try:
+                ref = cases.run_command(
+                    db,
+                    actor=actor,
+                    case_id=case_id,
+                    command=end,
+                    now=now(),
+                    expected_version=ref.version,
+                )
+            except Refused as exc:
+                hint = "" if terminate else " (--terminate ends it anyway)"
+                raise Refused(exc.message + hint) from None
+        # Pinned to the version just written: nobody reopened it in between.
+        ref = cases.run_command(
+            db,
+            actor=actor,
+            case_id=case_id,
+            command=c.CloseCase(),
+            now=now(),
+            expected_version=ref.version,
+        )
+    _print_ref(ref, json_out, "closed")
+
+
+@app.command("reopen")
+def reopen(case_id: CaseId, database_url: DatabaseUrl = None, json_out: Json = False) -> None:
+    """Open an ended case again: its plan starts anew, the case file stays."""
+    _print_ref(_command(database_url, case_id, c.ReopenCase()), json_out, "reopened")

@@ -1,0 +1,141 @@
+"""The case CLI end to end on SQLite and PostgreSQL: deploy, open, work, verify."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+from typer.testing import CliRunner, Result
+
+from casework.cli.main import app
+from casework.store import migrate
+from casework.store.db import make_engine
+from casework.store.tables import CaseEvent
+from casework.templates import template_text
+
+runner = CliRunner()
+
+
+def _cli(url: str, *args: str) -> Result:
+    return runner.invoke(app, [*args], env={"CASEWORK_DATABASE_URL": url})
+
+
+def _ok(url: str, *args: str) -> Any:
+    result = _cli(url, *args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def _one_line_error(result: Result, text: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
+    assert text in result.stderr and "Traceback" not in result.output
+
+
+@pytest.fixture
+def url(db_url: str, tmp_path: Path) -> str:
+    migrate.upgrade(db_url)
+    source = tmp_path / "service_request.yaml"
+    source.write_text(template_text("service_request"), encoding="utf-8")
+    # --database-url given explicitly once; the other calls use the environment variable.
+    result = runner.invoke(app, ["model", "deploy", str(source), "--database-url", db_url])
+    assert result.exit_code == 0, result.output
+    assert "deployed service_request version 1" in result.stdout
+    return db_url
+
+
+def test_a_case_goes_from_open_to_closed_and_its_log_verifies(url: str) -> None:
+    assert _ok(url, "model", "list")[0]["type_id"] == "service_request"
+    data = json.dumps({"customer": "ACME", "summary": "login fails"})
+    opened = _ok(url, "case", "open", "service_request", "--data", data, "--title", "Login")
+    case_id = opened["case_id"]
+    assert opened == {"case_id": case_id, "version": 1, "status": "active"}
+
+    done = _ok(url, "case", "complete", case_id, "triage", "--data", '{"severity": "major"}')
+    assert done["version"] == 2
+    shown = _ok(url, "case", "show", case_id)
+    assert shown["case"]["title"] == "Login" and shown["data"]["severity"] == "major"
+    states = {(p["item_id"], p["state"]) for p in shown["plan"]}
+    assert {("triage", "completed"), ("reproduce", "active")} <= states
+    assert shown["events"][-1]["actor"].startswith("cli:")
+
+    text = _cli(url, "case", "show", case_id)
+    assert text.exit_code == 0 and "Triage" in text.stdout and "completed" in text.stdout
+
+    listed = _ok(url, "case", "list", "--status", "active", "--type", "service_request")
+    assert [c["id"] for c in listed] == [case_id]
+    assert _ok(url, "case", "list", "--status", "closed") == []
+
+    refused = _cli(url, "case", "close", case_id)
+    _one_line_error(refused, "not completable: it has active work")
+    closed = _ok(url, "case", "close", case_id, "--terminate")
+    assert closed["status"] == "closed"
+    assert _ok(url, "case", "reopen", case_id)["status"] == "active"
+
+    verified = _cli(url, "audit", "verify")
+    assert verified.exit_code == 0 and verified.stdout.strip() == "chain intact: 1 cases"
+    rebuilt = _cli(url, "projections", "rebuild")
+    assert rebuilt.exit_code == 0 and "rebuilt the projections of 1 cases" in rebuilt.stdout
+
+
+def test_a_tampered_event_fails_verification_naming_it(url: str) -> None:
+    data = json.dumps({"customer": "ACME", "summary": "slow"})
+    case_id = _ok(url, "case", "open", "service_request", "--data", data)["case_id"]
+    other = _ok(url, "case", "open", "service_request", "--data", data)["case_id"]
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                update(CaseEvent)
+                .where(CaseEvent.case_id == case_id, CaseEvent.seq == 2)
+                .values(actor="mallory")
+            )
+    finally:
+        engine.dispose()
+    result = _cli(url, "audit", "verify")
+    assert result.exit_code == 1
+    assert f"case {case_id}: event 2: altered" in result.stdout
+    assert other not in result.stdout
+    one = _cli(url, "audit", "verify", case_id, "--json")
+    assert one.exit_code == 1
+    assert json.loads(one.stdout)["problems"] == [
+        {"case_id": case_id, "seq": 2, "message": "altered (its hash does not match)"}
+    ]
+    assert _cli(url, "audit", "verify", other).exit_code == 0
+    rebuilt = _cli(url, "projections", "rebuild")
+    _one_line_error(rebuilt, f"case {case_id}: event 2: altered")
+
+
+def test_errors_are_one_line_and_exit_2(url: str, tmp_path: Path) -> None:
+    _one_line_error(_cli(url, "case", "show", "C-NOPE"), "no case C-NOPE")
+    _one_line_error(_cli(url, "case", "open", "nope"), "no case type 'nope' is deployed")
+    _one_line_error(_cli(url, "case", "open", "service_request", "--data", "{"), "--data")
+    _one_line_error(
+        _cli(url, "case", "open", "service_request", "--data", "{}"), "'customer' is required"
+    )
+    _one_line_error(_cli(url, "audit", "verify", "C-NOPE"), "no case C-NOPE")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: x\nplan: [", encoding="utf-8")
+    _one_line_error(_cli(url, "model", "deploy", str(bad)), "not valid YAML")
+    _one_line_error(_cli(url, "import-log", str(tmp_path / "missing.xes")), "no such file")
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    _one_line_error(_cli(empty, "case", "list"), "casework db upgrade")
+
+
+def test_import_log_shows_progress_and_reports_counts(url: str, tmp_path: Path) -> None:
+    log = tmp_path / "tiny.xes"
+    log.write_text(
+        '<log xmlns="http://www.xes-standard.org/"><trace>'
+        '<string key="concept:name" value="t1"/>'
+        '<event><string key="concept:name" value="A"/>'
+        '<date key="time:timestamp" value="2024-01-01T00:00:00Z"/></event>'
+        "</trace></log>",
+        encoding="utf-8",
+    )
+    result = _cli(url, "import-log", str(log), "--limit", "1")
+    assert result.exit_code == 0, result.output
+    assert "imported 1 cases (1 events, 1 activities)" in result.stdout
+    assert _ok(url, "case", "list", "--type", "imported_process")[0]["status"] == "closed"
