@@ -6,7 +6,7 @@ import weakref
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, bindparam, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.engine import CaseEngine
@@ -95,10 +95,13 @@ def _latest_row(session: Session, type_id: str) -> CaseTypeVersion | None:
     ).first()
 
 
+_LATEST = select(func.max(CaseTypeVersion.version)).where(
+    CaseTypeVersion.type_id == bindparam("b_type")
+)
+
+
 def latest_version(session: Session, type_id: str) -> int:
-    version = session.scalar(
-        select(func.max(CaseTypeVersion.version)).where(CaseTypeVersion.type_id == type_id)
-    )
+    version = session.execute(_LATEST, {"b_type": type_id}).scalar()
     if version is None:
         raise NotFound(f"no case type {type_id!r} is deployed", field="type")
     return int(version)

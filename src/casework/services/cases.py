@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -93,23 +93,25 @@ def open_case(
         values = case_columns(engine, state, now)
         row_title = title or f"{engine.definition.name} {case_id}"
         rows, last_seq, last_hash = event_rows(case_id, 0, GENESIS, events, actor, now)
-        session.execute(
-            insert(Case).values(
-                id=case_id,
-                type_id=type_id,
-                type_version=version,
-                title=row_title,
-                owner=owner,
-                team=team,
-                opened_at=now,
-                state=dump_state(state),
-                version=1,
-                last_seq=last_seq,
-                last_hash=last_hash,
+        conn = session.connection()
+        conn.execute(
+            _INSERT_CASE,
+            {
+                "id": case_id,
+                "type_id": type_id,
+                "type_version": version,
+                "title": row_title,
+                "owner": owner,
+                "team": team,
+                "opened_at": now,
+                "state": dump_state(state),
+                "version": 1,
+                "last_seq": last_seq,
+                "last_hash": last_hash,
                 **{**values, "priority": values.get("priority", priority)},
-            )
+            },
         )
-        session.connection().execute(_INSERT_EVENTS, rows)
+        conn.execute(_INSERT_EVENTS, rows)
         project(
             session,
             engine=engine,
@@ -295,6 +297,7 @@ def _append(
 
 
 _INSERT_EVENTS = table_of(CaseEvent).insert()
+_INSERT_CASE = table_of(Case).insert()
 
 
 def event_rows(
