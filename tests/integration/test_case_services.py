@@ -363,3 +363,40 @@ def test_new_cases_use_the_newest_version_and_running_cases_keep_theirs(
         case_types.deploy(db, actor=SYSTEM, source="id: x\nplan: [", now=NOW)
     with pytest.raises(Forbidden):
         case_types.deploy(db, actor=HANDLER, source=v2, now=NOW)
+
+
+def test_a_task_form_must_be_filled_before_the_task_completes(db: sessionmaker[Session]) -> None:
+    form_type = """
+id: form
+name: Form
+case_file:
+  severity: {type: string, enum: [high, low]}
+plan:
+  items:
+    - task: Triage
+      form:
+        severity: {type: enum, options: [high, low], required: true}
+"""
+    case_types.deploy(db, actor=SYSTEM, source=form_type, now=NOW)
+    ref = cases.open_case(db, actor=HANDLER, type_id="form", now=NOW)
+    with pytest.raises(InvalidInput) as err:
+        cases.run_command(
+            db, actor=HANDLER, case_id=ref.case_id, command=c.CompletePlanItem("triage"), now=NOW
+        )
+    assert err.value.field == "data.severity"
+    with pytest.raises(InvalidInput):
+        cases.run_command(
+            db,
+            actor=HANDLER,
+            case_id=ref.case_id,
+            command=c.CompletePlanItem("triage", {"severity": "huge"}),
+            now=NOW,
+        )
+    done = cases.run_command(
+        db,
+        actor=HANDLER,
+        case_id=ref.case_id,
+        command=c.CompletePlanItem("triage", {"severity": "high"}),
+        now=NOW,
+    )
+    assert done.status == "completed"

@@ -143,6 +143,26 @@ def _check_case_file(engine: CaseEngine, data: dict[str, Any], *, require: bool 
             raise InvalidInput(f"'{name}' must be one of: {allowed}", field=f"data.{name}")
 
 
+def _check_form(engine: CaseEngine, state: Any, command: c.CompletePlanItem) -> None:
+    """A human task's form: required fields filled (now or earlier), options respected."""
+    inst = state.items.get(command.target)
+    item_id = inst.item_id if inst is not None else command.target
+    spec = engine.compiled.specs.get(item_id)
+    if spec is None or not spec.item.form:
+        return
+    for f in spec.item.form:
+        value = command.variables.get(f.name, state.variables.get(f.name))
+        if f.required and value is None:
+            raise InvalidInput(
+                f"'{f.label or f.name}' is required to complete '{spec.item.name}'",
+                field=f"data.{f.name}",
+            )
+        given = command.variables.get(f.name)
+        if given is not None and f.options and given not in f.options:
+            allowed = ", ".join(f.options)
+            raise InvalidInput(f"'{f.name}' must be one of: {allowed}", field=f"data.{f.name}")
+
+
 _TYPES: dict[str, Callable[[Any], bool]] = {
     "string": lambda v: isinstance(v, str),
     "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
@@ -212,6 +232,8 @@ def _apply(
     command = _authorize(actor, engine, state, command)
     if isinstance(command, c.SetVariables | c.CompletePlanItem):
         _check_case_file(engine, command.variables, require=False)
+    if isinstance(command, c.CompletePlanItem):
+        _check_form(engine, state, command)
     try:
         new_state, events = engine.apply(state, command, now)
     except CommandRefused as exc:
