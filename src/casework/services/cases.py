@@ -37,6 +37,7 @@ from casework.services.errors import (
     Refused,
 )
 from casework.services.projection import case_columns, project, update_case_row
+from casework.services.search import index_case
 from casework.store.tables import Case, CaseEvent, IdempotencyKey, table_of
 
 MAX_ATTEMPTS = 5
@@ -121,6 +122,7 @@ def open_case(
             now=now,
             priority=priority,
         )
+        index_case(session, case_id)
         ref = CaseRef(case_id, 1, values["status"])
         _remember(session, actor, idempotency_key, request, ref, now)
         return ref
@@ -259,6 +261,8 @@ def _apply(
         now=now,
         priority=priority,
     )
+    if "data" in values:
+        index_case(session, case_id)
     return CaseRef(case_id, version + 1, after["status"])
 
 

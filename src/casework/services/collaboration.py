@@ -19,6 +19,7 @@ from casework.services.actors import Actor
 from casework.services.audit import event_hash
 from casework.services.errors import InvalidInput, NotFound
 from casework.services.projection import update_case_row
+from casework.services.search import index_case
 from casework.store.tables import Case, CaseEvent, CaseLink, Note
 
 LINK_KINDS = frozenset({"parent", "child", "related", "duplicate-of"})
@@ -49,6 +50,7 @@ def add_note(
         ).scalar_one()
         payload = {"note_id": note_id, "body": body, "mentions": mentions(body)}
         _append(session, row, "NoteAdded", payload, actor, now)
+        index_case(session, case_id)
         return int(note_id)
 
 

@@ -48,6 +48,7 @@ from casework.services.case_types import deploy, engine_for
 from casework.services.cases import event_rows
 from casework.services.errors import InvalidInput, Refused
 from casework.services.rebuild import LoggedEvent, compute
+from casework.services.search import index_case
 from casework.store.tables import Case, CaseEvent, PlanItemRow
 
 TYPE_ID = "imported_process"
@@ -347,6 +348,7 @@ def _import_trace(
     )
     session.execute(insert(CaseEvent), replay.rows)
     session.execute(insert(PlanItemRow), projection.items)
+    index_case(session, case_id)
     return len(replay.rows)
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from casework.services.actors import Actor
 from casework.services.errors import InvalidInput
+from casework.services.search import search_condition
 from casework.store.tables import Case
 
 _FILTER = re.compile(r"^\s*([A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*)\s*(>=|<=|!=|=|>|<)\s*(.+?)\s*$")
@@ -133,9 +134,8 @@ def list_cases(
     for raw in filters or ():
         conditions.append(_condition(parse_filter(raw)))
     if text:
-        like = f"%{text.lower()}%"
-        # A plain scan for now; a full-text index (FTS5 / tsvector) replaces it.
-        conditions.append(or_(Case.title.ilike(like), Case.id.ilike(like)))
+        # A case id typed into the search box finds that case too.
+        conditions.append(or_(Case.id == text.strip().upper(), search_condition(session, text)))
     if not actor.is_admin:
         visible = [Case.owner == actor.id]
         if actor.teams:

@@ -44,6 +44,7 @@ from casework.services.audit import ChainProblem, verify_case
 from casework.services.case_types import engine_for
 from casework.services.errors import NotFound, Refused
 from casework.services.projection import case_columns
+from casework.services.search import reindex_all
 from casework.store.tables import Case, CaseEvent, PlanItemRow
 
 BATCH = 100  # cases per transaction: few commits, short row locks
@@ -228,6 +229,7 @@ def rebuild_projections(db: sessionmaker[Session], *, batch: int = BATCH) -> int
                 base = _base_priority(session, row, log)
                 write(session, case_id, compute(engine, case_id, log, base_priority=base))
                 rebuilt += 1
+    reindex_all(db)
     if problems:
         raise ChainBroken(rebuilt, problems)
     return rebuilt

@@ -1,0 +1,273 @@
+"""Full-text search over titles, case file strings and notes, on SQLite and PostgreSQL.
+
+Every test runs twice through the `db_url` fixture (conftest.py), on the schema the
+migrations build: FTS5 on SQLite, a tsvector table on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+from casework.engine import commands as c
+from casework.services import case_types, cases, collaboration, queries, search
+from casework.services.actors import SYSTEM, Actor
+from casework.services.rebuild import rebuild_projections
+from casework.store import migrate
+from casework.store.db import make_engine, session_factory
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+HANDLER = Actor("hana", roles=frozenset({"handler"}))
+
+CLAIM = """
+id: claim
+name: Claim
+roles: [handler]
+case_file:
+  amount: {type: number}
+  city: {type: string}
+  summary: {type: string}
+  claimant: {type: object}
+plan:
+  items:
+    - task: Assess
+      role: handler
+"""
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[sessionmaker[Session]]:
+    migrate.upgrade(db_url)
+    engine = make_engine(db_url)
+    factory = session_factory(engine)
+    case_types.deploy(factory, actor=SYSTEM, source=CLAIM, now=NOW)
+    yield factory
+    engine.dispose()
+
+
+def _open(db: sessionmaker[Session], title: str, **data: Any) -> str:
+    ref = cases.open_case(
+        db, actor=HANDLER, type_id="claim", title=title, data=data, owner="hana", now=NOW
+    )
+    return ref.case_id
+
+
+def _find(db: sessionmaker[Session], query: str, actor: Actor = SYSTEM, **kw: Any) -> set[str]:
+    with db() as session:
+        page = queries.list_cases(session, actor=actor, text=query, **kw)
+    return {row.id for row in page.cases}
+
+
+def _unaccented(db: sessionmaker[Session]) -> bool:
+    """SQLite's tokenizer always removes diacritics; PostgreSQL only with `unaccent`."""
+    with db() as session:
+        if session.get_bind().dialect.name == "sqlite":
+            return True
+        return bool(session.scalar(text("SELECT to_tsvector('case_search', 'é') = 'e:1'")))
+
+
+def test_finds_cases_by_title_case_file_strings_and_notes(db: sessionmaker[Session]) -> None:
+    water = _open(db, "Water damage in kitchen", amount=900, city="Lyon")
+    fire = _open(db, "Fire", claimant={"name": "Ada Lovelace", "city": "Marseille"})
+    theft = _open(db, "Stolen bicycle", summary="taken from the garage")
+    collaboration.add_note(db, actor=HANDLER, case_id=theft, body="Police report filed", now=NOW)
+
+    assert _find(db, "kitchen") == {water}
+    assert _find(db, "Lyon") == {water}
+    assert _find(db, "lyon") == {water}
+    assert _find(db, "Lovelace") == {fire}  # nested objects are flattened
+    assert _find(db, "claimant") == {fire}  # keys are words too
+    assert _find(db, "garage") == {theft}
+    assert _find(db, "police") == {theft}  # notes
+    assert _find(db, "900") == set()  # numbers are not strings of the case file
+    assert _find(db, "nothing-like-this") == set()
+
+
+def test_multiple_words_must_all_match_the_last_as_a_prefix(db: sessionmaker[Session]) -> None:
+    a = _open(db, "Water damage", city="Lyon")
+    b = _open(db, "Water leak", city="Paris")
+    _open(db, "Storm damage", city="Lyon")
+
+    assert _find(db, "water") == {a, b}
+    assert _find(db, "water lyon") == {a}  # title and case file words together
+    assert _find(db, "damage water") == {a}  # order does not matter
+    assert _find(db, "water lyon paris") == set()
+    assert _find(db, "wat") == {a, b}  # the last word is a prefix
+    assert _find(db, "lyon wat") == {a}
+    assert _find(db, "paris wat") == {b}
+    assert _find(db, "wat lyon") == set()  # only the last word: the others are whole
+
+
+def test_accents(db: sessionmaker[Session]) -> None:
+    cv = _open(db, "Résumé check", city="Besançon")
+    assert _find(db, "résumé") == {cv}
+    assert _find(db, "RÉSUMÉ") == {cv}
+    assert _find(db, "Besançon") == {cv}
+    if _unaccented(db):
+        assert _find(db, "resume") == {cv}
+        assert _find(db, "besancon") == {cv}
+    # Decomposed user text (e + combining acute) finds the composed word as well.
+    assert _find(db, "re\u0301sume\u0301") == {cv}
+
+
+def test_special_characters_are_words_never_syntax(db: sessionmaker[Session]) -> None:
+    near = _open(db, "Near or far", summary="a NEAR b OR c")
+    other = _open(db, "Quite different", summary='he said "hello" (twice) - no: yes*')
+    for query in (
+        '"',
+        '""',
+        '"unbalanced',
+        "*",
+        "a*b",
+        ":",
+        "title:hello",
+        "(",
+        "((hello",
+        ")",
+        "-",
+        "-hello",
+        "hello -twice",
+        "NEAR",
+        "NEAR(hello twice)",
+        "OR",
+        "hello OR nothing",
+        "AND",
+        "NOT",
+        "hello NOT twice",
+        "^hello",
+        "'",
+        "o'brien",
+        "\\",
+        "%",
+        "_",
+        "hello & twice | !x <-> y",
+        "{}[];,.?",
+        "\x00",
+        "  ",
+    ):
+        _find(db, query)  # never raises
+    assert _find(db, '"hello"') == {other}
+    assert _find(db, "(twice)") == {other}
+    assert _find(db, "hello -twice") == {other}  # `-` is no NOT: both words must be there
+    assert _find(db, "hello OR nothing") == set()  # `OR` is a word, absent here
+    assert _find(db, "near OR") == {near}
+    assert _find(db, "NEAR(b c)") == {near}
+    assert _find(db, "title:hello") == set()  # no column filter: "title" is a word
+    assert _find(db, "yes*") == {other}
+    # Only punctuation: no words, no text filter at all.
+    assert _find(db, '"*:(-') == {near, other}
+
+
+def test_the_document_follows_the_case_file(db: sessionmaker[Session]) -> None:
+    case_id = _open(db, "Water damage", city="Lyon")
+    cases.run_command(
+        db, actor=SYSTEM, case_id=case_id, command=c.SetVariables({"city": "Paris"}), now=NOW
+    )
+    assert _find(db, "lyon") == set()
+    assert _find(db, "paris") == {case_id}
+    cases.run_command(
+        db,
+        actor=HANDLER,
+        case_id=case_id,
+        command=c.CompletePlanItem("assess", {"summary": "mould behind the sink"}),
+        now=NOW,
+    )
+    assert _find(db, "mould sink") == {case_id}
+    assert _find(db, "paris") == {case_id}
+
+
+def test_search_combines_with_filters_visibility_and_pages(db: sessionmaker[Session]) -> None:
+    by_title = {f"Water case {n}": _open(db, f"Water case {n}", city="Lyon") for n in range(5)}
+    theirs = _open(db, "Water elsewhere", city="Paris")
+    with db.begin() as session:
+        session.execute(text("UPDATE cases SET owner = 'someone' WHERE id = :id"), {"id": theirs})
+    assert _find(db, "water", actor=Actor("hana")) == set(by_title.values())
+    assert _find(db, "water", filters=['city = "Paris"']) == {theirs}
+    with db() as session:
+        first = queries.list_cases(session, actor=SYSTEM, text="water lyon", sort="title", limit=3)
+        rest = queries.list_cases(
+            session,
+            actor=SYSTEM,
+            text="water lyon",
+            sort="title",
+            limit=3,
+            cursor=first.next_cursor,
+        )
+    assert [r.id for r in first.cases + rest.cases] == [by_title[t] for t in sorted(by_title)]
+    assert rest.next_cursor is None
+
+
+def test_rebuild_reindexes_every_case(db: sessionmaker[Session]) -> None:
+    a = _open(db, "Water damage", city="Lyon")
+    b = _open(db, "Fire", city="Lyon")
+    collaboration.add_note(db, actor=HANDLER, case_id=b, body="smoke everywhere", now=NOW)
+    with db.begin() as session:
+        session.execute(text("DELETE FROM case_search"))
+    assert _find(db, "lyon") == set()
+    assert rebuild_projections(db) == 2
+    assert _find(db, "lyon") == {a, b}
+    assert _find(db, "smoke") == {b}
+    assert search.reindex_all(db, batch=1) == 2  # idempotent, in small batches
+    assert _find(db, "lyon") == {a, b}
+
+
+def test_downgrade_and_upgrade_again_indexes_the_existing_cases(db_url: str) -> None:
+    migrate.upgrade(db_url)
+    engine = make_engine(db_url)
+    try:
+        db = session_factory(engine)
+        case_types.deploy(db, actor=SYSTEM, source=CLAIM, now=NOW)
+        case_id = _open(db, "Résumé", city="Lyon", claimant={"name": "Ada"})
+        collaboration.add_note(db, actor=HANDLER, case_id=case_id, body="call back", now=NOW)
+    finally:
+        engine.dispose()
+
+    migrate.downgrade(db_url, "0001")
+    assert migrate.current(db_url) == "0001"
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                left = conn.exec_driver_sql(
+                    "SELECT name FROM sqlite_master WHERE name LIKE 'case_search%'"
+                ).all()
+                assert left == []
+            else:
+                assert conn.scalar(text("SELECT to_regclass('case_search')")) is None
+                configs = conn.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_ts_config WHERE cfgname = 'case_search' "
+                        "AND cfgnamespace = current_schema()::regnamespace"
+                    )
+                )
+                assert configs == 0
+        # Writes still work without the index (they skip it).
+        db = session_factory(engine)
+        collaboration.add_note(db, actor=HANDLER, case_id=case_id, body="second call", now=NOW)
+    finally:
+        engine.dispose()
+
+    migrate.upgrade(db_url)
+    assert migrate.current(db_url) == "0002"
+    engine = make_engine(db_url)
+    try:
+        db = session_factory(engine)
+        # The migration indexed what was already there.
+        assert _find(db, "lyon") == {case_id}
+        assert _find(db, "Ada") == {case_id}
+        assert _find(db, "second call") == {case_id}
+        assert _find(db, "résumé") == {case_id}
+    finally:
+        engine.dispose()
+
+
+def test_a_case_id_typed_into_the_search_finds_that_case(db: sessionmaker[Session]) -> None:
+    water = _open(db, "Water damage")
+    _open(db, "Fire")
+    assert _find(db, water) == {water}
+    assert _find(db, water.lower()) == {water}
