@@ -17,12 +17,24 @@ Workloads:
          command): case steps (commands) per second, 1 connection (both databases) and
          8 threads each on its own cases (PostgreSQL). Goals: >= 50 % of the floor with
          1 connection, >= 40 % with 8.
-  (2)    TODO: 1M open tasks in 20 queues claimed by 1/8/32 connections (needs the worker).
+  (2)    1M open tasks in 20 role queues (50k with --quick), rows bulk-loaded directly;
+         threads claim the best task of a random queue with `services.work.claim_next`
+         (SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1 + conditional UPDATE of the assignee,
+         one transaction) and complete it in a second one: claims per second with 1, 8
+         and 32 connections (PostgreSQL; SQLite 1), beside a floor doing the same two
+         transactions in plain SQL. Zero double claims checked after every run. Goal:
+         >= 50 % of the floor.
   (3)    the inbox page of one user: 50 `plan_items` rows (assignee = user, state =
          'active', by priority then due_at) with 10k and 1M cases stored (10k and 100k
          with --quick), rows bulk-loaded directly; SQLAlchemy Core select, 200 samples,
          p50/p95. Goals: p95 < 20 ms at 1M cases and at most 1.5x the 10k figure.
-  (4)    TODO: 100k due timer jobs fired by 1 and 2 worker processes (needs the worker).
+  (4)    100k cases (5k with --quick) each with a due timer job (one case opened through
+         the services, cloned in bulk), fired by 1 and 2 worker processes (spawned, each
+         `Worker.run_once()` until nothing is left; SQLite 1 process): jobs per second
+         beside the case step floor with as many connections. Each case's timer must fire
+         exactly once. Goal: >= 30 % of the floor. Then (PostgreSQL) kill -9 one of 2
+         workers mid-run; the other and a restarted one finish after the (5 s) lease:
+         no job lost, none fired twice.
 
 Rates are the best of several rounds; each round measures the floor and then the
 workload back to back, so both see the same machine load. The 1-minute load average is
@@ -31,6 +43,7 @@ printed with every round: figures taken on a loaded machine are only indicative.
     .venv/bin/python bench/store.py --quick                  # both databases, ~1 minute
     .venv/bin/python bench/store.py --db sqlite --quick
     .venv/bin/python bench/store.py --json out.json          # full run, 1M cases
+    .venv/bin/python bench/store.py --quick --only 2         # one workload: 1, 2, 3 or 4
     .venv/bin/python bench/store.py --profile                # cProfile of (1), SQLite
 
 PostgreSQL: CASEWORK_BENCH_POSTGRES_URL (default postgresql+psycopg://postgres@127.0.0.1
@@ -42,8 +55,10 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
 import io
 import json
+import multiprocessing
 import os
 import platform
 import pstats
@@ -56,6 +71,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -64,15 +80,17 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy import Engine, make_url, select, text
+from sqlalchemy import Engine, bindparam, make_url, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.engine import commands as c
-from casework.services import case_types, cases
+from casework.services import case_types, cases, work
 from casework.services.actors import SYSTEM, Actor
+from casework.services.audit import GENESIS, event_hash
 from casework.store.db import make_engine, session_factory
 from casework.store.migrate import upgrade
-from casework.store.tables import PlanItemRow
+from casework.store.tables import Case, CaseEvent, Job, PlanItemRow, table_of
+from casework.worker import Worker
 
 PG_URL = os.environ.get(
     "CASEWORK_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -82,6 +100,8 @@ GOAL_1CONN = 0.50  # workload (1) at least 50 % of the floor with 1 connection
 GOAL_8CONN = 0.40  # ... and 40 % with 8
 GOAL_INBOX_P95_MS = 20.0  # workload (3): p95 under 20 ms at the largest size
 GOAL_INBOX_GROWTH = 1.5  # ... and at most 1.5x the 10k figure
+GOAL_CLAIMS = 0.50  # workload (2): claim_next at least 50 % of the raw SKIP LOCKED claim
+GOAL_TIMERS = 0.30  # workload (4): timer jobs at least 30 % of the case step floor
 INBOX_PAGE = 50
 INBOX_SAMPLES = 200
 ACTIVE_PER_USER = 300  # "a few hundred active tasks per user"
@@ -105,11 +125,29 @@ class Config:
     rounds: int  # floor + workload rounds; the best round counts
     seconds: float  # length of each timed run
     inbox_sizes: tuple[int, ...]  # cases stored for (3)
+    queue_tasks: int  # open tasks in the queues of (2)
+    timer_jobs: int  # due timer jobs fired in (4)
+    crash_jobs: int  # due timer jobs in (4)'s kill -9 run
     threads: int = 8
+    claim_threads: tuple[int, ...] = (1, 8, 32)  # (2) on PostgreSQL
 
 
-FULL = Config(rounds=3, seconds=5.0, inbox_sizes=(10_000, 1_000_000))
-QUICK = Config(rounds=2, seconds=2.0, inbox_sizes=(10_000, 100_000))
+FULL = Config(
+    rounds=3,
+    seconds=5.0,
+    inbox_sizes=(10_000, 1_000_000),
+    queue_tasks=1_000_000,
+    timer_jobs=100_000,
+    crash_jobs=20_000,
+)
+QUICK = Config(
+    rounds=2,
+    seconds=2.0,
+    inbox_sizes=(10_000, 100_000),
+    queue_tasks=50_000,
+    timer_jobs=5_000,
+    crash_jobs=2_000,
+)
 
 
 @dataclass
@@ -671,26 +709,674 @@ def workload_3(target: Target, cfg: Config, res: Results) -> None:
     )
 
 
-# --- workloads (2) and (4): not yet ----------------------------------------------------
+# --- bulk loading --------------------------------------------------------------------
+
+
+def bulk_insert(
+    target: Target, url: str, tables: list[tuple[str, str, list[tuple[Any, ...]]]]
+) -> None:
+    """Rows straight into tables (COPY on PostgreSQL, executemany on SQLite), then ANALYZE.
+
+    `tables` holds (table, "col, col, ...", rows); values are Python values: dicts and
+    lists become JSON text, datetimes UTC (naive text on SQLite, as SQLAlchemy stores them).
+    """
+    conn = target.raw(url)
+
+    def cell(value: Any) -> Any:
+        if isinstance(value, dict | list):
+            return json.dumps(value)
+        if target.kind == "sqlite" and isinstance(value, datetime):
+            return sqlite_time(value.astimezone(UTC) if value.tzinfo else value)
+        return value
+
+    if target.kind == "sqlite":
+        conn.execute("PRAGMA synchronous=OFF")  # loading only
+        conn.execute("BEGIN")
+        for table, cols, rows in tables:
+            marks = ", ".join("?" * len(cols.split(",")))
+            conn.executemany(
+                f"INSERT INTO {table} ({cols}) VALUES ({marks})",
+                (tuple(cell(v) for v in row) for row in rows),
+            )
+        conn.execute("COMMIT")
+        conn.execute("ANALYZE")
+    else:
+        with conn.cursor() as cur:
+            for table, cols, rows in tables:
+                with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(tuple(cell(v) for v in row))
+        conn.commit()
+        conn.autocommit = True
+        for table, _, _ in tables:
+            conn.execute(f"VACUUM ANALYZE {table}")
+    conn.close()
+
+
+# --- workload (2): claiming tasks from role queues ----------------------------------------
+
+QUEUES = tuple(f"role{r:02d}" for r in range(20))
+QUEUE_TASKS_PER_CASE = 5
+CLAIM_PICK = (
+    "SELECT case_id, instance_id FROM plan_items WHERE role = {ph} AND state = 'active' "
+    "AND assignee IS NULL ORDER BY priority, due_at LIMIT 1"
+)
+CLAIM_ASSIGN = (
+    "UPDATE plan_items SET assignee = {ph}, updated_at = {ph} WHERE case_id = {ph} AND "
+    "instance_id = {ph} AND state = 'active' AND assignee IS NULL"
+)
+CLAIM_COMPLETE = (
+    "UPDATE plan_items SET state = 'completed', updated_at = {ph} WHERE case_id = {ph} AND "
+    "instance_id = {ph} AND state = 'active' AND assignee = {ph}"
+)
+
+
+def queue_rows(n_tasks: int, seed: int = 5) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Cases of QUEUE_TASKS_PER_CASE active, unassigned tasks each, in 20 role queues.
+
+    Priority 1..5 (3 most common), due_at within +-30 days (10 % none); every task open.
+    """
+    rnd = random.Random(seed)
+    case_rows: list[tuple[Any, ...]] = []
+    item_rows: list[tuple[Any, ...]] = []
+    for i in range(-(-n_tasks // QUEUE_TASKS_PER_CASE)):
+        case_id = f"Q-{i:010d}"
+        opened = BASE_TIME - timedelta(minutes=rnd.randrange(0, 525_600))
+        case_rows.append(
+            (
+                case_id,
+                "bench_queue",
+                1,
+                f"Queued case {i}",
+                "active",
+                None,
+                3,
+                opened,
+                None,
+                opened,
+                {},
+                STATE,
+                1,
+                6,
+                HASH,
+            )
+        )
+        for k in range(min(QUEUE_TASKS_PER_CASE, n_tasks - i * QUEUE_TASKS_PER_CASE)):
+            due = None
+            if rnd.random() < 0.9:
+                due = BASE_TIME + timedelta(minutes=rnd.randrange(-43_200, 43_200))
+            item_rows.append(
+                (
+                    case_id,
+                    f"pi-{k + 2}",
+                    f"task_{k}",
+                    "pi-1",
+                    f"Task {k}",
+                    "human_task",
+                    "active",
+                    rnd.choice(QUEUES),
+                    None,
+                    rnd.choices((1, 2, 3, 4, 5), (1, 2, 5, 2, 1))[0],
+                    due,
+                    opened,
+                    opened,
+                )
+            )
+    return case_rows, item_rows
+
+
+def queue_reset(target: Target, url: str) -> None:
+    """Every claimed task back in its queue (open, unassigned): the queue as loaded."""
+    conn = target.raw(url)
+    now: Any = datetime.now(UTC)
+    if target.kind == "sqlite":
+        conn.execute(
+            "UPDATE plan_items SET state = 'active', assignee = NULL, updated_at = ? "
+            "WHERE assignee IS NOT NULL",
+            (sqlite_time(now),),
+        )
+    else:
+        conn.execute(
+            "UPDATE plan_items SET state = 'active', assignee = NULL, updated_at = %s "
+            "WHERE assignee IS NOT NULL",
+            (now,),
+        )
+        conn.commit()
+        conn.autocommit = True
+        conn.execute("VACUUM plan_items")  # the next run starts without dead index entries
+    conn.close()
+
+
+class Claims:
+    """What the workers say they claimed: every task must appear once per run."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.tasks: list[tuple[str, str]] = []
+        self.dry = 0  # threads that found every queue empty
+
+    def add(self, claimed: list[tuple[str, str]]) -> None:
+        with self.lock:
+            self.tasks.extend(claimed)
+
+
+def pick_queue(rnd: random.Random, empty: set[str]) -> str | None:
+    left = [q for q in QUEUES if q not in empty]
+    return rnd.choice(left) if left else None
+
+
+def raw_claim_worker(
+    target: Target, url: str, i: int, deadline: float, out: list[int], claims: Claims
+) -> None:
+    """The floor: claim (SELECT ... FOR UPDATE SKIP LOCKED + UPDATE) and complete in SQL."""
+    conn = target.raw(url)
+    cur = conn.cursor()
+    sqlite = target.kind == "sqlite"
+    ph = "?" if sqlite else "%s"
+    pick = CLAIM_PICK.format(ph=ph) + ("" if sqlite else " FOR UPDATE SKIP LOCKED")
+    assign = CLAIM_ASSIGN.format(ph=ph)
+    complete = CLAIM_COMPLETE.format(ph=ph)
+    me = f"floor-clerk-{i}"
+    rnd = random.Random(i)
+    mine: list[tuple[str, str]] = []
+    empty: set[str] = set()
+    while time.perf_counter() < deadline:
+        role = pick_queue(rnd, empty)
+        if role is None:
+            claims.dry += 1
+            break
+        now: Any = datetime.now(UTC)
+        if sqlite:
+            now = sqlite_time(now)
+            cur.execute("BEGIN IMMEDIATE")
+        cur.execute(pick, (role,))
+        row = cur.fetchone()
+        if row is not None:
+            cur.execute(assign, (me, now, row[0], row[1]))
+            if cur.rowcount != 1:
+                raise RuntimeError(f"floor claim of {row} lost its race despite the lock")
+        if sqlite:
+            cur.execute("COMMIT")
+        else:
+            conn.commit()
+        if row is None:
+            empty.add(role)
+            continue
+        if sqlite:
+            cur.execute("BEGIN IMMEDIATE")
+        cur.execute(complete, (now, row[0], row[1], me))
+        if cur.rowcount != 1:
+            raise RuntimeError(f"task {row} was not {me}'s to complete: claimed twice?")
+        if sqlite:
+            cur.execute("COMMIT")
+        else:
+            conn.commit()
+        mine.append((row[0], row[1]))
+    conn.close()
+    claims.add(mine)
+    out.append(len(mine))
+
+
+_PI = table_of(PlanItemRow)
+COMPLETE_TASK = (
+    _PI.update()
+    .where(
+        _PI.c.case_id == bindparam("b_case"),
+        _PI.c.instance_id == bindparam("b_instance"),
+        _PI.c.state == "active",
+        _PI.c.assignee == bindparam("b_assignee"),
+    )
+    .values(state="completed", updated_at=bindparam("updated_at"))
+)
+
+
+def services_claim_worker(
+    db: sessionmaker[Session], i: int, deadline: float, out: list[int], claims: Claims
+) -> None:
+    """`work.claim_next` (the "next task" button), then complete it in a second transaction."""
+    actor = Actor(f"bench-clerk-{i}", roles=frozenset(QUEUES))
+    rnd = random.Random(1000 + i)
+    mine: list[tuple[str, str]] = []
+    empty: set[str] = set()
+    while time.perf_counter() < deadline:
+        role = pick_queue(rnd, empty)
+        if role is None:
+            claims.dry += 1
+            break
+        task = work.claim_next(db, actor=actor, role=role, now=datetime.now(UTC))
+        if task is None:
+            empty.add(role)
+            continue
+        with db.begin() as session:
+            done = session.connection().execute(
+                COMPLETE_TASK,
+                {
+                    "b_case": task.case_id,
+                    "b_instance": task.instance_id,
+                    "b_assignee": actor.id,
+                    "updated_at": datetime.now(UTC),
+                },
+            )
+            if done.rowcount != 1:
+                raise RuntimeError(f"task {task} was not {actor.id}'s to complete: claimed twice?")
+        mine.append((task.case_id, task.instance_id))
+    claims.add(mine)
+    out.append(len(mine))
+
+
+def check_claims(target: Target, url: str, claims: Claims) -> int:
+    """Double claims in one run: tasks reported twice, or a count the database disagrees with."""
+    counts = Counter(claims.tasks)
+    doubles = sum(1 for n in counts.values() if n > 1)
+    conn = target.raw(url)
+    cur = conn.cursor()
+    cur.execute("SELECT count(*) FROM plan_items WHERE state = 'completed'")
+    (completed,) = cur.fetchone()
+    cur.execute("SELECT count(*) FROM plan_items WHERE state = 'active' AND assignee IS NOT NULL")
+    (dangling,) = cur.fetchone()
+    conn.close()
+    if completed != len(counts) or dangling:
+        raise RuntimeError(
+            f"claims disagree with the database: {len(claims.tasks)} reported "
+            f"({len(counts)} distinct), {completed} completed, {dangling} assigned but open"
+        )
+    return doubles
+
+
+def claim_run(
+    target: Target, url: str, n: int, seconds: float, work_fn: Callable[..., None]
+) -> tuple[float, int, int]:
+    """One timed run of n claiming threads on a full queue: claims/s, claims, doubles."""
+    queue_reset(target, url)
+    claims = Claims()
+    rate = run_threads(n, seconds, lambda i, d, out: work_fn(i, d, out, claims))
+    doubles = check_claims(target, url, claims)
+    if claims.dry:
+        print(f"    WARNING: {claims.dry} thread(s) emptied every queue: load more tasks")
+    return rate, len(claims.tasks), doubles
 
 
 def workload_2(target: Target, cfg: Config, res: Results) -> None:
-    """TODO: 1M open tasks in 20 queues, claimed by 1, 8 and 32 connections.
+    thread_counts = cfg.claim_threads if target.kind == "postgresql" else (1,)
+    url = target.new_db("w2")
+    start = time.perf_counter()
+    case_rows, item_rows = queue_rows(cfg.queue_tasks)
+    bulk_insert(
+        target, url, [("cases", CASE_COLS, case_rows), ("plan_items", ITEM_COLS, item_rows)]
+    )
+    print(
+        f"  (2) {target.kind}: {len(item_rows):,} open tasks in {len(QUEUES)} queues "
+        f"({len(case_rows):,} cases) loaded in {time.perf_counter() - start:.0f} s",
+        flush=True,
+    )
+    del case_rows, item_rows
+    for n in thread_counts:
+        kwargs: dict[str, Any] = {}
+        if target.kind == "postgresql":
+            kwargs.update(pool_size=max(5, n), max_overflow=0)
+        engine = make_engine(url, **kwargs)
+        db = session_factory(engine)
+        floors, rates, total, doubles = [], [], 0, 0
+        for r in range(cfg.rounds):
+            floor, claimed_f, doubles_f = claim_run(
+                target,
+                url,
+                n,
+                cfg.seconds,
+                functools.partial(raw_claim_worker, target, url),
+            )
+            rate, claimed_s, doubles_s = claim_run(
+                target,
+                url,
+                n,
+                cfg.seconds,
+                functools.partial(services_claim_worker, db),
+            )
+            floors.append(floor)
+            rates.append(rate)
+            total += claimed_f + claimed_s
+            doubles += doubles_f + doubles_s
+            res.loads.append(load1())
+            print(
+                f"    round {r + 1}: floor {floor:,.0f}  claim_next {rate:,.0f} claims/s"
+                f"  (load {res.loads[-1]:.1f})",
+                flush=True,
+            )
+        engine.dispose()
+        floor, rate = max(floors), max(rates)
+        share = rate / floor
+        ok = share >= GOAL_CLAIMS and doubles == 0
+        res.figures[f"{target.kind}.w2.{n}conn"] = {
+            "claims_per_s": round(rate),
+            "floor_claims_per_s": round(floor),
+            "share_of_floor": round(share, 3),
+            "goal": GOAL_CLAIMS,
+            "double_claims": doubles,
+            "claims_checked": total,
+            "pass": ok,
+            "rounds_services": [round(x) for x in rates],
+            "rounds_floor": [round(x) for x in floors],
+        }
+        print(
+            f"  (2) {target.kind} {n} conn: {rate:,.0f} claims/s, floor {floor:,.0f} claims/s "
+            f"-> {share:.0%} of floor (goal >= {GOAL_CLAIMS:.0%}); {doubles} double claims in "
+            f"{total:,} checked: {'PASS' if ok else 'FAIL'}",
+            flush=True,
+        )
+    queue_reset(target, url)
 
-    Waits for the worker (src/casework/worker), being built now; measure claims per
-    second against a plain-SQL floor (UPDATE ... RETURNING / FOR UPDATE SKIP LOCKED).
+
+# --- workload (4): due timers fired by worker processes ----------------------------------
+
+TIMED = """
+id: bench_timed
+name: Timed
+plan:
+  items:
+    - timer: Wait
+      after: PT1H
+    - task: Follow up
+      after: Wait
+"""
+TIMER_LEASE = timedelta(seconds=60)
+CRASH_LEASE = timedelta(seconds=5)
+
+
+def timer_cases(target: Target, url: str, n_cases: int) -> None:
+    """n_cases cases of TIMED, each with its timer job due an hour ago.
+
+    One case is opened through the services; its rows (case, plan items, events, job) are
+    read back and cloned under new ids, with the case id inside the engine state and the
+    events replaced and the event hash chain recomputed, so every clone is a valid case.
     """
-    print(f"  (2) {target.kind}: queue claims by 1/8/32 connections: not measured yet")
-    res.figures[f"{target.kind}.w2"] = {"status": "not measured yet"}
+    engine = make_engine(url)
+    db = session_factory(engine)
+    opened = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    case_types.deploy(db, actor=SYSTEM, source=TIMED, now=opened)
+    first = "W-00000000"
+    cases.open_case(db, actor=SYSTEM, type_id="bench_timed", now=opened, case_id=first)
+    with engine.connect() as conn:
+
+        def rows(model: Any, order: Any) -> list[dict[str, Any]]:
+            t = table_of(model)
+            return [
+                dict(r._mapping)
+                for r in conn.execute(select(t).where(t.c.case_id == first).order_by(order))
+            ]
+
+        case = dict(conn.execute(select(table_of(Case)).where(Case.id == first)).one()._mapping)
+        items = rows(PlanItemRow, PlanItemRow.instance_id)
+        events = rows(CaseEvent, CaseEvent.seq)
+        [job] = rows(Job, Job.id)
+    engine.dispose()
+
+    def utc(value: datetime) -> datetime:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+    case_cols = list(case)
+    item_cols = list(items[0])
+    event_cols = list(events[0])
+    job_cols = [k for k in job if k != "id"]
+    new_cases: list[tuple[Any, ...]] = []
+    new_items: list[tuple[Any, ...]] = []
+    new_events: list[tuple[Any, ...]] = []
+    new_jobs: list[tuple[Any, ...]] = []
+    for i in range(1, n_cases):
+        cid = f"W-{i:08d}"
+        prev = GENESIS
+        for ev in events:
+            payload = dict(ev["payload"])
+            if payload.get("case_id") == first:
+                payload["case_id"] = cid
+            prev = event_hash(prev, cid, ev["seq"], ev["type"], payload, ev["actor"], utc(ev["at"]))
+            new_events.append(
+                tuple(
+                    {**ev, "case_id": cid, "payload": payload, "hash": prev}[k] for k in event_cols
+                )
+            )
+        state = {**case["state"], "case_id": cid}
+        row = {**case, "id": cid, "title": f"Timed {cid}", "state": state, "last_hash": prev}
+        new_cases.append(tuple(row[k] for k in case_cols))
+        new_items.extend(tuple({**it, "case_id": cid}[k] for k in item_cols) for it in items)
+        key = f"{cid}:{job['ref']}:timer:bench"
+        new_jobs.append(tuple({**job, "case_id": cid, "idempotency_key": key}[k] for k in job_cols))
+    bulk_insert(
+        target,
+        url,
+        [
+            ("cases", ", ".join(case_cols), new_cases),
+            ("plan_items", ", ".join(item_cols), new_items),
+            ("case_events", ", ".join(event_cols), new_events),
+            ("jobs", ", ".join(job_cols), new_jobs),
+        ],
+    )
+
+
+def timer_worker_process(
+    url: str, name: str, lease_s: float, until_all_done: bool, ready: Any, go: Any, out: Any
+) -> None:
+    """A worker process: `Worker.run_once()` until no job is left; reports (name, jobs, end).
+
+    until_all_done: also wait for jobs other workers hold (a dead worker's, until its
+    lease expires) instead of stopping at the first empty claim.
+    """
+    engine = make_engine(url, pool_size=1)
+    db = session_factory(engine)
+    worker = Worker(db, name=name, lease=timedelta(seconds=lease_s))
+    with engine.connect() as conn:  # connect before the start signal
+        conn.execute(text("SELECT 1"))
+    ready.put(name)
+    go.wait()
+    done = 0
+    while True:
+        n = worker.run_once()
+        done += n
+        if n:
+            continue
+        if not until_all_done:
+            break
+        with engine.connect() as conn:
+            left = conn.execute(
+                text("SELECT count(*) FROM jobs WHERE status IN ('pending', 'running')")
+            ).scalar_one()
+        if not left:
+            break
+        time.sleep(0.2)
+    out.put((name, done, time.time()))
+    engine.dispose()
+
+
+class Procs:
+    """Worker processes (spawned: a fresh interpreter each, as in production)."""
+
+    def __init__(self, url: str, lease: timedelta, until_all_done: bool) -> None:
+        self.ctx = multiprocessing.get_context("spawn")
+        self.url = url
+        self.lease = lease.total_seconds()
+        self.until_all_done = until_all_done
+        self.ready = self.ctx.Queue()
+        self.out = self.ctx.Queue()
+        self.go = self.ctx.Event()
+        self.procs: dict[str, Any] = {}
+
+    def start(self, name: str) -> None:
+        p = self.ctx.Process(
+            target=timer_worker_process,
+            args=(self.url, name, self.lease, self.until_all_done, self.ready, self.go, self.out),
+            name=name,
+        )
+        p.start()
+        self.procs[name] = p
+
+    def start_all(self, names: list[str]) -> float:
+        """Start the workers, wait until every one is connected, then let them go together."""
+        for name in names:
+            self.start(name)
+        for _ in names:
+            self.ready.get(timeout=300)
+        started = time.time()
+        self.go.set()
+        return started
+
+    def results(self, names: list[str], timeout: float) -> dict[str, tuple[int, float]]:
+        got: dict[str, tuple[int, float]] = {}
+        while len(got) < len(names):
+            name, done, end = self.out.get(timeout=timeout)
+            got[name] = (done, end)
+        for name in names:
+            self.procs[name].join(timeout=60)
+            if self.procs[name].exitcode != 0:
+                raise RuntimeError(f"worker {name} exited with {self.procs[name].exitcode}")
+        return got
+
+    def kill_all(self) -> None:
+        for p in self.procs.values():
+            if p.is_alive():
+                p.kill()
+            p.join(timeout=30)
+
+
+def timer_check(target: Target, url: str, n_cases: int) -> dict[str, int]:
+    """Every timer job done, and every case's timer fired (an `occur` event) exactly once."""
+    conn = target.raw(url)
+    cur = conn.cursor()
+    cur.execute("SELECT status, count(*) FROM jobs WHERE kind = 'timer' GROUP BY status")
+    statuses = dict(cur.fetchall())
+    transition = (
+        "json_extract(payload, '$.transition')"
+        if target.kind == "sqlite"
+        else "payload->>'transition'"
+    )
+    cur.execute(
+        "SELECT n, count(*) FROM (SELECT case_id, count(*) AS n FROM case_events "
+        f"WHERE type = 'PlanItemTransitioned' AND {transition} = 'occur' GROUP BY case_id) "
+        "AS fired GROUP BY n"
+    )
+    fired = dict(cur.fetchall())
+    cur.execute("SELECT count(*) FROM jobs WHERE kind = 'timer' AND attempts > 0")
+    (retried,) = cur.fetchone()
+    cur.execute(
+        "SELECT count(*) FROM jobs WHERE kind = 'timer' AND last_error LIKE 'nothing to do%'"
+    )
+    (no_op,) = cur.fetchone()
+    conn.close()
+    check = {
+        "jobs_done": statuses.get("done", 0),
+        "jobs_not_done": sum(v for k, v in statuses.items() if k != "done"),
+        "cases_fired_once": fired.get(1, 0),
+        "cases_fired_twice_or_more": sum(v for k, v in fired.items() if k > 1),
+        "cases_never_fired": n_cases - sum(fired.values()),
+        "jobs_reclaimed": retried,
+        "jobs_found_already_fired": no_op,
+    }
+    if check["jobs_done"] != n_cases or check["cases_fired_once"] != n_cases:
+        raise RuntimeError(f"timer jobs lost or run twice: {check}")
+    return check
 
 
 def workload_4(target: Target, cfg: Config, res: Results) -> None:
-    """TODO: 100k due timer jobs fired by 1 and 2 worker processes.
+    counts = (1, 2) if target.kind == "postgresql" else (1,)
+    floor_url = target.new_db("w4_floor")
+    floor_setup(target, floor_url, 200 * max(counts))
+    n_jobs = cfg.timer_jobs
+    for n in counts:
+        url = target.new_db(f"w4_{n}")
+        start = time.perf_counter()
+        timer_cases(target, url, n_jobs)
+        loaded = time.perf_counter() - start
+        floor = floor_rate(target, floor_url, n, cfg.seconds)
+        procs = Procs(url, TIMER_LEASE, until_all_done=False)
+        names = [f"w{k}" for k in range(n)]
+        try:
+            began = procs.start_all(names)
+            got = procs.results(names, timeout=max(600.0, n_jobs / 10))
+        finally:
+            procs.kill_all()
+        elapsed = max(end for _, end in got.values()) - began
+        check = timer_check(target, url, n_jobs)
+        rate = n_jobs / elapsed
+        share = rate / floor
+        res.loads.append(load1())
+        key = f"{target.kind}.w4.{n}proc"
+        res.figures[key] = {
+            "jobs": n_jobs,
+            "jobs_per_s": round(rate, 1),
+            "floor_steps_per_s": round(floor),
+            "share_of_floor": round(share, 3),
+            "goal": GOAL_TIMERS,
+            "pass": share >= GOAL_TIMERS,
+            "seconds": round(elapsed, 1),
+            "by_worker": {k: v[0] for k, v in got.items()},
+            **check,
+        }
+        print(
+            f"  (4) {target.kind} {n} process(es): {n_jobs:,} due timers (loaded in "
+            f"{loaded:.0f} s) fired in {elapsed:.1f} s: {rate:,.0f} jobs/s, floor {floor:,.0f} "
+            f"steps/s ({n} conn) -> {share:.0%} of floor (goal >= {GOAL_TIMERS:.0%}: "
+            f"{'PASS' if share >= GOAL_TIMERS else 'FAIL'}); each fired once, by worker "
+            f"{ {k: v[0] for k, v in got.items()} }  (load {res.loads[-1]:.1f})",
+            flush=True,
+        )
+    if target.kind == "postgresql":
+        timer_crash(target, cfg, res)
 
-    Waits for the worker (src/casework/worker); measure jobs fired per second.
-    """
-    print(f"  (4) {target.kind}: 100k due timers by 1/2 worker processes: not measured yet")
-    res.figures[f"{target.kind}.w4"] = {"status": "not measured yet"}
+
+def timer_crash(target: Target, cfg: Config, res: Results) -> None:
+    """2 workers; kill -9 one mid-run; the other and a restarted one finish after the lease."""
+    n_jobs = cfg.crash_jobs
+    url = target.new_db("w4_crash")
+    timer_cases(target, url, n_jobs)
+    procs = Procs(url, CRASH_LEASE, until_all_done=True)
+    mon = target.raw(url)
+    mon.autocommit = True
+    try:
+        began = procs.start_all(["a", "b"])
+        while True:  # until b has done some work and a third of the jobs are done
+            row = mon.execute(
+                "SELECT count(*), count(*) FILTER (WHERE locked_by = 'b') FROM jobs "
+                "WHERE status = 'done'"
+            ).fetchone()
+            if row[0] >= n_jobs // 3 and row[1] > 0:
+                break
+            if time.time() - began > 600:
+                raise RuntimeError("the workers made no progress")
+            time.sleep(0.05)
+        procs.procs["b"].kill()  # SIGKILL: no handler, no cleanup
+        killed_at = time.time()
+        procs.procs["b"].join(timeout=30)
+        held = mon.execute(
+            "SELECT count(*) FROM jobs WHERE status = 'running' AND locked_by = 'b'"
+        ).fetchone()[0]
+        done_at_kill = row[0]
+        procs.start("b2")
+        got = procs.results(["a", "b2"], timeout=max(600.0, n_jobs / 10))
+    finally:
+        procs.kill_all()
+        mon.close()
+    finished = max(end for _, end in got.values())
+    check = timer_check(target, url, n_jobs)
+    ok = check["jobs_reclaimed"] <= held
+    res.figures[f"{target.kind}.w4.crash"] = {
+        "jobs": n_jobs,
+        "lease_s": CRASH_LEASE.total_seconds(),
+        "done_when_killed": done_at_kill,
+        "held_by_killed_worker": held,
+        "seconds_after_kill": round(finished - killed_at, 1),
+        "by_worker": {k: v[0] for k, v in got.items()},
+        "pass": ok,
+        **check,
+    }
+    print(
+        f"  (4) {target.kind} crash: 2 workers on {n_jobs:,} timers, kill -9 of one after "
+        f"{done_at_kill:,} done (it held {held} claimed jobs, lease "
+        f"{CRASH_LEASE.total_seconds():.0f} s); the other and a restarted one finished "
+        f"{finished - killed_at:.1f} s later: {check['jobs_done']:,} jobs done, "
+        f"{check['cases_fired_once']:,} cases fired exactly once, "
+        f"{check['cases_fired_twice_or_more']} twice; {check['jobs_reclaimed']} reclaimed "
+        f"after the lease ({check['jobs_found_already_fired']} found already fired): "
+        f"{'PASS' if ok else 'FAIL'}",
+        flush=True,
+    )
 
 
 # --- profile ---------------------------------------------------------------------------
@@ -735,7 +1421,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="short runs, 10k/100k inbox")
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--json", type=Path, help="also write every figure here as JSON")
-    parser.add_argument("--only", choices=("1", "3"), help="run only workload (1) or (3)")
+    parser.add_argument("--only", choices=("1", "2", "3", "4"), help="run only this workload")
     parser.add_argument("--profile", action="store_true", help="cProfile (1) on SQLite only")
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else FULL
@@ -764,11 +1450,11 @@ def main(argv: list[str] | None = None) -> int:
             with target_for(kind, workdir) as target:
                 if args.only in (None, "1"):
                     workload_1(target, cfg, res)
-                if args.only is None:
+                if args.only in (None, "2"):
                     workload_2(target, cfg, res)
                 if args.only in (None, "3"):
                     workload_3(target, cfg, res)
-                if args.only is None:
+                if args.only in (None, "4"):
                     workload_4(target, cfg, res)
         loads = res.loads or [load1()]
         res.machine["load1_during"] = [min(loads), max(loads)]
