@@ -394,3 +394,27 @@ def test_a_job_that_keeps_crashing_its_workers_ends_up_failed(db: sessionmaker[S
     assert (job.status, job.attempts) == ("failed", 5)
     assert "lease expired" in (job.last_error or "")
     assert _items(db, case_id)["score"] == "failed"
+
+
+def test_a_job_whose_lease_was_taken_over_keeps_no_case_change(
+    db: sessionmaker[Session],
+) -> None:
+    """The job ends in the case change's own transaction: a run that lost its lease while
+    the handler worked must leave the case as it was, for the new owner to finish."""
+    _auto_type(db, "test.slow")
+    case_id = _open(db, "auto", n=1)
+
+    def slow(context: HandlerContext) -> dict[str, Any]:
+        with db.begin() as session:  # meanwhile the lease expired and another took it
+            session.execute(
+                update(Job).where(Job.case_id == context.case_id).values(locked_by="thief")
+            )
+        return {"score": 1}
+
+    with registered("test.slow", slow):
+        Worker(db, name="w1", clock=Clock(NOW)).run_once()
+
+    assert _items(db, case_id)["score"] == "active"
+    assert "score" not in _case_data(db, case_id)
+    [job] = _jobs(db, case_id, "automated_task")
+    assert (job.status, job.locked_by) == ("running", "thief")

@@ -189,8 +189,14 @@ def run_command(
     now: datetime,
     expected_version: int | None = None,
     idempotency_key: str | None = None,
+    on_commit: Callable[[Session], None] | None = None,
 ) -> CaseRef:
-    """Apply one engine command to a case, durably, with optimistic concurrency."""
+    """Apply one engine command to a case, durably, with optimistic concurrency.
+
+    `on_commit` runs inside the same transaction after the change (the worker marks its
+    job done there, so the case change and the job's end commit together); if it raises,
+    nothing of the command is kept.
+    """
     request = {"op": type(command).__name__, "case": case_id, "command": repr(command)}
     for _attempt in range(MAX_ATTEMPTS):
         try:
@@ -200,6 +206,8 @@ def run_command(
                     return replay
                 ref = _apply(session, actor, case_id, command, now, expected_version)
                 _remember(session, actor, idempotency_key, request, ref, now)
+                if on_commit is not None:
+                    on_commit(session)
                 return ref
         except (_LostRace, IntegrityError):
             # Another writer committed first; read again. If the command no longer

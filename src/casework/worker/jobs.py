@@ -172,6 +172,19 @@ def renew(
     return _update_owned(db, job, worker, locked_until=utc(now) + lease)
 
 
+def mark_done_in(
+    session: Session, job: ClaimedJob, *, worker: str, note: str | None = None
+) -> bool:
+    """Mark the job done inside the caller's transaction (the one changing the case)."""
+    result = session.execute(
+        update(Job)
+        .where(_owned(job, worker))
+        .values(status=DONE, locked_until=None, last_error=note)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 def mark_done(
     db: sessionmaker[Session], job: ClaimedJob, *, worker: str, note: str | None = None
 ) -> bool:

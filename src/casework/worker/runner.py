@@ -86,6 +86,7 @@ class Worker:
         # the id says which worker did it in the audit trail.
         self.actor = Actor(f"worker:{name}", is_admin=True)
         self._stopping = threading.Event()
+        self._finished_with_case = False
 
     def now(self) -> datetime:
         value = self.clock()
@@ -103,13 +104,19 @@ class Worker:
         claimed = jobs.claim(
             self.db, worker=self.name, now=self.now(), lease=self.lease, limit=self.batch
         )
+        claimed_at = self.now()
         for index, job in enumerate(claimed):
             if self._stopping.is_set():
                 # Shutting down: hand the rest back now rather than after their lease.
                 for rest in claimed[index:]:
                     jobs.release(self.db, rest, worker=self.name)
                 break
-            if not jobs.renew(self.db, job, worker=self.name, now=self.now(), lease=self.lease):
+            # The claim set the lease; renew it (one more commit) only when the batch has
+            # kept this job waiting long enough for the lease to run short.
+            now = self.now()
+            if now - claimed_at > self.lease / 2 and not jobs.renew(
+                self.db, job, worker=self.name, now=now, lease=self.lease
+            ):
                 log.warning("job=%s lost its lease before it started; skipped", job.id)
                 continue
             self._run(job)
@@ -148,15 +155,19 @@ class Worker:
         if job.exhausted:
             self._give_up(job, job.attempts, job.last_error or "out of attempts")
             return
+        self._finished_with_case = False
         try:
             note = self._execute(job)
         except PermanentFailure as exc:
             self._give_up(job, job.attempt, str(exc))
             return
+        except _LeaseLost:
+            log.warning("job=%s lost its lease while running; its case change was undone", job.id)
+            return
         except Exception as exc:
             self._failed(job, exc)
             return
-        if jobs.mark_done(self.db, job, worker=self.name, note=note):
+        if self._finished_with_case or jobs.mark_done(self.db, job, worker=self.name, note=note):
             log.info("job=%s done", job.id)
         else:
             log.warning("job=%s finished after its lease was taken over", job.id)
@@ -220,11 +231,25 @@ class Worker:
         return MappingProxyType(copy.deepcopy(dict(data)))
 
     def _command(self, job: ClaimedJob, command: c.Command, now: datetime) -> str | None:
+        def finish(session: Session) -> None:
+            # The job ends in the transaction that changes the case: a crash leaves both
+            # undone (the job is run again) or both done, never a case change whose job
+            # would run a second time.
+            if not jobs.mark_done_in(session, job, worker=self.name):
+                raise _LeaseLost
+            self._finished_with_case = True
+
         try:
             run_command(
-                self.db, actor=self.actor, case_id=job.case_id or "", command=command, now=now
+                self.db,
+                actor=self.actor,
+                case_id=job.case_id or "",
+                command=command,
+                now=now,
+                on_commit=finish,
             )
         except Refused as exc:
+            self._finished_with_case = False
             if job.kind == "automated_task" and self._still_active(job):
                 raise  # the task is there but refused the outputs: a real failure
             # The case moved on (task done, case closed or suspended): nothing to do.
@@ -290,6 +315,10 @@ class Worker:
                 return
         jobs.mark_failed(self.db, job, worker=self.name, attempts=attempts, error=error)
         log.error("job=%s kind=%s case=%s failed for good", job.id, job.kind, job.case_id)
+
+
+class _LeaseLost(Exception):
+    """Another worker took the job over: this run's case change must not be kept."""
 
 
 def _kind(exc: BaseException) -> str:
