@@ -6,7 +6,7 @@ import weakref
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, bindparam, func, select
+from sqlalchemy import Connection, Engine, bindparam, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.engine import CaseEngine
@@ -100,7 +100,7 @@ _LATEST = select(func.max(CaseTypeVersion.version)).where(
 )
 
 
-def latest_version(session: Session, type_id: str) -> int:
+def latest_version(session: Session | Connection, type_id: str) -> int:
     version = session.execute(_LATEST, {"b_type": type_id}).scalar()
     if version is None:
         raise NotFound(f"no case type {type_id!r} is deployed", field="type")
@@ -122,16 +122,21 @@ _ENGINES: weakref.WeakKeyDictionary[Engine, dict[tuple[str, int], CaseEngine]] =
 )
 
 
-def engine_for(session: Session, type_id: str, version: int) -> CaseEngine:
-    bind = session.get_bind()
+def engine_for(session: Session | Connection, type_id: str, version: int) -> CaseEngine:
+    if isinstance(session, Connection):
+        bind: object = session.engine
+    else:
+        bind = session.get_bind()
     assert isinstance(bind, Engine)
-    cache = _ENGINES.setdefault(bind, {})
+    cache = _ENGINES.get(bind)
+    if cache is None:
+        cache = _ENGINES.setdefault(bind, {})
     engine = cache.get((type_id, version))
     if engine is None:
-        row = session.scalars(
-            select(CaseTypeVersion).where(
-                CaseTypeVersion.type_id == type_id, CaseTypeVersion.version == version
-            )
+        row = session.execute(
+            select(
+                CaseTypeVersion.source, CaseTypeVersion.source_format, CaseTypeVersion.dialect
+            ).where(CaseTypeVersion.type_id == type_id, CaseTypeVersion.version == version)
         ).first()
         if row is None:
             raise NotFound(f"case type {type_id!r} version {version} is not deployed")

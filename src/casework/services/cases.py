@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, Engine, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -37,7 +38,7 @@ from casework.services.errors import (
     Refused,
 )
 from casework.services.projection import case_columns, project, update_case_row
-from casework.services.search import index_case
+from casework.services.search import index_case, index_new_case
 from casework.store.tables import Case, CaseEvent, IdempotencyKey, table_of
 
 MAX_ATTEMPTS = 5
@@ -79,12 +80,12 @@ def open_case(
     if not 1 <= priority <= 5:
         raise InvalidInput("priority must be between 1 (highest) and 5", field="priority")
     request = {"op": "open", "type": type_id, "data": data, "title": title, "owner": owner}
-    with db.begin() as session:
-        replay = _replayed(session, actor, idempotency_key, request)
+    with _transaction(db) as conn:
+        replay = _replayed(conn, actor, idempotency_key, request)
         if replay is not None:
             return replay
-        version = latest_version(session, type_id)
-        engine = engine_for(session, type_id, version)
+        version = latest_version(conn, type_id)
+        engine = engine_for(conn, type_id, version)
         _check_case_file(engine, data)
         case_id = case_id or new_case_id()
         try:
@@ -94,7 +95,6 @@ def open_case(
         values = case_columns(engine, state, now)
         row_title = title or f"{engine.definition.name} {case_id}"
         rows, last_seq, last_hash = event_rows(case_id, 0, GENESIS, events, actor, now)
-        conn = session.connection()
         conn.execute(
             _INSERT_CASE,
             {
@@ -114,7 +114,7 @@ def open_case(
         )
         conn.execute(_INSERT_EVENTS, rows)
         project(
-            session,
+            conn,
             engine=engine,
             case_id=case_id,
             state=state,
@@ -122,10 +122,25 @@ def open_case(
             now=now,
             priority=priority,
         )
-        index_case(session, case_id)
+        # A new case has no notes: its document is its title and case file, known here.
+        index_new_case(conn, case_id, row_title, values["data"])
         ref = CaseRef(case_id, 1, values["status"])
-        _remember(session, actor, idempotency_key, request, ref, now)
+        _remember(conn, actor, idempotency_key, request, ref, now)
         return ref
+
+
+@contextmanager
+def _transaction(db: sessionmaker[Session]) -> Iterator[Connection]:
+    """One transaction on a Core connection: every statement of a write is Core, so the
+    ORM Session's bookkeeping (identity map, flush, commit events) would be pure cost.
+    A factory not bound to an Engine falls back to a Session's connection."""
+    bind = db.kw.get("bind")
+    if isinstance(bind, Engine):
+        with bind.begin() as conn:
+            yield conn
+    else:
+        with db.begin() as session:
+            yield session.connection()
 
 
 def _check_case_file(engine: CaseEngine, data: dict[str, Any], *, require: bool = True) -> None:
@@ -189,25 +204,25 @@ def run_command(
     now: datetime,
     expected_version: int | None = None,
     idempotency_key: str | None = None,
-    on_commit: Callable[[Session], None] | None = None,
+    on_commit: Callable[[Connection], None] | None = None,
 ) -> CaseRef:
     """Apply one engine command to a case, durably, with optimistic concurrency.
 
-    `on_commit` runs inside the same transaction after the change (the worker marks its
-    job done there, so the case change and the job's end commit together); if it raises,
-    nothing of the command is kept.
+    `on_commit` runs inside the same transaction after the change, on its Connection (the
+    worker marks its job done there, so the case change and the job's end commit
+    together); if it raises, nothing of the command is kept.
     """
     request = {"op": type(command).__name__, "case": case_id, "command": repr(command)}
     for _attempt in range(MAX_ATTEMPTS):
         try:
-            with db.begin() as session:
-                replay = _replayed(session, actor, idempotency_key, request)
+            with _transaction(db) as conn:
+                replay = _replayed(conn, actor, idempotency_key, request)
                 if replay is not None:
                     return replay
-                ref = _apply(session, actor, case_id, command, now, expected_version)
-                _remember(session, actor, idempotency_key, request, ref, now)
+                ref = _apply(conn, actor, case_id, command, now, expected_version)
+                _remember(conn, actor, idempotency_key, request, ref, now)
                 if on_commit is not None:
-                    on_commit(session)
+                    on_commit(conn)
                 return ref
         except (_LostRace, IntegrityError):
             # Another writer committed first; read again. If the command no longer
@@ -219,7 +234,7 @@ def run_command(
 
 
 def _apply(
-    session: Session,
+    conn: Connection,
     actor: Actor,
     case_id: str,
     command: c.Command,
@@ -229,7 +244,7 @@ def _apply(
     # Lock the case row for the transaction (PostgreSQL; SQLite's BEGIN IMMEDIATE already
     # serialises writers): writers on one case queue instead of losing races, and the
     # version check below stays as the guard for If-Match and for any other writer.
-    row = session.execute(_LOAD_CASE, {"b_id": case_id}).one_or_none()
+    row = conn.execute(_LOAD_CASE, {"b_id": case_id}).one_or_none()
     if row is None:
         raise NotFound(f"no case {case_id}")
     if expected_version is not None and row.version != expected_version:
@@ -237,7 +252,7 @@ def _apply(
             f"case {case_id} is at version {row.version}, not {expected_version}"
         )
     version, priority = row.version, row.priority
-    engine = engine_for(session, row.type_id, row.type_version)
+    engine = engine_for(conn, row.type_id, row.type_version)
     state = load_state(row.state, engine.compiled)
     command = _authorize(actor, engine, state, command)
     if isinstance(command, c.SetVariables | c.CompletePlanItem):
@@ -251,17 +266,17 @@ def _apply(
     if not events:
         # Nothing happened (e.g. a timer job for a timer already gone): write nothing.
         return CaseRef(case_id, version, row.status)
-    last_seq, last_hash = _append(session, case_id, row.last_seq, row.last_hash, events, actor, now)
+    last_seq, last_hash = _append(conn, case_id, row.last_seq, row.last_hash, events, actor, now)
     # Write only the projection columns that changed: every indexed column in a SET
     # clause costs index pages, and pages are what a durable commit pays for.
     before = case_columns(engine, state, now)
     after = case_columns(engine, new_state, now)
     values = {k: v for k, v in after.items() if k == "updated_at" or before.get(k) != v}
     values.update(state=dump_state(new_state), last_seq=last_seq, last_hash=last_hash)
-    if not update_case_row(session, case_id, version, values):
+    if not update_case_row(conn, case_id, version, values):
         raise _LostRace
     project(
-        session,
+        conn,
         engine=engine,
         case_id=case_id,
         state=new_state,
@@ -270,7 +285,7 @@ def _apply(
         priority=priority,
     )
     if "data" in values:
-        index_case(session, case_id)
+        index_case(conn, case_id)
     return CaseRef(case_id, version + 1, after["status"])
 
 
@@ -316,7 +331,7 @@ def _authorize(actor: Actor, engine: CaseEngine, state: Any, command: c.Command)
 
 
 def _append(
-    session: Session,
+    conn: Connection,
     case_id: str,
     last_seq: int,
     last_hash: str,
@@ -326,7 +341,7 @@ def _append(
 ) -> tuple[int, str]:
     rows, last_seq, last_hash = event_rows(case_id, last_seq, last_hash, events, actor, now)
     if rows:
-        session.connection().execute(_INSERT_EVENTS, rows)
+        conn.execute(_INSERT_EVENTS, rows)
     return last_seq, last_hash
 
 
@@ -368,11 +383,11 @@ def _request_hash(request: dict[str, Any]) -> str:
 
 
 def _replayed(
-    session: Session, actor: Actor, key: str | None, request: dict[str, Any]
+    conn: Connection, actor: Actor, key: str | None, request: dict[str, Any]
 ) -> CaseRef | None:
     if key is None:
         return None
-    row = session.get(IdempotencyKey, (key, actor.id))
+    row = conn.execute(_LOAD_KEY, {"b_key": key, "b_actor": actor.id}).one_or_none()
     if row is None:
         return None
     if row.request_hash != _request_hash(request):
@@ -384,7 +399,7 @@ def _replayed(
 
 
 def _remember(
-    session: Session,
+    conn: Connection,
     actor: Actor,
     key: str | None,
     request: dict[str, Any],
@@ -393,15 +408,23 @@ def _remember(
 ) -> None:
     if key is None:
         return
-    session.add(
-        IdempotencyKey(
-            key=key,
-            actor=actor.id,
-            request_hash=_request_hash(request),
-            result={"case_id": ref.case_id, "version": ref.version, "status": ref.status},
-            created_at=now,
-        )
+    conn.execute(
+        _INSERT_KEY,
+        {
+            "key": key,
+            "actor": actor.id,
+            "request_hash": _request_hash(request),
+            "result": {"case_id": ref.case_id, "version": ref.version, "status": ref.status},
+            "created_at": now,
+        },
     )
+
+
+_KEYS = table_of(IdempotencyKey)
+_LOAD_KEY = select(_KEYS.c.request_hash, _KEYS.c.result).where(
+    _KEYS.c.key == bindparam("b_key"), _KEYS.c.actor == bindparam("b_actor")
+)
+_INSERT_KEY = _KEYS.insert()
 
 
 def get_row(session: Session, case_id: str) -> Case:

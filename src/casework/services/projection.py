@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import Connection, bindparam
 from sqlalchemy.orm import Session
 
 from casework.engine import CaseEngine, CaseInstance, Event
@@ -38,7 +38,7 @@ WORKER_KINDS = frozenset(
 
 
 def project(
-    session: Session,
+    session: Session | Connection,
     *,
     engine: CaseEngine,
     case_id: str,
@@ -104,7 +104,7 @@ def project(
                 "updated_at": now,
             }
         )
-    conn = session.connection()
+    conn = session if isinstance(session, Connection) else session.connection()
     if rows:
         conn.execute(_INSERT_ITEMS, rows)
     updates = [
@@ -199,7 +199,7 @@ _UPDATE_CASE = (
 
 
 def update_case_row(
-    session: Session, case_id: str, expected_version: int, values: dict[str, Any]
+    session: Session | Connection, case_id: str, expected_version: int, values: dict[str, Any]
 ) -> bool:
     """Conditional update: False when another writer committed first."""
     params = {
@@ -214,7 +214,8 @@ def update_case_row(
         # A handful of column sets occur in practice; build each statement once.
         statement = _UPDATE_CASE.values(**{k: bindparam(k) for k in sorted(columns)})
         _UPDATE_CASE_BY_COLUMNS[columns] = statement
-    result = session.connection().execute(statement, params)
+    conn = session if isinstance(session, Connection) else session.connection()
+    result = conn.execute(statement, params)
     return bool(result.rowcount)
 
 

@@ -93,7 +93,7 @@ def case_file_lines(data: Any, keys: tuple[str, ...] = ()) -> Iterator[str]:
     elif isinstance(data, dict):
         for key, value in data.items():
             yield from case_file_lines(value, (*keys, str(key)))
-    elif isinstance(data, list):
+    elif isinstance(data, list | tuple):
         for value in data:
             yield from case_file_lines(value, keys)
 
@@ -111,10 +111,13 @@ def document(title: str, data: Any, notes: Iterable[str]) -> Document:
 _INDEXED: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
 
 
-def has_index(session: Session) -> bool:
+def has_index(session: Session | Connection) -> bool:
     """Whether the database has the search index (migration 0002 ran)."""
-    bind = session.get_bind()
-    engine = bind if isinstance(bind, Engine) else bind.engine
+    if isinstance(session, Connection):
+        engine = session.engine
+    else:
+        bind = session.get_bind()
+        engine = bind if isinstance(bind, Engine) else bind.engine
     if engine in _INDEXED:
         return True
     if engine.dialect.name == "sqlite":
@@ -131,11 +134,18 @@ def has_index(session: Session) -> bool:
     return True
 
 
-def index_case(session: Session, case_id: str) -> None:
+def index_case(session: Session | Connection, case_id: str) -> None:
     """(Re)build the case's search document from its current title, case file and notes;
     call it in the transaction that changed them, after the change."""
     if has_index(session):
         _store(session, [case_id], _documents(session, [case_id]))
+
+
+def index_new_case(session: Session | Connection, case_id: str, title: str, data: Any) -> None:
+    """`index_case` for a case inserted in this transaction: no notes yet, and the title
+    and case file are the ones just written, so nothing needs reading back."""
+    if has_index(session):
+        _store(session, [case_id], {case_id: document(title, data, ())})
 
 
 def reindex_all(db: sessionmaker[Session], *, batch: int = BATCH) -> int:
@@ -159,7 +169,7 @@ def reindex_all(db: sessionmaker[Session], *, batch: int = BATCH) -> int:
     return indexed
 
 
-def _documents(session: Session, ids: Sequence[str]) -> dict[str, Document]:
+def _documents(session: Session | Connection, ids: Sequence[str]) -> dict[str, Document]:
     notes: dict[str, list[str]] = {}
     for case_id, body in session.execute(
         select(Note.case_id, Note.body)
@@ -175,9 +185,9 @@ def _documents(session: Session, ids: Sequence[str]) -> dict[str, Document]:
     }
 
 
-def _store(session: Session, ids: Sequence[str], docs: dict[str, Document]) -> None:
+def _store(session: Session | Connection, ids: Sequence[str], docs: dict[str, Document]) -> None:
     """Replace the documents of `ids`: those in `docs` are written, the others removed."""
-    if session.get_bind().dialect.name == "sqlite":
+    if _dialect_name(session) == "sqlite":
         session.execute(_SQLITE_DELETE, [{"rowid": _rowid(i), "case_id": i} for i in ids])
         rows = [
             {"rowid": _rowid(i), "case_id": i, "title": d.title, "body": d.body}

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Connection, and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.store.tables import Job
@@ -173,7 +173,7 @@ def renew(
 
 
 def mark_done_in(
-    session: Session, job: ClaimedJob, *, worker: str, note: str | None = None
+    session: Session | Connection, job: ClaimedJob, *, worker: str, note: str | None = None
 ) -> bool:
     """Mark the job done inside the caller's transaction (the one changing the case)."""
     result = session.execute(

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from types import FrameType, MappingProxyType
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.engine import commands as c
@@ -231,7 +231,7 @@ class Worker:
         return MappingProxyType(copy.deepcopy(dict(data)))
 
     def _command(self, job: ClaimedJob, command: c.Command, now: datetime) -> str | None:
-        def finish(session: Session) -> None:
+        def finish(session: Connection) -> None:
             # The job ends in the transaction that changes the case: a crash leaves both
             # undone (the job is run again) or both done, never a case change whose job
             # would run a second time.
