@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from casework.store.tables import Job
+from casework.store.tables import Job, table_of
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
 MAX_ERROR_CHARS = 4000
@@ -85,7 +85,8 @@ def _error_text(error: str) -> str:
     return error if len(error) <= MAX_ERROR_CHARS else error[: MAX_ERROR_CHARS - 1] + "…"
 
 
-def _snapshot(job: Job) -> ClaimedJob:
+def _snapshot(job: Any) -> ClaimedJob:
+    """From a `jobs` row (Core row or ORM object: the same attribute names)."""
     return ClaimedJob(
         id=job.id,
         kind=job.kind,
@@ -124,28 +125,39 @@ def claim(
             .with_for_update(skip_locked=True)
         ).all()
         claimed: list[int] = []
+        pending = [job_id for job_id, status in candidates if status == PENDING]
+        if pending:
+            # One statement for the usual case, conditional on each row still being
+            # claimable: safe even without the lock (several SQLite processes, or a
+            # database that ignores FOR UPDATE). RETURNING says which rows it took.
+            taken = session.execute(
+                _CLAIM_PENDING,
+                {"b_ids": pending, "b_now": now, "b_worker": worker, "b_until": now + lease},
+            )
+            claimed.extend(row[0] for row in taken)
         for job_id, status in candidates:
-            values: dict[str, Any] = {
-                "status": RUNNING,
-                "locked_by": worker,
-                "locked_until": now + lease,
-            }
-            if status == RUNNING:
-                # Reclaiming after a crash: the crashed run counts as a failed attempt.
-                values.update(attempts=Job.attempts + 1, last_error=LEASE_EXPIRED)
-            # Conditional on the row still being claimable: safe even without the lock
-            # (several SQLite processes, or a database that ignores FOR UPDATE).
+            if status != RUNNING:
+                continue
+            # Reclaiming after a crash: the crashed run counts as a failed attempt.
             result = session.execute(
                 update(Job)
-                .where(Job.id == job_id, due if status == PENDING else expired)
-                .values(**values)
+                .where(Job.id == job_id, expired)
+                .values(
+                    status=RUNNING,
+                    locked_by=worker,
+                    locked_until=now + lease,
+                    attempts=Job.attempts + 1,
+                    last_error=LEASE_EXPIRED,
+                )
                 .execution_options(synchronize_session=False)
             )
             if result.rowcount:  # type: ignore[attr-defined]
                 claimed.append(job_id)
         if not claimed:
             return []
-        rows = session.scalars(select(Job).where(Job.id.in_(claimed)).order_by(Job.due_at, Job.id))
+        rows = session.execute(
+            select(_JOBS).where(_JOBS.c.id.in_(claimed)).order_by(_JOBS.c.due_at, _JOBS.c.id)
+        )
         return [_snapshot(row) for row in rows]
 
 
@@ -176,13 +188,32 @@ def mark_done_in(
     session: Session | Connection, job: ClaimedJob, *, worker: str, note: str | None = None
 ) -> bool:
     """Mark the job done inside the caller's transaction (the one changing the case)."""
-    result = session.execute(
-        update(Job)
-        .where(_owned(job, worker))
-        .values(status=DONE, locked_until=None, last_error=note)
-        .execution_options(synchronize_session=False)
-    )
+    result = session.execute(_MARK_DONE, {"b_id": job.id, "b_worker": worker, "last_error": note})
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+_JOBS = table_of(Job)
+# Built once: these run for every job, and a prebuilt statement skips SQLAlchemy's
+# per-call construction and cache-key work.
+_CLAIM_PENDING = (
+    _JOBS.update()
+    .where(
+        _JOBS.c.id.in_(bindparam("b_ids", expanding=True)),
+        _JOBS.c.status == PENDING,
+        _JOBS.c.due_at <= bindparam("b_now"),
+    )
+    .values(status=RUNNING, locked_by=bindparam("b_worker"), locked_until=bindparam("b_until"))
+    .returning(_JOBS.c.id)
+)
+_MARK_DONE = (
+    _JOBS.update()
+    .where(
+        _JOBS.c.id == bindparam("b_id"),
+        _JOBS.c.status == RUNNING,
+        _JOBS.c.locked_by == bindparam("b_worker"),
+    )
+    .values(status=DONE, locked_until=None, last_error=bindparam("last_error"))
+)
 
 
 def mark_done(
