@@ -80,7 +80,7 @@ def open_case(
     if not 1 <= priority <= 5:
         raise InvalidInput("priority must be between 1 (highest) and 5", field="priority")
     request = {"op": "open", "type": type_id, "data": data, "title": title, "owner": owner}
-    with _transaction(db) as conn:
+    with transaction(db) as conn:
         replay = _replayed(conn, actor, idempotency_key, request)
         if replay is not None:
             return replay
@@ -130,7 +130,7 @@ def open_case(
 
 
 @contextmanager
-def _transaction(db: sessionmaker[Session]) -> Iterator[Connection]:
+def transaction(db: sessionmaker[Session]) -> Iterator[Connection]:
     """One transaction on a Core connection: every statement of a write is Core, so the
     ORM Session's bookkeeping (identity map, flush, commit events) would be pure cost.
     A factory not bound to an Engine falls back to a Session's connection."""
@@ -215,7 +215,7 @@ def run_command(
     request = {"op": type(command).__name__, "case": case_id, "command": repr(command)}
     for _attempt in range(MAX_ATTEMPTS):
         try:
-            with _transaction(db) as conn:
+            with transaction(db) as conn:
                 replay = _replayed(conn, actor, idempotency_key, request)
                 if replay is not None:
                     return replay

@@ -37,6 +37,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.services.actors import Actor
+from casework.services.cases import transaction
 from casework.services.errors import Conflict, Forbidden
 from casework.store.tables import PlanItemRow, table_of
 
@@ -70,8 +71,7 @@ def claim_next(
     if not actor.has_role(role):
         raise Forbidden(f"the {role} queue is for people with the {role} role")
     for _attempt in range(MAX_ATTEMPTS):
-        with db.begin() as session:
-            conn = session.connection()
+        with transaction(db) as conn:
             row = conn.execute(_PICK, {"b_role": role}).first()
             if row is None:
                 return None
