@@ -400,3 +400,43 @@ plan:
         now=NOW,
     )
     assert done.status == "completed"
+
+
+def test_the_log_opens_with_what_the_engine_does_not_know(db: sessionmaker[Session]) -> None:
+    from casework.services.rebuild import rebuild_projections
+
+    _deploy(db)
+    ref = cases.open_case(
+        db,
+        actor=HANDLER,
+        type_id="claim",
+        data={"amount": 1},
+        now=NOW,
+        title="Flooded cellar",
+        priority=1,
+        owner="hana",
+        team="south",
+    )
+    with db() as session:
+        first = cases.events_of(session, ref.case_id)[0]
+        assert (first.seq, first.type) == (1, "CaseOpened")
+        assert first.payload == {
+            "type": "claim",
+            "version": 1,
+            "title": "Flooded cellar",
+            "priority": 1,
+            "owner": "hana",
+            "team": "south",
+        }
+        assert audit.verify_case(session, ref.case_id) is None
+    # Projections lost their priority; the log still has it.
+    with db.begin() as session:
+        session.execute(update(Case).values(priority=5))
+        session.execute(update(PlanItemRow).values(priority=5))
+    rebuild_projections(db)
+    with db() as session:
+        assert cases.get_row(session, ref.case_id).priority == 1
+        priorities = set(
+            session.scalars(select(PlanItemRow.priority).where(PlanItemRow.case_id == ref.case_id))
+        )
+        assert priorities == {1}

@@ -94,7 +94,30 @@ def open_case(
             raise Refused(str(exc)) from None
         values = case_columns(engine, state, now)
         row_title = title or f"{engine.definition.name} {case_id}"
-        rows, last_seq, last_hash = event_rows(case_id, 0, GENESIS, events, actor, now)
+        # The log's first entry says what the engine's events do not: which type version,
+        # title, priority, owner and team the case was opened with.
+        opened = {
+            "type": type_id,
+            "version": version,
+            "title": row_title,
+            "priority": priority,
+            "owner": owner,
+            "team": team,
+        }
+        opened_hash = event_hash(GENESIS, case_id, 1, "CaseOpened", opened, actor.id, now)
+        rows, last_seq, last_hash = event_rows(case_id, 1, opened_hash, events, actor, now)
+        rows.insert(
+            0,
+            {
+                "case_id": case_id,
+                "seq": 1,
+                "type": "CaseOpened",
+                "payload": opened,
+                "actor": actor.id,
+                "at": now,
+                "hash": opened_hash,
+            },
+        )
         conn.execute(
             _INSERT_CASE,
             {

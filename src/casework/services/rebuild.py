@@ -184,9 +184,17 @@ def write(session: Session, case_id: str, projection: CaseProjection) -> None:
 
 
 def _base_priority(session: Session, row: Case, log: Sequence[LoggedEvent]) -> int:
-    """The priority the case was opened with: not in the log. While the case file never
-    held a priority the row still has it; otherwise the case plan's row (created by the
-    opening command) remembers it, if the projection is there at all."""
+    """The priority the case was opened with: the log's `CaseOpened` entry says it. Cases
+    logged before that entry existed (or imported ones) fall back on the projections:
+    while the case file never held a priority the row still has it; otherwise the case
+    plan's row (created by the opening command) remembers it, if it is there at all."""
+    opened = session.scalar(
+        select(CaseEvent.payload).where(
+            CaseEvent.case_id == row.id, CaseEvent.seq == 1, CaseEvent.type == "CaseOpened"
+        )
+    )
+    if opened is not None and _valid_priority(opened.get("priority")):
+        return int(opened["priority"])
     if not any(
         isinstance(e.event, CaseFileChanged) and _valid_priority(e.event.changes.get("priority"))
         for e in log
