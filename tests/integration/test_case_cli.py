@@ -139,3 +139,27 @@ def test_import_log_shows_progress_and_reports_counts(url: str, tmp_path: Path) 
     assert result.exit_code == 0, result.output
     assert "imported 1 cases (1 events, 1 activities)" in result.stdout
     assert _ok(url, "case", "list", "--type", "imported_process")[0]["status"] == "closed"
+
+
+def test_show_as_of_gives_the_case_as_it_was_then(url: str) -> None:
+    from datetime import UTC, datetime
+
+    data = json.dumps({"customer": "ACME", "summary": "login fails"})
+    case_id = _ok(url, "case", "open", "service_request", "--data", data)["case_id"]
+    between = datetime.now(UTC).isoformat()
+    _ok(url, "case", "complete", case_id, "triage", "--data", '{"severity": "major"}')
+
+    then = _ok(url, "case", "show", case_id, "--as-of", between)
+    states = {p["item_id"]: p["state"] for p in then["plan"]}
+    assert states["triage"] == "active"
+    assert then["data"]["severity"] == "minor"  # the default, before triage set it
+    assert then["as_of"] is not None
+    assert all(
+        e["type"] != "PlanItemTransitioned"
+        or e["payload"]["item_id"] != "triage"
+        or e["payload"]["to_state"] != "completed"
+        for e in then["events"]
+    )
+    now = _ok(url, "case", "show", case_id)
+    assert {p["item_id"]: p["state"] for p in now["plan"]}["triage"] == "completed"
+    _one_line_error(_cli(url, "case", "show", case_id, "--as-of", "yesterday"), "--as-of")

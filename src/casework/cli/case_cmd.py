@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -20,6 +21,7 @@ from casework.cli.common import (
     operator,
     print_json,
 )
+from casework.cli.errors import fail
 from casework.cli.render import plan_tree
 from casework.engine import commands as c
 from casework.engine.serialize import load_state
@@ -27,6 +29,7 @@ from casework.services import cases
 from casework.services.case_types import engine_for
 from casework.services.cases import CaseRef
 from casework.services.errors import Refused
+from casework.services.rebuild import case_as_of
 from casework.store.tables import Case, CaseEvent
 
 app = typer.Typer(no_args_is_help=True)
@@ -89,22 +92,31 @@ def _case_dict(row: Case) -> dict[str, Any]:
 def show(
     case_id: CaseId,
     events: Annotated[int, typer.Option(help="How many of the last events to show.")] = 10,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Show the case as it was then (ISO 8601, e.g. 2026-03-02T17:00Z).",
+        ),
+    ] = None,
     database_url: DatabaseUrl = None,
     json_out: Json = False,
 ) -> None:
     """The case: its plan as a tree with states, its case file and its last events."""
-    with database(database_url) as db, db() as session:
-        row = cases.get_row(session, case_id)
-        engine = engine_for(session, row.type_id, row.type_version)
-        state = load_state(row.state, engine.compiled)
-        last = list(
-            session.scalars(
-                select(CaseEvent)
-                .where(CaseEvent.case_id == case_id)
-                .order_by(CaseEvent.seq.desc())
-                .limit(max(events, 0))
-            )
-        )[::-1]
+    moment = _parse_moment(as_of) if as_of else None
+    with database(database_url) as db:
+        with db() as session:
+            row = cases.get_row(session, case_id)
+            engine = engine_for(session, row.type_id, row.type_version)
+            state = load_state(row.state, engine.compiled)
+            query = select(CaseEvent).where(CaseEvent.case_id == case_id)
+            if moment is not None:
+                query = query.where(CaseEvent.at <= moment)
+            last = list(
+                session.scalars(query.order_by(CaseEvent.seq.desc()).limit(max(events, 0)))
+            )[::-1]
+        if moment is not None:
+            state, engine = case_as_of(db, case_id, moment)
     log: list[dict[str, Any]] = [
         {"seq": e.seq, "at": e.at, "actor": e.actor, "type": e.type, "payload": e.payload}
         for e in last
@@ -121,20 +133,40 @@ def show(
             }
             for inst in state.items.values()
         ]
-        print_json({"case": _case_dict(row), "data": row.data, "plan": plan, "events": log})
+        data_now = state.variables if moment is not None else row.data
+        print_json(
+            {
+                "case": _case_dict(row),
+                "data": data_now,
+                "plan": plan,
+                "events": log,
+                "as_of": moment.isoformat() if moment else None,
+            }
+        )
         return
     console = Console()
     header = (
         f"[bold]{row.id}[/] {row.title}\n{row.type_id} v{row.type_version} · {row.status}"
         f" · priority {row.priority}" + (f" · stage {row.stage}" if row.stage else "")
     )
-    data = json.dumps(row.data, indent=2, ensure_ascii=False, default=str)
+    if moment is not None:
+        header += f"\n[yellow]as it was on {moment:%Y-%m-%d %H:%M:%S} UTC[/]"
+    shown = state.variables if moment is not None else row.data
+    data = json.dumps(shown, indent=2, ensure_ascii=False, default=str)
     console.print(Panel(Group(header, plan_tree(engine, state)), title="case", expand=False))
     console.print(Panel(data, title="case file", expand=False))
     table = Table("seq", "at", "actor", "event", title="last events")
     for e in log:
         table.add_row(str(e["seq"]), f"{e['at']:%Y-%m-%d %H:%M:%S}", e["actor"], _summary(e))
     console.print(table)
+
+
+def _parse_moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"--as-of: not an ISO 8601 date-time: {text!r}")
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _summary(event: dict[str, Any]) -> str:
