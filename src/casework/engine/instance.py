@@ -254,15 +254,20 @@ def _created(case: CaseInstance, event: PlanItemCreated) -> None:
         case.next_seq,
     )
     case.next_seq += 1
-    case.items[inst.id] = inst
-    case.owned.add(inst.id)
-    case.by_item[inst.item_id] = (*case.by_item.get(inst.item_id, ()), inst.id)
+    instance_id, item_id = inst.id, inst.item_id
+    case.items[instance_id] = inst
+    case.owned.add(instance_id)
+    by_item = case.by_item
+    previous = by_item.get(item_id)
+    by_item[item_id] = (*previous, instance_id) if previous else (instance_id,)
     if event.parent_id is None:
-        case.root_id = inst.id
+        case.root_id = instance_id
         return
     parent = case.mutable(event.parent_id)
-    parent.children = (*parent.children, inst.id)
-    count_child(parent, completion_class(case.definition.specs[inst.item_id], inst), 1)
+    parent.children = (*parent.children, instance_id)
+    cls = completion_class(case.definition.specs[item_id], inst)
+    if cls:
+        count_child(parent, cls, 1)
 
 
 def _transitioned(case: CaseInstance, event: PlanItemTransitioned) -> None:
