@@ -34,10 +34,7 @@ def test_shared_scenario_passes(path: Path) -> None:
 
 
 # Known engine gaps, each with the reason; strict, so a fix shows up as XPASS and fails.
-KNOWN_GAPS = {
-    "SentryEntryCriteriaTest.testReusableStage": "one stage definition used by two plan "
-    "items repeats its children's plan item ids; the engine needs ids unique per case type",
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 
 def _own_params() -> list[object]:

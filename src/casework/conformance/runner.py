@@ -12,6 +12,7 @@ from typing import Any
 from casework.engine import CaseEngine, CaseInstance, CommandRefused, commands
 from casework.engine.states import CaseState
 from casework.engine.timers import parse_duration
+from casework.model.cmmn_import import REF_EXTENSION
 from casework.model.definitions import CaseDefinition, Dialect, PlanItemKind
 from casework.model.errors import ModelError
 
@@ -151,8 +152,13 @@ class _ScenarioRun:
         assert self.state is not None
         live: dict[str, list[str]] = {}
         for inst in self.state.live_instances():
-            live.setdefault(inst.item_id, []).append(inst.state.value)
+            live.setdefault(self._ref(inst.item_id), []).append(inst.state.value)
         return live
+
+    def _ref(self, item_id: str) -> str:
+        """The id a model's author gave the item (a reused stage's copies are renamed)."""
+        spec = self.engine.compiled.specs[item_id]
+        return dict(spec.item.extensions).get(REF_EXTENSION, item_id)
 
     def _check(self, key: str, expected: Any) -> None:
         state = self.state

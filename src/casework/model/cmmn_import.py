@@ -38,6 +38,7 @@ from casework.model.cmmn_xml import (
 )
 from casework.model.definitions import (
     CaseDefinition,
+    Criterion,
     Dialect,
     Expression,
     FormField,
@@ -146,7 +147,7 @@ class _CaseReader(CaseIndex):
         cpm = cmmn_child(case, "casePlanModel")
         if cpm is None:
             raise unsupported(case, "has no casePlanModel", self.source)
-        plan_model = self.item(None, cpm, stack=())
+        plan_model = _unique_ids(self.item(None, cpm, stack=()))
         case_ext = [(extension_key(k, "case"), v) for k, v in vendor_attributes(case)]
         if case_ext:
             extensions = plan_model.extensions + tuple(case_ext)
@@ -415,4 +416,83 @@ def _form(raw: list[dict[str, Any]]) -> tuple[FormField, ...]:
             default=f.get("default"),
         )
         for f in raw
+    )
+
+
+REF_EXTENSION = "casework:ref"
+
+
+def _unique_ids(plan_model: PlanItem) -> PlanItem:
+    """Give the plan items of a reused stage definition ids of their own.
+
+    CMMN lets several plan items share one stage definition (Camunda's reusable stages);
+    its plan items then appear once per use with the same ids, while a case type needs
+    each id once. Every use after the first gets `<stage plan item id>.<id>` for the
+    items inside it (a valid XML id), and its sentries follow the renaming; the original
+    id is kept as the `casework:ref` extension, which is how people and scenarios still
+    address them.
+    """
+    seen: set[str] = set()
+
+    def ids_in(item: PlanItem) -> list[str]:
+        out = [item.id]
+        for child in item.children:
+            out += ids_in(child)
+        if item.planning_table is not None:
+            for di in item.planning_table.items:
+                out += ids_in(di)
+        return out
+
+    def walk(item: PlanItem) -> PlanItem:
+        seen.add(item.id)
+        if not item.children:
+            return item
+        inner = [i for child in item.children for i in ids_in(child)]
+        if any(i in seen for i in inner):
+            mapping = {i: f"{item.id}.{i}" for i in inner}
+            # The renamed copy no longer matches the shared definition: it becomes a
+            # definition of its own (exported under an invented id).
+            item = dataclasses.replace(
+                item,
+                definition_id=None,
+                children=tuple(_renamed(child, mapping, item.id) for child in item.children),
+            )
+        return dataclasses.replace(item, children=tuple(walk(child) for child in item.children))
+
+    return walk(plan_model)
+
+
+def _renamed(item: PlanItem, mapping: dict[str, str], prefix: str) -> PlanItem:
+    def criteria(crits: tuple[Criterion, ...]) -> tuple[Criterion, ...]:
+        out = []
+        for crit in crits:
+            parts = tuple(
+                dataclasses.replace(op, source=mapping.get(op.source, op.source))
+                if isinstance(op, PlanItemOnPart)
+                else op
+                for op in crit.sentry.on_parts
+            )
+            # Sentries and criteria of the copy are its own too (their on-parts differ).
+            sentry = dataclasses.replace(
+                crit.sentry, id=f"{prefix}.{crit.sentry.id}", on_parts=parts
+            )
+            out.append(dataclasses.replace(crit, id=f"{prefix}.{crit.id}", sentry=sentry))
+        return tuple(out)
+
+    extensions = item.extensions
+    if not any(k == REF_EXTENSION for k, _ in extensions):
+        extensions = (*extensions, (REF_EXTENSION, item.id))
+    table = item.planning_table
+    if table is not None:
+        table = dataclasses.replace(
+            table, items=tuple(_renamed(di, mapping, prefix) for di in table.items)
+        )
+    return dataclasses.replace(
+        item,
+        id=mapping.get(item.id, item.id),
+        entry_criteria=criteria(item.entry_criteria),
+        exit_criteria=criteria(item.exit_criteria),
+        children=tuple(_renamed(child, mapping, prefix) for child in item.children),
+        planning_table=table,
+        extensions=extensions,
     )

@@ -506,3 +506,21 @@ def test_xsd_validation_reports_what_is_wrong_with_its_line() -> None:
     conformance_models("planning-models")  # skips without the XSD
     errors = validate_against_xsd(cmmn("<bogus/>"))
     assert errors and all(e.split(":")[0].isdigit() for e in errors)
+
+
+def test_a_reused_stage_definition_gives_its_second_use_ids_of_its_own() -> None:
+    d = one(
+        '<planItem id="s1" definitionRef="st"/><planItem id="s2" definitionRef="st"/>'
+        '<stage id="st"><planItem id="a" definitionRef="t"/>'
+        '<planItem id="b" definitionRef="t"><entryCriterion sentryRef="afterA"/></planItem>'
+        '<sentry id="afterA"><planItemOnPart sourceRef="a"><standardEvent>complete'
+        "</standardEvent></planItemOnPart></sentry>"
+        '<humanTask id="t"/></stage>',
+        Dialect.CAMUNDA7,
+    )
+    first, second = d.plan_model.children
+    assert [c.id for c in first.children] == ["a", "b"]
+    assert [c.id for c in second.children] == ["s2.a", "s2.b"]
+    assert dict(second.children[0].extensions)["casework:ref"] == "a"
+    on_part = second.children[1].entry_criteria[0].sentry.on_parts[0]
+    assert on_part.source == "s2.a"  # the sentry follows its own copy
