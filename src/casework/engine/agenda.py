@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from casework.engine.compiled import CompiledCase, CompiledRule, CriterionSpec, ItemSpec
+from casework.engine.dependents import activate_dependent, terminate_orphaned_listeners
 from casework.engine.errors import AgendaOverflow, CommandRefused
 from casework.engine.events import (
     CaseTransitioned,
@@ -81,7 +82,7 @@ class Agenda:
                 operation, args = queue.popleft()
                 operation(*args)
             if self.orphan_candidates and self.compiled.dialect is not Dialect.CAMUNDA7:
-                self._terminate_orphaned_listeners()
+                terminate_orphaned_listeners(self)
                 if queue:
                     continue
             if not self.dirty:
@@ -182,7 +183,7 @@ class Agenda:
     def on_part(self, inst_id: str, crit: CriterionSpec, index: int) -> None:
         """On-part `index` of `crit` happened for the instance `inst_id` owns."""
         inst = self.case.items[inst_id]
-        if not self._listening(inst, crit):
+        if not self.listening(inst, crit):
             return
         if crit.on_parts > 1:
             seen = sum(1 for key, _ in inst.memory if key == crit.key)
@@ -206,7 +207,7 @@ class Agenda:
         for crit in self.compiled.conditional:
             for inst_id in case.by_item.get(crit.owner.id, ()):
                 inst = case.items[inst_id]
-                if not self._listening(inst, crit):
+                if not self.listening(inst, crit):
                     continue
                 if crit.owner.kind.is_event_listener:
                     continue
@@ -216,50 +217,10 @@ class Agenda:
 
     def _fire_if_condition(self, inst_id: str, crit: CriterionSpec) -> None:
         inst = self.case.items[inst_id]
-        if self._listening(inst, crit) and self.condition_holds(crit, inst):
+        if self.listening(inst, crit) and self.condition_holds(crit, inst):
             self.fire(inst, crit)
 
-    def activate_dependent(self, crit: CriterionSpec) -> None:
-        """CMMN 1.1 Table 8.7, as Flowable does it: an entry sentry satisfied across a
-        stage border activates its item even when the item's stage has not started; the
-        enclosing stages start because of the child, whatever their own entry criteria."""
-        case = self.case
-        owner = crit.owner
-        if crit.on_parts != 1 or any(i.live for i in case.instances_of(owner.id)):
-            return
-        if not self.condition_holds(
-            crit, PlanItemInstance("", owner.id, None, S.AVAILABLE, 1, False, 0)
-        ):
-            return
-        chain: list[ItemSpec] = []
-        ancestor = owner.parent
-        parent: PlanItemInstance | None = None
-        while ancestor is not None:
-            parent = next((i for i in case.instances_of(ancestor.id) if i.state is S.ACTIVE), None)
-            if parent is not None:
-                break
-            chain.append(ancestor)
-            ancestor = ancestor.parent
-        if parent is None or not chain:
-            return
-        for stage_spec in reversed(chain):
-            stage = next(
-                (
-                    i
-                    for i in case.instances_of(stage_spec.id)
-                    if i.parent_id == parent.id and i.state in (S.AVAILABLE, S.ENABLED)
-                ),
-                None,
-            )
-            if stage is None:
-                stage = self.create(stage_spec, parent)
-            start = T.MANUAL_START if stage.state is S.ENABLED else T.START
-            self.transition(stage.id, start)
-            parent = case.items[stage.id]
-            if parent.state is not S.ACTIVE:
-                return
-
-    def _listening(self, inst: PlanItemInstance, crit: CriterionSpec) -> bool:
+    def listening(self, inst: PlanItemInstance, crit: CriterionSpec) -> bool:
         if crit.is_exit:
             if self.compiled.dialect is Dialect.CAMUNDA7:
                 # Camunda 7 only exits executions that are active.
@@ -388,7 +349,7 @@ class Agenda:
                 target = items[target_id]
                 if target.state not in NOT_LIVE:
                     found = True
-                if target_id != inst.id and self._listening(target, crit):
+                if target_id != inst.id and self.listening(target, crit):
                     self.queue.append((self.on_part, (target_id, crit, index)))
             if (
                 cross_border
@@ -397,7 +358,7 @@ class Agenda:
                 and crit.owner.parent is not spec.parent
                 and crit.owner.offered_by is None
             ):
-                self.plan(self.activate_dependent, crit)
+                self.plan(activate_dependent, self, crit)
 
     def _started(self, inst: PlanItemInstance, spec: ItemSpec) -> None:
         if spec.is_stage:
@@ -482,30 +443,6 @@ class Agenda:
             spec = self.specs[stage.item_id]
             if spec.item.auto_complete or stage.n_pending == 0:
                 self.plan(self.transition, stage_id, T.COMPLETE)
-
-    def _terminate_orphaned_listeners(self) -> None:
-        """Flowable ends an available event listener once no item can react to it any more
-        (every item whose sentries listen to it has moved on): it can no longer change
-        anything, so it must not keep its stage open. A listener nothing listens to is left
-        alone, and so is one whose listening items do not exist yet."""
-        case = self.case
-        candidates = list(self.orphan_candidates.values())
-        self.orphan_candidates.clear()
-        for spec in candidates:
-            if not spec.dependents:
-                continue
-            orphaned = all(
-                case.by_item.get(crit.owner.id)
-                and not any(
-                    self._listening(case.items[i], crit) for i in case.by_item[crit.owner.id]
-                )
-                for crit in spec.dependents
-            )
-            if not orphaned:
-                continue
-            for inst_id in case.by_item.get(spec.id, ()):
-                if case.items[inst_id].state is S.AVAILABLE:
-                    self.plan(self.transition, inst_id, T.TERMINATE)
 
     # -- timers --------------------------------------------------------------------------
     def start_timer(self, inst: PlanItemInstance, spec: ItemSpec) -> None:
