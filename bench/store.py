@@ -413,6 +413,36 @@ def services_rate(db: sessionmaker[Session], threads: int, seconds: float) -> fl
     return run_threads(threads, seconds, lambda i, d, out: case_worker(db, i, d, out))
 
 
+def case_worker_process(url: str, i: int, start_wall: float, seconds: float, q: Any) -> None:
+    """One process of the multi-process variant: its own engine and pool, one connection;
+    starts at `start_wall` (wall clock, shared by all processes) and runs `seconds`."""
+    engine = make_engine(url)
+    db = session_factory(engine)
+    case_worker(db, 1000 + i, time.perf_counter() + 0.2, [])  # warm up: compile, connect
+    time.sleep(max(0.0, start_wall - time.time()))
+    out: list[int] = []
+    case_worker(db, i, time.perf_counter() + seconds, out)
+    q.put(out[0])
+    engine.dispose()
+
+
+def services_rate_processes(url: str, n: int, seconds: float) -> float:
+    """Case steps per second from n processes, as n API worker processes would run."""
+    ctx = multiprocessing.get_context("spawn")
+    q = ctx.Queue()
+    start_wall = time.time() + 3.0  # room for the processes to spawn and warm up
+    procs = [
+        ctx.Process(target=case_worker_process, args=(url, i, start_wall, seconds, q))
+        for i in range(n)
+    ]
+    for proc in procs:
+        proc.start()
+    counts = [q.get(timeout=seconds + 60) for _ in procs]
+    for proc in procs:
+        proc.join(30)
+    return sum(counts) / seconds
+
+
 def workload_1(target: Target, cfg: Config, res: Results) -> None:
     thread_counts = (1, cfg.threads) if target.kind == "postgresql" else (1,)
     floor_url = target.new_db("floor")
@@ -450,6 +480,28 @@ def workload_1(target: Target, cfg: Config, res: Results) -> None:
             f"-> {share:.0%} of floor (goal >= {goal:.0%}: {verdict})",
             flush=True,
         )
+        if n > 1:
+            # The same n connections from n processes (how API workers are deployed):
+            # Python threads share one interpreter lock, processes use every core.
+            proc_rates = []
+            for _ in range(cfg.rounds):
+                proc_rates.append(services_rate_processes(url, n, cfg.seconds))
+            prate = max(proc_rates)
+            pshare = prate / floor
+            res.figures[f"{target.kind}.w1.{n}proc"] = {
+                "steps_per_s": round(prate),
+                "floor_steps_per_s": round(floor),
+                "share_of_floor": round(pshare, 3),
+                "goal": goal,
+                "pass": pshare >= goal,
+            }
+            pverdict = "PASS" if pshare >= goal else "FAIL"
+            print(
+                f"  (1) {target.kind} {n} processes: {prate:,.0f} steps/s, floor "
+                f"{floor:,.0f} steps/s -> {pshare:.0%} of floor (goal >= {goal:.0%}: "
+                f"{pverdict})",
+                flush=True,
+            )
 
 
 # --- workload (3): the inbox page ------------------------------------------------------
