@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import create_engine, select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.engine import commands as c
@@ -22,14 +20,11 @@ from casework.services.errors import (
     PreconditionFailed,
     Refused,
 )
+from casework.store import migrate
 from casework.store.db import make_engine, session_factory
-from casework.store.tables import Base, Case, CaseEvent, Job, PlanItemRow
+from casework.store.tables import Case, CaseEvent, Job, PlanItemRow
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-PG_URL = os.environ.get(
-    "CASEWORK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-
 CLAIM = """
 id: claim
 name: Claim
@@ -57,38 +52,13 @@ plan:
 """
 
 
-def _pg_available() -> bool:
-    try:
-        with create_engine(PG_URL).connect() as conn:
-            conn.execute(text("select 1"))
-        return True
-    except Exception:
-        return False
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[sessionmaker[Session]]:
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path}/cases.db")
-        Base.metadata.create_all(engine)
-        yield session_factory(engine)
-        engine.dispose()
-        return
-    if not _pg_available():
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is required in CI and unreachable at {PG_URL}")
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
-    schema = "t_" + uuid.uuid4().hex[:10]
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    engine = make_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
-    Base.metadata.create_all(engine)
+@pytest.fixture
+def db(db_url: str) -> Iterator[sessionmaker[Session]]:
+    """A migrated database of the test's own (conftest's db_url: SQLite and PostgreSQL)."""
+    migrate.upgrade(db_url)
+    engine = make_engine(db_url)
     yield session_factory(engine)
     engine.dispose()
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
 
 
 HANDLER = Actor("hana", roles=frozenset({"handler"}))

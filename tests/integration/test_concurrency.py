@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 from casework.engine import commands as c
 from casework.services import audit, case_types, cases
 from casework.services.actors import SYSTEM
+from casework.store import migrate
 from casework.store.db import make_engine, session_factory
-from casework.store.tables import Base, Case, PlanItemRow
+from casework.store.tables import Case, PlanItemRow
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-PG_URL = os.environ.get(
-    "CASEWORK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 WORK = """
 id: queue
 name: Work queue
@@ -32,57 +27,37 @@ plan:
 WRITERS = 20
 
 
-def _writer(url: str, options: str | None, case_ids: list[str], n: int) -> None:
-    kwargs = {"connect_args": {"options": options}} if options else {}
-    db = session_factory(make_engine(url, **kwargs))
+def _writer(url: str, case_ids: list[str], n: int) -> None:
+    engine = make_engine(url)
+    db = session_factory(engine)
     for case_id in case_ids:
         command = c.CompletePlanItem("work") if n % 2 else c.SetVariables({f"w{n}": n})
         cases.run_command(
             db, actor=SYSTEM, case_id=case_id, command=command, now=NOW + timedelta(seconds=n)
         )
+    engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def target(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[tuple[str, str | None]]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/c.db"
-        Base.metadata.create_all(make_engine(url))
-        yield url, None
-        return
-    try:
-        with create_engine(PG_URL).connect() as conn:
-            conn.execute(text("select 1"))
-    except Exception:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is required in CI and unreachable at {PG_URL}")
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
-    schema = "t_" + uuid.uuid4().hex[:10]
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    options = f"-csearch_path={schema}"
-    Base.metadata.create_all(make_engine(PG_URL, connect_args={"options": options}))
-    yield PG_URL, options
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+@pytest.fixture
+def target(db_url: str) -> str:
+    """A migrated database of the test's own; its URL also reaches the processes."""
+    migrate.upgrade(db_url)
+    return db_url
 
 
 def test_twenty_processes_on_shared_and_own_cases_lose_nothing(
-    target: tuple[str, str | None],
+    target: str,
 ) -> None:
-    url, options = target
-    kwargs = {"connect_args": {"options": options}} if options else {}
-    db = session_factory(make_engine(url, **kwargs))
+    url = target
+    engine = make_engine(url)
+    db = session_factory(engine)
     case_types.deploy(db, actor=SYSTEM, source=WORK, now=NOW)
     shared = cases.open_case(db, actor=SYSTEM, type_id="queue", now=NOW).case_id
     own = [
         cases.open_case(db, actor=SYSTEM, type_id="queue", now=NOW).case_id for _ in range(WRITERS)
     ]
     ctx = multiprocessing.get_context("spawn")
-    procs = [
-        ctx.Process(target=_writer, args=(url, options, [shared, own[n]], n))
-        for n in range(WRITERS)
-    ]
+    procs = [ctx.Process(target=_writer, args=(url, [shared, own[n]], n)) for n in range(WRITERS)]
     for p in procs:
         p.start()
     for p in procs:
@@ -105,3 +80,4 @@ def test_twenty_processes_on_shared_and_own_cases_lose_nothing(
             assert seqs == list(range(1, len(seqs) + 1))
         for case_id in own:
             assert cases.get_row(session, case_id).version == 2
+    engine.dispose()

@@ -151,10 +151,6 @@ class CompiledCase:
     def spec(self, item_id: str) -> ItemSpec:
         return self.specs[item_id]
 
-    @property
-    def keeps_ended_cases(self) -> bool:
-        return self.dialect is Dialect.CAMUNDA7
-
     def _compile_item(
         self, item: PlanItem, parent: ItemSpec | None, offered_by: ItemSpec | None
     ) -> ItemSpec:

@@ -15,9 +15,16 @@ from casework.engine import commands as c
 from casework.engine.agenda import Agenda
 from casework.engine.compiled import CompiledCase
 from casework.engine.errors import CommandRefused, UnknownTarget
-from casework.engine.events import CaseFileChanged, CaseStarted, CaseTransitioned, Event
+from casework.engine.events import (
+    CaseFileChanged,
+    CaseStarted,
+    CaseTransitioned,
+    Event,
+    TimerScheduled,
+)
 from casework.engine.instance import CaseInstance, PlanItemInstance, evolve
 from casework.engine.states import CaseState, PlanItemState
+from casework.engine.timers import parse_duration
 from casework.model.definitions import (
     CaseDefinition,
     CaseFileTransition,
@@ -41,14 +48,14 @@ class CaseEngine:
         self._handlers: dict[type[Any], Callable[[Agenda, Any], None]] = {
             c.CompletePlanItem: _complete,
             c.OccurEvent: _occur,
-            c.ManualStart: _manual_start,
-            c.DisablePlanItem: _disable,
-            c.ReenablePlanItem: _reenable,
+            c.ManualStart: _plain(T.MANUAL_START, S.ENABLED),
+            c.DisablePlanItem: _plain(T.DISABLE, S.ENABLED),
+            c.ReenablePlanItem: _plain(T.REENABLE, S.DISABLED),
             c.CompleteStage: _complete_stage,
             c.ExitPlanItem: _exit,
-            c.FaultPlanItem: _fault,
-            c.ReactivatePlanItem: _reactivate,
-            c.SuspendPlanItem: _suspend,
+            c.FaultPlanItem: _plain(T.FAULT, S.ACTIVE),
+            c.ReactivatePlanItem: _plain(T.REACTIVATE, S.FAILED),
+            c.SuspendPlanItem: _plain(T.SUSPEND, S.ACTIVE, S.AVAILABLE),
             c.ResumePlanItem: _resume,
             c.SetVariables: _set_variables,
             c.PlanDiscretionaryItem: _plan,
@@ -222,19 +229,14 @@ def _occur(agenda: Agenda, cmd: c.OccurEvent) -> None:
     agenda.transition(inst.id, T.OCCUR, strict=True)
 
 
-def _manual_start(agenda: Agenda, cmd: c.ManualStart) -> None:
-    inst = resolve(agenda, cmd.target, S.ENABLED)
-    agenda.transition(inst.id, T.MANUAL_START, strict=True)
+def _plain(transition: Transition, *prefer: PlanItemState) -> Callable[[Agenda, Any], None]:
+    """A command that is just one transition of the instance its target names."""
 
+    def handle(agenda: Agenda, cmd: Any) -> None:
+        inst = resolve(agenda, cmd.target, *prefer)
+        agenda.transition(inst.id, transition, strict=True)
 
-def _disable(agenda: Agenda, cmd: c.DisablePlanItem) -> None:
-    inst = resolve(agenda, cmd.target, S.ENABLED)
-    agenda.transition(inst.id, T.DISABLE, strict=True)
-
-
-def _reenable(agenda: Agenda, cmd: c.ReenablePlanItem) -> None:
-    inst = resolve(agenda, cmd.target, S.DISABLED)
-    agenda.transition(inst.id, T.REENABLE, strict=True)
+    return handle
 
 
 def _complete_stage(agenda: Agenda, cmd: c.CompleteStage) -> None:
@@ -261,21 +263,6 @@ def _exit(agenda: Agenda, cmd: c.ExitPlanItem) -> None:
         agenda.transition(inst.id, T.EXIT, strict=True)
 
 
-def _fault(agenda: Agenda, cmd: c.FaultPlanItem) -> None:
-    inst = resolve(agenda, cmd.target, S.ACTIVE)
-    agenda.transition(inst.id, T.FAULT, strict=True)
-
-
-def _reactivate(agenda: Agenda, cmd: c.ReactivatePlanItem) -> None:
-    inst = resolve(agenda, cmd.target, S.FAILED)
-    agenda.transition(inst.id, T.REACTIVATE, strict=True)
-
-
-def _suspend(agenda: Agenda, cmd: c.SuspendPlanItem) -> None:
-    inst = resolve(agenda, cmd.target, S.ACTIVE, S.AVAILABLE)
-    agenda.transition(inst.id, T.SUSPEND, strict=True)
-
-
 def _resume(agenda: Agenda, cmd: c.ResumePlanItem) -> None:
     inst = resolve(agenda, cmd.target, S.SUSPENDED)
     if inst.state is not S.SUSPENDED:
@@ -289,12 +276,10 @@ def _set_variables(agenda: Agenda, cmd: c.SetVariables) -> None:
 
 def _change_variables(agenda: Agenda, values: Mapping[str, Any]) -> None:
     current = agenda.case.variables
+    # None removes a field, so it is a change only for a field that is there.
     changes = {
-        k: v
-        for k, v in values.items()
-        if current.get(k) != v or (k not in current and v is not None)
+        k: v for k, v in values.items() if (current[k] != v if k in current else v is not None)
     }
-    changes = {k: v for k, v in changes.items() if not (v is None and k not in current)}
     if not changes:
         return
     before = {k: k in current for k in changes}
@@ -367,9 +352,6 @@ def _fire_due_timers(agenda: Agenda, cmd: c.FireDueTimers) -> None:
             parent = case.items[parent_id]
             if parent.state is S.ACTIVE:
                 nxt = agenda.create(spec, parent, inst.index + 1)
-                from casework.engine.events import TimerScheduled
-                from casework.engine.timers import parse_duration
-
                 agenda.emit(
                     TimerScheduled(
                         nxt.id,

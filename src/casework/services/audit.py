@@ -44,6 +44,27 @@ def event_hash(
     return hashlib.sha256((previous + body).encode()).hexdigest()
 
 
+def log_row(
+    previous: str,
+    case_id: str,
+    seq: int,
+    type_: str,
+    payload: dict[str, Any],
+    actor: str,
+    at: datetime,
+) -> dict[str, Any]:
+    """A `case_events` row, chained to the event before it (whose hash is `previous`)."""
+    return {
+        "case_id": case_id,
+        "seq": seq,
+        "type": type_,
+        "payload": payload,
+        "actor": actor,
+        "at": at,
+        "hash": event_hash(previous, case_id, seq, type_, payload, actor, at),
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class ChainProblem:
     case_id: str

@@ -27,7 +27,7 @@ from casework.engine.events import Event, event_payload
 from casework.engine.serialize import dump_state, load_state
 from casework.model.definitions import PlanItemKind
 from casework.services.actors import Actor
-from casework.services.audit import GENESIS, event_hash
+from casework.services.audit import GENESIS, log_row
 from casework.services.case_types import engine_for, latest_version
 from casework.services.errors import (
     Conflict,
@@ -104,20 +104,9 @@ def open_case(
             "owner": owner,
             "team": team,
         }
-        opened_hash = event_hash(GENESIS, case_id, 1, "CaseOpened", opened, actor.id, now)
-        rows, last_seq, last_hash = event_rows(case_id, 1, opened_hash, events, actor, now)
-        rows.insert(
-            0,
-            {
-                "case_id": case_id,
-                "seq": 1,
-                "type": "CaseOpened",
-                "payload": opened,
-                "actor": actor.id,
-                "at": now,
-                "hash": opened_hash,
-            },
-        )
+        first = log_row(GENESIS, case_id, 1, "CaseOpened", opened, actor.id, now)
+        rows, last_seq, last_hash = event_rows(case_id, 1, first["hash"], events, actor, now)
+        rows.insert(0, first)
         conn.execute(
             _INSERT_CASE,
             {
@@ -383,20 +372,9 @@ def event_rows(
     rows = []
     for event in events:
         last_seq += 1
-        payload = event_payload(event)
-        type_ = event.type
-        last_hash = event_hash(last_hash, case_id, last_seq, type_, payload, actor.id, now)
-        rows.append(
-            {
-                "case_id": case_id,
-                "seq": last_seq,
-                "type": type_,
-                "payload": payload,
-                "actor": actor.id,
-                "at": now,
-                "hash": last_hash,
-            }
-        )
+        row = log_row(last_hash, case_id, last_seq, event.type, event_payload(event), actor.id, now)
+        last_hash = row["hash"]
+        rows.append(row)
     return rows, last_seq, last_hash
 
 

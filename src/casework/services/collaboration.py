@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from casework.engine.events import EVENT_TYPES, Event, event_from_dict
 from casework.services.actors import Actor
-from casework.services.audit import event_hash
+from casework.services.audit import log_row
 from casework.services.errors import InvalidInput, NotFound
 from casework.services.projection import update_case_row
 from casework.services.search import index_case
@@ -136,18 +136,9 @@ def _append(
     now: datetime,
 ) -> None:
     seq = row.last_seq + 1
-    digest = event_hash(row.last_hash, row.id, seq, type_, payload, actor.id, now)
-    session.execute(
-        insert(CaseEvent).values(
-            case_id=row.id,
-            seq=seq,
-            type=type_,
-            payload=payload,
-            actor=actor.id,
-            at=now,
-            hash=digest,
-        )
-    )
+    entry = log_row(row.last_hash, row.id, seq, type_, payload, actor.id, now)
+    digest = entry["hash"]
+    session.execute(insert(CaseEvent).values(**entry))
     version = row.version
     if not update_case_row(
         session, row.id, version, {"last_seq": seq, "last_hash": digest, "updated_at": now}

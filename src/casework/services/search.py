@@ -105,9 +105,9 @@ def document(title: str, data: Any, notes: Iterable[str]) -> Document:
 
 # --- writing -----------------------------------------------------------------------------
 
-# Engines known to have the index. A database built from tables.py alone
-# (`Base.metadata.create_all`, as some tests do) has no `case_search`: writes then skip
-# indexing. Only the positive answer is remembered, so a migration run later is seen.
+# Engines known to have the index. A database at migration 0001 (or built from tables.py
+# alone) has no `case_search`: writes then skip indexing rather than fail. Only the
+# positive answer is remembered, so a migration run later is seen.
 _INDEXED: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
 
 
