@@ -6,7 +6,6 @@ projections never disagree with the log; `rebuild` recomputes them from the log 
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from datetime import datetime
 from typing import Any
@@ -14,7 +13,8 @@ from typing import Any
 from sqlalchemy import Connection, bindparam
 from sqlalchemy.orm import Session
 
-from casework.engine import CaseEngine, CaseInstance, Event
+from casework.engine import CaseEngine, CaseInstance, Event, PlanItemInstance
+from casework.engine.compiled import ItemSpec
 from casework.engine.events import (
     CaseTransitioned,
     PlanItemCreated,
@@ -73,9 +73,9 @@ def project(
                             },
                         )
                     )
-                if spec.item.due:
-                    with contextlib.suppress(TimerExpressionError):
-                        due[event.instance_id] = parse_duration(spec.item.due).add_to(now)
+                when = due_date(spec, now)
+                if when is not None:
+                    due[event.instance_id] = when
         elif isinstance(event, TimerScheduled):
             jobs.append(_job("timer", case_id, event.instance_id, event.due, {}))
         elif isinstance(event, CaseTransitioned) and event.transition == "reactivate":
@@ -83,27 +83,18 @@ def project(
             # refused: give every pending timer a job again.
             for instance_id, when in state.timers.items():
                 jobs.append(_job("timer", case_id, instance_id, max(when, now), {}))
-    rows = []
-    for instance_id in created:
-        inst = state.items[instance_id]
-        spec = engine.compiled.specs[inst.item_id]
-        rows.append(
-            {
-                "case_id": case_id,
-                "instance_id": instance_id,
-                "item_id": inst.item_id,
-                "parent_id": inst.parent_id,
-                "name": spec.item.name,
-                "kind": spec.kind.value,
-                "state": inst.state.value,
-                "role": spec.item.role,
-                "assignee": None,
-                "priority": priority,
-                "due_at": due.get(instance_id),
-                "created_at": now,
-                "updated_at": now,
-            }
+    rows = [
+        plan_item_row(
+            case_id,
+            state.items[instance_id],
+            engine.compiled.specs[state.items[instance_id].item_id],
+            priority=priority,
+            due_at=due.get(instance_id),
+            created_at=now,
+            updated_at=now,
         )
+        for instance_id in created
+    ]
     conn = session if isinstance(session, Connection) else session.connection()
     if rows:
         conn.execute(_INSERT_ITEMS, rows)
@@ -142,6 +133,45 @@ _UPDATE_ITEM_DUE = (
     .values(due_at=bindparam("due_at"))
 )
 _INSERT_JOBS = table_of(Job).insert()
+
+
+def due_date(spec: ItemSpec, activated_at: datetime) -> datetime | None:
+    """When work activated at `activated_at` is due (its `due` duration); None without
+    one, or with a duration that cannot be read (bad data never stops the case)."""
+    if not spec.item.due:
+        return None
+    try:
+        return parse_duration(spec.item.due).add_to(activated_at)
+    except TimerExpressionError:
+        return None
+
+
+def plan_item_row(
+    case_id: str,
+    inst: PlanItemInstance,
+    spec: ItemSpec,
+    *,
+    priority: int,
+    due_at: datetime | None,
+    created_at: datetime,
+    updated_at: datetime,
+) -> dict[str, Any]:
+    """A `plan_items` row, as the live projection and a rebuild both write it."""
+    return {
+        "case_id": case_id,
+        "instance_id": inst.id,
+        "item_id": inst.item_id,
+        "parent_id": inst.parent_id,
+        "name": spec.item.name,
+        "kind": spec.kind.value,
+        "state": inst.state.value,
+        "role": spec.item.role,
+        "assignee": None,
+        "priority": priority,
+        "due_at": due_at,
+        "created_at": created_at,
+        "updated_at": updated_at,
+    }
 
 
 def _job(

@@ -22,7 +22,6 @@ Limits of "purely from the log", each noted where it is handled:
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,11 +38,10 @@ from casework.engine.events import (
     PlanItemTransitioned,
 )
 from casework.engine.serialize import dump_state
-from casework.engine.timers import TimerExpressionError, parse_duration
 from casework.services.audit import ChainProblem, verify_case
 from casework.services.case_types import engine_for
 from casework.services.errors import NotFound, Refused
-from casework.services.projection import case_columns
+from casework.services.projection import case_columns, due_date, plan_item_row
 from casework.services.search import reindex_all
 from casework.store.tables import Case, CaseEvent, PlanItemRow
 
@@ -131,30 +129,17 @@ def compute(
         elif isinstance(event, PlanItemTransitioned):
             item = items[event.instance_id]
             item["updated_at"] = entry.at
-            due = specs[event.item_id].item.due
-            if event.to_state == "active" and due:
+            if event.to_state == "active":
                 # project() computes it at each activation; a bad expression leaves it.
-                with contextlib.suppress(TimerExpressionError):
-                    item["due_at"] = parse_duration(due).add_to(entry.at)
+                when = due_date(specs[event.item_id], entry.at)
+                if when is not None:
+                    item["due_at"] = when
     if _valid_priority(data.get("priority")):
         current = data["priority"]
-    rows = []
-    for inst in state.items.values():
-        spec = specs[inst.item_id]
-        rows.append(
-            {
-                "case_id": case_id,
-                "instance_id": inst.id,
-                "item_id": inst.item_id,
-                "parent_id": inst.parent_id,
-                "name": spec.item.name,
-                "kind": spec.kind.value,
-                "state": inst.state.value,
-                "role": spec.item.role,
-                "assignee": None,
-                **items[inst.id],
-            }
-        )
+    rows = [
+        plan_item_row(case_id, inst, specs[inst.item_id], **items[inst.id])
+        for inst in state.items.values()
+    ]
     values = case_columns(engine, state, log[-1].at)
     values.update(priority=current, opened_at=log[0].at, state=dump_state(state))
     return CaseProjection(state, values, rows)
