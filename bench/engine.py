@@ -39,6 +39,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from machine_info import basics
+
 BENCH = Path(__file__).resolve().parent
 MODELS = BENCH / "spiff_models"
 SPIFF_VENV = BENCH / ".venv-spiff"
@@ -477,20 +479,7 @@ def spiff_subprocess(cfg: Config) -> dict[str, Any]:
 
 
 def machine() -> dict[str, str]:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "nproc": str(os.cpu_count()),
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-    }
+    return {**basics(), "implementation": platform.python_implementation()}
 
 
 def verdict(ok: bool) -> str:

@@ -91,6 +91,7 @@ from casework.store.db import make_engine, session_factory
 from casework.store.migrate import upgrade
 from casework.store.tables import Case, CaseEvent, Job, PlanItemRow, table_of
 from casework.worker import Worker
+from machine_info import basics
 
 PG_URL = os.environ.get(
     "CASEWORK_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -163,18 +164,8 @@ def load1() -> float:
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return {
-        "cpu": cpu,
-        "nproc": os.cpu_count(),
-        "python": platform.python_version(),
+        **basics(),
         "sqlite": sqlite3.sqlite_version,
         "platform": platform.platform(),
     }
