@@ -48,14 +48,16 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     if isinstance(exc, DBAPIError) and exc.orig is not None:
         exc = exc.orig  # the driver's message, without SQLAlchemy's background link
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__
 
 
-def _shown(url: str) -> str:
+def shown_url(url: str | None) -> str:
+    """The URL for messages, password hidden."""
+    url = url or database_url()
     try:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
@@ -69,7 +71,7 @@ def database(url: str | None) -> Iterator[sessionmaker[Session]]:
     try:
         engine = make_engine(url)
     except (ArgumentError, ImportError, ValueError) as exc:
-        fail(f"{_shown(url)}: {_one_line(exc)}")
+        fail(f"{shown_url(url)}: {one_line(exc)}")
     try:
         yield session_factory(engine)
     except ServiceError as exc:
@@ -77,12 +79,12 @@ def database(url: str | None) -> Iterator[sessionmaker[Session]]:
     except ModelError as exc:
         fail(str(exc))
     except SQLAlchemyError as exc:
-        message = _one_line(exc)
+        message = one_line(exc)
         if "no such table" in message or "does not exist" in message:
             message += " (run `casework db upgrade` first)"
-        fail(f"{_shown(url)}: {message}")
+        fail(f"{shown_url(url)}: {message}")
     except OSError as exc:
-        fail(f"{exc.filename or _shown(url)}: {exc.strerror or exc}")
+        fail(f"{exc.filename or shown_url(url)}: {exc.strerror or exc}")
     finally:
         engine.dispose()
 

@@ -8,9 +8,10 @@ import socket
 from typing import Annotated
 
 import typer
-from sqlalchemy import make_url, select
-from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy import select
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from casework.cli.common import DatabaseUrl, one_line, shown_url
 from casework.cli.errors import fail
 from casework.store.db import database_url as default_database_url
 from casework.store.db import make_engine, session_factory
@@ -18,30 +19,8 @@ from casework.store.tables import Job
 from casework.worker.runner import Worker
 
 
-def _shown(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "(invalid URL)"
-
-
-def _one_line(exc: BaseException) -> str:
-    if isinstance(exc, DBAPIError) and exc.orig is not None:
-        exc = exc.orig
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
-
-
 def worker(
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            "--database-url",
-            envvar="CASEWORK_DATABASE_URL",
-            show_default="sqlite:///./casework.db",
-            help="Database URL, e.g. postgresql+psycopg://user@host/casework.",
-        ),
-    ] = None,
+    database_url: DatabaseUrl = None,
     name: Annotated[
         str | None,
         typer.Option(help="Worker name in job leases and the audit trail (default: host:pid)."),
@@ -61,7 +40,7 @@ def worker(
     try:
         engine = make_engine(url)
     except (ArgumentError, ImportError) as exc:
-        fail(f"{_shown(url)}: {_one_line(exc)}")
+        fail(f"{shown_url(url)}: {one_line(exc)}")
     try:
         db = session_factory(engine)
         try:
@@ -70,7 +49,7 @@ def worker(
             with db() as session:
                 session.execute(select(Job.id).limit(1))
         except SQLAlchemyError as exc:
-            fail(f"{_shown(url)}: {_one_line(exc)} (is it migrated? `casework db upgrade`)")
+            fail(f"{shown_url(url)}: {one_line(exc)} (is it migrated? `casework db upgrade`)")
         runner = Worker(db, name=worker_name)
         if once:
             total = 0
@@ -78,7 +57,7 @@ def worker(
                 while (claimed := runner.run_once()) > 0:
                     total += claimed
             except SQLAlchemyError as exc:
-                fail(f"{_shown(url)}: {_one_line(exc)}")
+                fail(f"{shown_url(url)}: {one_line(exc)}")
             typer.echo(f"worker {worker_name}: ran {total} job(s)")
             return
         runner.run_forever(poll_interval=poll)
