@@ -26,6 +26,7 @@ from casework.engine import commands as c
 from casework.engine.events import Event, event_payload
 from casework.engine.serialize import dump_state, load_state
 from casework.model.definitions import PlanItemKind
+from casework.services import warm as warm_cases
 from casework.services.actors import Actor
 from casework.services.audit import GENESIS, log_row
 from casework.services.case_types import engine_for, latest_version
@@ -39,6 +40,7 @@ from casework.services.errors import (
 )
 from casework.services.projection import case_columns, project, update_case_row
 from casework.services.search import index_case, index_new_case
+from casework.services.warm import WarmCase
 from casework.store.tables import Case, CaseEvent, IdempotencyKey, table_of
 
 MAX_ATTEMPTS = 5
@@ -56,6 +58,10 @@ class CaseRef:
 
 class _LostRace(Exception):
     pass
+
+
+class _StaleWarm(_LostRace):
+    """The warm copy the command ran on was not the stored state: not a race at all."""
 
 
 def new_case_id() -> str:
@@ -138,7 +144,20 @@ def open_case(
         index_new_case(conn, case_id, row_title, values["data"])
         ref = CaseRef(case_id, 1, values["status"])
         _remember(conn, actor, idempotency_key, request, ref, now)
-        return ref
+        bind = conn.engine
+    # Committed: the next command on this case can start from the state in hand.
+    warm = WarmCase(
+        version=1,
+        priority=values.get("priority", priority),
+        type_id=type_id,
+        type_version=version,
+        state=state,
+        status=ref.status,
+        last_seq=last_seq,
+        last_hash=last_hash,
+    )
+    warm_cases.put(bind, case_id, warm)
+    return ref
 
 
 @contextmanager
@@ -225,23 +244,35 @@ def run_command(
     together); if it raises, nothing of the command is kept.
     """
     request = {"op": type(command).__name__, "case": case_id, "command": repr(command)}
-    for _attempt in range(MAX_ATTEMPTS):
+    for attempt in range(MAX_ATTEMPTS):
+        bind: Engine | None = None
         try:
             with transaction(db) as conn:
+                bind = conn.engine
                 replay = _replayed(conn, actor, idempotency_key, request)
                 if replay is not None:
                     return replay
-                ref = _apply(conn, actor, case_id, command, now, expected_version)
+                # A retry reads the row: the warm copy is what lost the race.
+                ref, warm = _apply(
+                    conn, actor, case_id, command, now, expected_version, warm_ok=attempt == 0
+                )
                 _remember(conn, actor, idempotency_key, request, ref, now)
                 if on_commit is not None:
                     on_commit(conn)
-                return ref
-        except (_LostRace, IntegrityError):
+        except (_LostRace, IntegrityError) as exc:
+            if bind is not None:
+                warm_cases.drop(bind, case_id)
             # Another writer committed first; read again. If the command no longer
             # applies, the engine refuses it on the fresh state (a Refused, not a retry).
-            if expected_version is not None:
+            if expected_version is not None and not isinstance(exc, _StaleWarm):
                 raise Conflict("the case changed while the command ran") from None
             continue
+        except BaseException:
+            if bind is not None:
+                warm_cases.drop(bind, case_id)
+            raise
+        warm_cases.put(bind, case_id, warm)
+        return ref
     raise Conflict(f"case {case_id} is too busy: gave up after {MAX_ATTEMPTS} attempts")
 
 
@@ -252,20 +283,19 @@ def _apply(
     command: c.Command,
     now: datetime,
     expected_version: int | None,
-) -> CaseRef:
-    # Lock the case row for the transaction (PostgreSQL; SQLite's BEGIN IMMEDIATE already
-    # serialises writers): writers on one case queue instead of losing races, and the
-    # version check below stays as the guard for If-Match and for any other writer.
-    row = conn.execute(_LOAD_CASE, {"b_id": case_id}).one_or_none()
-    if row is None:
-        raise NotFound(f"no case {case_id}")
-    if expected_version is not None and row.version != expected_version:
+    *,
+    warm_ok: bool,
+) -> tuple[CaseRef, WarmCase]:
+    case = warm_cases.get(conn.engine, case_id) if warm_ok else None
+    from_warm = case is not None
+    if case is None or (expected_version is not None and case.version != expected_version):
+        case, from_warm = _load(conn, case_id), False
+    if expected_version is not None and case.version != expected_version:
         raise PreconditionFailed(
-            f"case {case_id} is at version {row.version}, not {expected_version}"
+            f"case {case_id} is at version {case.version}, not {expected_version}"
         )
-    version, priority = row.version, row.priority
-    engine = engine_for(conn, row.type_id, row.type_version)
-    state = load_state(row.state, engine.compiled)
+    version, state = case.version, case.state
+    engine = engine_for(conn, case.type_id, case.type_version)
     command = _authorize(actor, engine, state, command)
     if isinstance(command, c.SetVariables | c.CompletePlanItem):
         _check_case_file(engine, command.variables, require=False)
@@ -277,16 +307,21 @@ def _apply(
         raise Refused(str(exc)) from None
     if not events:
         # Nothing happened (e.g. a timer job for a timer already gone): write nothing.
-        return CaseRef(case_id, version, row.status)
-    last_seq, last_hash = _append(conn, case_id, row.last_seq, row.last_hash, events, actor, now)
+        return CaseRef(case_id, version, case.status), case
+    rows, last_seq, last_hash = event_rows(
+        case_id, case.last_seq, case.last_hash, events, actor, now
+    )
     # Write only the projection columns that changed: every indexed column in a SET
     # clause costs index pages, and pages are what a durable commit pays for.
     before = case_columns(engine, state, now)
     after = case_columns(engine, new_state, now)
     values = {k: v for k, v in after.items() if k == "updated_at" or before.get(k) != v}
     values.update(state=dump_state(new_state), last_seq=last_seq, last_hash=last_hash)
-    if not update_case_row(conn, case_id, version, values):
-        raise _LostRace
+    # The case row first: its conditional UPDATE is the check that the state the
+    # command ran on is still the stored one, and (PostgreSQL) takes the row lock.
+    if not update_case_row(conn, case_id, version, values, expected_hash=case.last_hash):
+        raise _StaleWarm if from_warm else _LostRace
+    conn.execute(_INSERT_EVENTS, rows)
     project(
         conn,
         engine=engine,
@@ -294,11 +329,42 @@ def _apply(
         state=new_state,
         events=events,
         now=now,
-        priority=priority,
+        priority=case.priority,
     )
     if "data" in values:
         index_case(conn, case_id)
-    return CaseRef(case_id, version + 1, after["status"])
+    status = after["status"]
+    warm = WarmCase(
+        version=version + 1,
+        priority=after.get("priority", case.priority),
+        type_id=case.type_id,
+        type_version=case.type_version,
+        state=new_state,
+        status=status,
+        last_seq=last_seq,
+        last_hash=last_hash,
+    )
+    return CaseRef(case_id, version + 1, status), warm
+
+
+def _load(conn: Connection, case_id: str) -> WarmCase:
+    # Lock the case row for the transaction (PostgreSQL; SQLite's BEGIN IMMEDIATE already
+    # serialises writers): writers on one case queue instead of losing races, and the
+    # conditional UPDATE stays as the guard for If-Match and for any other writer.
+    row = conn.execute(_LOAD_CASE, {"b_id": case_id}).one_or_none()
+    if row is None:
+        raise NotFound(f"no case {case_id}")
+    engine = engine_for(conn, row.type_id, row.type_version)
+    return WarmCase(
+        version=row.version,
+        priority=row.priority,
+        type_id=row.type_id,
+        type_version=row.type_version,
+        state=load_state(row.state, engine.compiled),
+        status=row.status,
+        last_seq=row.last_seq,
+        last_hash=row.last_hash,
+    )
 
 
 _CASE_COLUMNS = table_of(Case).c
@@ -340,21 +406,6 @@ def _authorize(actor: Actor, engine: CaseEngine, state: Any, command: c.Command)
         ):
             raise Forbidden(f"'{spec.item.name}' is work for the {spec.item.role} role")
     return command
-
-
-def _append(
-    conn: Connection,
-    case_id: str,
-    last_seq: int,
-    last_hash: str,
-    events: list[Event],
-    actor: Actor,
-    now: datetime,
-) -> tuple[int, str]:
-    rows, last_seq, last_hash = event_rows(case_id, last_seq, last_hash, events, actor, now)
-    if rows:
-        conn.execute(_INSERT_EVENTS, rows)
-    return last_seq, last_hash
 
 
 _INSERT_EVENTS = table_of(CaseEvent).insert()

@@ -229,9 +229,15 @@ _UPDATE_CASE = (
 
 
 def update_case_row(
-    session: Session | Connection, case_id: str, expected_version: int, values: dict[str, Any]
+    session: Session | Connection,
+    case_id: str,
+    expected_version: int,
+    values: dict[str, Any],
+    *,
+    expected_hash: str | None = None,
 ) -> bool:
-    """Conditional update: False when another writer committed first."""
+    """Conditional update: False when another writer committed first (the row is no
+    longer at `expected_version`, or no longer ends its log with `expected_hash`)."""
     params = {
         "b_id": case_id,
         "b_version": expected_version,
@@ -239,14 +245,19 @@ def update_case_row(
         **values,
     }
     columns = frozenset(values)
-    statement = _UPDATE_CASE_BY_COLUMNS.get(columns)
+    key = (columns, expected_hash is not None)
+    statement = _UPDATE_CASE_BY_COLUMNS.get(key)
     if statement is None:
         # A handful of column sets occur in practice; build each statement once.
-        statement = _UPDATE_CASE.values(**{k: bindparam(k) for k in sorted(columns)})
-        _UPDATE_CASE_BY_COLUMNS[columns] = statement
+        base = _UPDATE_CASE_CHAINED if expected_hash is not None else _UPDATE_CASE
+        statement = base.values(**{k: bindparam(k) for k in sorted(columns)})
+        _UPDATE_CASE_BY_COLUMNS[key] = statement
+    if expected_hash is not None:
+        params["b_hash"] = expected_hash
     conn = session if isinstance(session, Connection) else session.connection()
     result = conn.execute(statement, params)
     return bool(result.rowcount)
 
 
-_UPDATE_CASE_BY_COLUMNS: dict[frozenset[str], Any] = {}
+_UPDATE_CASE_CHAINED = _UPDATE_CASE.where(_CASES.c.last_hash == bindparam("b_hash"))
+_UPDATE_CASE_BY_COLUMNS: dict[tuple[frozenset[str], bool], Any] = {}

@@ -1,0 +1,140 @@
+"""Warm cases: a process keeps the state of cases it wrote, and never acts on a stale one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from casework.engine import commands as c
+from casework.services import audit, case_types, cases, warm
+from casework.services.actors import SYSTEM
+from casework.services.errors import PreconditionFailed
+from casework.store import migrate
+from casework.store.db import make_engine, session_factory
+from casework.store.tables import Case, PlanItemRow
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+TRIO = """
+id: trio
+name: Trio
+case_file:
+  note: {type: string}
+plan:
+  items:
+    - task: One
+    - task: Two
+    - task: Three
+"""
+
+
+@pytest.fixture
+def two_processes(db_url: str) -> Iterator[tuple[sessionmaker[Session], sessionmaker[Session]]]:
+    """Two engines on one database: as far as the warm cache knows, two processes."""
+    migrate.upgrade(db_url)
+    first, second = make_engine(db_url), make_engine(db_url)
+    yield session_factory(first), session_factory(second)
+    first.dispose()
+    second.dispose()
+
+
+def _items(db: sessionmaker[Session], case_id: str) -> dict[str, str]:
+    with db() as session:
+        rows = session.scalars(select(PlanItemRow).where(PlanItemRow.case_id == case_id))
+        return {r.item_id: r.state for r in rows if r.kind != "stage"}
+
+
+def test_a_warm_copy_made_stale_by_another_process_is_detected_and_reread(
+    two_processes: tuple[sessionmaker[Session], sessionmaker[Session]],
+) -> None:
+    a, b = two_processes
+    case_types.deploy(a, actor=SYSTEM, source=TRIO, now=NOW)
+    ref = cases.open_case(a, actor=SYSTEM, type_id="trio", now=NOW)
+    cases.run_command(
+        a, actor=SYSTEM, case_id=ref.case_id, command=c.CompletePlanItem("one"), now=NOW
+    )
+    assert warm.get(a.kw["bind"], ref.case_id) is not None
+    # The other process moves the case on: A's warm copy no longer matches the row.
+    cases.run_command(
+        b,
+        actor=SYSTEM,
+        case_id=ref.case_id,
+        command=c.SetVariables({"note": "from b"}),
+        now=NOW,
+    )
+    cases.run_command(
+        b, actor=SYSTEM, case_id=ref.case_id, command=c.CompletePlanItem("two"), now=NOW
+    )
+    # Were A to act on its stale copy, "two" would still be active and B's data lost.
+    done = cases.run_command(
+        a, actor=SYSTEM, case_id=ref.case_id, command=c.CompletePlanItem("three"), now=NOW
+    )
+    assert done.version == 5
+    assert _items(a, ref.case_id) == {"one": "completed", "two": "completed", "three": "completed"}
+    with a() as session:
+        row = session.get(Case, ref.case_id)
+        assert row is not None and row.data == {"note": "from b"} and row.status == "completed"
+        assert audit.verify_case(session, ref.case_id) is None
+    kept = warm.get(a.kw["bind"], ref.case_id)
+    assert kept is not None and kept.version == 5 and kept.state.variables == {"note": "from b"}
+
+
+def test_a_rolled_back_command_leaves_no_warm_state(
+    two_processes: tuple[sessionmaker[Session], sessionmaker[Session]],
+) -> None:
+    a, _ = two_processes
+    case_types.deploy(a, actor=SYSTEM, source=TRIO, now=NOW)
+    ref = cases.open_case(a, actor=SYSTEM, type_id="trio", now=NOW)
+
+    def fail(_conn: Connection) -> None:
+        raise RuntimeError("the job could not be marked done")
+
+    with pytest.raises(RuntimeError):
+        cases.run_command(
+            a,
+            actor=SYSTEM,
+            case_id=ref.case_id,
+            command=c.CompletePlanItem("one"),
+            now=NOW,
+            on_commit=fail,
+        )
+    assert warm.get(a.kw["bind"], ref.case_id) is None
+    # The command runs again from the stored state: "one" was never completed.
+    again = cases.run_command(
+        a, actor=SYSTEM, case_id=ref.case_id, command=c.CompletePlanItem("one"), now=NOW
+    )
+    assert again.version == 2
+    assert _items(a, ref.case_id)["one"] == "completed"
+
+
+def test_if_match_is_checked_against_the_stored_version_not_the_warm_one(
+    two_processes: tuple[sessionmaker[Session], sessionmaker[Session]],
+) -> None:
+    a, b = two_processes
+    case_types.deploy(a, actor=SYSTEM, source=TRIO, now=NOW)
+    ref = cases.open_case(a, actor=SYSTEM, type_id="trio", now=NOW)
+    cases.run_command(
+        b, actor=SYSTEM, case_id=ref.case_id, command=c.CompletePlanItem("one"), now=NOW
+    )
+    # A still holds version 1 warm; the row is at version 2.
+    with pytest.raises(PreconditionFailed):
+        cases.run_command(
+            a,
+            actor=SYSTEM,
+            case_id=ref.case_id,
+            command=c.CompletePlanItem("two"),
+            now=NOW,
+            expected_version=1,
+        )
+    ok = cases.run_command(
+        a,
+        actor=SYSTEM,
+        case_id=ref.case_id,
+        command=c.CompletePlanItem("two"),
+        now=NOW,
+        expected_version=2,
+    )
+    assert ok.version == 3
