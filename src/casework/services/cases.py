@@ -41,6 +41,7 @@ from casework.services.errors import (
 from casework.services.projection import case_columns, project, update_case_row
 from casework.services.search import index_case, index_new_case
 from casework.services.warm import WarmCase
+from casework.store.direct import DirectStatement
 from casework.store.tables import Case, CaseEvent, IdempotencyKey, table_of
 
 MAX_ATTEMPTS = 5
@@ -126,8 +127,8 @@ def open_case(
         first = log_row(GENESIS, case_id, 1, "CaseOpened", opened, actor.id, now)
         rows, last_seq, last_hash = event_rows(case_id, 1, first["hash"], events, actor, now)
         rows.insert(0, first)
-        conn.execute(
-            _INSERT_CASE,
+        _INSERT_CASE.execute(
+            conn,
             {
                 "id": case_id,
                 "type_id": type_id,
@@ -143,7 +144,7 @@ def open_case(
                 **{**values, "priority": values.get("priority", priority)},
             },
         )
-        conn.execute(_INSERT_EVENTS, rows)
+        _INSERT_EVENTS.executemany(conn, rows)
         project(
             conn,
             engine=engine,
@@ -334,7 +335,7 @@ def _apply(
     # command ran on is still the stored one, and (PostgreSQL) takes the row lock.
     if not update_case_row(conn, case_id, version, values, expected_hash=case.last_hash):
         raise _StaleWarm if from_warm else _LostRace
-    conn.execute(_INSERT_EVENTS, rows)
+    _INSERT_EVENTS.executemany(conn, rows)
     project(
         conn,
         engine=engine,
@@ -421,8 +422,8 @@ def _authorize(actor: Actor, engine: CaseEngine, state: Any, command: c.Command)
     return command
 
 
-_INSERT_EVENTS = table_of(CaseEvent).insert()
-_INSERT_CASE = table_of(Case).insert()
+_INSERT_EVENTS = DirectStatement(table_of(CaseEvent).insert())
+_INSERT_CASE = DirectStatement(table_of(Case).insert())
 
 
 def event_rows(

@@ -24,6 +24,7 @@ from casework.engine.events import (
 from casework.engine.states import CaseState, PlanItemState
 from casework.engine.timers import TimerExpressionError, parse_duration
 from casework.model.definitions import PlanItemKind
+from casework.store.direct import DirectStatement
 from casework.store.tables import Case, Job, PlanItemRow, table_of
 
 # Plan items the worker runs when they become active.
@@ -97,7 +98,7 @@ def project(
     ]
     conn = session if isinstance(session, Connection) else session.connection()
     if rows:
-        conn.execute(_INSERT_ITEMS, rows)
+        _INSERT_ITEMS.executemany(conn, rows)
     updates = [
         {
             "b_case": case_id,
@@ -110,29 +111,29 @@ def project(
     ]
     if updates:
         # One statement, many parameter sets: a single round trip per command.
-        conn.execute(_UPDATE_ITEM_STATE, updates)
+        _UPDATE_ITEM_STATE.executemany(conn, updates)
     for instance_id, when in due.items():
         if instance_id not in created:
-            conn.execute(
-                _UPDATE_ITEM_DUE, {"b_case": case_id, "b_instance": instance_id, "due_at": when}
+            _UPDATE_ITEM_DUE.execute(
+                conn, {"b_case": case_id, "b_instance": instance_id, "due_at": when}
             )
     if jobs:
-        conn.execute(_INSERT_JOBS, jobs)
+        _INSERT_JOBS.executemany(conn, jobs)
 
 
 _ITEMS = table_of(PlanItemRow)
-_INSERT_ITEMS = _ITEMS.insert()
-_UPDATE_ITEM_STATE = (
+_INSERT_ITEMS = DirectStatement(_ITEMS.insert())
+_UPDATE_ITEM_STATE = DirectStatement(
     _ITEMS.update()
     .where(_ITEMS.c.case_id == bindparam("b_case"), _ITEMS.c.instance_id == bindparam("b_instance"))
     .values(state=bindparam("state"), updated_at=bindparam("updated_at"))
 )
-_UPDATE_ITEM_DUE = (
+_UPDATE_ITEM_DUE = DirectStatement(
     _ITEMS.update()
     .where(_ITEMS.c.case_id == bindparam("b_case"), _ITEMS.c.instance_id == bindparam("b_instance"))
     .values(due_at=bindparam("due_at"))
 )
-_INSERT_JOBS = table_of(Job).insert()
+_INSERT_JOBS = DirectStatement(table_of(Job).insert())
 
 
 def due_date(spec: ItemSpec, activated_at: datetime) -> datetime | None:
@@ -250,14 +251,13 @@ def update_case_row(
     if statement is None:
         # A handful of column sets occur in practice; build each statement once.
         base = _UPDATE_CASE_CHAINED if expected_hash is not None else _UPDATE_CASE
-        statement = base.values(**{k: bindparam(k) for k in sorted(columns)})
+        statement = DirectStatement(base.values(**{k: bindparam(k) for k in sorted(columns)}))
         _UPDATE_CASE_BY_COLUMNS[key] = statement
     if expected_hash is not None:
         params["b_hash"] = expected_hash
     conn = session if isinstance(session, Connection) else session.connection()
-    result = conn.execute(statement, params)
-    return bool(result.rowcount)
+    return bool(statement.execute(conn, params))
 
 
 _UPDATE_CASE_CHAINED = _UPDATE_CASE.where(_CASES.c.last_hash == bindparam("b_hash"))
-_UPDATE_CASE_BY_COLUMNS: dict[tuple[frozenset[str], bool], Any] = {}
+_UPDATE_CASE_BY_COLUMNS: dict[tuple[frozenset[str], bool], DirectStatement] = {}

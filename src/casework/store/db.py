@@ -42,7 +42,9 @@ def make_engine(url: str | None = None, *, synchronous: str = "FULL", **kwargs: 
         def _begin(conn: Any) -> None:
             # Take the write lock at the start: two writers never both read a version
             # and then fail late on upgrade to a write lock.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Straight on the DBAPI connection: this runs before every write, and a
+            # full SQLAlchemy execution costs more than the statement itself.
+            conn.connection.driver_connection.execute("BEGIN IMMEDIATE")
 
         return engine
     if url.startswith("postgresql://"):

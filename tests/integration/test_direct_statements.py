@@ -1,0 +1,138 @@
+"""Direct statements write exactly what `Connection.execute` would, on both databases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import Connection, Engine, bindparam, select
+from sqlalchemy.exc import IntegrityError
+
+from casework.store import migrate
+from casework.store.db import make_engine
+from casework.store.direct import DirectStatement
+from casework.store.tables import Case, CaseEvent, PlanItemRow, table_of
+
+AT = datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=UTC)
+EVENTS = table_of(CaseEvent)
+ITEMS = table_of(PlanItemRow)
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    migrate.upgrade(db_url)
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+def _event(seq: int, payload: dict[str, object]) -> dict[str, object]:
+    return {
+        "case_id": "C-1",
+        "seq": seq,
+        "type": "Noted",
+        "payload": payload,
+        "actor": "ana",
+        "at": AT,
+        "hash": f"{seq:064d}",
+    }
+
+
+def _case(conn: Connection) -> None:
+    conn.execute(
+        table_of(Case).insert(),
+        {
+            "id": "C-1",
+            "type_id": "t",
+            "type_version": 1,
+            "title": "T",
+            "owner": None,
+            "team": None,
+            "opened_at": AT,
+            "state": {"v": 1},
+            "version": 1,
+            "last_seq": 0,
+            "last_hash": "0" * 64,
+            "status": "active",
+            "stage": None,
+            "risk": None,
+            "data": {"amount": 5},
+            "next_due": None,
+            "updated_at": AT,
+            "closed_at": None,
+            "priority": 2,
+        },
+    )
+
+
+def test_rows_written_directly_read_back_like_rows_written_by_sqlalchemy(engine: Engine) -> None:
+    insert = DirectStatement(EVENTS.insert())
+    payload = {"text": "é ✓", "n": [1, 2.5, None], "nested": {"ok": True}}
+    with engine.begin() as conn:
+        _case(conn)
+        insert.executemany(conn, [_event(1, payload), _event(2, {})])
+        conn.execute(EVENTS.insert(), [_event(3, payload)])
+    with engine.connect() as conn:
+        rows = conn.execute(select(EVENTS).order_by(EVENTS.c.seq)).all()
+    direct, usual = rows[0], rows[2]
+    assert direct.payload == usual.payload == payload
+    assert direct.at == usual.at
+    # SQLite hands datetimes back naive (we store UTC there), PostgreSQL aware.
+    assert direct.at.replace(tzinfo=UTC) == AT
+    assert rows[1].payload == {}
+
+
+def test_an_update_reports_the_rows_it_matched_and_uses_constants_of_the_statement(
+    engine: Engine,
+) -> None:
+    update = DirectStatement(
+        ITEMS.update()
+        .where(ITEMS.c.case_id == bindparam("b_case"), ITEMS.c.state == "active")
+        .values(state=bindparam("state"))
+    )
+    row = {
+        "case_id": "C-1",
+        "instance_id": "pi-1",
+        "item_id": "a",
+        "parent_id": None,
+        "name": "A",
+        "kind": "human_task",
+        "state": "active",
+        "role": None,
+        "assignee": None,
+        "due_at": None,
+        "created_at": AT,
+        "updated_at": AT,
+    }
+    with engine.begin() as conn:
+        _case(conn)
+        # `priority` is left out: its scalar column default (3) applies, as with Core.
+        DirectStatement(ITEMS.insert()).execute(conn, row)
+        assert update.execute(conn, {"b_case": "C-1", "state": "completed"}) == 1
+        # Now nothing is active: the constant 'active' of the WHERE clause still applies.
+        assert update.execute(conn, {"b_case": "C-1", "state": "terminated"}) == 0
+    with engine.connect() as conn:
+        stored = conn.execute(select(ITEMS.c.state, ITEMS.c.priority)).one()
+    assert tuple(stored) == ("completed", 3)
+
+
+def test_a_duplicate_key_raises_sqlalchemys_integrity_error_and_the_rest_rolls_back(
+    engine: Engine,
+) -> None:
+    insert = DirectStatement(EVENTS.insert())
+    with engine.begin() as conn:
+        _case(conn)
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        insert.execute(conn, _event(1, {}))
+        insert.execute(conn, _event(1, {}))
+    with engine.connect() as conn:
+        assert conn.execute(select(EVENTS.c.seq)).all() == []
+
+
+def test_a_statement_that_needs_a_value_it_was_not_given_is_refused(engine: Engine) -> None:
+    update = DirectStatement(
+        ITEMS.update().where(ITEMS.c.case_id == bindparam("b_case")).values(state="x")
+    )
+    with pytest.raises(ValueError, match="b_case"), engine.begin() as conn:
+        update.execute(conn, {})
