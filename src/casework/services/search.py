@@ -145,7 +145,7 @@ def index_new_case(session: Session | Connection, case_id: str, title: str, data
     """`index_case` for a case inserted in this transaction: no notes yet, and the title
     and case file are the ones just written, so nothing needs reading back."""
     if has_index(session):
-        _store(session, [case_id], {case_id: document(title, data, ())})
+        _store(session, [case_id], {case_id: document(title, data, ())}, new=True)
 
 
 def reindex_all(db: sessionmaker[Session], *, batch: int = BATCH) -> int:
@@ -185,10 +185,18 @@ def _documents(session: Session | Connection, ids: Sequence[str]) -> dict[str, D
     }
 
 
-def _store(session: Session | Connection, ids: Sequence[str], docs: dict[str, Document]) -> None:
-    """Replace the documents of `ids`: those in `docs` are written, the others removed."""
+def _store(
+    session: Session | Connection,
+    ids: Sequence[str],
+    docs: dict[str, Document],
+    *,
+    new: bool = False,
+) -> None:
+    """Replace the documents of `ids`: those in `docs` are written, the others removed
+    (`new`: the cases were inserted in this transaction, so there is nothing to remove)."""
     if _dialect_name(session) == "sqlite":
-        session.execute(_SQLITE_DELETE, [{"rowid": _rowid(i), "case_id": i} for i in ids])
+        if not new:
+            session.execute(_SQLITE_DELETE, [{"rowid": _rowid(i), "case_id": i} for i in ids])
         rows = [
             {"rowid": _rowid(i), "case_id": i, "title": d.title, "body": d.body}
             for i, d in docs.items()
