@@ -418,3 +418,36 @@ def test_a_job_whose_lease_was_taken_over_keeps_no_case_change(
     assert "score" not in _case_data(db, case_id)
     [job] = _jobs(db, case_id, "automated_task")
     assert (job.status, job.locked_by) == ("running", "thief")
+
+
+def test_a_crashed_job_is_taken_back_before_a_flood_of_newer_ones(
+    db: sessionmaker[Session],
+) -> None:
+    _auto_type(db, "test.flood")
+    crashed = _open(db, "auto", n=0)
+    others = [_open(db, "auto", n=i) for i in range(1, 6)]
+    with db.begin() as session:
+        # The crashed job is due last of all: only reclaiming first gets it in.
+        session.execute(
+            update(Job)
+            .where(Job.case_id == crashed)
+            .values(
+                status="running",
+                locked_by="ghost",
+                locked_until=NOW,
+                due_at=NOW + timedelta(milliseconds=500),
+            )
+        )
+    ran: list[str] = []
+
+    def flood(context: HandlerContext) -> dict[str, Any]:
+        ran.append(context.case_id)
+        return {"done": True}
+
+    with registered("test.flood", flood):
+        worker = Worker(db, name="w1", clock=Clock(NOW + timedelta(seconds=1)), batch=1)
+        assert worker.run_once() == 1
+    assert ran == [crashed]
+    [job] = _jobs(db, crashed, "automated_task")
+    assert (job.status, job.attempts, job.locked_by) == ("done", 1, "w1")
+    assert all(_jobs(db, c, "automated_task")[0].status == "pending" for c in others)

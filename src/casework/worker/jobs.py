@@ -20,9 +20,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from casework.services.cases import transaction
+from casework.store.direct import DirectStatement
 from casework.store.tables import Job, table_of
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
@@ -109,56 +111,21 @@ def claim(
     lease: timedelta,
     limit: int,
 ) -> list[ClaimedJob]:
-    """Take up to `limit` due jobs (and jobs whose lease expired) for `worker`."""
+    """Take up to `limit` due jobs (and jobs whose lease expired) for `worker`.
+
+    Two statements, each an UPDATE of the jobs it picks in a subquery, returning them:
+    first the expired ones (so a flood of new jobs cannot starve a crashed one), then due
+    pending ones. On PostgreSQL the subqueries lock what they pick with SKIP LOCKED, so
+    concurrent claimers pass over each other's jobs instead of queueing; SQLite has no row
+    locks, and its BEGIN IMMEDIATE (see store.db) serialises claimers instead.
+    """
     now = utc(now)
-    due = and_(Job.status == PENDING, Job.due_at <= now)
-    expired = and_(Job.status == RUNNING, Job.locked_until < now)
-    with db.begin() as session:
-        # PostgreSQL: the candidates stay locked until commit and SKIP LOCKED makes other
-        # workers pass over them instead of queueing. SQLite ignores FOR UPDATE; its
-        # BEGIN IMMEDIATE (see store.db) already serialises claimers.
-        candidates = session.execute(
-            select(Job.id, Job.status)
-            .where(or_(due, expired))
-            .order_by(Job.due_at, Job.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).all()
-        claimed: list[int] = []
-        pending = [job_id for job_id, status in candidates if status == PENDING]
-        if pending:
-            # One statement for the usual case, conditional on each row still being
-            # claimable: safe even without the lock (several SQLite processes, or a
-            # database that ignores FOR UPDATE). RETURNING says which rows it took.
-            taken = session.execute(
-                _CLAIM_PENDING,
-                {"b_ids": pending, "b_now": now, "b_worker": worker, "b_until": now + lease},
-            )
-            claimed.extend(row[0] for row in taken)
-        for job_id, status in candidates:
-            if status != RUNNING:
-                continue
-            # Reclaiming after a crash: the crashed run counts as a failed attempt.
-            result = session.execute(
-                update(Job)
-                .where(Job.id == job_id, expired)
-                .values(
-                    status=RUNNING,
-                    locked_by=worker,
-                    locked_until=now + lease,
-                    attempts=Job.attempts + 1,
-                    last_error=LEASE_EXPIRED,
-                )
-                .execution_options(synchronize_session=False)
-            )
-            if result.rowcount:  # type: ignore[attr-defined]
-                claimed.append(job_id)
-        if not claimed:
-            return []
-        rows = session.execute(
-            select(_JOBS).where(_JOBS.c.id.in_(claimed)).order_by(_JOBS.c.due_at, _JOBS.c.id)
-        )
-        return [_snapshot(row) for row in rows]
+    params = {"b_now": now, "b_worker": worker, "b_until": now + lease}
+    with transaction(db) as conn:
+        rows = list(conn.execute(_RECLAIM_EXPIRED, {**params, "b_limit": limit}))
+        if len(rows) < limit:
+            rows += conn.execute(_CLAIM_PENDING, {**params, "b_limit": limit - len(rows)})
+    return sorted((_snapshot(row) for row in rows), key=lambda job: (job.due_at, job.id))
 
 
 def _owned(job: ClaimedJob, worker: str) -> Any:
@@ -188,24 +155,56 @@ def mark_done_in(
     session: Session | Connection, job: ClaimedJob, *, worker: str, note: str | None = None
 ) -> bool:
     """Mark the job done inside the caller's transaction (the one changing the case)."""
-    result = session.execute(_MARK_DONE, {"b_id": job.id, "b_worker": worker, "last_error": note})
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    conn = session if isinstance(session, Connection) else session.connection()
+    return bool(_MARK_DONE.execute(conn, {"b_id": job.id, "b_worker": worker, "last_error": note}))
 
 
 _JOBS = table_of(Job)
 # Built once: these run for every job, and a prebuilt statement skips SQLAlchemy's
 # per-call construction and cache-key work.
+
+
+def _pick(name: str, *conditions: Any) -> Any:
+    """The ids of up to `b_limit` jobs meeting `conditions`, oldest due first, locked
+    (PostgreSQL) and skipped by other claimers while this transaction lasts.
+
+    A materialised CTE, not an `IN (subquery)`: PostgreSQL may run such a subquery more
+    than once, its LIMIT then bounding each run rather than the claim (it took every due
+    job in a test)."""
+    picked = (
+        select(_JOBS.c.id)
+        .where(*conditions)
+        .order_by(_JOBS.c.due_at, _JOBS.c.id)
+        .limit(bindparam("b_limit"))
+        .with_for_update(skip_locked=True)
+        .cte(name)
+        .prefix_with("MATERIALIZED")
+    )
+    return select(picked.c.id)
+
+
+_DUE = (_JOBS.c.status == PENDING, _JOBS.c.due_at <= bindparam("b_now"))
+_EXPIRED = (_JOBS.c.status == RUNNING, _JOBS.c.locked_until < bindparam("b_now"))
 _CLAIM_PENDING = (
     _JOBS.update()
-    .where(
-        _JOBS.c.id.in_(bindparam("b_ids", expanding=True)),
-        _JOBS.c.status == PENDING,
-        _JOBS.c.due_at <= bindparam("b_now"),
-    )
+    .where(_JOBS.c.id.in_(_pick("due", *_DUE)), *_DUE)
     .values(status=RUNNING, locked_by=bindparam("b_worker"), locked_until=bindparam("b_until"))
-    .returning(_JOBS.c.id)
+    .returning(*_JOBS.c)
 )
-_MARK_DONE = (
+# Reclaiming after a crash: the crashed run counts as a failed attempt.
+_RECLAIM_EXPIRED = (
+    _JOBS.update()
+    .where(_JOBS.c.id.in_(_pick("expired", *_EXPIRED)), *_EXPIRED)
+    .values(
+        status=RUNNING,
+        locked_by=bindparam("b_worker"),
+        locked_until=bindparam("b_until"),
+        attempts=_JOBS.c.attempts + 1,
+        last_error=LEASE_EXPIRED,
+    )
+    .returning(*_JOBS.c)
+)
+_MARK_DONE = DirectStatement(
     _JOBS.update()
     .where(
         _JOBS.c.id == bindparam("b_id"),
