@@ -28,6 +28,9 @@ def _register() -> None:
     app.add_typer(audit_cmd.app, name="audit", help="Verify the hash-chained event log.")
     app.add_typer(ops_cmd.projections_app, name="projections", help="Rebuild read projections.")
     app.command("import-log", help="Load an XES event log as historical cases.")(ops_cmd.import_log)
+    from casework.cli import dmn_cmd
+
+    app.add_typer(dmn_cmd.app, name="dmn", help="Evaluate DMN decisions and run the DMN TCK.")
 
 
 _register()

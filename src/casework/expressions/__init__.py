@@ -8,13 +8,15 @@ True
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any, Protocol
 
 from . import ast
 from .compiler import Fn, compile_node
 from .errors import EvaluationWarning, ExpressionError, collect_warnings, warn
 from .juel import parse_juel
+from .lexer import is_plain_name
 from .parser import parse_expression
 from .semantics import Range
 from .temporal import YearsMonthsDuration
@@ -27,9 +29,12 @@ __all__ = [
     "ExpressionError",
     "Range",
     "YearsMonthsDuration",
+    "collect_warnings",
     "compile_expression",
     "compile_unary_tests",
+    "constant_value",
     "is_true",
+    "warn",
 ]
 
 LANGUAGES = ("feel", "juel")
@@ -72,32 +77,61 @@ def _too_deep() -> ExpressionError:
 
 
 @functools.lru_cache(maxsize=4096)
-def _compile(text: str, language: str) -> _Compiled:
+def _compile(text: str, language: str, names: frozenset[str]) -> _Compiled:
     try:
-        tree = parse_juel(text) if language == "juel" else parse_expression(text)
+        tree = parse_juel(text) if language == "juel" else parse_expression(text, names)
         return _Compiled(text, language, tree, compile_node(tree))
     except RecursionError:
         raise _too_deep() from None
 
 
-def compile_expression(text: str, language: str = "feel") -> CompiledExpression:
+def compile_expression(
+    text: str, language: str = "feel", names: Iterable[str] = ()
+) -> CompiledExpression:
     """Parse and compile ``text``; raises :class:`ExpressionError` on syntax errors.
 
+    ``names`` declares the names in scope. FEEL needs them to read names that contain
+    spaces or operators, such as ``Monthly Salary`` or ``Pre-bureau risk``, as one name.
     Results are cached, so compiling the same text again is a dictionary lookup.
     """
     lang = language.lower()
     if lang not in LANGUAGES:
         raise ValueError(f"unknown expression language {language!r}; expected 'feel' or 'juel'")
-    return _compile(text, lang)
+    return _compile(text, lang, _declared(names) if lang == "feel" else frozenset())
+
+
+def _declared(names: Iterable[str]) -> frozenset[str]:
+    # Plain names lex as one token anyway; dropping them keeps the cache keys small.
+    return frozenset(n for n in names if not is_plain_name(n))
 
 
 @functools.lru_cache(maxsize=4096)
-def compile_unary_tests(text: str) -> CompiledUnaryTests:
-    """Compile a decision-table input entry; raises :class:`ExpressionError` on syntax errors."""
+def _compile_tests(text: str, names: frozenset[str]) -> CompiledUnaryTests:
     try:
-        return build_unary_tests(text)
+        return build_unary_tests(text, names)
     except RecursionError:
         raise _too_deep() from None
+
+
+def compile_unary_tests(text: str, names: Iterable[str] = ()) -> CompiledUnaryTests:
+    """Compile a decision-table input entry; raises :class:`ExpressionError` on syntax errors.
+
+    ``names`` is as for :func:`compile_expression`.
+    """
+    return _compile_tests(text, _declared(names))
+
+
+def constant_value(expression: CompiledExpression) -> tuple[bool, Any]:
+    """``(True, value)`` when the expression is a literal (``"Approved"``, ``-1.5``), so that
+    callers such as decision tables can skip evaluating it; ``(False, None)`` otherwise."""
+    tree = getattr(expression, "tree", None)
+    if isinstance(tree, ast.Literal):
+        return True, tree.value
+    if isinstance(tree, ast.Negation) and isinstance(tree.operand, ast.Literal):
+        value = tree.operand.value
+        if type(value) is Decimal:
+            return True, -value
+    return False, None
 
 
 def is_true(value: Any) -> bool:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
+from types import TracebackType
 
 
 class ExpressionError(Exception):
@@ -39,14 +38,35 @@ def warn(message: str) -> None:
         sink.append(EvaluationWarning(message))
 
 
-@contextmanager
-def collect_warnings() -> Iterator[list[EvaluationWarning]]:
-    sink: list[EvaluationWarning] = []
-    token = _SINK.set(sink)
-    try:
-        yield sink
-    finally:
-        _SINK.reset(token)
+class collect_warnings:  # lower case: it replaced a function of that name
+    """``with collect_warnings() as sink:`` gathers the warnings raised inside the block.
+
+    Collectors nest: on exit the warnings also reach the enclosing collector, so a decision
+    sees the warnings of the tables and functions it called. A class rather than a
+    generator-based context manager, because decision tables open one per evaluation.
+    """
+
+    __slots__ = ("_token", "sink")
+
+    def __init__(self) -> None:
+        self.sink: list[EvaluationWarning] = []
+        self._token: Token[list[EvaluationWarning] | None] | None = None
+
+    def __enter__(self) -> list[EvaluationWarning]:
+        self._token = _SINK.set(self.sink)
+        return self.sink
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if self._token is not None:
+            _SINK.reset(self._token)
+        outer = _SINK.get()
+        if outer is not None:
+            outer.extend(self.sink)
 
 
 def line_column(text: str, offset: int) -> tuple[int, int]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -65,11 +67,51 @@ def _is_name_part(ch: str) -> bool:
     return ch.isalnum() or ch in "_?"
 
 
+def is_plain_name(name: str) -> bool:
+    """True when ``name`` lexes as one name token on its own (no spaces or operators)."""
+    return (
+        bool(name)
+        and _is_name_start(name[0])
+        and all(_is_name_part(c) for c in name)
+        and name not in KEYWORDS
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _KnownNames:
+    pattern: re.Pattern[str]
+    canonical: dict[str, str]  # whitespace-normalised spelling -> the declared name
+
+
+@functools.lru_cache(maxsize=256)
+def _known_names(names: frozenset[str]) -> _KnownNames | None:
+    """One regex for the declared names that plain lexing would split ("Monthly Salary").
+
+    FEEL resolves such names against the scope, so the lexer must know them; longer names
+    come first so that "Loan amount due" wins over "Loan amount".
+    """
+    canonical: dict[str, str] = {}
+    for name in names:
+        words = name.split()
+        if words and name not in KEYWORDS and not is_plain_name(name) and _is_name_start(name[0]):
+            canonical.setdefault(" ".join(words), name)
+    if not canonical:
+        return None
+    alternatives = []
+    for spelled in sorted(canonical, key=len, reverse=True):
+        pattern = r"\s+".join(re.escape(word) for word in spelled.split(" "))
+        if _is_name_part(spelled[-1]):
+            pattern += r"(?![\w?])"  # "Full Name" must not match the start of "Full Names"
+        alternatives.append(pattern)
+    return _KnownNames(re.compile("|".join(alternatives)), canonical)
+
+
 class _Lexer:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, names: frozenset[str] = frozenset()) -> None:
         self.text = text
         self.pos = 0
         self.tokens: list[Token] = []
+        self.known = _known_names(names) if names else None
 
     def error(self, message: str, offset: int, expected: str | None = None) -> ExpressionError:
         line, column = line_column(self.text, offset)
@@ -95,6 +137,8 @@ class _Lexer:
             elif ch == "@" and text.startswith('@"', start):
                 self.pos += 1
                 self.add("temporal", start, self.string())
+            elif _is_name_start(ch) and self.known_name(start):
+                pass
             elif _is_name_start(ch):
                 while self.pos < n and _is_name_part(text[self.pos]):
                     self.pos += 1
@@ -104,6 +148,18 @@ class _Lexer:
                 self.operator(start)
         self.add("eof", self.pos)
         return self.tokens
+
+    def known_name(self, start: int) -> bool:
+        if self.known is None:
+            return False
+        found = self.known.pattern.match(self.text, start)
+        if found is None:
+            return False
+        name = self.known.canonical[" ".join(found.group().split())]
+        self.pos = found.end()
+        line, column = line_column(self.text, start)
+        self.tokens.append(Token("name", name, name, start, line, column))
+        return True
 
     def skip_trivia(self) -> None:
         text = self.text
@@ -189,5 +245,6 @@ class _Lexer:
         raise self.error(f"unexpected character '{ch}'", start)
 
 
-def tokenize(text: str) -> list[Token]:
-    return _Lexer(text).run()
+def tokenize(text: str, names: frozenset[str] = frozenset()) -> list[Token]:
+    """Tokens of ``text``; ``names`` are declared names that may contain spaces or operators."""
+    return _Lexer(text, names).run()

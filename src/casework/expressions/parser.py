@@ -22,9 +22,9 @@ _T = TypeVar("_T")
 
 
 class Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, names: frozenset[str] = frozenset()) -> None:
         self.text = text
-        self.tokens = tokenize(text)
+        self.tokens = tokenize(text, names)
         self.pos = 0
         # Inside a range end point "[1..x[" the "[" closes the range instead of filtering x.
         self.no_filter = 0
@@ -414,9 +414,10 @@ class Parser:
         return self.finish(ast.UnaryTests(tests, negated=True))
 
 
-def parse_expression(text: str) -> ast.Node:
-    return Parser(text).parse()
+def parse_expression(text: str, names: frozenset[str] = frozenset()) -> ast.Node:
+    """``names`` are the names in scope that contain spaces or operators ("Full Name")."""
+    return Parser(text, names).parse()
 
 
-def parse_unary_tests(text: str) -> ast.UnaryTests:
-    return Parser(text).unary_tests()
+def parse_unary_tests(text: str, names: frozenset[str] = frozenset()) -> ast.UnaryTests:
+    return Parser(text, names).unary_tests()
