@@ -111,7 +111,8 @@ def _parse_xml(data: bytes | str, source: str | None) -> etree._Element:
         raise DmnError(f"malformed XML: {message}", source, line) from None
     if root is None:
         raise DmnError("malformed XML: empty document", source)
-    if root.getroottree().docinfo.doctype:
+    # getattr: lxml-stubs does not declare DocInfo.doctype.
+    if getattr(root.getroottree().docinfo, "doctype", None):
         # Entity declarations are the classic XML attack surface; DMN never needs a DTD.
         raise DmnError("a DOCTYPE is not allowed in a DMN model", source)
     return root
