@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from casework.store import migrate
 from casework.store.db import make_engine
-from casework.store.direct import DirectStatement
+from casework.store.direct import DirectStatement, pipeline
 from casework.store.tables import Case, CaseEvent, PlanItemRow, table_of
 
 AT = datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=UTC)
@@ -109,9 +109,9 @@ def test_an_update_reports_the_rows_it_matched_and_uses_constants_of_the_stateme
         _case(conn)
         # `priority` is left out: its scalar column default (3) applies, as with Core.
         DirectStatement(ITEMS.insert()).execute(conn, row)
-        assert update.execute(conn, {"b_case": "C-1", "state": "completed"}) == 1
+        assert update.execute(conn, {"b_case": "C-1", "state": "completed"}).rowcount == 1
         # Now nothing is active: the constant 'active' of the WHERE clause still applies.
-        assert update.execute(conn, {"b_case": "C-1", "state": "terminated"}) == 0
+        assert update.execute(conn, {"b_case": "C-1", "state": "terminated"}).rowcount == 0
     with engine.connect() as conn:
         stored = conn.execute(select(ITEMS.c.state, ITEMS.c.priority)).one()
     assert tuple(stored) == ("completed", 3)
@@ -136,3 +136,26 @@ def test_a_statement_that_needs_a_value_it_was_not_given_is_refused(engine: Engi
     )
     with pytest.raises(ValueError, match="b_case"), engine.begin() as conn:
         update.execute(conn, {})
+
+
+def test_a_pipeline_reports_row_counts_after_it_and_errors_as_sqlalchemys(
+    engine: Engine,
+) -> None:
+    """On PostgreSQL the statements go out together; on SQLite the block is a no-op.
+    Either way, callers read row counts after the block and get IntegrityError."""
+    insert = DirectStatement(EVENTS.insert())
+    update = DirectStatement(
+        EVENTS.update().where(EVENTS.c.case_id == bindparam("b_case")).values(actor="bo")
+    )
+    with engine.begin() as conn:
+        _case(conn)
+        with pipeline(conn):
+            insert.executemany(conn, [_event(1, {}), _event(2, {})])
+            changed = update.execute(conn, {"b_case": "C-1"})
+            missed = update.execute(conn, {"b_case": "C-404"})
+        assert (changed.rowcount, missed.rowcount) == (2, 0)
+    with pytest.raises(IntegrityError), engine.begin() as conn, pipeline(conn):
+        insert.execute(conn, _event(3, {}))
+        insert.execute(conn, _event(1, {}))  # already there
+    with engine.connect() as conn:
+        assert [r.seq for r in conn.execute(select(EVENTS.c.seq).order_by(EVENTS.c.seq))] == [1, 2]

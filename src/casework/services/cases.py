@@ -38,10 +38,10 @@ from casework.services.errors import (
     PreconditionFailed,
     Refused,
 )
-from casework.services.projection import case_columns, project, update_case_row
+from casework.services.projection import case_columns, project, start_case_update
 from casework.services.search import index_case, index_new_case
 from casework.services.warm import WarmCase
-from casework.store.direct import DirectStatement
+from casework.store.direct import DirectStatement, pipeline
 from casework.store.tables import Case, CaseEvent, IdempotencyKey, table_of
 
 MAX_ATTEMPTS = 5
@@ -127,33 +127,34 @@ def open_case(
         first = log_row(GENESIS, case_id, 1, "CaseOpened", opened, actor.id, now)
         rows, last_seq, last_hash = event_rows(case_id, 1, first["hash"], events, actor, now)
         rows.insert(0, first)
-        _INSERT_CASE.execute(
-            conn,
-            {
-                "id": case_id,
-                "type_id": type_id,
-                "type_version": version,
-                "title": row_title,
-                "owner": owner,
-                "team": team,
-                "opened_at": now,
-                "state": dump_state(state),
-                "version": 1,
-                "last_seq": last_seq,
-                "last_hash": last_hash,
-                **{**values, "priority": values.get("priority", priority)},
-            },
-        )
-        _INSERT_EVENTS.executemany(conn, rows)
-        project(
-            conn,
-            engine=engine,
-            case_id=case_id,
-            state=state,
-            events=events,
-            now=now,
-            priority=priority,
-        )
+        with pipeline(conn):
+            _INSERT_CASE.execute(
+                conn,
+                {
+                    "id": case_id,
+                    "type_id": type_id,
+                    "type_version": version,
+                    "title": row_title,
+                    "owner": owner,
+                    "team": team,
+                    "opened_at": now,
+                    "state": dump_state(state),
+                    "version": 1,
+                    "last_seq": last_seq,
+                    "last_hash": last_hash,
+                    **{**values, "priority": values.get("priority", priority)},
+                },
+            )
+            _INSERT_EVENTS.executemany(conn, rows)
+            project(
+                conn,
+                engine=engine,
+                case_id=case_id,
+                state=state,
+                events=events,
+                now=now,
+                priority=priority,
+            )
         # A new case has no notes: its document is its title and case file, known here.
         index_new_case(conn, case_id, row_title, values["data"])
         ref = CaseRef(case_id, 1, values["status"])
@@ -331,20 +332,29 @@ def _apply(
     after = case_columns(engine, new_state, now)
     values = {k: v for k, v in after.items() if k == "updated_at" or before.get(k) != v}
     values.update(state=dump_state(new_state), last_seq=last_seq, last_hash=last_hash)
-    # The case row first: its conditional UPDATE is the check that the state the
-    # command ran on is still the stored one, and (PostgreSQL) takes the row lock.
-    if not update_case_row(conn, case_id, version, values, expected_hash=case.last_hash):
+    # One round trip on PostgreSQL for all of it. The case row first: its conditional
+    # UPDATE is the check that the state the command ran on is still the stored one,
+    # and takes the row lock; when it matched nothing, the rest is rolled back.
+    try:
+        with pipeline(conn):
+            updated = start_case_update(conn, case_id, version, values, case.last_hash)
+            _INSERT_EVENTS.executemany(conn, rows)
+            project(
+                conn,
+                engine=engine,
+                case_id=case_id,
+                state=new_state,
+                events=events,
+                now=now,
+                priority=case.priority,
+            )
+    except IntegrityError:
+        # Events numbered after a stale last_seq collide with stored ones.
+        if from_warm:
+            raise _StaleWarm from None
+        raise
+    if not updated.rowcount:
         raise _StaleWarm if from_warm else _LostRace
-    _INSERT_EVENTS.executemany(conn, rows)
-    project(
-        conn,
-        engine=engine,
-        case_id=case_id,
-        state=new_state,
-        events=events,
-        now=now,
-        priority=case.priority,
-    )
     if "data" in values:
         index_case(conn, case_id)
     status = after["status"]

@@ -24,7 +24,7 @@ from casework.engine.events import (
 from casework.engine.states import CaseState, PlanItemState
 from casework.engine.timers import TimerExpressionError, parse_duration
 from casework.model.definitions import PlanItemKind
-from casework.store.direct import DirectStatement
+from casework.store.direct import DirectStatement, Outcome
 from casework.store.tables import Case, Job, PlanItemRow, table_of
 
 # Plan items the worker runs when they become active.
@@ -59,7 +59,10 @@ def project(
             touched[event.instance_id] = None
             if event.to_state == "active":
                 spec = engine.compiled.specs[event.item_id]
-                if spec.kind in WORKER_KINDS:
+                # Only for work still waiting at the end of the command: a decision task
+                # the engine decided inline has already completed.
+                still_active = state.items[event.instance_id].state is PlanItemState.ACTIVE
+                if spec.kind in WORKER_KINDS and still_active:
                     jobs.append(
                         _job(
                             "automated_task",
@@ -239,6 +242,20 @@ def update_case_row(
 ) -> bool:
     """Conditional update: False when another writer committed first (the row is no
     longer at `expected_version`, or no longer ends its log with `expected_hash`)."""
+    conn = session if isinstance(session, Connection) else session.connection()
+    outcome = start_case_update(conn, case_id, expected_version, values, expected_hash)
+    return bool(outcome.rowcount)
+
+
+def start_case_update(
+    conn: Connection,
+    case_id: str,
+    expected_version: int,
+    values: dict[str, Any],
+    expected_hash: str | None = None,
+) -> Outcome:
+    """`update_case_row`, sent but not waited for (inside a `direct.pipeline`): the
+    outcome's row count, read after the pipeline, says whether it matched."""
     params = {
         "b_id": case_id,
         "b_version": expected_version,
@@ -255,8 +272,7 @@ def update_case_row(
         _UPDATE_CASE_BY_COLUMNS[key] = statement
     if expected_hash is not None:
         params["b_hash"] = expected_hash
-    conn = session if isinstance(session, Connection) else session.connection()
-    return bool(statement.execute(conn, params))
+    return statement.execute(conn, params)
 
 
 _UPDATE_CASE_CHAINED = _UPDATE_CASE.where(_CASES.c.last_hash == bindparam("b_hash"))

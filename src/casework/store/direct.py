@@ -6,6 +6,10 @@ them. `DirectStatement` keeps SQLAlchemy for what it does well (writing the SQL 
 dialect, converting values through the column types) and does that once per dialect;
 each execution is then one DBAPI call inside the Connection's own transaction.
 
+On PostgreSQL, `pipeline(conn)` sends every direct statement run inside it without
+waiting for each answer (psycopg's pipeline mode): a case step's writes then cost one
+round trip instead of one per statement. Row counts are read after the block.
+
 Only for INSERT/UPDATE statements whose parameters the caller spells out: scalar column
 defaults are applied, but a statement that would need a computed (function) default is
 refused when it is first compiled. Errors come back as SQLAlchemy's own exception
@@ -15,7 +19,8 @@ classes (`IntegrityError`...), as from `Connection.execute`.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +39,38 @@ class _Compiled:
     processors: dict[str, Processor]
 
 
+class Outcome:
+    """What a statement did: its row count, known once the database answered (at the end
+    of the pipeline, when it ran in one)."""
+
+    __slots__ = ("_cursor",)
+
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+
+    @property
+    def rowcount(self) -> int:
+        return int(self._cursor.rowcount)
+
+
+@contextmanager
+def pipeline(conn: Connection) -> Iterator[None]:
+    """Run the direct statements of the block as one PostgreSQL pipeline; elsewhere (or
+    with a driver without pipelines) a no-op. A failing statement raises, as SQLAlchemy's
+    exception class, when the block ends, and the ones after it were not run."""
+    driver = conn.connection.driver_connection
+    start = getattr(driver, "pipeline", None)
+    if conn.dialect.name != "postgresql" or start is None:
+        yield
+        return
+    error = conn.dialect.loaded_dbapi.Error
+    try:
+        with start():
+            yield
+    except error as exc:
+        raise DBAPIError.instance(None, None, exc, error, dialect=conn.dialect) from exc
+
+
 class DirectStatement:
     """An INSERT or UPDATE compiled once per (dialect, parameter names)."""
 
@@ -44,15 +81,15 @@ class DirectStatement:
         self._by_key: dict[tuple[str, frozenset[str]], _Compiled] = {}
         self._lock = threading.Lock()
 
-    def execute(self, conn: Connection, params: Mapping[str, Any]) -> int:
-        """Run with one parameter set; the number of rows it matched."""
+    def execute(self, conn: Connection, params: Mapping[str, Any]) -> Outcome:
+        """Run with one parameter set."""
         compiled = self._compiled(conn.dialect, params)
         return self._run(conn, compiled, [params], many=False)
 
-    def executemany(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+    def executemany(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> Outcome | None:
         """Run once per parameter set (all with the same names), in one DBAPI call."""
         if not rows:
-            return 0
+            return None
         compiled = self._compiled(conn.dialect, rows[0])
         return self._run(conn, compiled, rows, many=True)
 
@@ -72,7 +109,7 @@ class DirectStatement:
         rows: Sequence[Mapping[str, Any]],
         *,
         many: bool,
-    ) -> int:
+    ) -> Outcome:
         prepared = [_bind(compiled, row) for row in rows]
         cursor = conn.connection.cursor()
         try:
@@ -80,7 +117,7 @@ class DirectStatement:
                 cursor.executemany(compiled.sql, prepared)
             else:
                 cursor.execute(compiled.sql, prepared[0])
-            return int(cursor.rowcount)
+            return Outcome(cursor)
         except conn.dialect.loaded_dbapi.Error as exc:
             raise DBAPIError.instance(
                 compiled.sql,
@@ -89,8 +126,6 @@ class DirectStatement:
                 conn.dialect.loaded_dbapi.Error,
                 dialect=conn.dialect,
             ) from exc
-        finally:
-            cursor.close()
 
 
 def _bind(compiled: _Compiled, row: Mapping[str, Any]) -> Any:

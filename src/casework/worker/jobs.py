@@ -156,7 +156,8 @@ def mark_done_in(
 ) -> bool:
     """Mark the job done inside the caller's transaction (the one changing the case)."""
     conn = session if isinstance(session, Connection) else session.connection()
-    return bool(_MARK_DONE.execute(conn, {"b_id": job.id, "b_worker": worker, "last_error": note}))
+    done = _MARK_DONE.execute(conn, {"b_id": job.id, "b_worker": worker, "last_error": note})
+    return bool(done.rowcount)
 
 
 _JOBS = table_of(Job)
