@@ -22,7 +22,7 @@ from casework.cli.common import (
     print_json,
 )
 from casework.cli.errors import fail
-from casework.cli.render import plan_tree
+from casework.cli.render import decision_summary, plan_tree
 from casework.engine import commands as c
 from casework.engine.serialize import load_state
 from casework.services import cases
@@ -156,8 +156,10 @@ def show(
     console.print(Panel(Group(header, plan_tree(engine, state)), title="case", expand=False))
     console.print(Panel(data, title="case file", expand=False))
     table = Table("seq", "at", "actor", "event", title="last events")
+    names = {d.id: d.name for d in engine.definition.decisions}
     for e in log:
-        table.add_row(str(e["seq"]), f"{e['at']:%Y-%m-%d %H:%M:%S}", e["actor"], _summary(e))
+        at = f"{e['at']:%Y-%m-%d %H:%M:%S}"
+        table.add_row(str(e["seq"]), at, e["actor"], _summary(e, names))
     console.print(table)
 
 
@@ -169,8 +171,10 @@ def _parse_moment(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _summary(event: dict[str, Any]) -> str:
+def _summary(event: dict[str, Any], decisions: dict[str, str]) -> str:
     p = event["payload"]
+    if event["type"] == "DecisionEvaluated":
+        return decision_summary(p, decisions.get(p["decision"]))
     if event["type"] == "PlanItemTransitioned":
         return f"{p['item_id']} ({p['instance_id']}): {p['from_state']} → {p['to_state']}"
     if event["type"] == "PlanItemCreated":

@@ -15,10 +15,17 @@ import typer
 from rich.console import Console
 
 from casework.cli.errors import fail
-from casework.cli.render import plan_tree
+from casework.cli.render import decision_summary, plan_tree
 from casework.engine import CaseEngine, CaseInstance
 from casework.engine import commands as c
-from casework.engine.events import CaseTransitioned, Event, PlanItemTransitioned, TimerScheduled
+from casework.engine.events import (
+    CaseTransitioned,
+    DecisionEvaluated,
+    Event,
+    PlanItemTransitioned,
+    TimerScheduled,
+    event_payload,
+)
 from casework.model.definitions import FormField, PlanItemKind
 from casework.templates.handlers import run_handler
 
@@ -92,7 +99,8 @@ def _next_step(
         spec = compiled.spec(inst.item_id)
         if inst.state.value == "active" and spec.kind.is_task:
             if spec.kind in (PlanItemKind.AUTOMATED_TASK, PlanItemKind.DECISION_TASK):
-                # The built-in handlers play the worker's part.
+                # The built-in handlers play the worker's part (decisions written in the
+                # case type never wait here: the engine decides them when they start).
                 name = spec.item.handler or spec.item.decision or ""
                 values = run_handler(name, state.variables)
             else:
@@ -151,6 +159,10 @@ def _print_changes(
             )
         elif isinstance(event, CaseTransitioned):
             console.print(f"    [bold]Case {event.to_state}[/]")
+        elif isinstance(event, DecisionEvaluated):
+            decision = engine.definition.decision(event.decision)
+            name = decision.name if decision else None
+            console.print(f"    [magenta]{decision_summary(event_payload(event), name)}[/]")
         elif isinstance(event, TimerScheduled):
             spec = engine.compiled.spec(state.items[event.instance_id].item_id)
             console.print(f"    [dim]timer '{spec.item.name}' due {event.due:%a %d %b %H:%M}[/]")

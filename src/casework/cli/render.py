@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from rich.markup import escape
 from rich.tree import Tree
 
 from casework.engine import CaseEngine, CaseInstance, PlanItemInstance
@@ -61,3 +66,23 @@ def _add_children(
         branch = node.add(_label(engine, state, child))
         if child.children:
             _add_children(engine, state, child, branch)
+
+
+def decision_summary(payload: Mapping[str, Any], name: str | None = None) -> str:
+    """One line for a DecisionEvaluated event: what the decision set, by which rules (with
+    their notes), and the warnings of a null result. Rich markup in the data is escaped."""
+    outputs = ", ".join(
+        f"{field} = {json.dumps(value, ensure_ascii=False)}"
+        for field, value in payload.get("outputs", {}).items()
+    )
+    matched = payload.get("matched", [])
+    rules = ", ".join(
+        str(m.get("index")) + (f" ({'; '.join(m['annotations'])})" if m.get("annotations") else "")
+        for m in matched
+    )
+    why = f"rule{'s' if len(matched) > 1 else ''} {rules}" if matched else "no rule matched"
+    text = f"decision {name or payload.get('decision')}: {outputs} · {why}"
+    warnings = payload.get("warnings") or []
+    if warnings:
+        text += " · warnings: " + "; ".join(str(w) for w in warnings)
+    return escape(text)

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from casework.engine.compiled import CompiledCase, CompiledRule, CriterionSpec, ItemSpec
+from casework.engine.decisions import run_decision_task
 from casework.engine.dependents import activate_dependent, terminate_orphaned_listeners
 from casework.engine.errors import AgendaOverflow, CommandRefused
 from casework.engine.events import (
@@ -60,6 +61,8 @@ class Agenda:
         # (plan item, transition) pairs that happened during this command.
         self.occurred: set[tuple[str, str]] = set()
         self.operations = 0
+        # on_change decision id -> the values it read when it last ran in this command.
+        self.decided: dict[str, tuple[Any, ...]] = {}
 
     # -- recording -----------------------------------------------------------------------
     def emit(self, event: Event) -> None:
@@ -302,6 +305,9 @@ class Agenda:
         elif state is S.ACTIVE:
             if transition is T.START or transition is T.MANUAL_START:
                 self._started(inst, spec)
+            elif spec.decision is not None:
+                # Suspended (or faulted) before its decision ran: run it now.
+                self.plan(run_decision_task, self, inst.id)
             elif transition is T.RESUME and spec.is_stage:
                 for child_id in inst.children:
                     if self.case.items[child_id].state is S.SUSPENDED:
@@ -367,6 +373,9 @@ class Agenda:
             created = [(self.add_instance(child, inst), child) for child in spec.children]
             for child_inst, child in created:
                 self.after_transition(child_inst, child, T.CREATE)
+        elif spec.decision is not None:
+            # The engine decides inline decisions itself, in this command.
+            self.plan(run_decision_task, self, inst.id)
         elif spec.is_task and not spec.item.blocking:
             self.plan(self.transition, inst.id, T.COMPLETE)
 

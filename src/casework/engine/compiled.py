@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from casework.engine.decisions import CompiledDecision, compile_decisions
 from casework.engine.states import PlanItemState, lifecycle_table
 from casework.model.definitions import (
     CaseDefinition,
@@ -111,6 +112,9 @@ class ItemSpec:
     listeners_on: dict[str, list[tuple[CriterionSpec, int]]] = field(default_factory=dict)
     timers_on: dict[str, list[ItemSpec]] = field(default_factory=dict)
     lifecycle: dict[tuple[Transition, PlanItemState], PlanItemState] = field(default_factory=dict)
+    # A decision task whose decision_ref names a decision of the case type: the engine
+    # evaluates it itself (otherwise the worker runs a handler of that name).
+    decision: CompiledDecision | None = None
 
 
 class CompiledCase:
@@ -129,6 +133,8 @@ class CompiledCase:
         self.conditional: list[CriterionSpec] = []
         # (source plan item id, transition) -> timers started by it
         self.timer_triggers: dict[tuple[str, str], list[ItemSpec]] = {}
+        # Decisions by id, and the on_change ones in the order they are evaluated.
+        self.decisions, self.on_change = compile_decisions(definition)
         self.root = self._compile_item(definition.plan_model, None, None)
         for (source, transition), entries in self.listeners.items():
             source_spec = self.specs.get(source)
@@ -165,6 +171,8 @@ class CompiledCase:
             offered_by=offered_by,
         )
         spec.lifecycle = lifecycle_table(item.kind)
+        if item.kind is PlanItemKind.DECISION_TASK and item.decision is not None:
+            spec.decision = self.decisions.get(item.decision)
         if item.id in self.specs:
             raise ModelError(
                 f"duplicate plan item id {item.id!r}: ids must be unique in a case type"

@@ -14,6 +14,7 @@ from typing import Any
 from casework.engine import commands as c
 from casework.engine.agenda import Agenda
 from casework.engine.compiled import CompiledCase
+from casework.engine.decisions import change_case_file, evaluate_at_start
 from casework.engine.errors import CommandRefused, UnknownTarget
 from casework.engine.events import (
     CaseFileChanged,
@@ -25,12 +26,7 @@ from casework.engine.events import (
 from casework.engine.instance import CaseInstance, PlanItemInstance, evolve
 from casework.engine.states import CaseState, PlanItemState
 from casework.engine.timers import parse_duration
-from casework.model.definitions import (
-    CaseDefinition,
-    CaseFileTransition,
-    PlanItemKind,
-    Transition,
-)
+from casework.model.definitions import CaseDefinition, PlanItemKind, Transition
 
 S = PlanItemState
 T = Transition
@@ -84,6 +80,7 @@ class CaseEngine:
         values = {k: v for k, v in values.items() if v is not None}
         if values:
             agenda.emit(CaseFileChanged(values))
+        evaluate_at_start(agenda)
         agenda.create(self.compiled.root, None)
         agenda.run()
         case.owned = set()
@@ -214,7 +211,7 @@ def _complete(agenda: Agenda, cmd: c.CompletePlanItem) -> None:
     if inst.state is not S.ACTIVE:
         raise CommandRefused(f"cannot complete '{spec.item.name}': it is {inst.state.value}")
     if cmd.variables:
-        _change_variables(agenda, cmd.variables)
+        change_case_file(agenda, cmd.variables)
     agenda.transition(inst.id, T.COMPLETE, strict=True)
 
 
@@ -271,32 +268,7 @@ def _resume(agenda: Agenda, cmd: c.ResumePlanItem) -> None:
 
 
 def _set_variables(agenda: Agenda, cmd: c.SetVariables) -> None:
-    _change_variables(agenda, cmd.variables)
-
-
-def _change_variables(agenda: Agenda, values: Mapping[str, Any]) -> None:
-    current = agenda.case.variables
-    # None removes a field, so it is a change only for a field that is there.
-    changes = {
-        k: v for k, v in values.items() if (current[k] != v if k in current else v is not None)
-    }
-    if not changes:
-        return
-    before = {k: k in current for k in changes}
-    agenda.emit(CaseFileChanged(dict(changes)))
-    compiled = agenda.compiled
-    if compiled.has_file_on_parts:
-        for name, value in changes.items():
-            if value is None:
-                transition = CaseFileTransition.DELETE
-            elif before[name]:
-                transition = CaseFileTransition.UPDATE
-            else:
-                transition = CaseFileTransition.CREATE
-            for crit, index in compiled.file_listeners.get((name, transition.value), ()):
-                for target_id in agenda.case.by_item.get(crit.owner.id, ()):
-                    agenda.plan(agenda.on_part, target_id, crit, index)
-    agenda.reevaluate_conditions()
+    change_case_file(agenda, cmd.variables)
 
 
 def _plan(agenda: Agenda, cmd: c.PlanDiscretionaryItem) -> None:

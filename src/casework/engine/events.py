@@ -85,6 +85,23 @@ class TimerScheduled:
     period: str | None = None
 
 
+@dataclass(slots=True)
+class DecisionEvaluated:
+    """A decision (business rule) was evaluated: what it read, the rules that matched
+    (`{"index": 1-based, "id", "annotations"}`), the value per output field and the warnings
+    of a null result. For the history only: the CaseFileChanged that follows carries the
+    change, so replay does not evaluate anything. `instance_id` is the decision task's,
+    None for an on_change decision. Every value is plain JSON."""
+
+    type: ClassVar[str] = "DecisionEvaluated"
+    decision: str
+    instance_id: str | None
+    inputs: dict[str, Any]
+    matched: list[dict[str, Any]]
+    outputs: dict[str, Any]
+    warnings: list[str]
+
+
 Event = (
     CaseStarted
     | CaseTransitioned
@@ -94,6 +111,7 @@ Event = (
     | OnPartRemembered
     | OnPartsForgotten
     | TimerScheduled
+    | DecisionEvaluated
 )
 
 EVENT_TYPES: dict[str, type[Any]] = {
@@ -107,6 +125,7 @@ EVENT_TYPES: dict[str, type[Any]] = {
         OnPartRemembered,
         OnPartsForgotten,
         TimerScheduled,
+        DecisionEvaluated,
     )
 }
 

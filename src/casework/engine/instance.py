@@ -16,6 +16,7 @@ from casework.engine.events import (
     CaseFileChanged,
     CaseStarted,
     CaseTransitioned,
+    DecisionEvaluated,
     Event,
     OnPartRemembered,
     OnPartsForgotten,
@@ -298,6 +299,10 @@ def count_child(parent: PlanItemInstance, cls: int, delta: int) -> None:
         parent.n_pending += delta
 
 
+def _decision_evaluated(case: CaseInstance, event: DecisionEvaluated) -> None:
+    """History only: the CaseFileChanged recorded after it carries the change."""
+
+
 _STATES: dict[str, PlanItemState] = {s.value: s for s in PlanItemState}
 
 EVOLVERS: dict[type[Any], Callable[[CaseInstance, Any], None]] = {
@@ -309,4 +314,5 @@ EVOLVERS: dict[type[Any], Callable[[CaseInstance, Any], None]] = {
     CaseFileChanged: _case_file_changed,
     CaseTransitioned: _case_transitioned,
     CaseStarted: _case_started,
+    DecisionEvaluated: _decision_evaluated,
 }

@@ -31,6 +31,7 @@ from casework.model.definitions import (
     CaseFileItemOnPart,
     CaseFileTransition,
     Criterion,
+    DecisionDefinition,
     Dialect,
     Expression,
     OnPart,
@@ -124,6 +125,17 @@ class CaseIndex:
             return None
         lang = el.get("language")
         return Expression(text, LANGUAGES.get(str(lang), str(lang)) if lang else self.language)
+
+    def decisions(self) -> tuple[DecisionDefinition, ...]:
+        """The decision tables our exporter embedded: CMMN 1.1 has no place for them, so
+        they travel as <casework:decisions> holding the JSON form of the YAML section."""
+        for ext in cmmn_children(self.case, "extensionElements"):
+            for el in ext.iterchildren(f"{{{CASEWORK_NS}}}decisions"):
+                from casework.model.yaml_decisions import decisions_from_text
+
+                where = f"{self.source or 'CMMN'}, <casework:decisions> at line {el.sourceline}"
+                return decisions_from_text(el.text or "[]", where)
+        return ()
 
     def case_roles(self) -> tuple[Role, ...]:
         holders = list(cmmn_children(self.case, "caseRoles"))

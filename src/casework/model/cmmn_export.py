@@ -129,6 +129,8 @@ class _CaseWriter:
             _cw(case, "version", str(d.version))
         if d.description is not None:
             _text(case, "documentation", d.description)
+        if d.decisions:
+            self.decisions(case)
         if d.case_file:
             model = _sub(case, "caseFileModel")
             for n, f in enumerate(d.case_file, 1):
@@ -152,6 +154,17 @@ class _CaseWriter:
                 role = _sub(holder, "role", id=self.role_ids[r.name], name=r.name)
                 if r.description is not None:
                     _text(role, "documentation", r.description)
+
+    def decisions(self, case: Element) -> None:
+        """Decision tables written inline have no place in CMMN 1.1 (a decisionTask only
+        refers to a DMN decision by decisionRef): they travel as the JSON form of the YAML
+        `decisions:` section, which `import_cmmn` reads back."""
+        from casework.model.yaml_dump import decisions_data
+
+        holder = _sub(case, "extensionElements")
+        el = etree.SubElement(holder, clark(CASEWORK_NS, "decisions"))
+        lines = (json.dumps(data, ensure_ascii=False) for data in decisions_data(self.d))
+        el.text = "[\n" + ",\n".join(lines) + "\n]"
 
     def plan_model(self, cpm: Element, plan: PlanItem) -> None:
         cpm.set("id", plan.id)

@@ -166,6 +166,7 @@ class _CaseReader(CaseIndex):
             dialect=self.dialect,
             expression_language=self.language,
             description=element_text(doc) if doc is not None else None,
+            decisions=self.decisions(),
         )
 
     # -- plan items ---------------------------------------------------------------------

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    # Only for the annotation: importing the DMN package here would load the FEEL
+    # compiler whenever a definition is read, even for case types without decisions.
+    from casework.dmn.model import DecisionTable
 
 
 class PlanItemKind(StrEnum):
@@ -268,6 +273,23 @@ class Role:
 
 
 @dataclass(frozen=True, slots=True)
+class DecisionDefinition:
+    """A business rule of the case type: a DMN decision table over the case file.
+
+    The table's input expressions read case file fields; each output column names the
+    case file field its value is written to. A decision task whose `decision` is this
+    `id` evaluates it; with `on_change` it is also evaluated when the case starts and
+    whenever a case file change alters one of the values it reads.
+    """
+
+    id: str
+    name: str
+    table: DecisionTable
+    on_change: bool = False
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CaseDefinition:
     """A versioned case type. `plan_model` is the case plan model: a stage, the root."""
 
@@ -280,6 +302,12 @@ class CaseDefinition:
     dialect: Dialect = Dialect.CASEWORK
     expression_language: str = "feel"
     description: str | None = None
+    decisions: tuple[DecisionDefinition, ...] = ()
+
+    def decision(self, decision_id: str | None) -> DecisionDefinition | None:
+        """The inline decision with this id; None when the case type has none of that id
+        (a decision task's `decision_ref` may also name a registered handler)."""
+        return next((d for d in self.decisions if d.id == decision_id), None)
 
     def iter_items(self) -> list[PlanItem]:
         """Every plan item and discretionary item, depth first in definition order."""

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from casework.model.decisions import check_decisions
 from casework.model.definitions import (
     CaseDefinition,
     CaseFileItemOnPart,
@@ -141,6 +142,7 @@ class _Validator:
             )
         self.check_unique(((f"role/{r.name}", r.name) for r in d.roles), "role")
         self.check_case_file()
+        check_decisions(d, self.error)
         self.check_ids()
         plan = d.plan_model
         where = f"item/{plan.id}"

@@ -20,6 +20,7 @@ from casework.model.definitions import (
     CaseFileItemOnPart,
     CaseFileTransition,
     Criterion,
+    DecisionDefinition,
     Dialect,
     Expression,
     FormField,
@@ -44,6 +45,17 @@ class _Flow(dict[str, Any]):
 
 class _Quoted(str):
     __slots__ = ()
+
+
+class _Number(str):
+    """A decision table cell that is a plain number: written unquoted (`1`, `0.5`), which
+    the reader takes as the text it is, like every cell."""
+
+    __slots__ = ()
+
+
+_INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
+_FLOAT = re.compile(r"-?(?:0|[1-9][0-9]*)\.[0-9]+")
 
 
 class _Dumper(yaml.SafeDumper):
@@ -72,6 +84,16 @@ _Dumper.add_representer(
 _Dumper.add_representer(
     _Quoted, lambda d, data: d.represent_scalar("tag:yaml.org,2002:str", str(data), style="'")
 )
+_Dumper.add_representer(
+    _Number,
+    lambda d, data: d.represent_scalar(
+        "tag:yaml.org,2002:" + ("int" if _INT.fullmatch(data) else "float"), str(data)
+    ),
+)
+
+
+def _cell(text: str) -> str:
+    return _Number(text) if _INT.fullmatch(text) or _FLOAT.fullmatch(text) else text
 
 
 def _data(value: Any) -> Any:
@@ -83,6 +105,19 @@ def _data(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _data(v) for k, v in value.items()}
     return value
+
+
+def _short(spec: _Flow) -> Any:
+    """Drop unset keys; a clause with nothing but its first key is written as that text."""
+    kept = _Flow((k, v) for k, v in spec.items() if v is not None)
+    first = next(iter(spec))
+    return kept[first] if len(kept) == 1 and first in kept else kept
+
+
+def decisions_data(defn: CaseDefinition) -> list[dict[str, Any]]:
+    """The `decisions:` section as plain data (JSON-ready): what CMMN export embeds."""
+    writer = _Writer(defn)
+    return [writer.decision(d) for d in defn.decisions]
 
 
 def dump_yaml(defn: CaseDefinition) -> str:
@@ -123,6 +158,67 @@ class _Writer:
         if d.case_file:
             out["case_file"] = _Block((f.name, self.field(f)) for f in d.case_file)
         out["plan"] = self.plan(d.plan_model)
+        if d.decisions:
+            out["decisions"] = [self.decision(dd) for dd in d.decisions]
+        return out
+
+    def decision(self, dd: DecisionDefinition) -> _Block:
+        """A decision table in the form yaml_decisions reads: short forms where they fit."""
+        table = dd.table
+        out = _Block()
+        if dd.id != n.slug(dd.name):
+            out["id"] = dd.id
+        out["name"] = dd.name
+        if dd.description is not None:
+            out["description"] = dd.description
+        policy = table.hit_policy.value
+        out["hit_policy"] = f"{policy} {table.aggregation.value}" if table.aggregation else policy
+        if dd.on_change:
+            out["on_change"] = True
+        if table.inputs:
+            out["inputs"] = [
+                _short(
+                    _Flow(
+                        expression=c.expression,
+                        label=c.label,
+                        values=c.input_values,
+                        type=c.type_ref,
+                        id=c.id,
+                    )
+                )
+                for c in table.inputs
+            ]
+        out["outputs"] = [
+            _short(
+                _Flow(
+                    name=o.name,
+                    label=o.label,
+                    values=o.output_values,
+                    default=o.default_output,
+                    type=o.type_ref,
+                    id=o.id,
+                )
+            )
+            for o in table.outputs
+        ]
+        rules: list[Any] = []
+        for rule in table.rules:
+            when = [_cell(t) for t in rule.input_entries]
+            then = [_cell(t) for t in rule.output_entries]
+            if not rule.annotations and rule.id is None:
+                rules.append(when + then)
+                continue
+            spelled = _Block()
+            if table.inputs:
+                spelled["when"] = when
+            spelled["then"] = then
+            if rule.annotations:
+                notes = list(rule.annotations)
+                spelled["note"] = notes[0] if len(notes) == 1 else notes
+            if rule.id is not None:
+                spelled["id"] = rule.id
+            rules.append(spelled)
+        out["rules"] = rules
         return out
 
     def field(self, f: CaseFileField) -> Any:

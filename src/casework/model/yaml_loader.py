@@ -26,6 +26,7 @@ from casework.model.definitions import (
 )
 from casework.model.errors import ModelError
 from casework.model.yaml_criteria import CriteriaReader
+from casework.model.yaml_decisions import read_decisions
 from casework.model.yaml_nodes import CONSTRUCT, TAG, Map
 
 try:
@@ -114,6 +115,7 @@ class _Reader(CriteriaReader):
         fields = self.case_file(top["case_file"][1]) if "case_file" in top else ()
         plan_node = top["plan"][1]
         self.names = n.Names(self.collect(plan_node), (f.name for f in fields))
+        decisions = read_decisions(self, top["decisions"][1]) if "decisions" in top else ()
         return CaseDefinition(
             id=self.text(top["id"][1], "the case type id") if "id" in top else n.slug(name),
             name=name,
@@ -124,6 +126,7 @@ class _Reader(CriteriaReader):
             plan_model=self.plan(plan_node, name),
             dialect=dialect,
             expression_language=self.lang,
+            decisions=decisions,
         )
 
     def roles(self, node: Node) -> tuple[Role, ...]:

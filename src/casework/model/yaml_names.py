@@ -90,6 +90,7 @@ TOP_KEYS = frozenset(
         "plan",
         "dialect",
         "expression_language",
+        "decisions",
     )
 )
 CRITERION_KEYS = frozenset(
@@ -98,6 +99,13 @@ CRITERION_KEYS = frozenset(
 FIELD_KEYS = frozenset({"type", "required", "default", "description", "enum", "format"})
 FORM_KEYS = frozenset({"type", "label", "required", "options", "default"})
 RULE_KEYS = frozenset({"condition", "id", "name"})
+# Decisions (business rules): a DMN decision table written inline.
+DECISION_KEYS = frozenset(
+    {"id", "name", "description", "hit_policy", "inputs", "outputs", "rules", "on_change"}
+)
+DECISION_INPUT_KEYS = frozenset({"expression", "label", "values", "type", "id"})
+DECISION_OUTPUT_KEYS = frozenset({"name", "label", "values", "default", "type", "id"})
+DECISION_RULE_KEYS = frozenset({"when", "then", "note", "id"})
 LANGUAGES = ("feel", "juel")
 
 

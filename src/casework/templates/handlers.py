@@ -1,5 +1,5 @@
-"""The built-in demo handlers: the Python behind the automated and decision tasks of the
-built-in case types.
+"""The built-in demo handlers: the Python behind the automated tasks of the built-in case
+types.
 
 Each handler takes the case file and returns the case file values it sets; the caller
 passes them as the completion variables of the task (`CompletePlanItem(target, values)`).
@@ -7,8 +7,10 @@ They are small, deterministic business rules, so that a demo or a test walks a c
 same way every time. The worker runs handlers through the same registry, plus the ones
 installed through entry points.
 
-Decision tasks are listed under their `decision_ref`, automated tasks under their
-`handler`.
+Automated tasks are listed under their `handler`. The templates' business rules (claim
+risk, client risk, request priority) are decision tables in the YAML itself, which the
+engine evaluates without a handler; a decision task whose `decision_ref` names no decision
+of its case type would be looked up here under that name.
 """
 
 from __future__ import annotations
@@ -18,21 +20,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 Handler = Callable[[Mapping[str, Any]], dict[str, Any]]
-
-# Claim risk thresholds on the claimed amount.
-LOW_RISK_LIMIT = 5_000
-MEDIUM_RISK_LIMIT = 20_000
-
-# Client onboarding: jurisdictions under a call for action get enhanced due diligence;
-# clients from the EU/EEA, the UK and Switzerland are low risk; everyone else is medium.
-HIGH_RISK_COUNTRIES = frozenset({"IR", "KP", "MM"})
-LOW_RISK_COUNTRIES = frozenset(
-    {
-        "AT", "BE", "BG", "CH", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GB", "GR",
-        "HR", "HU", "IE", "IS", "IT", "LI", "LT", "LU", "LV", "MT", "NL", "NO", "PL", "PT",
-        "RO", "SE", "SI", "SK",
-    }
-)  # fmt: skip
 
 # Legal matters: parties the firm already represents (a conflict of interest if opposed).
 EXISTING_CLIENTS = frozenset({"northwind traders", "contoso ltd", "fabrikam inc"})
@@ -56,18 +43,6 @@ def check_policy(case_file: Mapping[str, Any]) -> dict[str, Any]:
     claims handler confirms coverage afterwards."""
     covered = bool(_text(case_file, "policy_number")) and bool(_text(case_file, "incident_date"))
     return {"covered": covered}
-
-
-def classify_claim_risk(case_file: Mapping[str, Any]) -> dict[str, Any]:
-    """Risk from the claimed amount: below 5,000 low, below 20,000 medium, else high."""
-    amount = _number(case_file, "claimed_amount")
-    if amount < LOW_RISK_LIMIT:
-        level = "low"
-    elif amount < MEDIUM_RISK_LIMIT:
-        level = "medium"
-    else:
-        level = "high"
-    return {"risk_level": level}
 
 
 def fast_track(case_file: Mapping[str, Any]) -> dict[str, Any]:
@@ -94,18 +69,6 @@ def verify_identity(case_file: Mapping[str, Any]) -> dict[str, Any]:
         and "@" in _text(case_file, "contact_email")
     )
     return {"identity_verified": verified}
-
-
-def classify_client_risk(case_file: Mapping[str, Any]) -> dict[str, Any]:
-    """Risk from the country of registration (ISO 3166 alpha-2 code)."""
-    country = _text(case_file, "country").upper()
-    if country in HIGH_RISK_COUNTRIES:
-        risk = "high"
-    elif country in LOW_RISK_COUNTRIES:
-        risk = "low"
-    else:
-        risk = "medium"
-    return {"risk_class": risk}
 
 
 def open_account(case_file: Mapping[str, Any]) -> dict[str, Any]:
@@ -145,11 +108,9 @@ def notify_customer(case_file: Mapping[str, Any]) -> dict[str, Any]:
 
 HANDLERS: dict[str, Handler] = {
     "claims.check_policy": check_policy,
-    "claim_risk": classify_claim_risk,
     "claims.fast_track": fast_track,
     "claims.pay": pay_settlement,
     "onboarding.verify_identity": verify_identity,
-    "client_risk": classify_client_risk,
     "onboarding.open_account": open_account,
     "onboarding.send_welcome": send_welcome_pack,
     "legal.conflict_check": conflict_check,
@@ -159,7 +120,7 @@ HANDLERS: dict[str, Handler] = {
 
 
 def run_handler(name: str, case_file: Mapping[str, Any]) -> dict[str, Any]:
-    """The case file values the handler (or decision) `name` sets for this case file."""
+    """The case file values the handler `name` sets for this case file."""
     try:
         handler = HANDLERS[name]
     except KeyError:

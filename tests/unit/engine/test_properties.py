@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from datetime import timedelta
 
@@ -24,44 +25,76 @@ from tests.factories import (
     user_event,
 )
 
+from casework.dmn import decision_table
 from casework.engine import CaseEngine, CommandRefused
 from casework.engine import commands as c
 from casework.engine.instance import completion_class
 from casework.engine.serialize import dump_state, load_state
 from casework.engine.states import TERMINAL, CaseState, PlanItemState
-from casework.model.definitions import Dialect
+from casework.model.definitions import DecisionDefinition, Dialect, PlanItemKind
+
+# A decision task the engine decides inline, and a rule re-evaluated when `amount` changes.
+_DECISIONS = (
+    DecisionDefinition(
+        "score",
+        "Score",
+        decision_table(
+            {
+                "inputs": ["amount"],
+                "outputs": ["score"],
+                "rules": [["< 10", '"low"'], [">= 10", '"high"']],
+            }
+        ),
+    ),
+    DecisionDefinition(
+        "level",
+        "Level",
+        decision_table(
+            {
+                "hit_policy": "FIRST",
+                "inputs": ["amount"],
+                "outputs": ["level"],
+                "rules": [["> 20", "amount * 2"], ["-", "null"]],
+            }
+        ),
+        on_change=True,
+    ),
+)
 
 
 def _model(dialect: Dialect) -> CaseEngine:
-    return CaseEngine(
-        case_type(
-            task("intake"),
-            user_event("fraud"),
-            timer("deadline", "PT48H"),
-            milestone("screened", entry_criteria=after("intake")),
-            stage(
-                "assessment",
-                task("assess", repetition=rule()),
-                task("risk", entry_criteria=after("assess"), manual_activation=rule()),
-                task("expert", entry_criteria=(sentry(on("risk", "start")),), required=rule()),
-                entry_criteria=(sentry(on("screened", "occur")),),
-                exit_criteria=(sentry(on("fraud", "occur")),),
-                planning_table=table(discretionary("second_opinion")),
-            ),
-            task(
-                "follow_up",
-                entry_criteria=(
-                    sentry(on("assessment", "complete")),
-                    sentry(on("deadline", "occur")),
-                ),
-                repetition=rule(),
-            ),
-            stage("closing", task("archive", blocking=False), entry_criteria=after("follow_up")),
-            exit_criteria=(sentry(on("closing", "complete")),),
-            planning=table(discretionary("call_customer")),
-            dialect=dialect,
-        )
+    decide = task(
+        "decide", kind=PlanItemKind.DECISION_TASK, decision="score", entry_criteria=after("assess")
     )
+    definition = case_type(
+        task("intake"),
+        user_event("fraud"),
+        timer("deadline", "PT48H"),
+        milestone("screened", entry_criteria=after("intake")),
+        stage(
+            "assessment",
+            task("assess", repetition=rule()),
+            task("risk", entry_criteria=after("assess"), manual_activation=rule()),
+            task("expert", entry_criteria=(sentry(on("risk", "start")),), required=rule()),
+            decide,
+            entry_criteria=(sentry(on("screened", "occur")),),
+            exit_criteria=(sentry(on("fraud", "occur")),),
+            planning_table=table(discretionary("second_opinion")),
+        ),
+        task(
+            "follow_up",
+            entry_criteria=(
+                sentry(on("assessment", "complete")),
+                sentry(on("deadline", "occur")),
+            ),
+            repetition=rule(),
+        ),
+        stage("closing", task("archive", blocking=False), entry_criteria=after("follow_up")),
+        exit_criteria=(sentry(on("closing", "complete")),),
+        planning=table(discretionary("call_customer")),
+        dialect=dialect,
+    )
+    return CaseEngine(dataclasses.replace(definition, decisions=_DECISIONS))
 
 
 ENGINES = {d: _model(d) for d in Dialect}
@@ -79,6 +112,7 @@ command_strategy = st.one_of(
     st.builds(c.ReactivatePlanItem, st.sampled_from(TARGETS)),
     st.builds(c.PlanDiscretionaryItem, st.sampled_from(["second_opinion", "call_customer"])),
     st.just(c.FireDueTimers()),
+    st.builds(lambda n: c.SetVariables({"amount": n}), st.sampled_from([None, 1, 10, 30, "x"])),
     st.just(c.SuspendCase()),
     st.just(c.ResumeCase()),
     st.just(c.TerminateCase()),

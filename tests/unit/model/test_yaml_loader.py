@@ -9,12 +9,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from casework import dmn
 from casework.model import (
     CaseDefinition,
     CaseFileField,
     CaseFileItemOnPart,
     CaseFileTransition,
     Criterion,
+    DecisionDefinition,
     Dialect,
     Expression,
     FormField,
@@ -740,6 +742,10 @@ _CONDITIONS = ["amount > 1000", 'risk = "high"', "true", "yes"]
 _TIMERS = ["PT1H", "P2D", "R2/PT1H", "2025-01-01T00:00:00Z"]
 _EVENT_TS = [Transition.OCCUR, Transition.CREATE, Transition.SUSPEND, Transition.TERMINATE]
 _TASK_TS = [Transition.COMPLETE, Transition.START, Transition.EXIT, Transition.MANUAL_START]
+# Decision tables: every hit policy, and cells YAML would read as something else.
+_POLICIES = [("UNIQUE", None), ("FIRST", None), ("COLLECT", "SUM"), ("RULE ORDER", None)]
+_TESTS = ["-", "< 5000", "[1..2[", "yes", "null", "5000", '"a", "b"', "not(1)"]
+_VALUES = ['"low"', "1", "2.5", "null", "true", "yes", "-1", '"a: b"']
 
 
 @st.composite
@@ -851,6 +857,44 @@ def _definitions(draw: st.DrawFn) -> CaseDefinition:
             extensions=draw(st.sampled_from([(), (("k", "v"),), (("k", "1"), ("k", "2"))])),
         )
 
+    def decision(n: int) -> DecisionDefinition:
+        name = draw(st.sampled_from(["Claim risk", "Évalué", "Level 2"]))
+        policy = draw(st.sampled_from(_POLICIES))
+        outputs = draw(st.sampled_from([("risk",), ("risk", "level")]))
+        inputs = tuple(
+            dmn.InputClause(
+                draw(st.sampled_from(["amount", "amount * 2", "risk"])),
+                label=maybe("Amount: in €"),
+                input_values=maybe("-"),
+            )
+            for _ in range(draw(st.integers(0, 2)))
+        )
+        rules = tuple(
+            dmn.Rule(
+                tuple(draw(st.sampled_from(_TESTS)) for _ in inputs),
+                tuple(draw(st.sampled_from(_VALUES)) for _ in outputs),
+                tuple(draw(st.lists(st.sampled_from(["Why", "yes", "A: b"]), max_size=2))),
+                maybe(f"rule{next(counter)}"),
+            )
+            for _ in range(draw(st.integers(0, 3)))
+        )
+        table = dmn.DecisionTable(
+            inputs,
+            tuple(dmn.OutputClause(o, default_output=maybe('"low"')) for o in outputs),
+            rules,
+            dmn.HitPolicy(policy[0]),
+            dmn.Aggregation(policy[1]) if policy[1] else None,
+        )
+        # Only decisions reading neither of their outputs may be on_change (no loop).
+        reads_outputs = any(c.expression == "risk" for c in inputs)
+        return DecisionDefinition(
+            f"d{n}" if draw(st.booleans()) else slug(name) + f"_{n}",
+            name,
+            table,
+            on_change=draw(st.booleans()) and not reads_outputs,
+            description=maybe("Why: because"),
+        )
+
     top = [i for i, s in enumerate(skel) if s["parent"] == -1]
     plan_table = tuple(build(i) for i in top if skel[i]["disc"])
     plan = PlanItem(
@@ -870,7 +914,9 @@ def _definitions(draw: st.DrawFn) -> CaseDefinition:
         case_file=(
             CaseFileField("amount", "number", default=maybe(0)),
             CaseFileField("risk", "string", enum=("low", "high", "yes")),
+            CaseFileField("level"),
         ),
+        decisions=tuple(decision(n) for n in range(draw(st.integers(0, 2)))),
         roles=(Role("a"), Role("b", "Bee")),
         dialect=draw(st.sampled_from(list(Dialect))),
         description=maybe("A claim"),

@@ -2,8 +2,9 @@
 alternate endings.
 
 A case completes only when its work is done and is terminated when it ends otherwise
-(rejected, withdrawn, fraud). Automated and decision tasks run through the built-in
-handlers, as the worker would run them; people complete their tasks with realistic values.
+(rejected, withdrawn, fraud). Automated tasks run through the built-in handlers, as the
+worker would run them; the business rules are decision tables in the case types, which the
+engine evaluates itself; people complete their tasks with realistic values.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 
 from casework.engine import CaseEngine, CaseInstance
 from casework.engine import commands as c
+from casework.engine.events import DecisionEvaluated, Event
 from casework.engine.states import CaseState
 from casework.model.definitions import PlanItemKind
 from casework.templates import load_template
@@ -28,16 +30,19 @@ _AUTOMATIC = (PlanItemKind.AUTOMATED_TASK, PlanItemKind.DECISION_TASK)
 class Case:
     """One case of a built-in case type, worked on step by step.
 
-    After every step, active automated and decision tasks are completed with what their
-    handler returns, as the worker does.
+    After every step, active automated tasks are completed with what their handler
+    returns, as the worker does. `decided` lists the decisions the engine evaluated, with
+    their outputs.
     """
 
     def __init__(self, template: str, case_file: dict[str, Any]) -> None:
         self.engine = CaseEngine(load_template(template))
         self.now = START
         self.handled: list[str] = []
+        self.decided: list[tuple[str, dict[str, Any]]] = []
         self.state: CaseInstance
-        self.state, _ = self.engine.start(self.now, case_file)
+        self.state, events = self.engine.start(self.now, case_file)
+        self._record(events)
         self._run_handlers()
 
     # -- steps -------------------------------------------------------------------------
@@ -52,6 +57,9 @@ class Case:
 
     def plan(self, name: str) -> Case:
         return self._apply(c.PlanDiscretionaryItem(self._item_id(name)))
+
+    def set(self, **values: Any) -> Case:
+        return self._apply(c.SetVariables(values))
 
     def wait(self, *, days: float = 0, hours: float = 0) -> Case:
         self.now += timedelta(days=days, hours=hours)
@@ -85,9 +93,15 @@ class Case:
 
     # -- internals ---------------------------------------------------------------------
     def _apply(self, command: c.Command) -> Case:
-        self.state, _ = self.engine.apply(self.state, command, self.now)
+        self.state, events = self.engine.apply(self.state, command, self.now)
+        self._record(events)
         self._run_handlers()
         return self
+
+    def _record(self, events: list[Event]) -> None:
+        self.decided += [
+            (e.decision, e.outputs) for e in events if isinstance(e, DecisionEvaluated)
+        ]
 
     def _run_handlers(self) -> None:
         while not self.state.ended:
@@ -105,9 +119,10 @@ class Case:
             item = self.engine.compiled.spec(inst.item_id).item
             values = run_handler(item.handler or item.decision or "", self.state.variables)
             self.handled.append(item.name)
-            self.state, _ = self.engine.apply(
+            self.state, events = self.engine.apply(
                 self.state, c.CompletePlanItem(inst.id, values), self.now
             )
+            self._record(events)
 
     def _item_id(self, name: str) -> str:
         for spec in self.engine.compiled.ordered:
@@ -154,7 +169,8 @@ def assessed_claim(amount: float = 3_200) -> Case:
 def test_a_low_risk_claim_is_fast_tracked_paid_followed_up_and_settled() -> None:
     claim = assessed_claim(3_200)
     assert claim.values["risk_level"] == "low"
-    assert claim.handled == ["Check policy status", "Classify risk", "Fast-track approval"]
+    assert claim.handled == ["Check policy status", "Fast-track approval"]
+    assert claim.decided == [("claim_risk", {"risk_level": "low"})]
     assert claim.live()["Plan settlement"] == "active"
 
     claim.complete("Plan settlement", settlement_amount=2_880)
@@ -172,6 +188,25 @@ def test_a_low_risk_claim_is_fast_tracked_paid_followed_up_and_settled() -> None
     claim.complete("Evaluate outcome", lessons_learned="Fast track worked well")
     assert claim.status is COMPLETED
     assert claim.live() == {}
+
+
+@pytest.mark.parametrize(
+    ("amount", "level"),
+    [
+        (100, "low"),
+        (4_999.99, "low"),
+        (5_000, "medium"),
+        (7_000, "medium"),
+        (19_999, "medium"),
+        (20_000, "high"),
+        (50_000, "high"),
+    ],
+)
+def test_the_claim_risk_rule_follows_the_claimed_amount(amount: float, level: str) -> None:
+    claim = assessed_claim(amount)
+    assert claim.values["risk_level"] == level
+    assert claim.decided == [("claim_risk", {"risk_level": level})]
+    assert claim.states("Classify risk") == ["completed"]
 
 
 def test_a_medium_risk_claim_is_reviewed_by_the_claims_handler() -> None:
@@ -279,9 +314,19 @@ def new_client(country: str = "DE", registration: str = "HRB 204851") -> Case:
     return client.complete("Collect documents", registration_number=registration, country=country)
 
 
+@pytest.mark.parametrize(
+    ("country", "risk"), [("de", "low"), ("CH", "low"), ("US", "medium"), ("KP", "high")]
+)
+def test_the_client_risk_rule_follows_the_country_of_registration(country: str, risk: str) -> None:
+    client = new_client(country)
+    assert client.values["risk_class"] == risk
+    assert client.decided == [("client_risk", {"risk_class": risk})]
+
+
 def test_a_low_risk_client_is_approved_set_up_and_onboarded_after_a_month() -> None:
     client = new_client("DE")
-    assert client.handled == ["Verify identity", "Classify risk"]
+    assert client.handled == ["Verify identity"]
+    assert client.decided == [("client_risk", {"risk_class": "low"})]
     assert client.values["risk_class"] == "low"
     # The original bug: the case completed here. It must wait for the approval.
     assert client.status is ACTIVE
@@ -430,6 +475,22 @@ def new_request() -> Case:
         {"customer": "Harbour Freight Co", "summary": "Invoice export fails for March"},
     )
     return request.complete("Triage", severity="major")
+
+
+def test_the_request_priority_follows_severity_and_impact_as_they_change() -> None:
+    request = Case("service_request", {"customer": "Harbour Freight Co", "summary": "Slow"})
+    # Evaluated at the start, with the defaults: a minor problem of one customer.
+    assert request.values["priority"] == 4
+    request.complete("Triage", severity="major", impact="many")
+    assert request.values["priority"] == 2
+    assert request.decided == [
+        ("request_priority", {"priority": 4}),
+        ("request_priority", {"priority": 2}),
+    ]
+    request.set(severity="critical")
+    assert request.values["priority"] == 1
+    request.set(summary="Very slow")  # not an input: no evaluation
+    assert len(request.decided) == 3
 
 
 def test_a_reproduced_bug_is_fixed_verified_and_the_customer_notified() -> None:
