@@ -28,6 +28,12 @@ def _register() -> None:
     app.add_typer(audit_cmd.app, name="audit", help="Verify the hash-chained event log.")
     app.add_typer(ops_cmd.projections_app, name="projections", help="Rebuild read projections.")
     app.command("import-log", help="Load an XES event log as historical cases.")(ops_cmd.import_log)
+    from casework.cli import init_cmd, serve_cmd, token_cmd, user_cmd
+
+    app.command("serve", help="Run the HTTP server: the REST API.")(serve_cmd.serve)
+    app.command("init", help="Migrate the database and create the first admin.")(init_cmd.init)
+    app.add_typer(user_cmd.app, name="user", help="Create and list user accounts.")
+    app.add_typer(token_cmd.app, name="token", help="Create, list and revoke API tokens.")
     from casework.cli import dmn_cmd
 
     app.add_typer(dmn_cmd.app, name="dmn", help="Evaluate DMN decisions and run the DMN TCK.")

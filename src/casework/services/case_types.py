@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from casework.engine import CaseEngine
 from casework.model.definitions import CaseDefinition, Dialect
 from casework.model.errors import ModelError
+from casework.services.access import require_case_type_deployer
 from casework.services.actors import Actor
-from casework.services.errors import Forbidden, InvalidInput, NotFound
+from casework.services.errors import InvalidInput, NotFound
 from casework.store.tables import CaseTypeVersion
 
 
@@ -55,8 +56,7 @@ def deploy(
     dialect: str | None = None,
 ) -> list[Deployed]:
     """Store a new version of each case type in `source`; new cases use the newest."""
-    if not actor.is_admin and "case_type_admin" not in actor.roles:
-        raise Forbidden("deploying case types needs the case_type_admin role")
+    require_case_type_deployer(actor)
     fmt = fmt or ("cmmn" if source.lstrip().startswith("<") else "yaml")
     try:
         definitions = parse_source(source, fmt, dialect)

@@ -42,3 +42,31 @@ class PreconditionFailed(ServiceError):
     """The caller's expected version (If-Match) is not the case's version."""
 
     code = "precondition-failed"
+
+
+class Unauthenticated(ServiceError):
+    """No valid credentials: wrong password, unknown, expired or revoked token or session."""
+
+    code = "unauthenticated"
+
+
+class RateLimited(ServiceError):
+    """Too many attempts: try again after `retry_after` seconds."""
+
+    code = "rate-limited"
+
+    def __init__(self, message: str, *, retry_after: int, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after = max(1, retry_after)
+
+
+class TooLarge(ServiceError):
+    """More bytes than the limit allows (an upload); the API answers 413."""
+
+    code = "too-large"
+
+
+class UnsupportedType(ServiceError):
+    """Content of a type that is not accepted (judged by its bytes); the API answers 415."""
+
+    code = "unsupported-media-type"

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from casework.services.actors import Actor
 from casework.services.errors import InvalidInput
 from casework.services.search import search_condition
+from casework.services.visibility import visible_condition
 from casework.store.tables import Case
 
 _FILTER = re.compile(r"^\s*([A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*)\s*(>=|<=|!=|=|>|<)\s*(.+?)\s*$")
@@ -137,10 +138,7 @@ def list_cases(
         # A case id typed into the search box finds that case too.
         conditions.append(or_(Case.id == text.strip().upper(), search_condition(session, text)))
     if not actor.is_admin:
-        visible = [Case.owner == actor.id]
-        if actor.teams:
-            visible.append(Case.team.in_(sorted(actor.teams)))
-        conditions.append(or_(*visible))
+        conditions.append(visible_condition(session, actor))  # the policy in access.py
     sort_column = getattr(Case, key)
     if cursor is not None:
         last_value, last_id = _decode(cursor)

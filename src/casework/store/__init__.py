@@ -1,0 +1,8 @@
+"""Tables, database connections and migrations.
+
+Importing the package loads every table module, so `Base.metadata` (what Alembic and the
+schema test compare the database with) always holds the whole schema.
+"""
+
+from casework.store import identity_tables as identity_tables
+from casework.store import tables as tables

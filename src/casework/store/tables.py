@@ -4,6 +4,7 @@
 `cases` keeps the engine state (for loading a case in one read) and the projection
 columns people filter on; `plan_items` is the read projection for inboxes and the plan.
 Both are rebuildable from the event log (`casework projections rebuild`).
+Users, teams, credentials and case participants are in `identity_tables.py`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, ClassVar, cast
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -23,6 +25,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -84,6 +87,8 @@ class Case(Base):
     risk: Mapped[str | None] = mapped_column(String(20))
     owner: Mapped[str | None] = mapped_column(String(200), index=True)
     team: Mapped[str | None] = mapped_column(String(200), index=True)
+    # Seen only by admins and the people named on it (owner, case_participants).
+    confidential: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     opened_at: Mapped[datetime] = mapped_column(_utc())
     closed_at: Mapped[datetime | None] = mapped_column(_utc())
     updated_at: Mapped[datetime] = mapped_column(_utc())

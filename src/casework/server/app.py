@@ -1,0 +1,79 @@
+"""The HTTP server: `create_app(settings)` builds the FastAPI application.
+
+One engine per app (its pool shared by the requests), closed when the app shuts down.
+Everything under /api/v1; the OpenAPI 3.1 document at /api/v1/openapi.json and its
+interactive docs at /api/docs; /healthz, /readyz and /metrics at the root for operators.
+Routes live in `routes_*.py` and reach the database only through `casework.services`,
+where the rules about who may do what are.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from importlib import metadata
+
+from fastapi import FastAPI
+
+from casework.server import problems, routes_auth, routes_ops, routes_tokens, routes_users
+from casework.server.deps import API_PREFIX, ServerState
+from casework.server.logs import configure_logging
+from casework.server.metrics import Metrics
+from casework.server.middleware import RequestMiddleware
+from casework.server.settings import Settings
+from casework.store.db import make_engine, session_factory
+
+VERSION = metadata.version("casework")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(
+    settings: Settings | None = None, *, clock: Callable[[], datetime] | None = None
+) -> FastAPI:
+    """The application for `settings` (default: from the environment); `clock` for tests."""
+    settings = settings or Settings.from_env()
+    # hide_parameters: an error's text then never carries the values of a statement
+    # (a password hash, a token digest) into a log line.
+    engine = make_engine(settings.database_url, hide_parameters=True)
+    state = ServerState(
+        settings=settings,
+        engine=engine,
+        db=session_factory(engine),
+        metrics=Metrics(),
+        clock=clock or _now,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title="Casework",
+        version=VERSION,
+        summary="Adaptive case management: the REST API.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url="/api/docs" if settings.api_docs else None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.casework = state
+    problems.install(app)
+    app.add_middleware(RequestMiddleware, metrics=state.metrics)
+    for module in (routes_auth, routes_tokens, routes_users, routes_ops):
+        app.include_router(module.router)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The factory `casework serve` hands to uvicorn (`--factory`), in each worker
+    process: settings from the environment, JSON logs at CASEWORK_LOG_LEVEL."""
+    configure_logging(os.environ.get("CASEWORK_LOG_LEVEL") or "INFO")
+    return create_app(Settings.from_env())

@@ -1,0 +1,81 @@
+"""The server's settings, from the environment (or given in code by tests and embedders).
+
+No server-wide secret key is needed: sessions and API tokens are random secrets the
+database keeps only hashes of, and the anti-CSRF token is derived from the session's own
+secret. So several processes and machines share nothing but the database.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from casework.services.login_limits import LoginLimit
+from casework.store.db import DEFAULT_URL
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class SettingsError(ValueError):
+    """An environment variable has a value the server cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = DEFAULT_URL
+    session_cookie: str = "casework_session"
+    # Readable by the page's scripts (not HttpOnly): they echo it in the CSRF header.
+    csrf_cookie: str = "casework_csrf"
+    csrf_header: str = "X-CSRF-Token"
+    # Browsers treat http://localhost as secure, so Secure cookies work in development.
+    cookie_secure: bool = True
+    cookie_domain: str | None = None
+    session_ttl: timedelta = timedelta(hours=12)
+    login_limit: LoginLimit = field(default_factory=LoginLimit)
+    # When set, /metrics wants `Authorization: Bearer <metrics_token>`.
+    metrics_token: str | None = None
+    api_docs: bool = True
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        limit = LoginLimit(
+            max_failures=_int(env, "CASEWORK_LOGIN_MAX_FAILURES", 5),
+            window=timedelta(minutes=_int(env, "CASEWORK_LOGIN_WINDOW_MINUTES", 15)),
+        )
+        return cls(
+            database_url=env.get("CASEWORK_DATABASE_URL") or DEFAULT_URL,
+            cookie_secure=_bool(env, "CASEWORK_COOKIE_SECURE", True),
+            cookie_domain=env.get("CASEWORK_COOKIE_DOMAIN") or None,
+            session_ttl=timedelta(hours=_int(env, "CASEWORK_SESSION_HOURS", 12)),
+            login_limit=limit,
+            metrics_token=env.get("CASEWORK_METRICS_TOKEN") or None,
+            api_docs=_bool(env, "CASEWORK_API_DOCS", True),
+        )
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise SettingsError(f"{name} must be true or false, not {raw!r}")
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < 1:
+        raise SettingsError(f"{name} must be at least 1, not {value}")
+    return value

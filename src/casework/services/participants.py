@@ -1,0 +1,154 @@
+"""The people named on a case, and whether it is confidential: who besides its team and
+role holders may see it (the policy is in `access.py`).
+
+Each change goes on the case's event log like notes and links do
+(`ParticipantAdded`, `ParticipantRemoved`, `ConfidentialityChanged`), so the audit trail
+shows who let whom see a case; replaying the engine skips them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from casework.services.access import PARTICIPANT_ROLES, may_manage_participants, may_see_case
+from casework.services.actors import Actor
+from casework.services.audit import log_row
+from casework.services.errors import Forbidden, InvalidInput, NotFound
+from casework.services.identity import aware, user_row
+from casework.services.projection import update_case_row
+from casework.services.visibility import case_facts
+from casework.store.identity_tables import CaseParticipant, User
+from casework.store.tables import Case, CaseEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Participant:
+    username: str
+    role: str
+    added_by: str
+    created_at: datetime
+
+
+def participants_of(session: Session, *, actor: Actor, case_id: str) -> list[Participant]:
+    if not may_see_case(actor, case_facts(session, case_id)):
+        raise NotFound(f"no case {case_id}")
+    rows = session.execute(
+        select(
+            User.username,
+            CaseParticipant.role,
+            CaseParticipant.added_by,
+            CaseParticipant.created_at,
+        )
+        .join(User, User.id == CaseParticipant.user_id)
+        .where(CaseParticipant.case_id == case_id)
+        .order_by(User.username)
+    )
+    return [Participant(u, r, by, aware(at)) for u, r, by, at in rows]
+
+
+def add_participant(
+    db: sessionmaker[Session],
+    *,
+    actor: Actor,
+    case_id: str,
+    username: str,
+    role: str,
+    now: datetime,
+) -> None:
+    """Name a person on a case (their role changes if they are named already)."""
+    if role not in PARTICIPANT_ROLES:
+        allowed = ", ".join(sorted(PARTICIPANT_ROLES))
+        raise InvalidInput(f"role must be one of: {allowed}", field="role")
+    with db.begin() as session:
+        row = _writable(session, actor, case_id)
+        user = user_row(session, username)
+        existing = session.get(CaseParticipant, (case_id, user.id))
+        if existing is not None and existing.role == role:
+            return
+        if existing is not None:
+            existing.role = role
+        else:
+            session.execute(
+                insert(CaseParticipant).values(
+                    case_id=case_id, user_id=user.id, role=role, added_by=actor.id, created_at=now
+                )
+            )
+        _append(session, row, "ParticipantAdded", {"user": user.username, "role": role}, actor, now)
+
+
+def remove_participant(
+    db: sessionmaker[Session], *, actor: Actor, case_id: str, username: str, now: datetime
+) -> None:
+    with db.begin() as session:
+        row = _writable(session, actor, case_id)
+        user = user_row(session, username)
+        gone = session.execute(
+            delete(CaseParticipant)
+            .where(CaseParticipant.case_id == case_id, CaseParticipant.user_id == user.id)
+            .returning(CaseParticipant.user_id)
+        ).first()
+        if gone is not None:
+            _append(session, row, "ParticipantRemoved", {"user": user.username}, actor, now)
+
+
+def set_confidential(
+    db: sessionmaker[Session], *, actor: Actor, case_id: str, confidential: bool, now: datetime
+) -> None:
+    """Only admins and the case's owner may hide a case from its team and role holders."""
+    with db.begin() as session:
+        facts = case_facts(session, case_id)
+        if not may_see_case(actor, facts):
+            raise NotFound(f"no case {case_id}")
+        if not (actor.is_admin or facts.owner == actor.id):
+            raise Forbidden("only the case's owner or an administrator may change this")
+        row = _locked(session, case_id)
+        if row.confidential == confidential:
+            return
+        _append(
+            session,
+            row,
+            "ConfidentialityChanged",
+            {"confidential": confidential},
+            actor,
+            now,
+            confidential=confidential,
+        )
+
+
+def _writable(session: Session, actor: Actor, case_id: str) -> Case:
+    facts = case_facts(session, case_id)
+    if not may_see_case(actor, facts):
+        raise NotFound(f"no case {case_id}")
+    if not may_manage_participants(actor, facts):
+        raise Forbidden("only the case's owner, its team or an administrator may name people")
+    return _locked(session, case_id)
+
+
+def _locked(session: Session, case_id: str) -> Case:
+    row = session.get(Case, case_id, with_for_update=True)
+    if row is None:
+        raise NotFound(f"no case {case_id}")
+    return row
+
+
+def _append(
+    session: Session,
+    row: Case,
+    type_: str,
+    payload: dict[str, Any],
+    actor: Actor,
+    now: datetime,
+    **columns: Any,
+) -> None:
+    """Chain one entry to the case's log and move its version on, with `columns`."""
+    seq = row.last_seq + 1
+    entry = log_row(row.last_hash, row.id, seq, type_, payload, actor.id, now)
+    session.execute(insert(CaseEvent).values(**entry))
+    values = {"last_seq": seq, "last_hash": entry["hash"], "updated_at": now, **columns}
+    if not update_case_row(session, row.id, row.version, values):
+        raise RuntimeError("case row changed under a row lock")  # cannot happen: locked
