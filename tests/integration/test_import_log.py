@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -106,14 +107,22 @@ def _items(db: sessionmaker[Session], case_id: str) -> list[tuple[str, str]]:
         return [(r.name, r.state) for r in rows]
 
 
+def _plain(value: Any) -> str:
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    return repr(value)
+
+
 def _snapshot(db: sessionmaker[Session]) -> list[Any]:
     with db() as session:
         items = [
             tuple(getattr(r, c.key) for c in PlanItemRow.__table__.columns)
             for r in session.scalars(select(PlanItemRow))
         ]
+        # JSON columns compared as values: their key order is the database's business
+        # (PostgreSQL's JSONB reorders keys; the log stores payloads with sorted keys).
         rows = [
-            tuple(repr(getattr(r, c.key)) for c in Case.__table__.columns)
+            tuple(_plain(getattr(r, c.key)) for c in Case.__table__.columns)
             for r in session.scalars(select(Case))
         ]
     return sorted(items, key=repr) + sorted(rows)

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from casework.store.direct import JsonText
 from casework.store.tables import Case, CaseEvent
 
 GENESIS = "0" * 64
@@ -31,15 +32,19 @@ def event_hash(
 ) -> str:
     """sha256 over the previous hash and this event's canonical JSON (sorted keys, no
     spaces), so changing or removing any event breaks every hash after it."""
-    body = _CANONICAL.encode(
-        {
-            "case": case_id,
-            "seq": seq,
-            "type": type_,
-            "payload": payload,
-            "actor": actor,
-            "at": at.isoformat(),
-        }
+    return _chained(previous, case_id, seq, type_, _CANONICAL.encode(payload), actor, at)
+
+
+def _chained(
+    previous: str, case_id: str, seq: int, type_: str, payload_json: str, actor: str, at: datetime
+) -> str:
+    # Spelled out rather than encoding a dict around the payload: the payload's JSON is
+    # encoded once and also stored (see encoded_log_row). Keys in sorted order, exactly
+    # as the canonical encoder writes them (a property test holds the two together).
+    text = _CANONICAL.encode
+    body = (
+        f'{{"actor":{text(actor)},"at":{text(at.isoformat())},"case":{text(case_id)},'
+        f'"payload":{payload_json},"seq":{seq},"type":{text(type_)}}}'
     )
     return hashlib.sha256((previous + body).encode()).hexdigest()
 
@@ -62,6 +67,29 @@ def log_row(
         "actor": actor,
         "at": at,
         "hash": event_hash(previous, case_id, seq, type_, payload, actor, at),
+    }
+
+
+def encoded_log_row(
+    previous: str,
+    case_id: str,
+    seq: int,
+    type_: str,
+    payload: dict[str, Any],
+    actor: str,
+    at: datetime,
+) -> dict[str, Any]:
+    """`log_row` with the payload already encoded as JSON text, for `DirectStatement`s
+    only (SQLAlchemy's JSON type would encode the text again, as a JSON string)."""
+    payload_json = JsonText(_CANONICAL.encode(payload))
+    return {
+        "case_id": case_id,
+        "seq": seq,
+        "type": type_,
+        "payload": payload_json,
+        "actor": actor,
+        "at": at,
+        "hash": _chained(previous, case_id, seq, type_, payload_json, actor, at),
     }
 
 

@@ -28,7 +28,7 @@ from casework.engine.serialize import dump_state, load_state
 from casework.model.definitions import PlanItemKind
 from casework.services import warm as warm_cases
 from casework.services.actors import Actor
-from casework.services.audit import GENESIS, log_row
+from casework.services.audit import GENESIS, encoded_log_row
 from casework.services.case_types import engine_for, latest_version
 from casework.services.errors import (
     Conflict,
@@ -124,7 +124,7 @@ def open_case(
             "owner": owner,
             "team": team,
         }
-        first = log_row(GENESIS, case_id, 1, "CaseOpened", opened, actor.id, now)
+        first = encoded_log_row(GENESIS, case_id, 1, "CaseOpened", opened, actor.id, now)
         rows, last_seq, last_hash = event_rows(case_id, 1, first["hash"], events, actor, now)
         rows.insert(0, first)
         with pipeline(conn):
@@ -436,6 +436,11 @@ _INSERT_EVENTS = DirectStatement(table_of(CaseEvent).insert())
 _INSERT_CASE = DirectStatement(table_of(Case).insert())
 
 
+def insert_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Write rows made by `event_rows` (their payloads are encoded JSON text)."""
+    _INSERT_EVENTS.executemany(conn, rows)
+
+
 def event_rows(
     case_id: str,
     last_seq: int,
@@ -447,7 +452,8 @@ def event_rows(
     rows = []
     for event in events:
         last_seq += 1
-        row = log_row(last_hash, case_id, last_seq, event.type, event_payload(event), actor.id, now)
+        payload = event_payload(event)
+        row = encoded_log_row(last_hash, case_id, last_seq, event.type, payload, actor.id, now)
         last_hash = row["hash"]
         rows.append(row)
     return rows, last_seq, last_hash

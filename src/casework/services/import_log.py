@@ -40,16 +40,17 @@ from lxml import etree
 from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from casework.engine import CaseEngine, CaseInstance, CommandRefused, event_from_dict
+from casework.engine import CaseEngine, CaseInstance, CommandRefused
 from casework.engine import commands as c
+from casework.engine.events import event_from_dict, event_payload
 from casework.services.actors import Actor
 from casework.services.audit import GENESIS
 from casework.services.case_types import deploy, engine_for
-from casework.services.cases import event_rows
+from casework.services.cases import event_rows, insert_events
 from casework.services.errors import InvalidInput, Refused
 from casework.services.rebuild import LoggedEvent, compute
 from casework.services.search import index_case
-from casework.store.tables import Case, CaseEvent, PlanItemRow
+from casework.store.tables import Case, PlanItemRow
 
 TYPE_ID = "imported_process"
 END_OF_LOG = "end_of_log"
@@ -220,6 +221,7 @@ class _Replayer:
     def __init__(self, engine: CaseEngine, case_id: str, activity_ids: dict[str, str]) -> None:
         self.engine, self.case_id, self.ids = engine, case_id, activity_ids
         self.rows: list[dict[str, Any]] = []
+        self.logged: list[LoggedEvent] = []  # the rows' events, as a rebuild reads them
         self.last_seq, self.last_hash, self.commands = 0, GENESIS, 0
         self.state: CaseInstance | None = None
 
@@ -228,6 +230,12 @@ class _Replayer:
             self.case_id, self.last_seq, self.last_hash, events, Actor(actor), at
         )
         self.rows.extend(rows)
+        # Through the payload, as a rebuild reads the row back: the same values, the
+        # same types (the test comparing imported and rebuilt projections holds to it).
+        self.logged.extend(
+            LoggedEvent(event_from_dict({**event_payload(e), "type": e.type}), at, actor)
+            for e in events
+        )
         self.commands += 1
 
     def start(self, data: dict[str, Any], actor: str, at: datetime) -> None:
@@ -327,12 +335,8 @@ def _import_trace(
         replay.finish(actor.id, events[-1][0])
     except CommandRefused as exc:
         raise Refused(str(exc)) from None
-    log = [
-        LoggedEvent(event_from_dict({**r["payload"], "type": r["type"]}), r["at"], r["actor"])
-        for r in replay.rows
-    ]
-    # The projections as a rebuild would compute them from these very rows.
-    projection = compute(engine, case_id, log, base_priority=3)
+    # The projections as a rebuild would compute them from these very events.
+    projection = compute(engine, case_id, replay.logged, base_priority=3)
     title = trace.name or f"trace {trace.index + 1}"
     session.execute(
         insert(Case).values(
@@ -346,7 +350,7 @@ def _import_trace(
             **projection.case_values,
         )
     )
-    session.execute(insert(CaseEvent), replay.rows)
+    insert_events(session.connection(), replay.rows)
     session.execute(insert(PlanItemRow), projection.items)
     index_case(session, case_id)
     return len(replay.rows)

@@ -18,8 +18,10 @@ On both, the assignment is a conditional `UPDATE ... WHERE assignee IS NULL AND 
 without row locks, another process writing the file), the UPDATE changes nothing and the
 claim moves on to the next task. A task is therefore never handed to two people.
 
-The ORDER BY is exactly the order of `ix_plan_items_queue (role, state, priority,
-due_at)`, so a claim reads the head of the queue from the index whatever its length.
+The ORDER BY is exactly the order of the partial index `ix_plan_items_queue (role,
+priority, due_at) WHERE state = 'active' AND assignee IS NULL`, so a claim reads the
+head of the queue from the index whatever its length. A person's inbox (`inbox`) is read
+the same way from `ix_plan_items_inbox`.
 Tasks without a due date come last on PostgreSQL and first on SQLite (each database's
 default NULL placement; asking for the other one would sort the whole queue).
 
@@ -33,13 +35,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.services.actors import Actor
 from casework.services.cases import transaction
 from casework.services.errors import Conflict, Forbidden
-from casework.store.tables import PlanItemRow, table_of
+from casework.store.tables import INBOX_WHERE, QUEUE_WHERE, PlanItemRow, table_of
 
 MAX_ATTEMPTS = 10  # lost races in a row before giving up (only without row locks)
 
@@ -99,6 +101,34 @@ def claim_next(
     raise Conflict(f"the {role} queue is too busy: gave up after {MAX_ATTEMPTS} attempts")
 
 
+@dataclass(frozen=True, slots=True)
+class InboxTask:
+    case_id: str
+    instance_id: str
+    item_id: str
+    name: str
+    role: str | None
+    priority: int
+    due_at: datetime | None
+
+
+def inbox(session: Session, *, assignee: str, limit: int = 50) -> list[InboxTask]:
+    """The active tasks assigned to `assignee`, most urgent first (priority, then due)."""
+    rows = session.execute(_INBOX, {"b_assignee": assignee, "b_limit": limit})
+    return [
+        InboxTask(
+            case_id=r.case_id,
+            instance_id=r.instance_id,
+            item_id=r.item_id,
+            name=r.name,
+            role=r.role,
+            priority=r.priority,
+            due_at=_utc(r.due_at),
+        )
+        for r in rows
+    ]
+
+
 def _utc(value: datetime | None) -> datetime | None:
     """Aware UTC: SQLite hands back naive datetimes (we only ever store UTC there)."""
     if value is None:
@@ -112,7 +142,8 @@ def _rowcount(result: Any) -> int:
 
 
 _ITEMS = table_of(PlanItemRow)
-_OPEN = (_ITEMS.c.state == "active") & _ITEMS.c.assignee.is_(None)
+# The partial index's own condition, in its words, so both databases use the index.
+_OPEN = text(QUEUE_WHERE)
 _PICK = (
     select(
         _ITEMS.c.case_id,
@@ -126,6 +157,20 @@ _PICK = (
     .order_by(_ITEMS.c.priority, _ITEMS.c.due_at)  # the index order: no sort
     .limit(1)
     .with_for_update(skip_locked=True)  # PostgreSQL; SQLite compiles it to nothing
+)
+_INBOX = (
+    select(
+        _ITEMS.c.case_id,
+        _ITEMS.c.instance_id,
+        _ITEMS.c.item_id,
+        _ITEMS.c.name,
+        _ITEMS.c.role,
+        _ITEMS.c.priority,
+        _ITEMS.c.due_at,
+    )
+    .where(_ITEMS.c.assignee == bindparam("b_assignee"), text(INBOX_WHERE))
+    .order_by(_ITEMS.c.priority, _ITEMS.c.due_at)  # the index order: no sort
+    .limit(bindparam("b_limit"))
 )
 _ASSIGN = (
     _ITEMS.update()

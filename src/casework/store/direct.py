@@ -39,6 +39,12 @@ class _Compiled:
     processors: dict[str, Processor]
 
 
+class JsonText(str):
+    """JSON already encoded, for a JSON column: written as it is, not encoded again."""
+
+    __slots__ = ()
+
+
 class Outcome:
     """What a statement did: its row count, known once the database answered (at the end
     of the pipeline, when it ran in one)."""
@@ -136,12 +142,12 @@ def _bind(compiled: _Compiled, row: Mapping[str, Any]) -> Any:
         for name in compiled.positional:
             value = values[name]
             process = processors.get(name)
-            out.append(value if process is None else process(value))
+            out.append(value if process is None or type(value) is JsonText else process(value))
         return tuple(out)
     named = {}
     for name, value in values.items():
         process = processors.get(name)
-        named[name] = value if process is None else process(value)
+        named[name] = value if process is None or type(value) is JsonText else process(value)
     return named
 
 

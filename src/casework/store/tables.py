@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -42,6 +43,13 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+# The conditions of the partial indexes; queries repeat them word for word.
+INBOX_WHERE = "state = 'active' AND assignee IS NOT NULL"
+QUEUE_WHERE = "state = 'active' AND assignee IS NULL"
+JOB_PENDING_WHERE = "status = 'pending'"
+JOB_RUNNING_WHERE = "status = 'running'"
 
 
 class Base(DeclarativeBase):
@@ -114,7 +122,9 @@ class CaseEvent(Base):
     type: Mapped[str] = mapped_column(String(60))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
     actor: Mapped[str] = mapped_column(String(200))
-    at: Mapped[datetime] = mapped_column(_utc(), index=True)
+    # Not indexed: every read of events is by case (the primary key's prefix), and an
+    # index on time would cost pages on every command.
+    at: Mapped[datetime] = mapped_column(_utc())
     # sha256 over the previous event's hash and this event's canonical JSON.
     hash: Mapped[str] = mapped_column(String(64))
 
@@ -123,9 +133,27 @@ class PlanItemRow(Base):
     """Projection of plan item instances: the plan, inboxes and team queues."""
 
     __tablename__ = "plan_items"
+    # Partial indexes: only active work is in an inbox or a queue, so items leave the
+    # index when they end instead of piling up in it, and a command that completes one
+    # task and activates the next writes two index entries rather than eight. A query
+    # must repeat the WHERE with literal values to use them (see services.work).
     __table_args__ = (
-        Index("ix_plan_items_inbox", "assignee", "state", "priority", "due_at"),
-        Index("ix_plan_items_queue", "role", "state", "priority", "due_at"),
+        Index(
+            "ix_plan_items_inbox",
+            "assignee",
+            "priority",
+            "due_at",
+            sqlite_where=text(INBOX_WHERE),
+            postgresql_where=text(INBOX_WHERE),
+        ),
+        Index(
+            "ix_plan_items_queue",
+            "role",
+            "priority",
+            "due_at",
+            sqlite_where=text(QUEUE_WHERE),
+            postgresql_where=text(QUEUE_WHERE),
+        ),
     )
 
     case_id: Mapped[str] = mapped_column(
@@ -153,7 +181,23 @@ class Job(Base):
     """
 
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_claim", "status", "due_at"),)
+    # Partial indexes, like plan_items': done and failed jobs, nearly all of the table in
+    # time, are in neither, and a job that ends leaves its index.
+    __table_args__ = (
+        Index(
+            "ix_jobs_due",
+            "due_at",
+            "id",
+            sqlite_where=text(JOB_PENDING_WHERE),
+            postgresql_where=text(JOB_PENDING_WHERE),
+        ),
+        Index(
+            "ix_jobs_leased",
+            "locked_until",
+            sqlite_where=text(JOB_RUNNING_WHERE),
+            postgresql_where=text(JOB_RUNNING_WHERE),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(30))  # timer | automated_task | message

@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, select, update
+from sqlalchemy import Connection, and_, bindparam, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.services.cases import transaction
 from casework.store.direct import DirectStatement
-from casework.store.tables import Job, table_of
+from casework.store.tables import JOB_PENDING_WHERE, JOB_RUNNING_WHERE, Job, table_of
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
 MAX_ERROR_CHARS = 4000
@@ -184,8 +184,9 @@ def _pick(name: str, *conditions: Any) -> Any:
     return select(picked.c.id)
 
 
-_DUE = (_JOBS.c.status == PENDING, _JOBS.c.due_at <= bindparam("b_now"))
-_EXPIRED = (_JOBS.c.status == RUNNING, _JOBS.c.locked_until < bindparam("b_now"))
+# The partial indexes' own conditions, in their words, so both databases use them.
+_DUE = (text(JOB_PENDING_WHERE), _JOBS.c.due_at <= bindparam("b_now"))
+_EXPIRED = (text(JOB_RUNNING_WHERE), _JOBS.c.locked_until < bindparam("b_now"))
 _CLAIM_PENDING = (
     _JOBS.update()
     .where(_JOBS.c.id.in_(_pick("due", *_DUE)), *_DUE)
