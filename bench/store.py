@@ -89,7 +89,7 @@ from casework.services.actors import SYSTEM, Actor
 from casework.services.audit import GENESIS, event_hash
 from casework.store.db import make_engine, session_factory
 from casework.store.migrate import upgrade
-from casework.store.tables import Case, CaseEvent, Job, PlanItemRow, table_of
+from casework.store.tables import INBOX_WHERE, Case, CaseEvent, Job, PlanItemRow, table_of
 from casework.worker import Worker
 from machine_info import basics
 
@@ -652,10 +652,12 @@ def populate(target: Target, url: str, n_cases: int) -> float:
 
 
 def inbox_query(user: str) -> Any:
+    """The inbox as `services.work.inbox` reads it: the partial index's own condition,
+    spelled literally, so both databases read the page from `ix_plan_items_inbox`."""
     t = PlanItemRow.__table__
     return (
         select(t)
-        .where(t.c.assignee == user, t.c.state == "active")
+        .where(t.c.assignee == user, text(INBOX_WHERE))
         .order_by(t.c.priority, t.c.due_at)
         .limit(INBOX_PAGE)
     )
