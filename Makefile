@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/casework demo
+	$(BIN)/casework run
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -31,6 +31,9 @@ def _register() -> None:
     from casework.cli import init_cmd, serve_cmd, token_cmd, user_cmd
 
     app.command("serve", help="Run the HTTP server: the REST API.")(serve_cmd.serve)
+    from casework.cli import run_cmd
+
+    app.command("run", help="Run the server and a worker, with demo data (make run).")(run_cmd.run)
     app.command("init", help="Migrate the database and create the first admin.")(init_cmd.init)
     app.add_typer(user_cmd.app, name="user", help="Create and list user accounts.")
     app.add_typer(token_cmd.app, name="token", help="Create, list and revoke API tokens.")
