@@ -37,7 +37,7 @@ def run(
     from casework.worker.runner import Worker
 
     url = database_url or default_database_url()
-    console = Console()
+    console = Console(soft_wrap=True)  # commands to copy must not be broken across lines
     try:
         migrate.upgrade(url)
     except Exception as exc:  # any failure to reach or migrate the database: one line
