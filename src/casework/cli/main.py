@@ -31,8 +31,9 @@ def _register() -> None:
     from casework.cli import init_cmd, serve_cmd, token_cmd, user_cmd
 
     app.command("serve", help="Run the HTTP server: the REST API.")(serve_cmd.serve)
-    from casework.cli import run_cmd
+    from casework.cli import documents_cmd, run_cmd
 
+    app.add_typer(documents_cmd.app, name="documents", help="Empty the documents bin.")
     app.command("run", help="Run the server and a worker, with demo data (make run).")(run_cmd.run)
     app.command("init", help="Migrate the database and create the first admin.")(init_cmd.init)
     app.add_typer(user_cmd.app, name="user", help="Create and list user accounts.")

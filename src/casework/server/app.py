@@ -17,7 +17,14 @@ from importlib import metadata
 
 from fastapi import FastAPI
 
-from casework.server import problems, routes_auth, routes_ops, routes_tokens, routes_users
+from casework.server import (
+    problems,
+    routes_auth,
+    routes_documents,
+    routes_ops,
+    routes_tokens,
+    routes_users,
+)
 from casework.server.deps import API_PREFIX, ServerState
 from casework.server.logs import configure_logging
 from casework.server.metrics import Metrics
@@ -69,6 +76,7 @@ def create_app(
     app.add_middleware(RequestMiddleware, metrics=state.metrics)
     for module in (routes_auth, routes_tokens, routes_users, routes_ops):
         app.include_router(module.router)
+    app.include_router(routes_documents.router)
     return app
 
 

@@ -39,6 +39,8 @@ _BY_CODE: dict[str, tuple[int, str]] = {
     "precondition-failed": (412, "precondition-failed"),
     "unauthenticated": (401, "unauthenticated"),
     "rate-limited": (429, "rate-limited"),
+    "too-large": (413, "too-large"),
+    "unsupported-media-type": (415, "unsupported-media-type"),
 }
 _BY_STATUS = {
     400: "bad-request",
@@ -49,6 +51,7 @@ _BY_STATUS = {
     406: "not-acceptable",
     413: "too-large",
     415: "unsupported-media-type",
+    416: "range-not-satisfiable",
     422: "validation",
     429: "rate-limited",
     500: "internal",
@@ -69,6 +72,7 @@ TITLES = {
     "not-acceptable": "Not acceptable",
     "too-large": "Request too large",
     "unsupported-media-type": "Unsupported media type",
+    "range-not-satisfiable": "Range not satisfiable",
     "internal": "Internal server error",
     "unavailable": "Not ready",
 }
@@ -147,7 +151,7 @@ def service_error_response(request: Request, exc: ServiceError) -> JSONResponse:
     if isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = WWW_AUTHENTICATE
     errors = None
-    if status == 422 and exc.field:
+    if status in (413, 415, 422) and exc.field:
         if exc.field in _HEADER_FIELDS:
             errors = [FieldProblem(field=exc.field, location="header", detail=exc.message)]
         elif request.method in _BODY_METHODS:

@@ -4,5 +4,6 @@ Importing the package loads every table module, so `Base.metadata` (what Alembic
 schema test compare the database with) always holds the whole schema.
 """
 
+from casework.store import document_tables as document_tables
 from casework.store import identity_tables as identity_tables
 from casework.store import tables as tables

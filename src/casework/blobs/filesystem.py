@@ -1,0 +1,125 @@
+"""Blobs as files under one directory: `<root>/ab/cd/<key>`.
+
+A blob is written to a temporary file in its final directory, flushed to disk (fsync),
+then renamed over its final name: a rename within one directory is atomic, so a reader
+sees the whole blob or none, and a crash or a failed upload leaves at most a
+`.tmp-*` file, which nothing ever reads and `remove_stale_temporary_files` clears. The
+directory is fsynced after the rename too, so a blob the database was told about is
+still there after a power cut.
+
+Files and directories are created readable by the owner and group only: case documents
+are personal data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from casework.blobs.base import (
+    BlobNotFound,
+    BlobReader,
+    Readable,
+    StoredBlob,
+    check_range,
+    copy_stream,
+    new_key,
+    sharded,
+)
+
+TEMP_PREFIX = ".tmp-"
+_DIR_MODE = 0o750
+
+
+class FilesystemBlobStore:
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"FilesystemBlobStore({str(self.root)!r})"
+
+    def path(self, key: str) -> Path:
+        return self.root / sharded(key)
+
+    def put(self, source: Readable, *, max_bytes: int | None = None) -> StoredBlob:
+        key = new_key()
+        final = self.path(key)
+        created = _make_dirs(final.parent)
+        fd, temp = tempfile.mkstemp(dir=final.parent, prefix=TEMP_PREFIX)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                size, digest = copy_stream(source, out.write, max_bytes)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temp, final)
+            # The rename and any new directories are durable only once their parents are.
+            for directory in [final.parent, *created]:
+                _fsync_dir(directory)
+        except BaseException:
+            # Interrupted (the client went away, too large, disk full): no partial blob.
+            for leftover in (temp, final):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(leftover)
+            raise
+        return StoredBlob(key, size, digest)
+
+    def open(self, key: str, start: int = 0, end: int | None = None) -> BlobReader:
+        check_range(start, end)
+        try:
+            raw = open(self.path(key), "rb")  # noqa: SIM115 (the reader closes it)
+        except FileNotFoundError:
+            raise BlobNotFound(f"no blob {key}") from None
+        try:
+            raw.seek(start)
+        except BaseException:
+            raw.close()
+            raise
+        return BlobReader(raw, None if end is None else end - start)
+
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path(key))
+
+    def exists(self, key: str) -> bool:
+        try:
+            return self.path(key).is_file()
+        except BlobNotFound:
+            return False
+
+    def remove_stale_temporary_files(self, older_than_seconds: float) -> int:
+        """Delete `.tmp-*` files older than this, left by a process killed mid-upload;
+        how many. Younger ones may be uploads in progress, so keep a margin of hours."""
+        if not self.root.is_dir():
+            return 0
+        cutoff = time.time() - older_than_seconds
+        removed = 0
+        for path in self.root.glob(f"*/*/{TEMP_PREFIX}*"):
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+        return removed
+
+
+def _make_dirs(directory: Path) -> list[Path]:
+    """Create `directory` and missing parents; the parents of those created (to fsync)."""
+    missing = []
+    current = directory
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    for new in reversed(missing):
+        # One by one: `mkdir(parents=True)` would give the parents the default mode.
+        new.mkdir(mode=_DIR_MODE, exist_ok=True)
+    return [d.parent for d in missing]
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
