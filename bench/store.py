@@ -17,13 +17,15 @@ Workloads:
          command): case steps (commands) per second, 1 connection (both databases) and
          8 threads each on its own cases (PostgreSQL). Goals: >= 50 % of the floor with
          1 connection, >= 40 % with 8.
-  (2)    1M open tasks in 20 role queues (50k with --quick), rows bulk-loaded directly;
+  (2)    1M open tasks in 20 role queues (50k with --quick), rows bulk-loaded directly
+         (cases of a deployed 5-task type, each with the engine state of a new case);
          threads claim the best task of a random queue with `services.work.claim_next`
-         (SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1 + conditional UPDATE of the assignee,
-         one transaction) and complete it in a second one: claims per second with 1, 8
-         and 32 connections (PostgreSQL; SQLite 1), beside a floor doing the same two
-         transactions in plain SQL. Zero double claims checked after every run. Goal:
-         >= 50 % of the floor.
+         (SELECT ... JOIN cases ... FOR UPDATE SKIP LOCKED LIMIT 1, then the ClaimTask
+         command: a TaskAssigned event, the engine state, the assignee; one transaction)
+         and complete it in a second one: claims per second with 1, 8 and 32 connections
+         (PostgreSQL; SQLite 1), beside a floor claiming with a bare UPDATE of the
+         assignee and completing in plain SQL. Zero double claims checked after every
+         run. Goal: >= 50 % of the floor.
   (3)    the inbox page of one user: 50 `plan_items` rows (assignee = user, state =
          'active', by priority then due_at) with 10k and 1M cases stored (10k and 100k
          with --quick), rows bulk-loaded directly; SQLAlchemy Core select, 200 samples,
@@ -83,7 +85,10 @@ import psycopg
 from sqlalchemy import Engine, bindparam, make_url, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from casework.engine import CaseEngine
 from casework.engine import commands as c
+from casework.engine.serialize import dump_state
+from casework.model.yaml_loader import load_yaml
 from casework.services import case_types, cases, work
 from casework.services.actors import SYSTEM, Actor
 from casework.services.audit import GENESIS, event_hash
@@ -816,12 +821,30 @@ CLAIM_COMPLETE = (
 )
 
 
+# The queued cases' type: its tasks are routed to the queues by the plan_items rows
+# (any role the type names may be any task's), so the type declares them all.
+QUEUE_TYPE = (
+    "id: bench_queue\nname: Bench queue\nroles: ["
+    + ", ".join(QUEUES)
+    + "]\nplan:\n  items:\n"
+    + "".join(f"    - task: task_{k}\n" for k in range(QUEUE_TASKS_PER_CASE))
+)
+
+
+def queue_state() -> str:
+    """The engine state of a new bench_queue case: its tasks pi-2.. active, unassigned."""
+    engine = CaseEngine(load_yaml(QUEUE_TYPE))
+    state, _ = engine.start(BASE_TIME)
+    return json.dumps(dump_state(state))
+
+
 def queue_rows(n_tasks: int, seed: int = 5) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """Cases of QUEUE_TASKS_PER_CASE active, unassigned tasks each, in 20 role queues.
 
     Priority 1..5 (3 most common), due_at within +-30 days (10 % none); every task open.
     """
     rnd = random.Random(seed)
+    state = queue_state()
     case_rows: list[tuple[Any, ...]] = []
     item_rows: list[tuple[Any, ...]] = []
     for i in range(-(-n_tasks // QUEUE_TASKS_PER_CASE)):
@@ -840,7 +863,7 @@ def queue_rows(n_tasks: int, seed: int = 5) -> tuple[list[tuple[Any, ...]], list
                 None,
                 opened,
                 {},
-                STATE,
+                state,
                 1,
                 6,
                 HASH,
@@ -871,21 +894,33 @@ def queue_rows(n_tasks: int, seed: int = 5) -> tuple[list[tuple[Any, ...]], list
 
 
 def queue_reset(target: Target, url: str) -> None:
-    """Every claimed task back in its queue (open, unassigned): the queue as loaded."""
+    """Every claimed task back in its queue (open, unassigned): the queue as loaded, its
+    cases' engine states and logs too (claims are TaskAssigned events)."""
     conn = target.raw(url)
     now: Any = datetime.now(UTC)
+    state = queue_state()
+    reset_cases = (
+        "UPDATE cases SET state = {ph}, version = 1, last_seq = 6, last_hash = {ph} "
+        "WHERE version > 1"
+    )
     if target.kind == "sqlite":
         conn.execute(
             "UPDATE plan_items SET state = 'active', assignee = NULL, updated_at = ? "
             "WHERE assignee IS NOT NULL",
             (sqlite_time(now),),
         )
+        conn.execute(reset_cases.format(ph="?"), (state, HASH))
+        conn.execute("DELETE FROM case_events")
     else:
         conn.execute(
             "UPDATE plan_items SET state = 'active', assignee = NULL, updated_at = %s "
             "WHERE assignee IS NOT NULL",
             (now,),
         )
+        conn.execute(
+            reset_cases.format(ph="%s").replace("state = %s", "state = %s::jsonb"), (state, HASH)
+        )
+        conn.execute("DELETE FROM case_events")
         conn.commit()
         conn.autocommit = True
         conn.execute("VACUUM plan_items")  # the next run starts without dead index entries
@@ -1045,6 +1080,9 @@ def workload_2(target: Target, cfg: Config, res: Results) -> None:
     thread_counts = cfg.claim_threads if target.kind == "postgresql" else (1,)
     url = target.new_db("w2")
     start = time.perf_counter()
+    deploying = make_engine(url)
+    case_types.deploy(session_factory(deploying), actor=SYSTEM, source=QUEUE_TYPE, now=BASE_TIME)
+    deploying.dispose()
     case_rows, item_rows = queue_rows(cfg.queue_tasks)
     bulk_insert(
         target, url, [("cases", CASE_COLS, case_rows), ("plan_items", ITEM_COLS, item_rows)]

@@ -88,6 +88,9 @@ def test_queue_and_inbox_queries_read_their_partial_indexes(engine: Engine) -> N
     with engine.begin() as conn:
         _items(conn, 30)
         assert "ix_plan_items_queue" in _plan(conn, work._PICK, {"b_role": "handler"})
+        # A person's claim: only cases they may see (a join to `cases`, a participant check).
+        visible = {"b_role": "handler", "b_actor": "ann"}
+        assert "ix_plan_items_queue" in _plan(conn, work._PICK_VISIBLE, visible)
         inbox_plan = _plan(conn, work._INBOX, {"b_assignee": "ana", "b_limit": 50})
         assert "ix_plan_items_inbox" in inbox_plan
 

@@ -1,4 +1,5 @@
-"""Team queues on SQLite and PostgreSQL: `claim_next` hands each task to one person only."""
+"""Team queues on SQLite and PostgreSQL: `claim_next` hands each task to one person only,
+and every assignment is an event of the case's log that a rebuild reproduces."""
 
 from __future__ import annotations
 
@@ -6,19 +7,25 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
+from tests.people import cheap_hashing, make_user  # noqa: F401  (autouse fixture)
 
+from casework.engine import CaseInstance
 from casework.engine import commands as c
-from casework.services import case_types, cases
+from casework.engine.compiled import ADHOC_TASK
+from casework.engine.serialize import load_state
+from casework.services import audit, case_types, cases, participants
 from casework.services.actors import SYSTEM, Actor
 from casework.services.errors import Forbidden
+from casework.services.rebuild import rebuild_projections
 from casework.services.work import ClaimedTask, claim_next
 from casework.store import migrate
 from casework.store.db import make_engine, session_factory
-from casework.store.tables import PlanItemRow
+from casework.store.tables import CaseEvent, PlanItemRow
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -139,3 +146,204 @@ def test_an_empty_queue_gives_none(db: sessionmaker[Session]) -> None:
     assert claim_next(db, actor=boss, role="reviewer", now=NOW) is None  # all taken
     task = claim_next(db, actor=boss, role="approver", now=NOW)
     assert task is not None and task.item_id == "approve"
+
+
+# --- assignment on the record -----------------------------------------------------------
+
+
+def _log(db: sessionmaker[Session], case_id: str, type_: str) -> list[tuple[str, dict[str, Any]]]:
+    with db() as session:
+        rows = session.execute(
+            select(CaseEvent.actor, CaseEvent.payload)
+            .where(CaseEvent.case_id == case_id, CaseEvent.type == type_)
+            .order_by(CaseEvent.seq)
+        )
+        return [(actor, payload) for actor, payload in rows]
+
+
+def _state(db: sessionmaker[Session], case_id: str) -> CaseInstance:
+    with db() as session:
+        row = cases.get_row(session, case_id)
+        engine = case_types.engine_for(session, row.type_id, row.type_version)
+        return load_state(row.state, engine.compiled)
+
+
+def test_a_claim_is_an_event_of_the_case_log_in_the_engine_state_and_the_projection(
+    db: sessionmaker[Session],
+) -> None:
+    (case_id,) = _open(db, 1)
+    ann = Actor("ann", roles=REVIEWER)
+    task = claim_next(db, actor=ann, role="reviewer", now=NOW)
+    assert task is not None and task.case_id == case_id
+    assert _log(db, case_id, "TaskAssigned") == [
+        (
+            "ann",
+            {
+                "instance_id": task.instance_id,
+                "item_id": "review",
+                "assignee": "ann",
+                "previous": None,
+                "how": "claim",
+                "by": "ann",
+                "note": None,
+            },
+        )
+    ]
+    assert _state(db, case_id).items[task.instance_id].assignee == "ann"
+    assert _assignees(db, "review") == {case_id: "ann"}
+    with db() as session:
+        assert audit.verify_case(session, case_id) is None
+        row = cases.get_row(session, case_id)
+        assert row.version == 2 and row.last_seq == len(cases.events_of(session, case_id))
+
+
+def test_claims_serve_only_cases_the_claimer_sees_of_types_they_hold_the_role_for(
+    db: sessionmaker[Session],
+) -> None:
+    case_types.deploy(db, actor=SYSTEM, source=QUEUED.replace("queued", "other"), now=NOW)
+    (secret,) = _open(db, 1, priority=1)
+    participants.set_confidential(db, actor=SYSTEM, case_id=secret, confidential=True, now=NOW)
+    (mine,) = _open(db, 1, priority=2)
+    other = cases.open_case(db, actor=SYSTEM, type_id="other", now=NOW, priority=1).case_id
+    scoped = Actor("sid", type_roles=frozenset({("queued", "reviewer")}))
+    with pytest.raises(Forbidden):
+        claim_next(db, actor=Actor("nina"), role="reviewer", now=NOW)
+    task = claim_next(db, actor=scoped, role="reviewer", now=NOW)
+    # Not the confidential case (priority 1), nor the other type's (priority 1).
+    assert task is not None and task.case_id == mine
+    assert claim_next(db, actor=scoped, role="reviewer", now=NOW) is None
+    assert _assignees(db, "review") == {secret: None, mine: "sid", other: None}
+
+
+def test_a_repeated_claim_with_the_same_key_returns_the_first_task(
+    db: sessionmaker[Session],
+) -> None:
+    _open(db, 2)
+    ann = Actor("ann", roles=REVIEWER)
+    first = claim_next(db, actor=ann, role="reviewer", now=NOW, idempotency_key="k")
+    again = claim_next(db, actor=ann, role="reviewer", now=NOW, idempotency_key="k")
+    assert first is not None and again == first
+    assert sorted(v or "" for v in _assignees(db, "review").values()) == ["", "ann"]
+
+
+def test_a_task_the_log_says_is_taken_is_passed_over_never_handed_out_twice(
+    db: sessionmaker[Session],
+) -> None:
+    taken, free = _open(db, 2)
+    assert claim_next(db, actor=Actor("ann", roles=REVIEWER), role="reviewer", now=NOW)
+    # A projection that lost the assignment (as if written by hand): the queue offers the
+    # task again, but the engine, reading the log's state under the lock, refuses it.
+    with db.begin() as session:
+        session.execute(update(PlanItemRow).values(assignee=None))
+    bob = Actor("bob", roles=REVIEWER)
+    task = claim_next(db, actor=bob, role="reviewer", now=NOW)
+    assert task is not None and task.case_id == free
+    assert _state(db, taken).instances_of("review")[0].assignee == "ann"
+
+
+def test_concurrent_claims_and_commands_on_the_same_cases_neither_deadlock_nor_double_assign(
+    db: sessionmaker[Session],
+) -> None:
+    opened = _open(db, 20)
+    actors = [Actor("ann", roles=REVIEWER), Actor("bob", roles=REVIEWER)]
+    claimed: dict[str, list[ClaimedTask]] = {a.id: [] for a in actors}
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(actors) + 1)
+
+    def claim(actor: Actor) -> None:
+        try:
+            start.wait()
+            while (task := claim_next(db, actor=actor, role="reviewer", now=NOW)) is not None:
+                claimed[actor.id].append(task)
+        except BaseException as exc:
+            errors.append(exc)
+
+    def approve() -> None:
+        # Commands on the same cases, taking each case's row lock first.
+        try:
+            start.wait()
+            boss = Actor("boss", is_admin=True)
+            for case_id in opened:
+                cases.run_command(
+                    db, actor=boss, case_id=case_id, command=c.CompletePlanItem("approve"), now=NOW
+                )
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=claim, args=(a,)) for a in actors]
+    threads.append(threading.Thread(target=approve))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors
+    every = [task.case_id for tasks in claimed.values() for task in tasks]
+    assert sorted(every) == sorted(opened)
+    review = _assignees(db, "review")
+    for actor_id, tasks in claimed.items():
+        assert all(review[t.case_id] == actor_id for t in tasks)
+        for t in tasks:
+            assert _state(db, t.case_id).items[t.instance_id].assignee == actor_id
+
+
+# --- rebuilt from the log ---------------------------------------------------------------
+
+
+def _snapshot(db: sessionmaker[Session]) -> list[tuple[Any, ...]]:
+    with db() as session:
+        return sorted(
+            (
+                tuple(getattr(r, col.key) for col in PlanItemRow.__table__.columns)
+                for r in session.scalars(select(PlanItemRow))
+            ),
+            key=repr,
+        )
+
+
+def test_assignees_and_adhoc_tasks_are_rebuilt_from_the_log(db: sessionmaker[Session]) -> None:
+    make_user(db, "bob", roles=("reviewer",))
+    a, b, legacy = _open(db, 3)
+    ann = Actor("ann", roles=REVIEWER)
+    boss = Actor("boss", is_admin=True)
+    later = NOW + timedelta(hours=1)
+
+    def run(actor: Actor, case_id: str, command: c.Command, at: datetime) -> None:
+        cases.run_command(db, actor=actor, case_id=case_id, command=command, now=at)
+
+    run(ann, a, c.ClaimTask("review", "ann"), later)
+    run(ann, a, c.AssignTask("review", "bob", delegate=True, note="yours"), later)
+    run(boss, a, c.AddAdHocTask("Call", role="reviewer", due=NOW + timedelta(days=2)), later)
+    extra = _state(db, a).instances_of(ADHOC_TASK)[0].id
+    run(ann, a, c.ClaimTask(extra, "ann"), later + timedelta(minutes=5))
+    run(ann, a, c.CompletePlanItem(extra), later + timedelta(minutes=9))
+    run(ann, b, c.ClaimTask("review", "ann"), later)
+    run(ann, b, c.UnassignTask("review"), later + timedelta(minutes=1))
+    before = _snapshot(db)
+    with db() as session:
+        names = {
+            r.instance_id: (r.name, r.role, r.assignee)
+            for r in session.scalars(select(PlanItemRow).where(PlanItemRow.case_id == a))
+        }
+    assert names[extra] == ("Call", "reviewer", "ann")
+    assert names["pi-2"][2] == "bob"
+    # Wreck what the log holds: names, roles, assignees, due dates.
+    with db.begin() as session:
+        session.execute(
+            update(PlanItemRow).values(
+                name="x", role=None, assignee="mallory", due_at=None, updated_at=NOW
+            )
+        )
+    assert rebuild_projections(db) == 3
+    assert _snapshot(db) == before
+    # A claim from before claims were events (in the row only) is not on the log: a
+    # rebuild puts the task back in its queue.
+    with db.begin() as session:
+        session.execute(
+            update(PlanItemRow)
+            .where(PlanItemRow.case_id == legacy, PlanItemRow.item_id == "approve")
+            .values(assignee="olga")
+        )
+    assert rebuild_projections(db) == 3
+    assert _snapshot(db) == before
+    with db() as session:
+        assert audit.verify_all(session) == []

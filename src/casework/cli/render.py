@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,6 +9,7 @@ from rich.markup import escape
 from rich.tree import Tree
 
 from casework.engine import CaseEngine, CaseInstance, PlanItemInstance
+from casework.services.timeline import decision_text
 
 STATE_STYLE = {
     "available": "dim",
@@ -69,20 +69,6 @@ def _add_children(
 
 
 def decision_summary(payload: Mapping[str, Any], name: str | None = None) -> str:
-    """One line for a DecisionEvaluated event: what the decision set, by which rules (with
-    their notes), and the warnings of a null result. Rich markup in the data is escaped."""
-    outputs = ", ".join(
-        f"{field} = {json.dumps(value, ensure_ascii=False)}"
-        for field, value in payload.get("outputs", {}).items()
-    )
-    matched = payload.get("matched", [])
-    rules = ", ".join(
-        str(m.get("index")) + (f" ({'; '.join(m['annotations'])})" if m.get("annotations") else "")
-        for m in matched
-    )
-    why = f"rule{'s' if len(matched) > 1 else ''} {rules}" if matched else "no rule matched"
-    text = f"decision {name or payload.get('decision')}: {outputs} · {why}"
-    warnings = payload.get("warnings") or []
-    if warnings:
-        text += " · warnings: " + "; ".join(str(w) for w in warnings)
-    return escape(text)
+    """One line for a DecisionEvaluated event (`services.timeline.decision_text`, which
+    the API's timeline shows too), with Rich markup in the data escaped."""
+    return escape(decision_text(payload, name))

@@ -7,6 +7,7 @@ with several live instances of that item, the engine picks the one the command c
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 
@@ -107,6 +108,51 @@ class PlanDiscretionaryItem:
 
 
 @dataclass(frozen=True, slots=True)
+class ClaimTask:
+    """`assignee` takes an active or enabled human task that nobody has (their own: no
+    change). Refused when someone else has it: a claim never takes work from anyone."""
+
+    target: str
+    assignee: str
+
+
+@dataclass(frozen=True, slots=True)
+class AssignTask:
+    """Give an active or enabled human task to `assignee`, whoever has it now.
+
+    `delegate`: whoever has it hands it on (refused when nobody has it). `by` (who
+    assigns) and `note` go on the record.
+    """
+
+    target: str
+    assignee: str
+    by: str | None = None
+    delegate: bool = False
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UnassignTask:
+    """Put an assigned human task back in its role's queue (refused when nobody has it)."""
+
+    target: str
+    by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AddAdHocTask:
+    """Add a human task the case type does not model to an active stage (`stage`: a stage's
+    plan item id or instance id; default: the case plan), where the case type allows
+    ad-hoc tasks. `role` must be one the case type names; `due` is a moment."""
+
+    name: str
+    stage: str | None = None
+    role: str | None = None
+    due: datetime | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class FireDueTimers:
     """Make every timer event listener due at or before `now` occur."""
 
@@ -152,6 +198,10 @@ Command = (
     | ResumePlanItem
     | SetVariables
     | PlanDiscretionaryItem
+    | ClaimTask
+    | AssignTask
+    | UnassignTask
+    | AddAdHocTask
     | FireDueTimers
     | SuspendCase
     | ResumeCase

@@ -29,6 +29,10 @@ from casework.model.errors import ModelError
 
 Condition = Callable[[Mapping[str, Any]], Any]
 
+# The plan item id of every ad-hoc task (see `human_work`): a ':' is in no slug and in no
+# CMMN id (an NCName), so no model's item can have it.
+ADHOC_TASK = "casework:adhoc_task"
+
 
 def compile_condition(expression: Expression) -> Condition:
     from casework.expressions import compile_expression
@@ -136,6 +140,23 @@ class CompiledCase:
         # Decisions by id, and the on_change ones in the order they are evaluated.
         self.decisions, self.on_change = compile_decisions(definition)
         self.root = self._compile_item(definition.plan_model, None, None)
+        # One spec for every ad-hoc task, compiled with the case type like the model's own
+        # items, so specs never change once compiled and replay needs nothing else. Not in
+        # `ordered` (not part of the model); each instance carries its name and role.
+        if ADHOC_TASK in self.specs:
+            raise ModelError(f"the id {ADHOC_TASK!r} is reserved for ad-hoc tasks")
+        adhoc = PlanItem(id=ADHOC_TASK, name="Ad-hoc task", kind=PlanItemKind.HUMAN_TASK)
+        self.adhoc = ItemSpec(
+            item=adhoc, order=-1, parent=None, kind=adhoc.kind, id=ADHOC_TASK, is_task=True
+        )
+        self.adhoc.lifecycle = lifecycle_table(adhoc.kind)
+        self.specs[ADHOC_TASK] = self.adhoc
+        # Every role the case type names: its role list, task roles, authorized roles.
+        self.roles = frozenset(
+            {r.name for r in definition.roles}
+            | {i.role for i in definition.iter_items() if i.role}
+            | {role for i in definition.iter_items() for role in i.authorized_roles}
+        )
         for (source, transition), entries in self.listeners.items():
             source_spec = self.specs.get(source)
             if source_spec is None:

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from casework.engine import commands as c
+from casework.engine import human_work
 from casework.engine.agenda import Agenda
 from casework.engine.compiled import CompiledCase
 from casework.engine.decisions import change_case_file, evaluate_at_start
@@ -25,6 +26,7 @@ from casework.engine.events import (
 )
 from casework.engine.instance import CaseInstance, PlanItemInstance, evolve
 from casework.engine.states import CaseState, PlanItemState
+from casework.engine.targets import active_instance, resolve
 from casework.engine.timers import parse_duration
 from casework.model.definitions import CaseDefinition, PlanItemKind, Transition
 
@@ -55,6 +57,10 @@ class CaseEngine:
             c.ResumePlanItem: _resume,
             c.SetVariables: _set_variables,
             c.PlanDiscretionaryItem: _plan,
+            c.ClaimTask: human_work.claim,
+            c.AssignTask: human_work.assign,
+            c.UnassignTask: human_work.unassign,
+            c.AddAdHocTask: human_work.add_adhoc_task,
             c.FireDueTimers: _fire_due_timers,
             c.SuspendCase: _suspend_case,
             c.ResumeCase: _resume_case,
@@ -145,7 +151,7 @@ class CaseEngine:
         spec = self.compiled.specs.get(owner)
         if spec is None or not spec.offers:
             return []
-        inst = _active_instance(state, owner)
+        inst = active_instance(state, owner)
         if inst is None:
             return []
         agenda = Agenda(state, datetime.min)
@@ -157,7 +163,7 @@ class CaseEngine:
         )
 
     def completable(self, state: CaseInstance, stage: str) -> bool:
-        inst = _active_instance(state, stage)
+        inst = active_instance(state, stage)
         if inst is None or not self.compiled.specs[inst.item_id].is_stage:
             return False
         return Agenda(state, datetime.min).stage_completable(inst)
@@ -168,35 +174,6 @@ class CaseEngine:
 
 def _authorized(allowed: tuple[str, ...], roles: tuple[str, ...] | None) -> bool:
     return roles is None or not allowed or bool(set(allowed) & set(roles))
-
-
-def _active_instance(state: CaseInstance, item_or_instance: str) -> PlanItemInstance | None:
-    if item_or_instance in state.items:
-        inst = state.items[item_or_instance]
-        return inst if inst.state is S.ACTIVE else None
-    for inst in state.instances_of(item_or_instance):
-        if inst.state is S.ACTIVE:
-            return inst
-    return None
-
-
-def resolve(agenda: Agenda, target: str, *prefer: PlanItemState) -> PlanItemInstance:
-    """The instance a command about `target` applies to (see conformance FORMAT.md)."""
-    case = agenda.case
-    if target in case.items:
-        return case.items[target]
-    instances = case.instances_of(target)
-    if not instances:
-        spec = agenda.compiled.specs.get(target)
-        if spec is None:
-            raise UnknownTarget(f"the case has no plan item {target!r}")
-        raise CommandRefused(f"'{spec.item.name}' has no instance in this case now")
-    for state in prefer:
-        for inst in instances:
-            if inst.state is state:
-                return inst
-    live = [i for i in instances if i.live]
-    return live[-1] if live else instances[-1]
 
 
 def _name(agenda: Agenda, inst: PlanItemInstance) -> str:
@@ -286,7 +263,7 @@ def _plan(agenda: Agenda, cmd: c.PlanDiscretionaryItem) -> None:
             raise CommandRefused(
                 f"'{spec.item.name}' is not offered by the planning table of {cmd.stage!r}"
             )
-    owner = _active_instance(agenda.case, cmd.stage or owner_spec.id)
+    owner = active_instance(agenda.case, cmd.stage or owner_spec.id)
     if owner is None:
         raise CommandRefused(
             f"'{spec.item.name}' cannot be planned now: '{owner_spec.item.name}' is not active"

@@ -102,6 +102,37 @@ class DecisionEvaluated:
     warnings: list[str]
 
 
+@dataclass(slots=True)
+class TaskAssigned:
+    """Who performs a human task changed. CMMN 1.1 names only a task's role
+    (`performerRef`); the person is Casework's, kept on the instance and changing no
+    lifecycle state. `assignee` None: back in the role's queue. `how`: claim, assign,
+    delegate, unclaim (the assignee let go) or unassign (someone else took it back);
+    `by`: who did it, as the command said."""
+
+    type: ClassVar[str] = "TaskAssigned"
+    instance_id: str
+    item_id: str
+    assignee: str | None
+    previous: str | None
+    how: str
+    by: str | None = None
+    note: str | None = None
+
+
+@dataclass(slots=True)
+class AdHocTaskAdded:
+    """What a case worker said an ad-hoc task is. It follows the `PlanItemCreated` of an
+    instance of the built-in ad-hoc task item, before anything else happens to it."""
+
+    type: ClassVar[str] = "AdHocTaskAdded"
+    instance_id: str
+    name: str
+    role: str | None = None
+    due: datetime | None = None
+    description: str | None = None
+
+
 Event = (
     CaseStarted
     | CaseTransitioned
@@ -112,6 +143,8 @@ Event = (
     | OnPartsForgotten
     | TimerScheduled
     | DecisionEvaluated
+    | TaskAssigned
+    | AdHocTaskAdded
 )
 
 EVENT_TYPES: dict[str, type[Any]] = {
@@ -126,6 +159,8 @@ EVENT_TYPES: dict[str, type[Any]] = {
         OnPartsForgotten,
         TimerScheduled,
         DecisionEvaluated,
+        TaskAssigned,
+        AdHocTaskAdded,
     )
 }
 
@@ -143,7 +178,7 @@ def event_to_dict(event: Event) -> dict[str, Any]:
 def event_from_dict(data: dict[str, Any]) -> Event:
     cls = EVENT_TYPES[data["type"]]
     kwargs = {f.name: data[f.name] for f in fields(cls) if f.name in data}
-    if cls is TimerScheduled:
+    if (cls is TimerScheduled or cls is AdHocTaskAdded) and kwargs.get("due") is not None:
         kwargs["due"] = datetime.fromisoformat(kwargs["due"])
     event: Event = cls(**kwargs)
     return event

@@ -8,11 +8,13 @@ through `evolve` gives the very same state.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from casework.engine.compiled import CompiledCase, ItemSpec
 from casework.engine.events import (
+    AdHocTaskAdded,
     CaseFileChanged,
     CaseStarted,
     CaseTransitioned,
@@ -22,6 +24,7 @@ from casework.engine.events import (
     OnPartsForgotten,
     PlanItemCreated,
     PlanItemTransitioned,
+    TaskAssigned,
     TimerScheduled,
 )
 from casework.engine.states import NOT_LIVE, TERMINAL, CaseState, PlanItemState
@@ -36,8 +39,21 @@ _PENDING = frozenset({S.AVAILABLE, S.ENABLED})
 NONE, ACTIVE, REQUIRED, PENDING = 0, 1, 2, 3
 
 
+@dataclass(frozen=True, slots=True)
+class AdHocTask:
+    """What an ad-hoc task instance is, in place of a plan item definition's name, role
+    and due duration (see `human_work`)."""
+
+    name: str
+    role: str | None = None
+    due: datetime | None = None
+    description: str | None = None
+
+
 class PlanItemInstance:
     __slots__ = (
+        "adhoc",
+        "assignee",
         "children",
         "due",
         "id",
@@ -82,6 +98,9 @@ class PlanItemInstance:
         self.n_active = 0
         self.n_required = 0
         self.n_pending = 0
+        # The person doing a human task (TaskAssigned); kept once it ends: who did it.
+        self.assignee: str | None = None
+        self.adhoc: AdHocTask | None = None
 
     def clone(self) -> PlanItemInstance:
         # Spelled out: this runs for every instance a command touches.
@@ -102,6 +121,8 @@ class PlanItemInstance:
         other.n_active = self.n_active
         other.n_required = self.n_required
         other.n_pending = self.n_pending
+        other.assignee = self.assignee
+        other.adhoc = self.adhoc
         return other
 
     @property
@@ -303,6 +324,15 @@ def _decision_evaluated(case: CaseInstance, event: DecisionEvaluated) -> None:
     """History only: the CaseFileChanged recorded after it carries the change."""
 
 
+def _task_assigned(case: CaseInstance, event: TaskAssigned) -> None:
+    case.mutable(event.instance_id).assignee = event.assignee
+
+
+def _adhoc_task_added(case: CaseInstance, event: AdHocTaskAdded) -> None:
+    inst = case.mutable(event.instance_id)
+    inst.adhoc = AdHocTask(event.name, event.role, event.due, event.description)
+
+
 _STATES: dict[str, PlanItemState] = {s.value: s for s in PlanItemState}
 
 EVOLVERS: dict[type[Any], Callable[[CaseInstance, Any], None]] = {
@@ -315,4 +345,6 @@ EVOLVERS: dict[type[Any], Callable[[CaseInstance, Any], None]] = {
     CaseTransitioned: _case_transitioned,
     CaseStarted: _case_started,
     DecisionEvaluated: _decision_evaluated,
+    TaskAssigned: _task_assigned,
+    AdHocTaskAdded: _adhoc_task_added,
 }

@@ -15,7 +15,13 @@ from datetime import datetime
 from typing import Any
 
 from casework.engine.compiled import CompiledCase
-from casework.engine.instance import CaseInstance, PlanItemInstance, completion_class, count_child
+from casework.engine.instance import (
+    AdHocTask,
+    CaseInstance,
+    PlanItemInstance,
+    completion_class,
+    count_child,
+)
 from casework.engine.states import TERMINAL, CaseState, PlanItemState
 
 FORMAT_VERSION = 1
@@ -57,9 +63,36 @@ def _dump_item(inst: PlanItemInstance, items: dict[str, PlanItemInstance]) -> li
         extra["repeats_left"] = inst.repeats_left
     if inst.suspended_from is not None:
         extra["suspended_from"] = inst.suspended_from.value
+    if inst.assignee is not None:
+        extra["assignee"] = inst.assignee
+    if inst.adhoc is not None:
+        extra["adhoc"] = _dump_adhoc(inst.adhoc)
     if extra:
         row.append(extra)
     return row
+
+
+def _dump_adhoc(task: AdHocTask) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": task.name}
+    if task.role is not None:
+        out["role"] = task.role
+    if task.due is not None:
+        out["due"] = task.due.isoformat()
+    if task.description is not None:
+        out["description"] = task.description
+    return out
+
+
+def _load_adhoc(data: dict[str, Any] | None) -> AdHocTask | None:
+    if data is None:
+        return None
+    due = data.get("due")
+    return AdHocTask(
+        data["name"],
+        data.get("role"),
+        datetime.fromisoformat(due) if due else None,
+        data.get("description"),
+    )
 
 
 def load_state(data: dict[str, Any], compiled: CompiledCase) -> CaseInstance:
@@ -94,6 +127,9 @@ def load_state(data: dict[str, Any], compiled: CompiledCase) -> CaseInstance:
         inst.repeats_left = extra.get("repeats_left")
         suspended = extra.get("suspended_from")
         inst.suspended_from = PlanItemState(suspended) if suspended else None
+        # Both optional keys of format 1: states saved before they existed load as None.
+        inst.assignee = extra.get("assignee")
+        inst.adhoc = _load_adhoc(extra.get("adhoc"))
         case.items[inst.id] = inst
         case.by_item[item_id] = (*case.by_item.get(item_id, ()), inst.id)
         if inst.parent_id is None:

@@ -127,6 +127,8 @@ class _CaseWriter:
         _cw(case, "expressionLanguage", d.expression_language)
         if d.version != 1:
             _cw(case, "version", str(d.version))
+        if not d.adhoc_tasks:
+            _cw(case, "adhocTasks", "false")
         if d.description is not None:
             _text(case, "documentation", d.description)
         if d.decisions:

@@ -155,6 +155,9 @@ class _CaseReader(CaseIndex):
         version = json_attr(case, "version", self.source)
         if version is not None and not isinstance(version, int):
             raise model_error(case, "casework:version must be an integer", self.source)
+        adhoc = json_attr(case, "adhocTasks", self.source)
+        if adhoc is not None and not isinstance(adhoc, bool):
+            raise model_error(case, "casework:adhocTasks must be true or false", self.source)
         doc = cmmn_child(case, "documentation")
         return CaseDefinition(
             id=case_id,
@@ -167,6 +170,7 @@ class _CaseReader(CaseIndex):
             expression_language=self.language,
             description=element_text(doc) if doc is not None else None,
             decisions=self.decisions(),
+            adhoc_tasks=True if adhoc is None else adhoc,
         )
 
     # -- plan items ---------------------------------------------------------------------

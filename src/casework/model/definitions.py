@@ -303,6 +303,9 @@ class CaseDefinition:
     expression_language: str = "feel"
     description: str | None = None
     decisions: tuple[DecisionDefinition, ...] = ()
+    # Whether case workers may add human tasks the plan does not have (ad-hoc tasks):
+    # adaptive case management's default; `adhoc_tasks: false` keeps the plan closed.
+    adhoc_tasks: bool = True
 
     def decision(self, decision_id: str | None) -> DecisionDefinition | None:
         """The inline decision with this id; None when the case type has none of that id

@@ -220,6 +220,10 @@ class _Validator:
         for it in self.defn.iter_items():
             base = f"item/{it.id}"
             claim(it.id, it, base)
+            if it.id.startswith("casework:"):
+                # The engine's own items (`casework:adhoc_task`, the item of every
+                # ad-hoc task) live in the same id space.
+                self.error(base, f"the id '{it.id}' is reserved: 'casework:' ids are Casework's")
             for side, crits in (("entry", it.entry_criteria), ("exit", it.exit_criteria)):
                 for i, c in enumerate(crits):
                     claim(c.id, c, f"{base}/{side}/{i}")

@@ -160,6 +160,8 @@ class _Writer:
         out["plan"] = self.plan(d.plan_model)
         if d.decisions:
             out["decisions"] = [self.decision(dd) for dd in d.decisions]
+        if not d.adhoc_tasks:
+            out["adhoc_tasks"] = False
         return out
 
     def decision(self, dd: DecisionDefinition) -> _Block:

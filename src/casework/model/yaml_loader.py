@@ -64,6 +64,22 @@ def load_yaml(text: str, *, source: str | None = None, check: bool = True) -> Ca
     return defn
 
 
+def yaml_problems(text: str, *, source: str | None = None) -> list[ModelError]:
+    """Every problem `load_yaml` would raise the first of, each with its line and column:
+    reading stops at its first error (syntax, unknown keys or references), validation
+    reports all it finds. Empty when the text loads."""
+    try:
+        load_yaml(text, source=source, check=False)
+    except ModelError as exc:
+        return [exc]
+    from casework.model.validate import validate_definition
+
+    # Read again for a reader that knows where each part was written; it just succeeded.
+    reader = _Reader(source)
+    defn = reader.case(yaml.compose(text, Loader=_YamlLoader))
+    return [reader.locate(error) for error in validate_definition(defn)]
+
+
 def dump_yaml(defn: CaseDefinition) -> str:
     """Write a definition in the YAML format; `load_yaml` reads it back equal."""
     from casework.model.yaml_dump import dump_yaml as dump
@@ -116,6 +132,7 @@ class _Reader(CriteriaReader):
         plan_node = top["plan"][1]
         self.names = n.Names(self.collect(plan_node), (f.name for f in fields))
         decisions = read_decisions(self, top["decisions"][1]) if "decisions" in top else ()
+        adhoc = self.flag(top["adhoc_tasks"][1], "adhoc_tasks") if "adhoc_tasks" in top else True
         return CaseDefinition(
             id=self.text(top["id"][1], "the case type id") if "id" in top else n.slug(name),
             name=name,
@@ -127,6 +144,7 @@ class _Reader(CriteriaReader):
             dialect=dialect,
             expression_language=self.lang,
             decisions=decisions,
+            adhoc_tasks=adhoc,
         )
 
     def roles(self, node: Node) -> tuple[Role, ...]:

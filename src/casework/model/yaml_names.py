@@ -91,6 +91,7 @@ TOP_KEYS = frozenset(
         "dialect",
         "expression_language",
         "decisions",
+        "adhoc_tasks",
     )
 )
 CRITERION_KEYS = frozenset(

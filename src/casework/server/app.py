@@ -20,10 +20,16 @@ from fastapi import FastAPI
 from casework.server import (
     problems,
     routes_auth,
+    routes_case_activity,
+    routes_case_types,
+    routes_cases,
     routes_documents,
+    routes_oidc,
     routes_ops,
     routes_tokens,
     routes_users,
+    routes_webhooks,
+    routes_work,
 )
 from casework.server.deps import API_PREFIX, ServerState
 from casework.server.logs import configure_logging
@@ -76,7 +82,13 @@ def create_app(
     app.add_middleware(RequestMiddleware, metrics=state.metrics)
     for module in (routes_auth, routes_tokens, routes_users, routes_ops):
         app.include_router(module.router)
+    app.include_router(routes_case_types.router)
+    app.include_router(routes_cases.router)
+    app.include_router(routes_case_activity.router)
     app.include_router(routes_documents.router)
+    app.include_router(routes_webhooks.router)
+    app.include_router(routes_oidc.router)
+    app.include_router(routes_work.router)
     return app
 
 

@@ -41,6 +41,8 @@ _BY_CODE: dict[str, tuple[int, str]] = {
     "rate-limited": (429, "rate-limited"),
     "too-large": (413, "too-large"),
     "unsupported-media-type": (415, "unsupported-media-type"),
+    "bad-request": (400, "bad-request"),
+    "bad-gateway": (502, "bad-gateway"),
 }
 _BY_STATUS = {
     400: "bad-request",
@@ -55,6 +57,7 @@ _BY_STATUS = {
     422: "validation",
     429: "rate-limited",
     500: "internal",
+    502: "bad-gateway",
     503: "unavailable",
 }
 TITLES = {
@@ -74,6 +77,7 @@ TITLES = {
     "unsupported-media-type": "Unsupported media type",
     "range-not-satisfiable": "Range not satisfiable",
     "internal": "Internal server error",
+    "bad-gateway": "Another service did not answer properly",
     "unavailable": "Not ready",
 }
 # Fields that services name but that are headers, not parts of the body.

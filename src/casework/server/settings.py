@@ -2,7 +2,8 @@
 
 No server-wide secret key is needed: sessions and API tokens are random secrets the
 database keeps only hashes of, and the anti-CSRF token is derived from the session's own
-secret. So several processes and machines share nothing but the database.
+secret. So several processes and machines share nothing but the database. (OpenID
+Connect's client secret, when there is one, is the provider's, not a key of ours.)
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from casework.services.login_limits import LoginLimit
+from casework.services.oidc_client import DEFAULT_SCOPES, OidcSettings
 from casework.store.db import DEFAULT_URL
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -38,6 +40,8 @@ class Settings:
     # When set, /metrics wants `Authorization: Bearer <metrics_token>`.
     metrics_token: str | None = None
     api_docs: bool = True
+    # Signing in with an OpenID Connect provider; None: off.
+    oidc: OidcSettings | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -54,7 +58,35 @@ class Settings:
             login_limit=limit,
             metrics_token=env.get("CASEWORK_METRICS_TOKEN") or None,
             api_docs=_bool(env, "CASEWORK_API_DOCS", True),
+            oidc=_oidc(env),
         )
+
+
+def _oidc(env: Mapping[str, str]) -> OidcSettings | None:
+    """OpenID Connect sign-in: on when both the issuer and the client id are set."""
+    issuer = env.get("CASEWORK_OIDC_ISSUER", "").strip()
+    client_id = env.get("CASEWORK_OIDC_CLIENT_ID", "").strip()
+    if not issuer and not client_id:
+        return None
+    if not issuer or not client_id:
+        raise SettingsError("CASEWORK_OIDC_ISSUER and CASEWORK_OIDC_CLIENT_ID go together")
+    if not issuer.startswith(("https://", "http://")):
+        raise SettingsError(f"CASEWORK_OIDC_ISSUER must be an https URL, not {issuer!r}")
+    scopes = " ".join(env.get("CASEWORK_OIDC_SCOPES", "").split()) or DEFAULT_SCOPES
+    if "openid" not in scopes.split():
+        raise SettingsError("CASEWORK_OIDC_SCOPES must include openid")
+    redirect_url = env.get("CASEWORK_OIDC_REDIRECT_URL", "").strip() or None
+    if redirect_url is not None and not redirect_url.startswith(("https://", "http://")):
+        raise SettingsError("CASEWORK_OIDC_REDIRECT_URL must be an absolute URL")
+    return OidcSettings(
+        issuer=issuer,
+        client_id=client_id,
+        client_secret=env.get("CASEWORK_OIDC_CLIENT_SECRET") or None,
+        scopes=scopes,
+        redirect_url=redirect_url,
+        create_users=_bool(env, "CASEWORK_OIDC_CREATE_USERS", False),
+        roles_claim=env.get("CASEWORK_OIDC_ROLES_CLAIM", "").strip() or None,
+    )
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:

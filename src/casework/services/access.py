@@ -27,12 +27,41 @@ Documents (`services/documents.py`):
   or this one) among those who see the case: what others uploaded stays unless someone
   answerable for the case removes it;
 - emptying the bin for good (the purge) is for admins (operators) only.
+
+Cases (`services/case_actions.py`, the API's rules):
+
+- opening a case of a type is for admins and the holders of a role the type names;
+- changing a case's status (suspend, resume, terminate, close, reopen) is for admins, its
+  owner and case managers; its case file, notes and links for everyone who sees it.
+
+Work (`services/task_access.py` applies these inside each command's transaction):
+
+- the people who *work on* a case are, among those who see it, admins, its owner, its
+  team, case managers and the holders of a role its case type names; the people merely
+  named on it (a requester) see it but do not plan its work. They may plan its
+  discretionary items (within `planned_by`) and add ad-hoc tasks;
+- a human task is *done* (claimed, assigned to someone, started, completed, disabled,
+  re-enabled) by the holders of its role, for every case type or this one; a task
+  without a role by whoever sees the case (it may be work for the requester); admins
+  may do any task;
+- *managing work* (assigning anyone's task to anyone, taking it back, acting on a task
+  assigned to someone else) is for admins, the owner and case managers;
+- a task's assignee may hand it on (delegate) or let it go (unclaim); someone who could
+  claim an unassigned task may also assign it straight to a colleague;
+- a task is only ever assigned to someone who may do it and may see the case.
+
+Webhooks (`services/webhooks.py`): a subscription sends every event of the cases of its
+case type, confidential ones included, to a URL of its creator's choosing. So it is as
+strong as reading every case of that type, and it is for admins and the people who
+deploy that case type: holders of `case_type_admin` for every type (who may also
+subscribe to all types at once) or for that one type.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 
@@ -88,6 +117,24 @@ def may_manage_participants(actor: Actor, case: CaseFacts) -> bool:
     if actor.is_admin or case.owner == actor.id:
         return True
     return case.team is not None and case.team in actor.teams
+
+
+def may_open_case(actor: Actor, type_id: str, type_roles: frozenset[str]) -> bool:
+    """Open a case of a type: admins and holders of a role its newest version names (for
+    every type or that one), who then see the case they opened (unless they open it
+    confidential for someone else, which `case_actions.open_case` refuses)."""
+    return actor.is_admin or bool(actor.roles_for(type_id) & type_roles)
+
+
+def may_change_case_status(actor: Actor, case: CaseFacts) -> bool:
+    """Suspend, resume, terminate, close or reopen a case: what ends or halts everyone's
+    work is for those answerable for the case, as for removing documents: admins, its
+    owner and case managers (for every type or this one) among those who see it."""
+    if not may_see_case(actor, case):
+        return False
+    if actor.is_admin or case.owner == actor.id:
+        return True
+    return CASE_MANAGER in actor.roles_for(case.type_id)
 
 
 def require_user_admin(actor: Actor) -> None:
@@ -164,3 +211,86 @@ def may_remove_documents(actor: Actor, case: CaseFacts) -> bool:
 
 def may_purge_documents(actor: Actor) -> bool:
     return actor.is_admin
+
+
+def may_manage_webhooks(actor: Actor, case_type: str | None) -> bool:
+    """Create, see, change or delete a webhook subscription for `case_type` (None: every
+    case type): admins and the case type's deployers (see the module's docstring)."""
+    if actor.is_admin:
+        return True
+    if case_type is None:
+        return CASE_TYPE_ADMIN in actor.roles
+    return CASE_TYPE_ADMIN in actor.roles_for(case_type)
+
+
+def may_manage_some_webhooks(actor: Actor) -> bool:
+    """Whether the actor may manage the subscriptions of at least one case type."""
+    if actor.is_admin or CASE_TYPE_ADMIN in actor.roles:
+        return True
+    return any(role == CASE_TYPE_ADMIN for _type, role in actor.type_roles)
+
+
+def claimable_cases_condition(actor_id: Any) -> ColumnElement[bool]:
+    """`visible_cases_condition` for a claim from a role's queue, as a WHERE condition on
+    `cases` (`actor_id`: the actor's id, or a bind parameter for it).
+
+    The claimer holds the queue's role for the case's type (the claim's own filter), and
+    a queue's role is one its cases' types name (a task's role, an ad-hoc task's is
+    checked to be one), so of the policy only this is left: a confidential case is seen
+    by those named on it (owner, participants), any other one by the role's holders.
+    """
+    participant = exists(
+        select(CaseParticipant.case_id)
+        .join(User, User.id == CaseParticipant.user_id)
+        .where(CaseParticipant.case_id == Case.id, User.username == actor_id)
+    )
+    return or_(Case.confidential == false(), Case.owner == actor_id, participant)
+
+
+def may_work_on_case(actor: Actor, case: CaseFacts) -> bool:
+    """Plan a case's work (discretionary items, ad-hoc tasks): admins, its owner, its
+    team, case managers and holders of a role its case type names, among those who see
+    it (see the module's docstring)."""
+    if not may_see_case(actor, case):
+        return False
+    if actor.is_admin or case.owner == actor.id:
+        return True
+    if case.team is not None and case.team in actor.teams:
+        return True
+    roles = actor.roles_for(case.type_id)
+    return CASE_MANAGER in roles or bool(roles & case.type_roles)
+
+
+def may_do_task(actor: Actor, case: CaseFacts, role: str | None) -> bool:
+    """Claim, be given, start or complete a human task performed by `role` (None: a task
+    for whoever sees the case)."""
+    if actor.is_admin:
+        return True
+    if role is None:
+        return may_see_case(actor, case)
+    return role in actor.roles_for(case.type_id)
+
+
+def may_manage_work(actor: Actor, case: CaseFacts) -> bool:
+    """Assign anyone's tasks to anyone, take them back, act on a task assigned to someone
+    else: admins, the owner and case managers among those who see the case."""
+    if not may_see_case(actor, case):
+        return False
+    if actor.is_admin or case.owner == actor.id:
+        return True
+    return CASE_MANAGER in actor.roles_for(case.type_id)
+
+
+def may_assign_task(
+    actor: Actor, case: CaseFacts, role: str | None, assignee: str | None, *, delegate: bool
+) -> bool:
+    """Give a task (performed by `role`, now with `assignee`) to someone: managers; its
+    assignee (delegating); and, while nobody has it, whoever could claim it."""
+    if may_manage_work(actor, case) or (assignee is not None and assignee == actor.id):
+        return True
+    return not delegate and assignee is None and may_do_task(actor, case, role)
+
+
+def may_unassign_task(actor: Actor, case: CaseFacts, assignee: str | None) -> bool:
+    """Put a task back in its queue: its assignee (unclaim) and managers."""
+    return (assignee is not None and assignee == actor.id) or may_manage_work(actor, case)

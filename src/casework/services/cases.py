@@ -23,21 +23,21 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from casework.engine import CaseEngine, CommandRefused
 from casework.engine import commands as c
-from casework.engine.events import Event, event_payload
+from casework.engine.events import Event, PlanItemCreated, event_payload
 from casework.engine.serialize import dump_state, load_state
-from casework.model.definitions import PlanItemKind
+from casework.services import task_access, webhooks
 from casework.services import warm as warm_cases
 from casework.services.actors import Actor
 from casework.services.audit import GENESIS, encoded_log_row
 from casework.services.case_types import engine_for, latest_version
 from casework.services.errors import (
     Conflict,
-    Forbidden,
     InvalidInput,
     NotFound,
     PreconditionFailed,
     Refused,
 )
+from casework.services.forms import check_form
 from casework.services.projection import case_columns, project, start_case_update
 from casework.services.search import index_case, index_new_case
 from casework.services.warm import WarmCase
@@ -50,11 +50,13 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class CaseRef:
-    """What a write returns: which case, and its version after the change."""
+    """What a write returns: which case, its version after the change, and the plan item
+    instances a command created (a planned item, an ad-hoc task), oldest first."""
 
     case_id: str
     version: int
     status: str
+    created: tuple[str, ...] = ()
 
 
 class _LostRace(Exception):
@@ -95,11 +97,21 @@ def open_case(
     priority: int = 3,
     case_id: str | None = None,
     idempotency_key: str | None = None,
+    confidential: bool = False,
 ) -> CaseRef:
     data = dict(data or {})
     if not 1 <= priority <= 5:
         raise InvalidInput("priority must be between 1 (highest) and 5", field="priority")
-    request = {"op": "open", "type": type_id, "data": data, "title": title, "owner": owner}
+    request = {
+        "op": "open",
+        "type": type_id,
+        "data": data,
+        "title": title,
+        "owner": owner,
+        "team": team,
+        "priority": priority,
+        "confidential": confidential,
+    }
     with transaction(db) as conn:
         replay = _replayed(conn, actor, idempotency_key, request)
         if replay is not None:
@@ -124,6 +136,9 @@ def open_case(
             "owner": owner,
             "team": team,
         }
+        if confidential:
+            # Only when set, so the entries of ordinary cases keep their exact shape.
+            opened["confidential"] = True
         first = encoded_log_row(GENESIS, case_id, 1, "CaseOpened", opened, actor.id, now)
         rows, last_seq, last_hash = event_rows(case_id, 1, first["hash"], events, actor, now)
         rows.insert(0, first)
@@ -137,6 +152,7 @@ def open_case(
                     "title": row_title,
                     "owner": owner,
                     "team": team,
+                    "confidential": confidential,
                     "opened_at": now,
                     "state": dump_state(state),
                     "version": 1,
@@ -157,6 +173,7 @@ def open_case(
             )
         # A new case has no notes: its document is its title and case file, known here.
         index_new_case(conn, case_id, row_title, values["data"])
+        webhooks.enqueue(conn, type_id, case_id, rows)
         ref = CaseRef(case_id, 1, values["status"])
         _remember(conn, actor, idempotency_key, request, ref, now)
         bind = conn.engine
@@ -206,26 +223,6 @@ def _check_case_file(engine: CaseEngine, data: dict[str, Any], *, require: bool 
             raise InvalidInput(f"'{name}' must be one of: {allowed}", field=f"data.{name}")
 
 
-def _check_form(engine: CaseEngine, state: Any, command: c.CompletePlanItem) -> None:
-    """A human task's form: required fields filled (now or earlier), options respected."""
-    inst = state.items.get(command.target)
-    item_id = inst.item_id if inst is not None else command.target
-    spec = engine.compiled.specs.get(item_id)
-    if spec is None or not spec.item.form:
-        return
-    for f in spec.item.form:
-        value = command.variables.get(f.name, state.variables.get(f.name))
-        if f.required and value is None:
-            raise InvalidInput(
-                f"'{f.label or f.name}' is required to complete '{spec.item.name}'",
-                field=f"data.{f.name}",
-            )
-        given = command.variables.get(f.name)
-        if given is not None and f.options and given not in f.options:
-            allowed = ", ".join(f.options)
-            raise InvalidInput(f"'{f.name}' must be one of: {allowed}", field=f"data.{f.name}")
-
-
 _TYPES: dict[str, Callable[[Any], bool]] = {
     "string": lambda v: isinstance(v, str),
     "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
@@ -251,14 +248,20 @@ def run_command(
     expected_version: int | None = None,
     idempotency_key: str | None = None,
     on_commit: Callable[[Connection], None] | None = None,
+    request: dict[str, Any] | None = None,
 ) -> CaseRef:
     """Apply one engine command to a case, durably, with optimistic concurrency.
 
     `on_commit` runs inside the same transaction after the change, on its Connection (the
     worker marks its job done there, so the case change and the job's end commit
     together); if it raises, nothing of the command is kept.
+
+    `request` is what an `idempotency_key` is checked against (default: the command).
+    A caller whose command depends on the state it read (a merge patch) passes what the
+    client sent, so a retry of the same request matches after the case moved on.
     """
-    request = {"op": type(command).__name__, "case": case_id, "command": repr(command)}
+    if request is None:
+        request = {"op": type(command).__name__, "case": case_id, "command": repr(command)}
     for attempt in range(MAX_ATTEMPTS):
         bind: Engine | None = None
         try:
@@ -291,6 +294,16 @@ def run_command(
     raise Conflict(f"case {case_id} is too busy: gave up after {MAX_ATTEMPTS} attempts")
 
 
+def apply_locked(
+    conn: Connection, *, actor: Actor, case_id: str, command: c.Command, now: datetime
+) -> tuple[CaseRef, WarmCase]:
+    """`run_command`'s work inside the caller's transaction, which must hold the case
+    row's lock already (`work.claim_next` picks a task and locks its case in one
+    statement): the case is read fresh, nothing is retried. After the commit, the caller
+    hands the WarmCase to `warm.put`."""
+    return _apply(conn, actor, case_id, command, now, None, warm_ok=False)
+
+
 def _apply(
     conn: Connection,
     actor: Actor,
@@ -311,11 +324,13 @@ def _apply(
         )
     version, state = case.version, case.state
     engine = engine_for(conn, case.type_id, case.type_version)
-    command = _authorize(actor, engine, state, command)
+    command = _authorize(actor.for_case_type(case.type_id), engine, state, command)
+    # Who may act on which task: checked on this very state, under the case row's lock.
+    command = task_access.authorize(conn, actor, engine, state, case_id, command)
+    if isinstance(command, c.CompletePlanItem):
+        check_form(engine, state, command)  # first: the form's words are the person's
     if isinstance(command, c.SetVariables | c.CompletePlanItem):
         _check_case_file(engine, command.variables, require=False)
-    if isinstance(command, c.CompletePlanItem):
-        _check_form(engine, state, command)
     try:
         new_state, events = engine.apply(state, command, now)
     except CommandRefused as exc:
@@ -357,6 +372,7 @@ def _apply(
         raise _StaleWarm if from_warm else _LostRace
     if "data" in values:
         index_case(conn, case_id)
+    webhooks.enqueue(conn, case.type_id, case_id, rows)
     status = after["status"]
     warm = WarmCase(
         version=version + 1,
@@ -368,7 +384,8 @@ def _apply(
         last_seq=last_seq,
         last_hash=last_hash,
     )
-    return CaseRef(case_id, version + 1, status), warm
+    created = tuple(e.instance_id for e in events if isinstance(e, PlanItemCreated))
+    return CaseRef(case_id, version + 1, status, created), warm
 
 
 def _load(conn: Connection, case_id: str) -> WarmCase:
@@ -418,17 +435,7 @@ def _authorize(actor: Actor, engine: CaseEngine, state: Any, command: c.Command)
         return c.PlanDiscretionaryItem(command.item, command.stage, roles)
     if isinstance(command, c.OccurEvent):
         return c.OccurEvent(command.target, roles)
-    if isinstance(command, c.CompletePlanItem | c.ManualStart):
-        target = command.target
-        inst = state.items.get(target)
-        item_id = inst.item_id if inst is not None else target
-        spec = engine.compiled.specs.get(item_id)
-        if (
-            spec is not None
-            and spec.kind is PlanItemKind.HUMAN_TASK
-            and not actor.has_role(spec.item.role)
-        ):
-            raise Forbidden(f"'{spec.item.name}' is work for the {spec.item.role} role")
+    # Human tasks (their roles, assignees, planning): task_access.authorize.
     return command
 
 
@@ -477,7 +484,9 @@ def _replayed(
             "this Idempotency-Key was already used for a different request",
             field="Idempotency-Key",
         )
-    return CaseRef(**row.result)
+    result = row.result
+    created = tuple(result.get("created", ()))
+    return CaseRef(result["case_id"], result["version"], result["status"], created)
 
 
 def _remember(
@@ -496,7 +505,12 @@ def _remember(
             "key": key,
             "actor": actor.id,
             "request_hash": _request_hash(request),
-            "result": {"case_id": ref.case_id, "version": ref.version, "status": ref.status},
+            "result": {
+                "case_id": ref.case_id,
+                "version": ref.version,
+                "status": ref.status,
+                "created": list(ref.created),
+            },
             "created_at": now,
         },
     )

@@ -1,8 +1,8 @@
 """Notes and links: case changes that are not the engine's, on the same audit trail.
 
 They are appended to the case's event log like engine events (types `NoteAdded`,
-`CasesLinked`), so the timeline and the hash chain cover them; replaying the engine
-skips them (see `engine_events`).
+`CasesLinked`, `CasesUnlinked`), so the timeline and the hash chain cover them;
+replaying the engine skips them (see `engine_events`).
 """
 
 from __future__ import annotations
@@ -11,13 +11,15 @@ import re
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.engine.events import EVENT_TYPES, Event, event_from_dict
+from casework.services import webhooks
 from casework.services.actors import Actor
 from casework.services.audit import log_row
 from casework.services.errors import InvalidInput, NotFound
+from casework.services.idempotency import remember, replayed
 from casework.services.projection import update_case_row
 from casework.services.search import index_case
 from casework.store.tables import Case, CaseEvent, CaseLink, Note
@@ -34,14 +36,26 @@ def mentions(body: str) -> list[str]:
 
 
 def add_note(
-    db: sessionmaker[Session], *, actor: Actor, case_id: str, body: str, now: datetime
+    db: sessionmaker[Session],
+    *,
+    actor: Actor,
+    case_id: str,
+    body: str,
+    now: datetime,
+    idempotency_key: str | None = None,
 ) -> int:
+    """The new note's id; with `idempotency_key`, a repeat returns the first note's id
+    (the key is stored in the note's transaction: a note is not idempotent by nature)."""
     body = body.strip()
     if not body:
         raise InvalidInput("a note needs some text", field="body")
     if len(body) > MAX_NOTE:
         raise InvalidInput(f"a note is at most {MAX_NOTE} characters", field="body")
+    request = {"op": "note", "case": case_id, "body": body}
     with db.begin() as session:
+        stored = replayed(session, actor, idempotency_key, request)
+        if stored is not None:
+            return int(stored["note_id"])
         row = _locked(session, case_id)
         note_id = session.execute(
             insert(Note)
@@ -51,6 +65,7 @@ def add_note(
         payload = {"note_id": note_id, "body": body, "mentions": mentions(body)}
         _append(session, row, "NoteAdded", payload, actor, now)
         index_case(session, case_id)
+        remember(session, actor, idempotency_key, request, {"note_id": int(note_id)}, now)
         return int(note_id)
 
 
@@ -97,6 +112,37 @@ def link_cases(
             )
 
 
+def unlink_cases(
+    db: sessionmaker[Session],
+    *,
+    actor: Actor,
+    case_id: str,
+    other_id: str,
+    kind: str,
+    now: datetime,
+) -> bool:
+    """Remove a link and its inverse (parent/child, related); False when there was none.
+    Each removal goes on the log of the case it leaves, like the link did."""
+    with db.begin() as session:
+        rows = {cid: _locked(session, cid) for cid in sorted({case_id, other_id})}
+        pairs = [(case_id, other_id, kind)]
+        inverse = _INVERSE.get(kind)
+        if inverse is not None:
+            pairs.append((other_id, case_id, inverse))
+        removed = False
+        for this, that, how in pairs:
+            gone = session.execute(
+                delete(CaseLink)
+                .where(CaseLink.case_id == this, CaseLink.other_id == that, CaseLink.kind == how)
+                .returning(CaseLink.case_id)
+            ).first()
+            if gone is None:
+                continue
+            removed = True
+            _append(session, rows[this], "CasesUnlinked", {"other": that, "kind": how}, actor, now)
+        return removed
+
+
 def notes_of(session: Session, case_id: str) -> list[Note]:
     return list(
         session.scalars(
@@ -139,6 +185,7 @@ def _append(
     entry = log_row(row.last_hash, row.id, seq, type_, payload, actor.id, now)
     digest = entry["hash"]
     session.execute(insert(CaseEvent).values(**entry))
+    webhooks.enqueue(session.connection(), row.type_id, row.id, [entry])
     version = row.version
     if not update_case_row(
         session, row.id, version, {"last_seq": seq, "last_hash": digest, "updated_at": now}

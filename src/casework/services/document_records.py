@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from casework.services import warm
+from casework.services import warm, webhooks
 from casework.services.access import CaseFacts, may_remove_documents, may_see_case
 from casework.services.actors import Actor
 from casework.services.audit import log_row
@@ -83,7 +83,7 @@ def case_document(
 
 
 def record_of(session: Session, document_id: int) -> DocumentRecord:
-    found = session.execute(WITH_CURRENT.where(Document.id == document_id)).tuples().first()
+    found = session.execute(WITH_CURRENT.where(Document.id == document_id)).first()
     if found is None:
         raise NotFound(f"no document {document_id}")
     return record(*found)
@@ -138,6 +138,7 @@ def append(
     seq = row.last_seq + 1
     entry = log_row(row.last_hash, row.id, seq, type_, payload, actor.id, now)
     session.execute(insert(CaseEvent).values(**entry))
+    webhooks.enqueue(session.connection(), row.type_id, row.id, [entry])
     values = {"last_seq": seq, "last_hash": entry["hash"], "updated_at": now}
     if not update_case_row(session, row.id, row.version, values):
         raise RuntimeError("case row changed under a row lock")  # cannot happen: locked

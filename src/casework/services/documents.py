@@ -347,7 +347,7 @@ def list_documents(
             Document.created_at, Document.id
         )
     )
-    return [record(d, v) for d, v in rows.tuples()]
+    return [record(d, v) for d, v in rows]
 
 
 def get_document(

@@ -420,21 +420,36 @@ def authenticate_password(
 def actor_for_user(session: Session | Connection, user: UserRecord) -> Actor:
     """The Actor a person acts as: username, roles (for every type or one type), team
     names, admin flag."""
+    return _actor(session, user.id, user.username, user.is_admin)
+
+
+def _actor(session: Session | Connection, user_id: int, username: str, is_admin: bool) -> Actor:
     grants = session.execute(
-        select(RoleGrant.role, RoleGrant.case_type).where(RoleGrant.user_id == user.id)
+        select(RoleGrant.role, RoleGrant.case_type).where(RoleGrant.user_id == user_id)
     ).all()
     teams = session.scalars(
         select(Team.name)
         .join(TeamMember, TeamMember.team_id == Team.id)
-        .where(TeamMember.user_id == user.id)
+        .where(TeamMember.user_id == user_id)
     ).all()
     return Actor(
-        id=user.username,
+        id=username,
         roles=frozenset(role for role, case_type in grants if case_type is None),
         teams=frozenset(teams),
-        is_admin=user.is_admin,
+        is_admin=is_admin,
         type_roles=frozenset((t, role) for role, t in grants if t is not None),
     )
+
+
+def actor_for_username(session: Session | Connection, username: str) -> Actor | None:
+    """The Actor of an active account by its username (on a Connection too, inside a
+    command's transaction); None when there is no such active account."""
+    row = session.execute(
+        select(User.id, User.username, User.is_admin).where(
+            User.username == normalize_username(username), User.active
+        )
+    ).first()
+    return None if row is None else _actor(session, row.id, row.username, row.is_admin)
 
 
 def actor_for_user_id(session: Session, user_id: int) -> Actor | None:

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from casework.services import webhooks
 from casework.services.access import PARTICIPANT_ROLES, may_manage_participants, may_see_case
 from casework.services.actors import Actor
 from casework.services.audit import log_row
@@ -149,6 +150,7 @@ def _append(
     seq = row.last_seq + 1
     entry = log_row(row.last_hash, row.id, seq, type_, payload, actor.id, now)
     session.execute(insert(CaseEvent).values(**entry))
+    webhooks.enqueue(session.connection(), row.type_id, row.id, [entry])
     values = {"last_seq": seq, "last_hash": entry["hash"], "updated_at": now, **columns}
     if not update_case_row(session, row.id, row.version, values):
         raise RuntimeError("case row changed under a row lock")  # cannot happen: locked

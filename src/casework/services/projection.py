@@ -19,6 +19,7 @@ from casework.engine.events import (
     CaseTransitioned,
     PlanItemCreated,
     PlanItemTransitioned,
+    TaskAssigned,
     TimerScheduled,
 )
 from casework.engine.states import CaseState, PlanItemState
@@ -50,6 +51,7 @@ def project(
 ) -> None:
     created: dict[str, None] = {}
     touched: dict[str, None] = {}
+    assigned: dict[str, None] = {}
     jobs: list[dict[str, Any]] = []
     due: dict[str, datetime] = {}
     for event in events:
@@ -80,6 +82,8 @@ def project(
                 when = due_date(spec, now)
                 if when is not None:
                     due[event.instance_id] = when
+        elif isinstance(event, TaskAssigned):
+            assigned[event.instance_id] = None
         elif isinstance(event, TimerScheduled):
             jobs.append(_job("timer", case_id, event.instance_id, event.due, {}))
         elif isinstance(event, CaseTransitioned) and event.transition == "reactivate":
@@ -115,6 +119,18 @@ def project(
     if updates:
         # One statement, many parameter sets: a single round trip per command.
         _UPDATE_ITEM_STATE.executemany(conn, updates)
+    assignments = [
+        {
+            "b_case": case_id,
+            "b_instance": instance_id,
+            "assignee": state.items[instance_id].assignee,
+            "updated_at": now,
+        }
+        for instance_id in assigned
+        if instance_id not in created
+    ]
+    if assignments:
+        _UPDATE_ITEM_ASSIGNEE.executemany(conn, assignments)
     for instance_id, when in due.items():
         if instance_id not in created:
             _UPDATE_ITEM_DUE.execute(
@@ -130,6 +146,11 @@ _UPDATE_ITEM_STATE = DirectStatement(
     _ITEMS.update()
     .where(_ITEMS.c.case_id == bindparam("b_case"), _ITEMS.c.instance_id == bindparam("b_instance"))
     .values(state=bindparam("state"), updated_at=bindparam("updated_at"))
+)
+_UPDATE_ITEM_ASSIGNEE = DirectStatement(
+    _ITEMS.update()
+    .where(_ITEMS.c.case_id == bindparam("b_case"), _ITEMS.c.instance_id == bindparam("b_instance"))
+    .values(assignee=bindparam("assignee"), updated_at=bindparam("updated_at"))
 )
 _UPDATE_ITEM_DUE = DirectStatement(
     _ITEMS.update()
@@ -160,19 +181,21 @@ def plan_item_row(
     created_at: datetime,
     updated_at: datetime,
 ) -> dict[str, Any]:
-    """A `plan_items` row, as the live projection and a rebuild both write it."""
+    """A `plan_items` row, as the live projection and a rebuild both write it. An ad-hoc
+    task has its own name, role and due date (a moment, not a duration)."""
+    adhoc = inst.adhoc
     return {
         "case_id": case_id,
         "instance_id": inst.id,
         "item_id": inst.item_id,
         "parent_id": inst.parent_id,
-        "name": spec.item.name,
+        "name": adhoc.name if adhoc is not None else spec.item.name,
         "kind": spec.kind.value,
         "state": inst.state.value,
-        "role": spec.item.role,
-        "assignee": None,
+        "role": adhoc.role if adhoc is not None else spec.item.role,
+        "assignee": inst.assignee,
         "priority": priority,
-        "due_at": due_at,
+        "due_at": adhoc.due if adhoc is not None else due_at,
         "created_at": created_at,
         "updated_at": updated_at,
     }

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, exists, or_, select
 from sqlalchemy.orm import Session
 
 from casework.services.actors import Actor
 from casework.services.errors import InvalidInput
 from casework.services.search import search_condition
 from casework.services.visibility import visible_condition
-from casework.store.tables import Case
+from casework.store.tables import Case, PlanItemRow
 
 _FILTER = re.compile(r"^\s*([A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*)\s*(>=|<=|!=|=|>|<)\s*(.+?)\s*$")
 SORTABLE = {"opened_at", "updated_at", "priority", "title", "status"}
@@ -107,6 +107,7 @@ def list_cases(
     team: str | None = None,
     priority: int | None = None,
     risk: str | None = None,
+    assignee: str | None = None,
     filters: list[str] | None = None,
     text: str | None = None,
     sort: str = "-opened_at",
@@ -132,6 +133,17 @@ def list_cases(
     ):
         if value is not None:
             conditions.append(column == value)
+    if assignee is not None:
+        # Cases where that person has active work: the inbox index's rows.
+        conditions.append(
+            exists(
+                select(PlanItemRow.case_id).where(
+                    PlanItemRow.case_id == Case.id,
+                    PlanItemRow.state == "active",
+                    PlanItemRow.assignee == assignee,
+                )
+            )
+        )
     for raw in filters or ():
         conditions.append(_condition(parse_filter(raw)))
     if text:

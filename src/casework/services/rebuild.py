@@ -18,6 +18,10 @@ Limits of "purely from the log", each noted where it is handled:
   and creates plan items in two commands at the very same instant);
 - a command that made no events still moved `updated_at`; rebuilt, it is the time of the
   last event.
+
+Assignees are on the log (`TaskAssigned`) like everything else. Tasks claimed before
+that (when a claim wrote `plan_items.assignee` and nothing more) have no such event: a
+rebuild puts them back in their queues.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from casework.engine.events import (
     CaseFileChanged,
     PlanItemCreated,
     PlanItemTransitioned,
+    TaskAssigned,
 )
 from casework.engine.serialize import dump_state
 from casework.services.audit import ChainProblem, verify_case
@@ -61,7 +66,7 @@ class LoggedEvent:
 class CaseProjection:
     state: CaseInstance
     case_values: dict[str, Any]  # columns of `cases`, engine state included
-    items: list[dict[str, Any]]  # rows of `plan_items` (assignee None)
+    items: list[dict[str, Any]]  # rows of `plan_items`, assignees included
 
 
 class ChainBroken(Refused):
@@ -134,6 +139,8 @@ def compute(
                 when = due_date(specs[event.item_id], entry.at)
                 if when is not None:
                     item["due_at"] = when
+        elif isinstance(event, TaskAssigned):
+            items[event.instance_id]["updated_at"] = entry.at
     if _valid_priority(data.get("priority")):
         current = data["priority"]
     rows = [
@@ -146,20 +153,10 @@ def compute(
 
 
 def write(session: Session, case_id: str, projection: CaseProjection) -> None:
-    """Replace the case's projections. Assignees are not in the log (assignment is not an
-    event yet), so the current ones are kept for the instances that still exist."""
-    assignees = {
-        instance_id: assignee
-        for instance_id, assignee in session.execute(
-            select(PlanItemRow.instance_id, PlanItemRow.assignee).where(
-                PlanItemRow.case_id == case_id, PlanItemRow.assignee.is_not(None)
-            )
-        )
-    }
+    """Replace the case's projections."""
     session.execute(delete(PlanItemRow).where(PlanItemRow.case_id == case_id))
-    rows = [{**row, "assignee": assignees.get(row["instance_id"])} for row in projection.items]
-    if rows:
-        session.execute(insert(PlanItemRow), rows)
+    if projection.items:
+        session.execute(insert(PlanItemRow), projection.items)
     session.execute(
         update(Case)
         .where(Case.id == case_id)

@@ -1,29 +1,35 @@
-"""Team queues: the case worker's "next task" button.
+"""Team queues and inboxes: the case worker's "next task" button and lists of work.
 
-A role's queue is the active, unassigned tasks of that role (`plan_items` rows with
-`role = R AND state = 'active' AND assignee IS NULL`), best first: highest priority
-(1 before 5), then earliest due. `claim_next` takes the first one and makes the actor
-its assignee, in one short transaction, so that any number of people (and API
-processes) pressing the button at once never get the same task:
+A role's queue is the active, unassigned human tasks of that role (`plan_items` rows with
+`role = R AND state = 'active' AND assignee IS NULL`) on the cases the person may see,
+best first: highest priority (1 before 5), then earliest due. A person's inbox is the
+active tasks assigned to them.
 
-- PostgreSQL: `SELECT ... ORDER BY priority, due_at LIMIT 1 FOR UPDATE SKIP LOCKED`
-  locks the head of the queue until commit; concurrent claimers pass over locked rows
-  instead of queueing behind them, so claims on one queue run in parallel.
-- SQLite: writers are serialised (`BEGIN IMMEDIATE`, see `casework.store.db`), and FOR
-  UPDATE does not exist there; the same SELECT is followed by the same conditional
-  UPDATE, which is what makes the claim safe anywhere.
+`claim_next` takes the head of the queue and makes the actor its assignee, in one short
+transaction, so that any number of people (and API processes) pressing the button at
+once never get the same task. The assignment is an event of the case's log
+(`TaskAssigned`, through the engine's `ClaimTask`), written by the same code path as any
+command (`cases.apply_locked`), in the transaction that picked the task:
 
-On both, the assignment is a conditional `UPDATE ... WHERE assignee IS NULL AND state =
-'active'`: should the row have been taken between our read and our write (a database
-without row locks, another process writing the file), the UPDATE changes nothing and the
-claim moves on to the next task. A task is therefore never handed to two people.
+- PostgreSQL: one `SELECT ... FROM plan_items JOIN cases ... ORDER BY priority, due_at
+  LIMIT 1 FOR UPDATE SKIP LOCKED` picks the task and locks both its row and its case's
+  row until commit. Concurrent claimers pass over locked rows instead of queueing
+  behind them, so claims on one queue run in parallel; and since a claimer never waits
+  for a lock, a claim cannot deadlock with a command on the same case (which takes the
+  case row first, then its plan item rows): a case busy with a command is skipped.
+- SQLite: writers are serialised (`BEGIN IMMEDIATE`, see `casework.store.db`) and FOR
+  UPDATE does not exist there: the pick and the claim are one serialised transaction.
 
-The ORDER BY is exactly the order of the partial index `ix_plan_items_queue (role,
-priority, due_at) WHERE state = 'active' AND assignee IS NULL`, so a claim reads the
-head of the queue from the index whatever its length. A person's inbox (`inbox`) is read
-the same way from `ix_plan_items_inbox`.
-Tasks without a due date come last on PostgreSQL and first on SQLite (each database's
-default NULL placement; asking for the other one would sort the whole queue).
+Either way the engine itself refuses to claim a task someone already has, on the state
+read under the lock; should that ever happen (a row the log disagrees with), the claim
+moves on to the next task. A task is therefore never handed to two people.
+
+The claim's ORDER BY is exactly the order of the partial index `ix_plan_items_queue
+(role, priority, due_at) WHERE state = 'active' AND assignee IS NULL`, so a claim reads
+the head of the queue from the index whatever its length. `inbox` is read the same way
+from `ix_plan_items_inbox`. Tasks without a due date come last on PostgreSQL and first on
+SQLite there (each database's default NULL placement; asking for the other one would
+sort the whole queue). The paged lists (`my_tasks`, `queue`) put them last on both.
 
 Claiming only assigns: the task stays `active` and is completed later through
 `cases.run_command` (`CompletePlanItem`), like any task in a person's inbox.
@@ -31,19 +37,41 @@ Claiming only assigns: the task stays `active` and is completed later through
 
 from __future__ import annotations
 
+import base64
+import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    TextClause,
+    and_,
+    bindparam,
+    not_,
+    nulls_last,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
+from casework.engine import commands as c
+from casework.services import cases
+from casework.services import warm as warm_cases
+from casework.services.access import claimable_cases_condition
 from casework.services.actors import Actor
 from casework.services.cases import transaction
-from casework.services.errors import Conflict, Forbidden
-from casework.store.tables import INBOX_WHERE, QUEUE_WHERE, PlanItemRow, table_of
+from casework.services.errors import Conflict, Forbidden, InvalidInput, ServiceError
+from casework.services.idempotency import remember, replayed
+from casework.services.visibility import visible_condition
+from casework.store.tables import INBOX_WHERE, QUEUE_WHERE, Case, PlanItemRow, table_of
 
-MAX_ATTEMPTS = 10  # lost races in a row before giving up (only without row locks)
+MAX_ATTEMPTS = 10  # tasks passed over in a row before giving up
+MAX_LIMIT = 200
+# A task due within this long is flagged `due_soon` in the lists.
+DUE_SOON = timedelta(hours=24)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,34 +88,64 @@ class ClaimedTask:
     assignee: str
 
 
+def queue_types(actor: Actor, role: str) -> frozenset[str] | None:
+    """The case types whose `role` queue the actor may work from; None: every type.
+    Forbidden when they hold the role for no type (admins work from every queue)."""
+    if actor.is_admin or role in actor.roles:
+        return None
+    types = frozenset(t for t, r in actor.type_roles if r == role)
+    if not types:
+        raise Forbidden(f"the {role} queue is for people with the {role} role")
+    return types
+
+
+class _PassOver(Exception):
+    """The picked task cannot be claimed after all: roll back, try the next one."""
+
+    def __init__(self, case_id: str, instance_id: str) -> None:
+        super().__init__(case_id, instance_id)
+        self.task = (case_id, instance_id)
+
+
 def claim_next(
-    db: sessionmaker[Session], *, actor: Actor, role: str, now: datetime
+    db: sessionmaker[Session],
+    *,
+    actor: Actor,
+    role: str,
+    now: datetime,
+    idempotency_key: str | None = None,
 ) -> ClaimedTask | None:
     """Assign the best unassigned active task of `role`'s queue to `actor`.
 
-    None when the queue is empty (or every task in it is being claimed right now by
-    someone else). Forbidden when the actor does not hold the role. Conflict only if
-    the claim kept losing races (MAX_ATTEMPTS in a row), which row locks rule out on
-    PostgreSQL and `BEGIN IMMEDIATE` on SQLite.
+    None when the queue is empty (or every task in it is being claimed or changed right
+    now). Forbidden when the actor does not hold the role. Conflict only if MAX_ATTEMPTS
+    picked tasks in a row could not be claimed. A repeat with the same idempotency key
+    returns the task the first one claimed (an empty queue is not remembered: nothing
+    was done).
     """
-    if not actor.has_role(role):
-        raise Forbidden(f"the {role} queue is for people with the {role} role")
+    types = queue_types(actor, role)
+    request = {"op": "claim_next", "role": role}
+    passed: list[tuple[str, str]] = []
     for _attempt in range(MAX_ATTEMPTS):
-        with transaction(db) as conn:
-            row = conn.execute(_PICK, {"b_role": role}).first()
-            if row is None:
-                return None
-            taken = conn.execute(
-                _ASSIGN,
-                {
-                    "b_case": row.case_id,
-                    "b_instance": row.instance_id,
-                    "assignee": actor.id,
-                    "updated_at": now,
-                },
-            )
-            if _rowcount(taken) == 1:
-                return ClaimedTask(
+        try:
+            with transaction(db) as conn:
+                stored = replayed(conn, actor, idempotency_key, request)
+                if stored is not None:
+                    return _claimed_from(stored)
+                row = conn.execute(
+                    _pick(actor, types, passed),
+                    {"b_role": role, "b_actor": actor.id, "b_types": sorted(types or ())},
+                ).first()
+                if row is None:
+                    return None
+                command = c.ClaimTask(row.instance_id, actor.id)
+                try:
+                    _ref, warm = cases.apply_locked(
+                        conn, actor=actor, case_id=row.case_id, command=command, now=now
+                    )
+                except ServiceError:
+                    raise _PassOver(row.case_id, row.instance_id) from None
+                task = ClaimedTask(
                     case_id=row.case_id,
                     instance_id=row.instance_id,
                     item_id=row.item_id,
@@ -97,8 +155,51 @@ def claim_next(
                     due_at=_utc(row.due_at),
                     assignee=actor.id,
                 )
-        # Someone took that task between our SELECT and our UPDATE: try the next one.
+                remember(conn, actor, idempotency_key, request, _claimed_result(task), now)
+                bind = conn.engine
+        except _PassOver as skip:
+            passed.append(skip.task)
+            continue
+        # Committed: the next command on this case can start from the state in hand.
+        warm_cases.put(bind, task.case_id, warm)
+        return task
     raise Conflict(f"the {role} queue is too busy: gave up after {MAX_ATTEMPTS} attempts")
+
+
+def _pick(actor: Actor, types: frozenset[str] | None, passed: list[tuple[str, str]]) -> Select[Any]:
+    """The pick for this claimer: only cases they may see (`access.claimable_cases_condition`:
+    the pick's own filters make the rest of the policy hold), of the types they hold the
+    role for. Prepared once; only tasks passed over in this claim add conditions."""
+    statement = _PICK if actor.is_admin else _PICK_VISIBLE if types is None else _PICK_TYPED
+    for case_id, instance_id in passed:
+        statement = statement.where(
+            not_(and_(_ITEMS.c.case_id == case_id, _ITEMS.c.instance_id == instance_id))
+        )
+    return statement
+
+
+def _claimed_result(task: ClaimedTask) -> dict[str, Any]:
+    due = task.due_at.isoformat() if task.due_at is not None else None
+    return {
+        "case_id": task.case_id,
+        "instance_id": task.instance_id,
+        "item_id": task.item_id,
+        "name": task.name,
+        "role": task.role,
+        "priority": task.priority,
+        "due_at": due,
+        "assignee": task.assignee,
+    }
+
+
+def _claimed_from(stored: dict[str, Any]) -> ClaimedTask:
+    due = stored.get("due_at")
+    return ClaimedTask(
+        **{**stored, "due_at": datetime.fromisoformat(due) if due else None},
+    )
+
+
+# --- lists ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +230,131 @@ def inbox(session: Session, *, assignee: str, limit: int = 50) -> list[InboxTask
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class WorkItem:
+    """A task in a list of work, with what a person needs to pick it: its case, its due
+    date and whether that is past (`overdue`) or near (`due_soon`, within DUE_SOON)."""
+
+    case_id: str
+    case_title: str
+    case_type: str
+    instance_id: str
+    item_id: str
+    name: str
+    role: str | None
+    assignee: str | None
+    state: str
+    priority: int
+    due_at: datetime | None
+    overdue: bool
+    due_soon: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WorkPage:
+    items: list[WorkItem]
+    next_cursor: str | None  # pass it back for the next page; None: this was the last
+
+
+def my_tasks(
+    session: Session, *, actor: Actor, now: datetime, limit: int = 50, cursor: str | None = None
+) -> WorkPage:
+    """The actor's inbox: their active tasks on cases they may see, most urgent first
+    (priority, then due date, undated last)."""
+    conditions: list[ColumnElement[bool] | TextClause] = [_ITEMS.c.assignee == actor.id, _ASSIGNED]
+    return _page(session, actor, conditions, now, limit, cursor)
+
+
+def queue(
+    session: Session,
+    *,
+    actor: Actor,
+    role: str,
+    now: datetime,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> WorkPage:
+    """`role`'s team queue as the actor may work from it (in the order `claim_next`
+    serves it, undated tasks last). Forbidden unless they hold the role."""
+    types = queue_types(actor, role)
+    conditions: list[ColumnElement[bool] | TextClause] = [_ITEMS.c.role == role, _UNASSIGNED]
+    if types is not None:
+        conditions.append(_CASES.c.type_id.in_(sorted(types)))
+    return _page(session, actor, conditions, now, limit, cursor)
+
+
+def _page(
+    session: Session,
+    actor: Actor,
+    conditions: list[ColumnElement[bool] | TextClause],
+    now: datetime,
+    limit: int,
+    cursor: str | None,
+) -> WorkPage:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
+    if not actor.is_admin:
+        conditions.append(visible_condition(session, actor))
+    if cursor is not None:
+        conditions.append(_after(*_decode(cursor)))
+    rows = session.execute(_LIST.where(*conditions).limit(limit + 1)).all()
+    items = [_work_item(r, now) for r in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = items[-1]
+        next_cursor = _encode(last.priority, last.due_at, last.case_id, last.instance_id)
+    return WorkPage(items, next_cursor)
+
+
+def _work_item(r: Any, now: datetime) -> WorkItem:
+    due = _utc(r.due_at)
+    overdue = due is not None and due < now
+    return WorkItem(
+        case_id=r.case_id,
+        case_title=r.title,
+        case_type=r.type_id,
+        instance_id=r.instance_id,
+        item_id=r.item_id,
+        name=r.name,
+        role=r.role,
+        assignee=r.assignee,
+        state=r.state,
+        priority=r.priority,
+        due_at=due,
+        overdue=overdue,
+        due_soon=due is not None and not overdue and due <= now + DUE_SOON,
+    )
+
+
+def _after(priority: int, due: datetime | None, case_id: str, instance_id: str) -> Any:
+    """Rows after the cursor's in (priority, due_at NULLS LAST, case_id, instance_id)."""
+    items = _ITEMS.c
+    tail = or_(
+        items.case_id > case_id, and_(items.case_id == case_id, items.instance_id > instance_id)
+    )
+    if due is None:
+        same_priority = and_(items.due_at.is_(None), tail)
+    else:
+        same_priority = or_(
+            items.due_at > due, items.due_at.is_(None), and_(items.due_at == due, tail)
+        )
+    return or_(items.priority > priority, and_(items.priority == priority, same_priority))
+
+
+def _encode(priority: int, due: datetime | None, case_id: str, instance_id: str) -> str:
+    key = [priority, due.isoformat() if due else None, case_id, instance_id]
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+
+
+def _decode(cursor: str) -> tuple[int, datetime | None, str, str]:
+    try:
+        priority, due, case_id, instance_id = json.loads(base64.urlsafe_b64decode(cursor))
+        moment = datetime.fromisoformat(due) if due is not None else None
+        return int(priority), moment, str(case_id), str(instance_id)
+    except (ValueError, TypeError):
+        raise InvalidInput("the cursor is not one this server gave out", field="cursor") from None
+
+
 def _utc(value: datetime | None) -> datetime | None:
     """Aware UTC: SQLite hands back naive datetimes (we only ever store UTC there)."""
     if value is None:
@@ -136,14 +362,12 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _rowcount(result: Any) -> int:
-    # CursorResult.rowcount; Result (what Connection.execute is typed to return) lacks it.
-    return int(result.rowcount)
-
-
 _ITEMS = table_of(PlanItemRow)
-# The partial index's own condition, in its words, so both databases use the index.
-_OPEN = text(QUEUE_WHERE)
+_CASES = table_of(Case)
+# The partial indexes' own conditions, in their words (qualified: `cases` has a `state`
+# column too), so both databases use the indexes.
+_UNASSIGNED = text(" AND ".join(f"plan_items.{term}" for term in QUEUE_WHERE.split(" AND ")))
+_ASSIGNED = text(" AND ".join(f"plan_items.{term}" for term in INBOX_WHERE.split(" AND ")))
 _PICK = (
     select(
         _ITEMS.c.case_id,
@@ -153,11 +377,15 @@ _PICK = (
         _ITEMS.c.priority,
         _ITEMS.c.due_at,
     )
-    .where(_ITEMS.c.role == bindparam("b_role"), _OPEN)
+    .select_from(_ITEMS.join(_CASES, _CASES.c.id == _ITEMS.c.case_id))
+    .where(_ITEMS.c.role == bindparam("b_role"), _UNASSIGNED)
     .order_by(_ITEMS.c.priority, _ITEMS.c.due_at)  # the index order: no sort
     .limit(1)
-    .with_for_update(skip_locked=True)  # PostgreSQL; SQLite compiles it to nothing
+    # PostgreSQL locks the task's row and its case's; SQLite compiles it to nothing.
+    .with_for_update(skip_locked=True)
 )
+_PICK_VISIBLE = _PICK.where(claimable_cases_condition(bindparam("b_actor")))
+_PICK_TYPED = _PICK_VISIBLE.where(_CASES.c.type_id.in_(bindparam("b_types", expanding=True)))
 _INBOX = (
     select(
         _ITEMS.c.case_id,
@@ -172,12 +400,22 @@ _INBOX = (
     .order_by(_ITEMS.c.priority, _ITEMS.c.due_at)  # the index order: no sort
     .limit(bindparam("b_limit"))
 )
-_ASSIGN = (
-    _ITEMS.update()
-    .where(
-        _ITEMS.c.case_id == bindparam("b_case"),
-        _ITEMS.c.instance_id == bindparam("b_instance"),
-        _OPEN,
+_LIST: Select[Any] = (
+    select(
+        _ITEMS.c.case_id,
+        _ITEMS.c.instance_id,
+        _ITEMS.c.item_id,
+        _ITEMS.c.name,
+        _ITEMS.c.role,
+        _ITEMS.c.assignee,
+        _ITEMS.c.state,
+        _ITEMS.c.priority,
+        _ITEMS.c.due_at,
+        _CASES.c.title,
+        _CASES.c.type_id,
     )
-    .values(assignee=bindparam("assignee"), updated_at=bindparam("updated_at"))
+    .select_from(_ITEMS.join(_CASES, _CASES.c.id == _ITEMS.c.case_id))
+    .order_by(
+        _ITEMS.c.priority, nulls_last(_ITEMS.c.due_at), _ITEMS.c.case_id, _ITEMS.c.instance_id
+    )
 )

@@ -32,9 +32,10 @@ from casework.services.actors import Actor
 from casework.services.cases import run_command
 from casework.services.errors import NotFound, Refused
 from casework.store.tables import Case, PlanItemRow
-from casework.worker import jobs
+from casework.worker import jobs, webhooks
 from casework.worker.handlers import REGISTRY, HandlerContext, HandlerRegistry, UnknownHandler
 from casework.worker.jobs import ClaimedJob, RetryPolicy
+from casework.worker.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,8 @@ def system_clock() -> datetime:
 
 
 def log_delivery(job: ClaimedJob) -> None:
-    """The default outbox: record that the message would go out (webhooks come later)."""
+    """The default outbox for messages other than webhooks (which `WebhookSender`
+    sends): record that the message would go out."""
     log.info("message job=%s case=%s ref=%s delivered to the log", job.id, job.case_id, job.ref)
 
 
@@ -69,6 +71,7 @@ class Worker:
         handlers: HandlerRegistry = REGISTRY,
         deliver: Deliver = log_delivery,
         retry: RetryPolicy | None = None,
+        webhook_sender: WebhookSender | None = None,
     ) -> None:
         if batch < 1:
             raise ValueError("batch must be at least 1")
@@ -82,6 +85,7 @@ class Worker:
         self.handlers = handlers
         self.deliver = deliver
         self.retry = retry or RetryPolicy()
+        self.webhooks = webhook_sender or WebhookSender(db, clock=self.now)
         # Admin: the worker acts for the case type's own automation, not for a person;
         # the id says which worker did it in the audit trail.
         self.actor = Actor(f"worker:{name}", is_admin=True)
@@ -174,6 +178,11 @@ class Worker:
 
     def _execute(self, job: ClaimedJob) -> str | None:
         """Do the job's work; a note for the job row when there turned out to be none."""
+        if webhooks.is_webhook(job):
+            try:
+                return self.webhooks.run(job)
+            except webhooks.Undeliverable as exc:
+                raise PermanentFailure(str(exc)) from None
         if job.kind == "message":
             self.deliver(job)
             return None
@@ -313,6 +322,8 @@ class Worker:
                     error=error,
                 )
                 return
+        if webhooks.is_webhook(job):
+            self.webhooks.gave_up(job, attempts, error)
         jobs.mark_failed(self.db, job, worker=self.name, attempts=attempts, error=error)
         log.error("job=%s kind=%s case=%s failed for good", job.id, job.kind, job.case_id)
 

@@ -28,6 +28,7 @@ from tests.factories import (
 from casework.dmn import decision_table
 from casework.engine import CaseEngine, CommandRefused
 from casework.engine import commands as c
+from casework.engine.compiled import ADHOC_TASK
 from casework.engine.instance import completion_class
 from casework.engine.serialize import dump_state, load_state
 from casework.engine.states import TERMINAL, CaseState, PlanItemState
@@ -98,7 +99,14 @@ def _model(dialect: Dialect) -> CaseEngine:
 
 
 ENGINES = {d: _model(d) for d in Dialect}
-TARGETS = [s.id for s in ENGINES[Dialect.CASEWORK].compiled.ordered]
+# Ad-hoc tasks are targeted by their built-in item id, like any item with instances.
+TARGETS = [s.id for s in ENGINES[Dialect.CASEWORK].compiled.ordered] + [ADHOC_TASK]
+PEOPLE = st.sampled_from(["ann", "bob"])
+# Assignment commands mostly name human tasks: any other target is only ever refused.
+HUMAN = st.sampled_from(
+    [s.id for s in ENGINES[Dialect.CASEWORK].compiled.ordered if s.kind is PlanItemKind.HUMAN_TASK]
+    + [ADHOC_TASK, "deadline"]
+)
 
 command_strategy = st.one_of(
     st.builds(c.CompletePlanItem, st.sampled_from(TARGETS)),
@@ -111,6 +119,18 @@ command_strategy = st.one_of(
     st.builds(c.FaultPlanItem, st.sampled_from(TARGETS)),
     st.builds(c.ReactivatePlanItem, st.sampled_from(TARGETS)),
     st.builds(c.PlanDiscretionaryItem, st.sampled_from(["second_opinion", "call_customer"])),
+    st.builds(c.ClaimTask, HUMAN, PEOPLE),
+    st.builds(
+        lambda t, who, handing_on: c.AssignTask(t, who, by="max", delegate=handing_on),
+        HUMAN,
+        PEOPLE,
+        st.booleans(),
+    ),
+    st.builds(c.UnassignTask, HUMAN, PEOPLE),
+    st.builds(
+        lambda where: c.AddAdHocTask("Extra", stage=where),
+        st.sampled_from([None, "assessment", "closing", "intake"]),
+    ),
     st.just(c.FireDueTimers()),
     st.builds(lambda n: c.SetVariables({"amount": n}), st.sampled_from([None, 1, 10, 30, "x"])),
     st.just(c.SuspendCase()),
@@ -214,3 +234,41 @@ def test_saving_and_restoring_mid_case_changes_nothing(steps: list[c.Command], c
         with contextlib.suppress(CommandRefused):
             restored, _ = engine.apply(restored, command, NOW)
     assert dump_state(straight) == dump_state(restored)
+
+
+# Human work only: claims, assignments and ad-hoc tasks among completions, so that most
+# steps change hands (in the mix above most of them are refused or end the case).
+work_strategy = st.one_of(
+    st.builds(c.ClaimTask, HUMAN, PEOPLE),
+    st.builds(
+        lambda t, who, handing_on: c.AssignTask(t, who, by="max", delegate=handing_on),
+        HUMAN,
+        PEOPLE,
+        st.booleans(),
+    ),
+    st.builds(c.UnassignTask, HUMAN, PEOPLE),
+    st.builds(
+        lambda where: c.AddAdHocTask("Extra", stage=where),
+        st.sampled_from([None, "assessment"]),
+    ),
+    st.builds(c.CompletePlanItem, HUMAN),
+    st.builds(c.ManualStart, HUMAN),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(steps=st.lists(work_strategy, max_size=30))
+def test_assignments_and_adhoc_tasks_replay_to_the_same_state(steps: list[c.Command]) -> None:
+    engine = ENGINES[Dialect.CASEWORK]
+    state, log = engine.start(NOW)
+    for command in steps:
+        try:
+            state, events = engine.apply(state, command, NOW)
+        except CommandRefused:
+            continue
+        log.extend(events)
+        _check_invariants(engine, state)
+        for inst in state.items.values():
+            if inst.assignee is not None:  # only human tasks ever have one
+                assert engine.compiled.spec(inst.item_id).kind is PlanItemKind.HUMAN_TASK
+    assert dump_state(engine.replay(log)) == dump_state(state)

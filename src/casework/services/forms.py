@@ -1,0 +1,71 @@
+"""A human task's form: what completing it must and may write to the case file.
+
+Checked by `cases.run_command` before the engine runs a `CompletePlanItem`, so a refused
+form writes nothing. Every problem names the field as `data.<name>`, the path of the
+value in the API's request body. Values not on the form are left to the case file's own
+checks (its types and enums): a form says what a task asks for, not all it may record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from casework.engine import CaseEngine, CaseInstance
+from casework.engine import commands as c
+from casework.engine.states import PlanItemState
+from casework.engine.targets import pick_instance
+from casework.model.definitions import FormField
+from casework.services.errors import InvalidInput
+
+
+def _is_date(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+# Form field type -> (test, what to call a value of that type in a message).
+_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "string": (lambda v: isinstance(v, str), "text"),
+    "text": (lambda v: isinstance(v, str), "text"),
+    "number": (lambda v: isinstance(v, int | float) and not isinstance(v, bool), "a number"),
+    "integer": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
+    "boolean": (lambda v: isinstance(v, bool), "true or false"),
+    "date": (_is_date, "a date (YYYY-MM-DD)"),
+    "enum": (lambda v: isinstance(v, str), "one of the options"),
+}
+
+
+def check_form(engine: CaseEngine, state: CaseInstance, command: c.CompletePlanItem) -> None:
+    """Required fields filled (now, or already in the case file), values of the field's
+    type, options respected."""
+    inst = pick_instance(state, command.target, PlanItemState.ACTIVE)
+    item_id = inst.item_id if inst is not None else command.target
+    spec = engine.compiled.specs.get(item_id)
+    if spec is None or not spec.item.form:
+        return
+    for f in spec.item.form:
+        value = command.variables.get(f.name, state.variables.get(f.name))
+        if f.required and value is None:
+            raise InvalidInput(
+                f"'{f.label or f.name}' is required to complete '{spec.item.name}'",
+                field=f"data.{f.name}",
+            )
+        given = command.variables.get(f.name)
+        if given is not None:
+            _check_value(f, given)
+
+
+def _check_value(f: FormField, value: Any) -> None:
+    test, expected = _TYPES.get(f.type, (lambda v: True, ""))
+    if not test(value):
+        raise InvalidInput(f"'{f.label or f.name}' must be {expected}", field=f"data.{f.name}")
+    if f.options and value not in f.options:
+        allowed = ", ".join(f.options)
+        raise InvalidInput(f"'{f.name}' must be one of: {allowed}", field=f"data.{f.name}")
