@@ -230,8 +230,11 @@ class BoxedCompiler:
                 return None
             kept = []
             for item in items:
-                scope: Env = Scope(item, env) if isinstance(item, Mapping) else env
-                if match(Scope({"item": item}, scope)) is True:
+                # The element's entries come first, then the implicit name "item".
+                scope: Env = Scope({"item": item}, env)
+                if isinstance(item, Mapping):
+                    scope = Scope(item, scope)
+                if match(scope) is True:
                     kept.append(item)
             return kept
 

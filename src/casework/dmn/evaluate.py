@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from casework.expressions import collect_warnings, warn
+from casework.expressions.feel_types import named_types
 
 from .boxed import BoxedCompiler, DmnFunction, Env, Fn
 from .errors import DmnError
@@ -74,6 +75,7 @@ class CompiledModel:
         self.names = definitions.names()
         self.types = TypeRegistry(definitions.item_definitions, self.names)
         self.boxed = BoxedCompiler(self.names, self.types)
+        self.type_resolver = self.types.conformance  # one bound method, set per evaluation
         self._decisions: dict[str, CompiledDecision] = {}
         self._compiling: list[str] = []
         self._functions: dict[str, DmnFunction] = {}
@@ -127,12 +129,14 @@ class CompiledModel:
         where = f"business knowledge model {bkm.name!r}"
         scope: dict[str, Any] = {}
         # Registered before its body compiles, so recursive BKMs find themselves.
+        body_type = self.types.resolve(bkm.type_ref)
+        output_type = self.function_output(bkm.function_type_ref)
         function = DmnFunction(
             bkm.name,
             self.boxed.parameters(bkm.parameters),
             _null,
             scope,
-            self.types.resolve(bkm.type_ref),
+            output_type or body_type,
         )
         self._functions[key] = function
         try:
@@ -140,11 +144,20 @@ class CompiledModel:
                 name, value = self.knowledge(element_id, where)
                 scope[name] = value
             scope.setdefault(bkm.name, function)
-            function.body = self.boxed.compile(bkm.body, where)
+            body = self.boxed.compile(bkm.body, where)
+            if output_type is not None and body_type is not None:
+                # The body's own typeRef applies first, then the function type's output.
+                body = _typed(body, body_type, f"{bkm.name}: body")
+            function.body = body
         except DmnError:
             del self._functions[key]  # a later decision must see the error too, not a null
             raise
         return function
+
+    def function_output(self, type_ref: str | None) -> ValueType | None:
+        """The result type of a function item definition (``<functionItem outputTypeRef>``)."""
+        item = self.types.items.get(type_ref or "")
+        return self.types.resolve(item.output_type_ref) if item is not None else None
 
     def coerce_inputs(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
         """The caller's values, with declared input data checked against their types."""
@@ -157,6 +170,10 @@ class CompiledModel:
 
 def _null(env: Env) -> Any:
     return None
+
+
+def _typed(body: Fn, kind: ValueType, what: str) -> Fn:
+    return lambda env: checked(body(env), kind, what)
 
 
 class CompiledDecision:
@@ -189,7 +206,15 @@ class CompiledDecision:
         """Evaluate with ``inputs`` (input data values by name); never raises on bad data."""
         with collect_warnings() as sink:
             scope = self.model.coerce_inputs(inputs)
-        result = self.run(scope, {})
+        if self.model.types.items:
+            # "x instance of tPerson" resolves the model's item definitions through this.
+            token = named_types.set(self.model.type_resolver)
+            try:
+                result = self.run(scope, {})
+            finally:
+                named_types.reset(token)
+        else:
+            result = self.run(scope, {})
         if sink:
             early = tuple(w.message for w in sink)
             result = DecisionResult(
@@ -243,11 +268,16 @@ class ServiceFunction:
         where = f"decision service {service.name!r}"
         self.outputs = [model.required_decision(o, where) for o in service.output_decisions]
         self.parameters: list[tuple[str, str | None]] = []  # (name, decision id or None)
+        self.input_types: dict[str, ValueType | None] = {}  # input decisions' declared types
+        # A service typed by a function item (<functionItem outputTypeRef=...>) declares
+        # the type of its result.
+        self.result_type = model.function_output(service.type_ref)
         for element_id in service.input_decisions:
             decision = model.definitions.element(element_id)
             if not isinstance(decision, Decision):
                 raise DmnError(f"unknown input decision {element_id!r}", where)
             self.parameters.append((decision.name, decision.id or decision.name))
+            self.input_types[decision.id or decision.name] = model.types.resolve(decision.type_ref)
         for element_id in service.input_data:
             data = model.definitions.element(element_id)
             if not isinstance(data, InputData):
@@ -267,12 +297,20 @@ class ServiceFunction:
         return self.evaluate(given)
 
     def evaluate(self, inputs: Mapping[str, Any]) -> Any:
+        token = named_types.set(self.model.type_resolver)
+        try:
+            return self._evaluate(inputs)
+        finally:
+            named_types.reset(token)
+
+    def _evaluate(self, inputs: Mapping[str, Any]) -> Any:
         scope = self.model.coerce_inputs(inputs)
         done: dict[str, DecisionResult] = {}
         for name, decision_id in self.parameters:
             if decision_id is not None:  # an input decision's value is given, not computed
-                done[decision_id] = DecisionResult(name, scope.get(name))
+                kind = self.input_types.get(decision_id)
+                value = checked(scope.get(name), kind, f"input decision {name!r}")
+                done[decision_id] = DecisionResult(name, value)
         values = {o.name: o.run(scope, done).value for o in self.outputs}
-        if len(values) == 1:
-            return next(iter(values.values()))
-        return values
+        result = next(iter(values.values())) if len(values) == 1 else values
+        return checked(result, self.result_type, f"decision service {self.service.name!r}")

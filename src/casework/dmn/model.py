@@ -207,6 +207,7 @@ class ItemDefinition:
     is_collection: bool = False
     components: tuple[ItemDefinition, ...] = ()
     id: str | None = None
+    output_type_ref: str | None = None  # a function type's result (``<functionItem>``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +237,7 @@ class BusinessKnowledgeModel:
     id: str | None = None
     type_ref: str | None = None  # the type of the body's result
     required_knowledge: tuple[str, ...] = ()
+    function_type_ref: str | None = None  # the BKM's own type: a function item definition
 
 
 @dataclass(frozen=True, slots=True)

@@ -212,10 +212,12 @@ class CompiledDecisionTable:
     def _run(self, env: Env) -> tuple[tuple[Any, ...], tuple[MatchedRule, ...], Any]:
         values = tuple([_plain(fn(env)) for fn in self._inputs])
         for index, tests in self._input_values:
-            if not tests.test(values[index], env):
+            if values[index] is not None and not tests.test(values[index], env):
+                # DMN 1.5: a value outside the input values is replaced by null, with a
+                # warning, and the rules are matched against that null.
                 title = self.table.inputs[index].title
                 warn(f"input {title!r}: {_show(values[index])} is not among the input values")
-                return values, (), None
+                values = (*values[:index], None, *values[index + 1 :])
         alive = self._all
         for column, anything, cells in self._columns:
             value = values[column]

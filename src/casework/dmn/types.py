@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -99,7 +99,8 @@ def coerce(value: Any, kind: ValueType | None) -> Coerced:
     if singleton and kind.conforms(value[0]):
         return Coerced(value[0])
     if type(value) is date and kind.name == "date and time":
-        return Coerced(datetime(value.year, value.month, value.day))
+        # DMN 1.5 10.3.2.9.4: a date becomes the date and time at UTC midnight.
+        return Coerced(datetime(value.year, value.month, value.day, tzinfo=UTC))
     return Coerced(None, f"{_show(value)} does not conform to type {kind.name!r}")
 
 
@@ -161,6 +162,37 @@ class TypeRegistry:
             ref = item.type_ref
         return None
 
+    def conformance(self, name: str) -> Check | None:
+        """The check behind ``x instance of name``: the type's structure, without its
+        allowed values (type conformance ignores them, DMN 10.3.2.9.1)."""
+        ref = name.strip()
+        item = self.items.get(ref)
+        if item is None:
+            base = BASE_TYPES.get(_ALIASES.get(ref, ref))
+            return None if base is None or ref in self._building else base
+        if ref in self._building:
+            return _any
+        self._building.add(ref)
+        try:
+            single = self._bare(item)
+        finally:
+            self._building.discard(ref)
+        return _collection(single) if item.is_collection else single
+
+    def _bare(self, item: ItemDefinition) -> Check:
+        if item.components:
+            parts = []
+            for c in item.components:
+                inner = self._bare(c)
+                parts.append((c.name, _collection(inner) if c.is_collection else inner))
+            return lambda v: (
+                isinstance(v, Mapping)
+                and all(n in v and (v[n] is None or check(v[n])) for n, check in parts)
+            )
+        if item.type_ref:
+            return self.conformance(item.type_ref) or _any
+        return _any
+
     def _build(self, ref: str) -> ValueType | None:
         item = self.items.get(ref)
         if item is not None:
@@ -196,9 +228,11 @@ class TypeRegistry:
         parts = [(c.name, self.item_type(c)) for c in item.components]
 
         def check(value: Any) -> bool:
+            # Every component must be present (DMN 10.3.2.9.1: a context conforms to a
+            # structured type when it has an entry of a conforming type for each component).
             if not isinstance(value, Mapping):
                 return False
-            return all(kind.conforms(value.get(name)) for name, kind in parts)
+            return all(name in value and kind.conforms(value[name]) for name, kind in parts)
 
         return check
 
@@ -209,6 +243,10 @@ class TypeRegistry:
         except ExpressionError as exc:
             raise DmnError(f"allowed values: {exc}", f"itemDefinition {item.name!r}") from None
         return lambda v: tests.matches(v)
+
+
+def _collection(element: Check) -> Check:
+    return lambda v: isinstance(v, list | tuple) and all(x is None or element(x) for x in v)
 
 
 def _all(checks: list[Check]) -> Check:

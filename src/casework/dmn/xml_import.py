@@ -255,6 +255,7 @@ class _Reader:
             id=el.get("id"),
             type_ref=result_type,
             required_knowledge=self.hrefs(el, "knowledgeRequirement", "requiredKnowledge"),
+            function_type_ref=self.variable_type(el),
         )
 
     def decision_service(self, el: etree._Element) -> DecisionService:
@@ -278,9 +279,12 @@ class _Reader:
         allowed = self.child(el, "allowedValues")
         if allowed is None:
             allowed = self.child(el, "typeConstraint")
+        function = self.child(el, "functionItem")
+        output = None if function is None else function.get("outputTypeRef")
         return ItemDefinition(
             name=self.required_name(el),
-            type_ref=type_ref or None,
+            type_ref=type_ref or ("function" if function is not None else None),
+            output_type_ref=output.strip() if output else None,
             allowed_values=self.text(allowed),
             is_collection=el.get("isCollection", "false").strip() == "true",
             components=tuple(self.item_definition(c) for c in self.children(el, "itemComponent")),

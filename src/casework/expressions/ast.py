@@ -22,6 +22,9 @@ class Literal(Node):
 @dataclass(frozen=True, slots=True)
 class Name(Node):
     name: str
+    # FEEL names fall back to the built-in function of that name (``sort(xs, max)``);
+    # JUEL names are variables only.
+    builtin_fallback: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +149,13 @@ class Quantified(Node):
 class FunctionDefinition(Node):
     params: tuple[str, ...]
     body: Node
+    types: tuple[Any, ...] = ()  # feel_types.TypeSpec or None per parameter
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceOf(Node):
+    value: Node
+    type: Any  # a feel_types.TypeSpec
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,75 +5,24 @@ Each function takes plain positional values and returns None on arguments it can
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
-from . import temporal
+from . import (
+    builtins_contexts,
+    builtins_lists,
+    builtins_numbers,
+    builtins_ranges,
+    builtins_strings,
+    builtins_temporal,
+    temporal,
+)
+from .builtin_base import Builtin, int_arg, items_arg, numbers_arg, string_arg
+from .builtins_numbers import rounded
 from .errors import warn
 from .semantics import DECIMAL_CONTEXT, equal, normalize, to_number, to_string
 from .semantics import compare as feel_compare
-
-
-@dataclass(frozen=True, slots=True)
-class Builtin:
-    name: str
-    # Alternative signatures; a trailing "?" marks an optional parameter.
-    signatures: tuple[tuple[str, ...], ...]
-    fn: Callable[..., Any]
-    variadic: bool = False
-
-    def bind(self, args: list[Any], named: Mapping[str, Any] | None) -> list[Any] | None:
-        """Positional arguments for ``fn``, or None if no signature accepts the call."""
-        if named is None:
-            if self.variadic:
-                return args
-            for sig in self.signatures:
-                required = sum(1 for p in sig if not p.endswith("?"))
-                if required <= len(args) <= len(sig):
-                    return args
-            return None
-        for sig in self.signatures:
-            names = [p.rstrip("?") for p in sig]
-            if not set(named) <= set(names):
-                continue
-            if any(not p.endswith("?") and p not in named for p in sig):
-                continue
-            bound = [named.get(n) for n in names]
-            while bound and names[len(bound) - 1] not in named:
-                bound.pop()
-            return bound
-        return None
-
-
-def _str(value: Any) -> str | None:
-    return value if type(value) is str else None
-
-
-def _int(value: Any) -> int | None:
-    number = to_number(value)
-    if number is None or number != number.to_integral_value():
-        return None
-    return int(number)
-
-
-def _items(args: tuple[Any, ...]) -> list[Any] | None:
-    """List functions accept one list or the items spread as arguments."""
-    if len(args) == 1 and isinstance(args[0], list | tuple):
-        return list(args[0])
-    return list(args) if args else None
-
-
-def _numbers(args: tuple[Any, ...]) -> list[Decimal] | None:
-    items = _items(args)
-    if items is None:
-        return None
-    numbers = [to_number(v) for v in items]
-    if any(n is None for n in numbers):
-        return None
-    return [n for n in numbers if n is not None]
 
 
 def _not(value: Any) -> bool | None:
@@ -81,49 +30,49 @@ def _not(value: Any) -> bool | None:
 
 
 def _string_length(s: Any) -> Decimal | None:
-    return None if _str(s) is None else Decimal(len(s))
+    return None if string_arg(s) is None else Decimal(len(s))
 
 
 def _upper(s: Any) -> str | None:
-    return None if _str(s) is None else s.upper()
+    return None if string_arg(s) is None else s.upper()
 
 
 def _lower(s: Any) -> str | None:
-    return None if _str(s) is None else s.lower()
+    return None if string_arg(s) is None else s.lower()
 
 
 def _substring(s: Any, start: Any, length: Any = None) -> str | None:
     # Positions are 1-based and negative ones count from the end, per the DMN spec.
-    begin = _int(start)
-    if _str(s) is None or begin is None or begin == 0:
+    begin = int_arg(start)
+    if string_arg(s) is None or begin is None or begin == 0:
         return None
     index = begin - 1 if begin > 0 else max(len(s) + begin, 0)
     if length is None:
         return str(s[index:])
-    count = _int(length)
+    count = int_arg(length)
     return None if count is None or count < 0 else str(s[index : index + count])
 
 
 def _contains(s: Any, match: Any) -> bool | None:
-    return None if _str(s) is None or _str(match) is None else match in s
+    return None if string_arg(s) is None or string_arg(match) is None else match in s
 
 
 def _starts_with(s: Any, match: Any) -> bool | None:
-    return None if _str(s) is None or _str(match) is None else s.startswith(match)
+    return None if string_arg(s) is None or string_arg(match) is None else s.startswith(match)
 
 
 def _ends_with(s: Any, match: Any) -> bool | None:
-    return None if _str(s) is None or _str(match) is None else s.endswith(match)
+    return None if string_arg(s) is None or string_arg(match) is None else s.endswith(match)
 
 
 def _substring_before(s: Any, match: Any) -> str | None:
-    if _str(s) is None or _str(match) is None:
+    if string_arg(s) is None or string_arg(match) is None:
         return None
     return s.partition(match)[0] if match in s else ""
 
 
 def _substring_after(s: Any, match: Any) -> str | None:
-    if _str(s) is None or _str(match) is None:
+    if string_arg(s) is None or string_arg(match) is None:
         return None
     return s.partition(match)[2] if match in s else ""
 
@@ -133,7 +82,7 @@ def _string(value: Any) -> str | None:
 
 
 def _number(text: Any, grouping: Any = None, decimal_sep: Any = None) -> Decimal | None:
-    if _str(text) is None:
+    if string_arg(text) is None:
         return None
     if grouping is not None:
         text = text.replace(grouping, "")
@@ -151,7 +100,7 @@ def _count(values: Any) -> Decimal | None:
 
 
 def _sum(*args: Any) -> Decimal | None:
-    numbers = _numbers(args)
+    numbers = numbers_arg(args)
     if numbers is None:
         return None
     total = Decimal(0)
@@ -161,7 +110,7 @@ def _sum(*args: Any) -> Decimal | None:
 
 
 def _extreme(args: tuple[Any, ...], pick: int) -> Any:
-    items = _items(args)
+    items = items_arg(args)
     if not items:
         return None
     best = items[0]
@@ -183,7 +132,7 @@ def _max(*args: Any) -> Any:
 
 
 def _mean(*args: Any) -> Decimal | None:
-    numbers = _numbers(args)
+    numbers = numbers_arg(args)
     total = _sum(*args)
     if not numbers or total is None:
         return None
@@ -259,33 +208,21 @@ def _abs(n: Any) -> Any:
     return abs(n) if type(n) is timedelta else None
 
 
-def _rounded(n: Any, scale: Any, rounding: str) -> Decimal | None:
-    number, places = to_number(n), _int(0 if scale is None else scale)
-    if number is None or places is None:
-        return None
-    try:
-        return number.quantize(
-            Decimal(1).scaleb(-places), rounding=rounding, context=DECIMAL_CONTEXT
-        )
-    except InvalidOperation:
-        return None
-
-
 def _floor(n: Any, scale: Any = None) -> Decimal | None:
-    return _rounded(n, scale, ROUND_FLOOR)
+    return rounded(n, 0 if scale is None else scale, ROUND_FLOOR)
 
 
 def _ceiling(n: Any, scale: Any = None) -> Decimal | None:
-    return _rounded(n, scale, ROUND_CEILING)
+    return rounded(n, 0 if scale is None else scale, ROUND_CEILING)
 
 
 def _decimal(n: Any, scale: Any) -> Decimal | None:
-    return None if scale is None else _rounded(n, scale, ROUND_HALF_EVEN)
+    return None if scale is None else rounded(n, scale, ROUND_HALF_EVEN)
 
 
 def _date(*args: Any) -> date | None:
     if len(args) == 3:
-        parts = [_int(a) for a in args]
+        parts = [int_arg(a) for a in args]
         if any(p is None for p in parts):
             return None
         try:
@@ -302,7 +239,7 @@ def _date(*args: Any) -> date | None:
 
 def _time(*args: Any) -> time | None:
     if len(args) >= 3:
-        hour, minute, second = _int(args[0]), _int(args[1]), to_number(args[2])
+        hour, minute, second = int_arg(args[0]), int_arg(args[1]), to_number(args[2])
         offset = args[3] if len(args) > 3 else None
         if hour is None or minute is None or second is None:
             return None
@@ -342,7 +279,7 @@ def _date_and_time(*args: Any) -> datetime | None:
 
 
 def _duration(text: Any) -> Any:
-    return None if _str(text) is None else temporal.parse_duration(text)
+    return None if string_arg(text) is None else temporal.parse_duration(text)
 
 
 def _years_and_months_duration(start: Any, end: Any) -> Any:
@@ -352,7 +289,7 @@ def _years_and_months_duration(start: Any, end: Any) -> Any:
 
 
 def _temporal_literal(text: Any) -> Any:
-    value = None if _str(text) is None else temporal.parse_temporal(text)
+    value = None if string_arg(text) is None else temporal.parse_temporal(text)
     if value is None:
         warn(f"invalid temporal literal @{text!r}")
     return value
@@ -408,5 +345,15 @@ _TABLE: list[Builtin] = [
     Builtin("@", (("text",),), _temporal_literal),
 ]
 
-BUILTINS: dict[str, Builtin] = {b.name: b for b in _TABLE}
+
+# The families live in their own modules; this one assembles the whole table.
+_FAMILIES = [
+    *builtins_lists.FUNCTIONS,
+    *builtins_numbers.FUNCTIONS,
+    *builtins_strings.FUNCTIONS,
+    *builtins_contexts.FUNCTIONS,
+    *builtins_temporal.FUNCTIONS,
+    *builtins_ranges.FUNCTIONS,
+]
+BUILTINS: dict[str, Builtin] = {b.name: b for b in [*_TABLE, *_FAMILIES]}
 MULTI_WORD_NAMES = tuple(name for name in BUILTINS if " " in name)

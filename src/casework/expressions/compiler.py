@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
-from . import ast, juel_runtime, semantics, temporal
+from . import ast, feel_types, juel_runtime, semantics, temporal
+from .builtin_base import BuiltinFunction
 from .builtins import BUILTINS
 from .errors import warn
 from .semantics import COMPARATORS, Range, equal, to_number
@@ -50,12 +51,22 @@ class Scope(Mapping[str, Any]):
 
 
 class FeelFunction:
-    """A function value created by ``function(a, b) body``; closes over its defining scope."""
+    """A function value created by ``function(a, b) body``; closes over its defining scope.
 
-    __slots__ = ("body", "env", "params")
+    ``checks`` holds one conformance check per typed parameter (``function(a: number)``):
+    an argument that does not conform is passed as null, with a warning (DMN 10.3.2.9.4).
+    """
 
-    def __init__(self, params: tuple[str, ...], body: Fn, env: Env) -> None:
-        self.params, self.body, self.env = params, body, env
+    __slots__ = ("body", "checks", "env", "params")
+
+    def __init__(
+        self,
+        params: tuple[str, ...],
+        body: Fn,
+        env: Env,
+        checks: tuple[Callable[[Any], bool] | None, ...] = (),
+    ) -> None:
+        self.params, self.body, self.env, self.checks = params, body, env, checks
 
     def __call__(self, *args: Any, **named: Any) -> Any:
         if len(args) > len(self.params) or set(named) - set(self.params):
@@ -65,6 +76,10 @@ class FeelFunction:
         bound.update(named)
         for p in self.params:
             bound.setdefault(p, None)
+        for p, check in zip(self.params, self.checks, strict=False):
+            if check is not None and bound[p] is not None and not check(bound[p]):
+                warn(f"argument {p!r} does not conform to its declared type")
+                bound[p] = None
         return self.body(Scope(bound, self.env))
 
 
@@ -82,7 +97,12 @@ def _literal(node: ast.Literal) -> Fn:
 
 def _name(node: ast.Name) -> Fn:
     name = node.name
-    return lambda env: env.get(name)
+    builtin = BUILTINS.get(name) if node.builtin_fallback else None
+    if builtin is None:
+        return lambda env: env.get(name)
+    # A name in scope shadows the built-in function of the same name.
+    function = BuiltinFunction(builtin)
+    return lambda env: env.get(name, function)
 
 
 def _lookup(value: Any, name: str) -> Any:
@@ -92,10 +112,24 @@ def _lookup(value: Any, name: str) -> Any:
         return [_lookup(v, name) for v in value]
     if value is None:
         return None
+    if isinstance(value, Range):
+        return _range_property(value, name)
     found = temporal.property_of(value, name)
     if found is None:
         warn(f"no property '{name}' on {semantics.type_name(value)}")
     return found
+
+
+def _range_property(value: Range, name: str) -> Any:
+    properties = {
+        "start": value.start,
+        "end": value.end,
+        "start included": value.start_included,
+        "end included": value.end_included,
+    }
+    if name not in properties:
+        warn(f"no property '{name}' on range")
+    return properties.get(name)
 
 
 def _path(node: ast.Path) -> Fn:
@@ -105,7 +139,9 @@ def _path(node: ast.Path) -> Fn:
 
 def _item_scope(item: Any, env: Env) -> Env:
     if isinstance(item, Mapping):
-        return Scope({"item": item}, Scope(item, env))
+        # The element's own entries come first: an entry named "item" wins over the
+        # implicit name for the element (DMN 1.5 10.3.2.5).
+        return Scope(item, Scope({"item": item}, env))
     return Scope({"item": item}, env)
 
 
@@ -148,7 +184,7 @@ def _call(node: ast.Call) -> Fn:
     named = [(k, compile_node(v)) for k, v in node.named] if node.named is not None else None
     callee = node.callee
     builtin = BUILTINS.get(callee.name) if isinstance(callee, ast.Name) else None
-    target_fn = compile_node(callee)
+    target_fn = compile_node(callee) if builtin is None else _scope_only(builtin.name)
 
     def run(env: Env) -> Any:
         values = [a(env) for a in args]
@@ -166,6 +202,12 @@ def _call(node: ast.Call) -> Fn:
         return _invoke(builtin.fn, bound, None)
 
     return run
+
+
+def _scope_only(name: str) -> Fn:
+    # A direct call of a built-in skips the function-value wrapper unless a name in scope
+    # shadows the built-in.
+    return lambda env: env.get(name)
 
 
 def _negation(node: ast.Negation) -> Fn:
@@ -310,6 +352,15 @@ def _list(node: ast.ListLiteral) -> Fn:
 
 def _context(node: ast.ContextLiteral) -> Fn:
     entries = [(k, compile_node(v)) for k, v in node.entries]
+    keys = [k for k, _ in entries]
+    if len(set(keys)) != len(keys):
+        # A context cannot hold two entries with one key: the literal is an error (null).
+        duplicate = next(k for k in keys if keys.count(k) > 1)
+
+        def invalid(env: Env) -> None:
+            warn(f"duplicate context key {duplicate!r}")
+
+        return invalid
 
     def run(env: Env) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -394,9 +445,16 @@ def _quantified(node: ast.Quantified) -> Fn:
     return run
 
 
+def _instance_of(node: ast.InstanceOf) -> Fn:
+    value, spec = compile_node(node.value), node.type
+    check = feel_types.compile_type(spec)
+    return lambda env: feel_types.instance_of(value(env), check, spec)
+
+
 def _function(node: ast.FunctionDefinition) -> Fn:
     params, body = node.params, compile_node(node.body)
-    return lambda env: FeelFunction(params, body, env)
+    checks = tuple(None if t is None else feel_types.compile_type(t) for t in node.types)
+    return lambda env: FeelFunction(params, body, env, checks)
 
 
 _COMPILERS: dict[type[Any], Callable[[Any], Fn]] = {
@@ -420,5 +478,6 @@ _COMPILERS: dict[type[Any], Callable[[Any], Fn]] = {
     ast.For: _for,
     ast.Quantified: _quantified,
     ast.FunctionDefinition: _function,
+    ast.InstanceOf: _instance_of,
     **juel_runtime.compilers(compile_node),
 }

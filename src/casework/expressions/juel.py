@@ -271,7 +271,7 @@ class _Parser:
                 return self.function(t)
             if self.op() == "(":
                 raise self.unsupported(f"function call '{t.text}(...)' without a namespace", t)
-            return ast.Name(t.text)
+            return ast.Name(t.text, builtin_fallback=False)
         raise self.error("an expression")
 
     def _adjacent_colon_call(self, prefix: Token) -> bool:

@@ -37,6 +37,10 @@ KEYWORDS = frozenset(
 _OPERATORS = ("**", "..", "!=", "<=", ">=", "(", ")", "[", "]", "{", "}", ",", ".", ":", "=")
 _SINGLE = frozenset("<>+-*/")
 _ESCAPES = {'"': '"', "'": "'", "\\": "\\", "n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f"}
+# Regular-expression escapes (XPath's \d, \s, \p{L}, \. ...) are not FEEL escapes, but
+# patterns for matches(), replace() and split() are commonly written with one backslash:
+# such a backslash is kept, so "\d+" reaches the regex engine as written.
+_REGEX_ESCAPES = frozenset("dDsSwWiIcCpP.-^$?*+{}()[]|")
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +226,9 @@ class _Lexer:
         if code in _ESCAPES:
             self.pos += 2
             return _ESCAPES[code]
+        if code and code in _REGEX_ESCAPES:
+            self.pos += 2
+            return "\\" + code
         width = {"u": 4, "U": 6}.get(code)
         digits = text[start + 2 : start + 2 + width] if width else ""
         if width and len(digits) == width and all(c in "0123456789abcdefABCDEF" for c in digits):

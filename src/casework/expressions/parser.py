@@ -1,80 +1,28 @@
 """Recursive-descent FEEL parser producing the typed tree in :mod:`.ast`.
 
 Precedence, loosest first: textual forms (if/for/some/every/function), ``or``, ``and``,
-comparison (``= != < <= > >= between in``), ``+ -``, ``* /``, ``**``, unary ``-``, postfix
-(path ``.``, filter ``[]``, invocation ``()``), primary.
+comparison (``= != < <= > >= between in instance of``), ``+ -``, ``* /``, ``**``, unary
+``-``, postfix (path ``.``, filter ``[]``, invocation ``()``), primary.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
-
 from . import ast
 from .builtins import MULTI_WORD_NAMES
 from .errors import ExpressionError
-from .lexer import Token, tokenize
+from .feel_types import TypeSpec
+from .parser_base import TypeSyntax
 
 _COMPARISON_OPS = frozenset({"=", "!=", "<", "<=", ">", ">="})
 _UNARY_TEST_OPS = frozenset({"<", "<=", ">", ">="})
 _MULTI_WORD = sorted((tuple(n.split()) for n in MULTI_WORD_NAMES), key=len, reverse=True)
-_T = TypeVar("_T")
+# Properties of temporal values and ranges whose names are two words (DMN 10.3.2.7, 10.3.2.8).
+_KEY_SYMBOLS = frozenset({".", "/", "-", "+", "*"})
+_TWO_WORD_PROPERTIES = frozenset({("time", "offset"), ("start", "included"), ("end", "included")})
 
 
-class Parser:
-    def __init__(self, text: str, names: frozenset[str] = frozenset()) -> None:
-        self.text = text
-        self.tokens = tokenize(text, names)
-        self.pos = 0
-        # Inside a range end point "[1..x[" the "[" closes the range instead of filtering x.
-        self.no_filter = 0
-
-    # --- token helpers ---------------------------------------------------------------------
-
-    @property
-    def tok(self) -> Token:
-        return self.tokens[self.pos]
-
-    def peek(self, ahead: int = 1) -> Token:
-        return self.tokens[min(self.pos + ahead, len(self.tokens) - 1)]
-
-    def at(self, text: str, token: Token | None = None) -> bool:
-        t = token or self.tok
-        return t.kind in ("op", "keyword") and t.text == text
-
-    def at_word(self, word: str) -> bool:
-        return self.tok.kind in ("name", "keyword") and self.tok.text == word
-
-    def advance(self) -> Token:
-        token = self.tok
-        if token.kind != "eof":
-            self.pos += 1
-        return token
-
-    def expect(self, text: str) -> Token:
-        if not self.at(text):
-            raise self.error(f"'{text}'")
-        return self.advance()
-
-    def error(self, expected: str, token: Token | None = None) -> ExpressionError:
-        t = token or self.tok
-        return ExpressionError(
-            f"expected {expected} but found {t.describe()}", t.line, t.column, expected
-        )
-
-    def attempt(self, parse: Callable[[], _T]) -> _T | None:
-        """Run ``parse``; on a syntax error rewind and return None (used for FEEL's ambiguities)."""
-        mark = self.pos
-        try:
-            return parse()
-        except ExpressionError:
-            self.pos = mark
-            return None
-
-    def finish(self, node: _T) -> _T:
-        if self.tok.kind != "eof":
-            raise self.error("end of input")
-        return node
+class Parser(TypeSyntax):
+    """FEEL expressions and unary tests over the token cursor and type grammar."""
 
     # --- expressions -----------------------------------------------------------------------
 
@@ -131,13 +79,21 @@ class Parser:
         self.expect("function")
         self.expect("(")
         params: list[str] = []
+        types: list[TypeSpec | None] = []
         while not self.at(")"):
             params.append(self.name_token("a parameter name"))
+            # DMN 1.5 lets a parameter declare its type: function(age: number) ...
+            if self.at(":"):
+                self.advance()
+                types.append(self.type_spec())
+            else:
+                types.append(None)
             if not self.at(","):
                 break
             self.advance()
         self.expect(")")
-        return ast.FunctionDefinition(tuple(params), self.expression())
+        declared = tuple(types) if any(t is not None for t in types) else ()
+        return ast.FunctionDefinition(tuple(params), self.expression(), declared)
 
     def disjunction(self) -> ast.Node:
         node = self.conjunction()
@@ -159,7 +115,7 @@ class Parser:
             token = self.tok
             if token.kind == "op" and token.text in _COMPARISON_OPS:
                 self.advance()
-                node = ast.Comparison(token.text, node, self.additive())
+                node = ast.Comparison(token.text, node, self.comparand(token.text))
             elif self.at("between"):
                 self.advance()
                 low = self.additive()
@@ -168,12 +124,21 @@ class Parser:
             elif self.at("in"):
                 self.advance()
                 node = ast.In(node, self.in_tests())
-            elif self.at("instance"):
-                raise ExpressionError(
-                    "'instance of' is not supported yet", token.line, token.column
-                )
+            elif self.at("instance") and self.at("of", self.peek()):
+                self.advance()
+                self.advance()
+                node = ast.InstanceOf(node, self.type_spec())
             else:
                 return node
+
+    def comparand(self, op: str) -> ast.Node:
+        """The right side of a comparison. After ``=`` and ``!=`` it may be a DMN 1.5 range
+        literal with one endpoint (``r = >= 2``), which compares as a range."""
+        token = self.tok
+        if op in ("=", "!=") and token.kind == "op" and token.text in _UNARY_TEST_OPS:
+            self.advance()
+            return ast.UnaryComparison(token.text, self.additive())
+        return self.additive()
 
     def in_tests(self) -> tuple[ast.Node, ...]:
         if self.at("("):
@@ -241,7 +206,7 @@ class Parser:
         while True:
             if self.at("."):
                 self.advance()
-                node = ast.Path(node, self.name_token("a name"))
+                node = ast.Path(node, self.property_name())
             elif self.at("[") and not self.no_filter:
                 self.advance()
                 outer, self.no_filter = self.no_filter, 0
@@ -253,6 +218,15 @@ class Parser:
                 node = self.invocation(node)
             else:
                 return node
+
+    def property_name(self) -> str:
+        """The name after ".", including the properties whose names have two words."""
+        name = self.name_token("a name")
+        following = self.tok
+        if following.kind in ("name", "keyword") and (name, following.text) in _TWO_WORD_PROPERTIES:
+            self.advance()
+            return f"{name} {following.text}"
+        return name
 
     def invocation(self, callee: ast.Node) -> ast.Node:
         opening = self.expect("(")
@@ -281,11 +255,6 @@ class Parser:
             words.append(self.advance().text)
         self.expect(":")
         return " ".join(words)
-
-    def name_token(self, expected: str) -> str:
-        if self.tok.kind != "name":
-            raise self.error(expected)
-        return self.advance().text
 
     # --- primaries -------------------------------------------------------------------------
 
@@ -380,10 +349,13 @@ class Parser:
             if token.kind == "string":
                 key = str(self.advance().value)
             elif token.kind in ("name", "keyword"):
-                words = [self.advance().text]
-                while self.tok.kind in ("name", "keyword"):
-                    words.append(self.advance().text)
-                key = " ".join(words)
+                # A key is a name, which may hold spaces and the symbols . / - + * (FEEL
+                # grammar rule 30): the key is the text up to the ":".
+                words = [self.advance()]
+                while self.tok.kind in ("name", "keyword") or self.tok.text in _KEY_SYMBOLS:
+                    words.append(self.advance())
+                end = words[-1].offset + len(words[-1].text)
+                key = " ".join(self.text[words[0].offset : end].split())
             else:
                 raise self.error("a context key")
             self.expect(":")
@@ -404,14 +376,19 @@ class Parser:
             negated = self.attempt(self.negated_tests)
             if negated is not None:
                 return negated
+        if self.at("("):  # a parenthesised list, ("a", "b"), as after "in"
+            listed = self.attempt(lambda: self.negated_tests(negated=False))
+            if listed is not None:
+                return listed
         return self.finish(ast.UnaryTests(self.positive_unary_tests(full=True)))
 
-    def negated_tests(self) -> ast.UnaryTests:
-        self.advance()
+    def negated_tests(self, negated: bool = True) -> ast.UnaryTests:
+        if negated:
+            self.advance()
         self.expect("(")
         tests = self.positive_unary_tests(full=True)
         self.expect(")")
-        return self.finish(ast.UnaryTests(tests, negated=True))
+        return self.finish(ast.UnaryTests(tests, negated=negated))
 
 
 def parse_expression(text: str, names: frozenset[str] = frozenset()) -> ast.Node:

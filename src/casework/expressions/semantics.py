@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from . import temporal
 from .errors import warn
@@ -97,12 +98,27 @@ def equal(a: Any, b: Any) -> bool | None:
         return result
     if isinstance(a, Mapping):
         return _equal_mappings(a, b)
-    if (ta is time or ta is datetime) and (a.tzinfo is None) != (b.tzinfo is None):
-        return None
+    if ta is time or ta is datetime:
+        return _equal_moments(a, b)
     try:
         return bool(a == b)
     except TypeError:
         return None
+
+
+def _equal_moments(a: time | datetime, b: time | datetime) -> bool:
+    """Times and date-times are equal when they denote the same moment in the same kind of
+    zone: a local value never equals a zoned one, nor a zone id (``@Europe/Paris``) an offset
+    (``+01:00``); times with zone ids compare by zone and local time, as they have no date."""
+    za, zb = a.tzinfo, b.tzinfo
+    if za is None or zb is None:
+        return za is None and zb is None and a == b
+    named_a, named_b = isinstance(za, ZoneInfo), isinstance(zb, ZoneInfo)
+    if named_a != named_b:
+        return False
+    if named_a and type(a) is time:
+        return za == zb and a.replace(tzinfo=None) == b.replace(tzinfo=None)
+    return a == b
 
 
 def _equal_mappings(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool | None:

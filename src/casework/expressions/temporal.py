@@ -104,7 +104,7 @@ def parse_temporal(text: str) -> Any:
     """Value of an ``@"..."`` literal: whichever temporal form the text has."""
     if text.startswith(("P", "-P")):
         return parse_duration(text)
-    if "T" in text:
+    if "T" in text.partition("@")[0]:  # a zone id such as Etc/GMT may hold a "T" too
         return parse_date_and_time(text)
     if ":" in text:
         return parse_time(text)

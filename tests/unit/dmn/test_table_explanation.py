@@ -79,19 +79,21 @@ def test_to_dict_is_json_and_keeps_numbers_exact(risk: CompiledDecisionTable) ->
     }
 
 
-def test_an_input_outside_its_input_values_gives_null_and_a_warning(
+def test_an_input_outside_its_input_values_becomes_null_with_a_warning(
     risk: CompiledDecisionTable,
 ) -> None:
+    # DMN 1.5: the value is replaced by null and the rules are matched against null.
     result = risk.evaluate(inputs(category="public"))
-    assert result.value is None
-    assert result.matched == ()
+    assert result.inputs["category"] is None
+    assert result.value == "low"
+    assert [m.id for m in result.matched] == ["rest"]
     assert result.warnings == ("input 'category': 'public' is not among the input values",)
 
 
-def test_a_missing_input_fails_its_input_values_too(risk: CompiledDecisionTable) -> None:
+def test_a_missing_input_is_null_without_a_warning(risk: CompiledDecisionTable) -> None:
     result = risk.evaluate({"amount": 5})
-    assert result.value is None
-    assert "input 'category'" in result.warnings[0]
+    assert result.value == "low"
+    assert not any("category" in w for w in result.warnings)
 
 
 def test_wrong_types_make_cells_fail_instead_of_raising() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from casework.dmn.tck import TckError, node_value, run_tck, same, typed_value
+from casework.dmn.tck import TckError, Untyped, node_value, run_tck, same, typed_value
 from casework.expressions import YearsMonthsDuration
 
 DMN = "https://www.omg.org/spec/DMN/20230324/MODEL/"
@@ -152,7 +152,7 @@ def value(xml: str) -> Any:
     ("xml", "expected"),
     [
         ('xsi:type="xsd:string">a b', "a b"),
-        (">untyped", "untyped"),
+        (">untyped", Untyped("untyped")),
         ('xsi:type="xsd:decimal">-1.50', Decimal("-1.50")),
         ('xsi:type="xsd:double">1E3', Decimal("1E3")),
         ('xsi:type="xsd:boolean">true', True),
@@ -186,7 +186,7 @@ def test_components_and_lists_nest() -> None:
         '<item><component name="b"><value xsi:nil="true"/></component></item></list>'
         "</component></inputNode>"
     )
-    assert node_value(node) == {"a": ["1", {"b": None}]}
+    assert node_value(node) == {"a": [Untyped("1"), {"b": None}]}
 
 
 @pytest.mark.parametrize(
@@ -215,3 +215,81 @@ def test_components_and_lists_nest() -> None:
 )
 def test_same(expected: Any, actual: Any, verdict: bool) -> None:
     assert same(expected, actual) is verdict
+
+
+TYPED_MODEL = f"""<definitions xmlns="{DMN}" name="typed" namespace="urn:typed">
+  <itemDefinition name="tRow"><itemComponent name="n"><typeRef>number</typeRef></itemComponent>
+    <itemComponent name="on"><typeRef>boolean</typeRef></itemComponent></itemDefinition>
+  <itemDefinition name="tRows" isCollection="true"><typeRef>tRow</typeRef></itemDefinition>
+  <inputData id="i_rows" name="rows"><variable name="rows" typeRef="tRows"/></inputData>
+  <inputData id="i_day" name="day"><variable name="day" typeRef="date"/></inputData>
+  <decision id="d_total" name="Total">
+    <informationRequirement><requiredInput href="#i_rows"/></informationRequirement>
+    <literalExpression><text>sum(rows[on].n)</text></literalExpression>
+  </decision>
+  <decision id="d_next" name="Next">
+    <informationRequirement><requiredInput href="#i_day"/></informationRequirement>
+    <literalExpression><text>day + duration("P1D")</text></literalExpression>
+  </decision>
+</definitions>"""
+
+
+def test_untyped_values_are_read_as_the_model_declares_them(tmp_path: Path) -> None:
+    # Older TCK files give no xsi:type: inputs take their input data's type and expected
+    # values the type of the actual result; <computed> holds the expected value there.
+    rows = (
+        '<inputNode name="rows"><list>'
+        '<item><component name="n"><value>2</value></component>'
+        '<component name="on"><value>true</value></component></item>'
+        '<item><component name="n"><value>5</value></component>'
+        '<component name="on"><value>false</value></component></item>'
+        "</list></inputNode>"
+    )
+    cases = [
+        f'<testCase id="001">{rows}<resultNode name="Total"><expected><value>2</value>'
+        "</expected></resultNode></testCase>",
+        '<testCase id="002"><inputNode name="day"><value>2024-01-31</value></inputNode>'
+        '<resultNode name="Next"><computed><value>2024-02-01</value></computed></resultNode>'
+        "</testCase>",
+        f'<testCase id="003">{rows}<resultNode name="Total"><expected><value>3</value>'
+        "</expected></resultNode></testCase>",
+    ]
+    report = run_tck(write(tmp_path / "0001-typed", cases, TYPED_MODEL, "0001-typed"))
+    assert [o.passed for o in report.outcomes] == [True, True, False]
+
+
+@pytest.mark.parametrize(
+    ("text", "actual", "verdict"),
+    [
+        ("1.50", Decimal("1.5"), True),
+        ("true", True, True),
+        ("false", True, False),
+        ("abc", "abc", True),
+        ("2024-01-31", date(2024, 1, 31), True),
+        ("P1D", timedelta(days=1), True),
+        ("1", "1", True),
+        ("x", None, False),
+    ],
+)
+def test_untyped_expected_values_compare_by_the_result_type(
+    text: str, actual: Any, verdict: bool
+) -> None:
+    assert same(Untyped(text), actual) is verdict
+
+
+def test_an_error_result_with_a_value_needs_a_warning(tmp_path: Path) -> None:
+    # '@"foo" = null' is true, and the invalid literal is reported: that is the error.
+    model = f"""<definitions xmlns="{DMN}" name="err" namespace="urn:err">
+      <decision id="d_bad" name="Bad"><literalExpression><text>@"foo" = null</text>
+      </literalExpression></decision>
+      <decision id="d_good" name="Good"><literalExpression><text>null = null</text>
+      </literalExpression></decision></definitions>"""
+    boolean = '<value xsi:type="xsd:boolean">true</value>'
+    cases = [
+        f'<testCase id="1"><resultNode name="Bad" errorResult="true"><expected>{boolean}'
+        "</expected></resultNode></testCase>",
+        f'<testCase id="2"><resultNode name="Good" errorResult="true"><expected>{boolean}'
+        "</expected></resultNode></testCase>",
+    ]
+    report = run_tck(write(tmp_path / "0001-err", cases, model, "0001-err"))
+    assert [o.passed for o in report.outcomes] == [True, False]

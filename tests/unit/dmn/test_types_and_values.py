@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -40,7 +40,8 @@ TYPES = TypeRegistry(ITEMS)
         ("boolean", "false", None),
         ("date", date(2024, 1, 2), date(2024, 1, 2)),
         ("date", datetime(2024, 1, 2, 3), None),
-        ("date and time", date(2024, 1, 2), datetime(2024, 1, 2)),  # allowed conversion
+        # allowed conversion: the date at UTC midnight (DMN 1.5 10.3.2.9.4)
+        ("date and time", date(2024, 1, 2), datetime(2024, 1, 2, tzinfo=UTC)),
         ("dateTime", datetime(2024, 1, 2, 3), datetime(2024, 1, 2, 3)),  # DMN 1.1 name
         ("time", time(8), time(8)),
         ("days and time duration", timedelta(days=1), timedelta(days=1)),
@@ -73,11 +74,13 @@ def test_coercion(type_ref: str | None, value: Any, expected: Any) -> None:
         assert coerced.problem is None
 
 
-def test_structures_check_their_components_and_allow_extra_entries() -> None:
+def test_structures_need_their_components_and_allow_extra_entries() -> None:
     loan = TYPES.resolve("tLoan")
     assert coerce({"amount": 1, "status": "open", "extra": 2}, loan).value is not None
     assert coerce({"amount": "1", "status": "open"}, loan).value is None
-    assert coerce({"amount": 1}, loan).value == {"amount": 1}  # missing means null
+    # A context conforms only when it has every component (DMN 1.5 10.3.2.9.1).
+    assert coerce({"amount": 1}, loan).value is None
+    assert coerce({"amount": 1, "status": None}, loan).value == {"amount": 1, "status": None}
     assert coerce("not a context", loan).value is None
 
 

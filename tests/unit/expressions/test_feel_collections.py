@@ -147,3 +147,16 @@ def test_python_callables_in_the_context_can_be_invoked() -> None:
 def test_calling_something_that_is_not_a_function_is_null() -> None:
     assert feel("nothing(1)") is None
     assert feel("x(1)", x=5) is None
+
+
+def test_context_keys_may_hold_name_symbols_and_must_be_unique() -> None:
+    # FEEL names may contain spaces and . / - + * (grammar rule 30); keys are names.
+    value = compile_expression('{foo+bar: 1, a b: 2, "x y": 3}').evaluate({})
+    assert value == {"foo+bar": Decimal(1), "a b": Decimal(2), "x y": Decimal(3)}
+    assert compile_expression('{foo: "bar", foo: "baz"}').evaluate({}) is None
+
+
+def test_an_entry_named_item_wins_over_the_implicit_item() -> None:
+    rows = compile_expression("[{item: 1}, {item: 2}, {item: 3}][item >= 2]").evaluate({})
+    assert rows == [{"item": Decimal(2)}, {"item": Decimal(3)}]
+    assert compile_expression("[{a: 1}, {a: 2}][item.a = 2]").evaluate({}) == [{"a": Decimal(2)}]

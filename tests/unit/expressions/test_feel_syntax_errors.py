@@ -48,7 +48,7 @@ def test_positions_are_counted_across_lines() -> None:
         ("[1..2", 1, 6, "expected ']', ')' or '['"),
         ("a.", 1, 3, "expected a name"),
         ("f(a: 1, 2)", 1, 2, "cannot mix positional and named"),
-        ("x instance of number", 1, 3, "'instance of' is not supported"),
+        ("x instance of", 1, 14, "expected a type name"),
         ("/* open", 1, 1, "unterminated comment"),
         ("", 1, 1, "expected an expression"),
         ("a !b", 1, 3, "unexpected character '!'"),

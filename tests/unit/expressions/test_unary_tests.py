@@ -85,3 +85,12 @@ def test_unary_test_syntax_errors_raise_expression_error(text: str) -> None:
 
 def test_compiled_unary_tests_are_cached() -> None:
     assert compile_unary_tests("< 99") is compile_unary_tests("< 99")
+
+
+def test_a_parenthesised_list_of_tests_is_one_list() -> None:
+    # DMN 1.5 writes input values such as ("a", "b") with parentheses, as after "in".
+    cell = compile_unary_tests('("123", true)')
+    assert cell.matches(True, {}) is True
+    assert cell.matches(False, {}) is False
+    assert compile_unary_tests("(1..5]").matches(1, {}) is False  # still a range
+    assert compile_unary_tests("(1), (2)").matches(2, {}) is True
