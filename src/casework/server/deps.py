@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Request
 from pydantic import BaseModel
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,6 +24,10 @@ from casework.server.settings import Settings
 from casework.services.errors import InvalidInput
 
 IDEMPOTENCY_KEY_LENGTH = 200
+# The largest id (and version) the databases store: a larger one in a path or query is a
+# 422, not an overflow inside the driver (a 500).
+MAX_ID = 2**63 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
 # Every API route module's router carries the whole prefix itself, and the app includes
 # them without adding one: the matched route's template (`scope["route"].path`, what
 # metrics and logs label requests with) is then the full path on every FastAPI version.

@@ -26,6 +26,7 @@ from casework.server.logs import request_id_var
 from casework.services.errors import RateLimited, ServiceError, Unauthenticated
 
 BASE = "https://casework.dev/problems/"
+PROBLEM_REF = "#/components/schemas/Problem"
 MEDIA_TYPE = "application/problem+json"
 
 # ServiceError code -> (HTTP status, problem type slug)
@@ -223,6 +224,34 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    _document_validation_problems(app)
+
+
+def _document_validation_problems(app: FastAPI) -> None:
+    """FastAPI documents the 422 of every route with parameters as its own
+    `HTTPValidationError` in `application/json`; what is sent is a problem
+    (`_validation_error`), so the document says that instead (`Problem` is among its
+    schemas: every router documents its errors with `problem_responses`)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()
+        for item in document.get("paths", {}).values():
+            for operation in item.values():
+                responses = operation.get("responses", {}) if isinstance(operation, dict) else {}
+                if "422" in responses:
+                    responses["422"] = {
+                        "description": TITLES["validation"],
+                        "content": {MEDIA_TYPE: {"schema": {"$ref": PROBLEM_REF}}},
+                    }
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 # For the OpenAPI document: what each error status of a route looks like.
@@ -230,7 +259,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
         status: {
             "model": Problem,
-            "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            "content": {MEDIA_TYPE: {"schema": {"$ref": PROBLEM_REF}}},
             "description": TITLES.get(_BY_STATUS.get(status, ""), "Error"),
         }
         for status in statuses

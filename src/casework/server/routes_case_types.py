@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from casework.server.auth import CurrentActor
-from casework.server.deps import API_PREFIX, Db, Now
+from casework.server.deps import API_PREFIX, MAX_ID, Db, Now
 from casework.server.problems import FieldProblem, problem_response, problem_responses
 from casework.server.schemas import Items
 from casework.server.schemas_cases import (
@@ -187,7 +187,9 @@ def get_case_type(
     type_id: str,
     actor: CurrentActor,
     db: Db,
-    version: Annotated[int | None, Query(ge=1, description="Default: the newest.")] = None,
+    version: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="Default: the newest.")
+    ] = None,
 ) -> CaseTypeDetail:
     with db() as session:
         found = catalog.get_case_type(session, actor=actor, type_id=type_id, version=version)

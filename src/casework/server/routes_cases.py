@@ -19,7 +19,7 @@ from pydantic import Field
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.server.auth import CurrentActor
-from casework.server.deps import API_PREFIX, Db, IdempotencyKey, Now
+from casework.server.deps import API_PREFIX, MAX_ID, Db, IdempotencyKey, Now
 from casework.server.problems import problem_responses
 from casework.server.schemas_cases import CaseAsOfOut, CaseIn, CaseOut, CaseViewOut, Page
 from casework.services import case_actions, case_view, queries
@@ -57,7 +57,7 @@ def expected_version(
     if "," in value:
         raise InvalidInput("If-Match: send the one ETag of the case", field="If-Match")
     digits = value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else ""
-    if not digits.isdigit():
+    if not digits.isdigit() or int(digits) > MAX_ID:
         raise PreconditionFailed(f"If-Match {value} is not an ETag of this case")
     return int(digits)
 

@@ -19,14 +19,14 @@ from functools import partial
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.blobs import BlobReader, DocumentStorage
 from casework.server.auth import CurrentActor
-from casework.server.deps import API_PREFIX, Db, IdempotencyKey, Now
+from casework.server.deps import API_PREFIX, Db, IdempotencyKey, Now, RowId
 from casework.server.problems import problem_response, problem_responses
 from casework.server.schemas import Items
 from casework.server.uploads import MultipartUpload, receiver, run_upload
@@ -53,7 +53,7 @@ def document_storage(request: Request) -> DocumentStorage:
 
 
 Storage = Annotated[DocumentStorage, Depends(document_storage)]
-DocumentId = Annotated[int, Path(ge=1)]
+DocumentId = RowId
 
 
 class VersionOut(BaseModel):
@@ -252,7 +252,7 @@ def download_current(
 def download_version(
     case_id: str,
     document_id: DocumentId,
-    version: Annotated[int, Path(ge=1)],
+    version: RowId,
     request: Request,
     actor: CurrentActor,
     db: Db,

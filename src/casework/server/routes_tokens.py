@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
 from casework.server.auth import CurrentActor
-from casework.server.deps import API_PREFIX, Db, Now
+from casework.server.deps import API_PREFIX, Db, Now, RowId
 from casework.server.problems import problem_responses
 from casework.server.schemas import Items, TokenCreated, TokenOut
 from casework.services import credentials
@@ -56,7 +56,7 @@ def list_tokens(actor: CurrentActor, db: Db) -> Items[TokenOut]:
     summary="Revoke one of your API tokens",
     responses=problem_responses(401, 403, 404),
 )
-def revoke_token(token_id: int, actor: CurrentActor, db: Db, now: Now) -> None:
+def revoke_token(token_id: RowId, actor: CurrentActor, db: Db, now: Now) -> None:
     # Only the actor's own, even for an admin: someone else's token is a 404 here
     # (admins revoke other people's tokens with `casework token revoke`).
     credentials.revoke_token(db, actor=actor, token_id=token_id, now=now, owner=actor.id)

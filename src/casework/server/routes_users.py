@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, Field
 
 from casework.server.auth import AdminActor
-from casework.server.deps import API_PREFIX, Db, Now, given_fields
+from casework.server.deps import API_PREFIX, Db, Now, RowId, given_fields
 from casework.server.problems import problem_responses
 from casework.server.schemas import GrantOut, Items, TeamOut, UserOut
 from casework.services import identity, membership
@@ -101,7 +101,11 @@ def list_users(
     return Items(items=[UserOut.model_validate(u) for u in users])
 
 
-@router.get("/users/{username}", summary="A user, their teams and role grants")
+@router.get(
+    "/users/{username}",
+    summary="A user, their teams and role grants",
+    responses=problem_responses(404),
+)
 def get_user(username: str, actor: AdminActor, db: Db) -> UserDetail:
     with db() as session:
         user = identity.get_user(session, username)
@@ -128,7 +132,9 @@ def update_user(username: str, body: UserPatch, actor: AdminActor, db: Db) -> Us
 # --- role grants -------------------------------------------------------------------------
 
 
-@router.get("/users/{username}/roles", summary="A user's role grants")
+@router.get(
+    "/users/{username}/roles", summary="A user's role grants", responses=problem_responses(404)
+)
 def list_grants(username: str, actor: AdminActor, db: Db) -> Items[GrantOut]:
     with db() as session:
         grants = membership.grants_of(session, username)
@@ -154,7 +160,7 @@ def grant_role(username: str, body: GrantIn, actor: AdminActor, db: Db, now: Now
     summary="Take a role grant back",
     responses=problem_responses(404),
 )
-def revoke_grant(username: str, grant_id: int, actor: AdminActor, db: Db) -> None:
+def revoke_grant(username: str, grant_id: RowId, actor: AdminActor, db: Db) -> None:
     membership.revoke_grant(db, actor=actor, username=username, grant_id=grant_id)
 
 

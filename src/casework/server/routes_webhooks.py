@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from casework.server.auth import CurrentActor
-from casework.server.deps import API_PREFIX, Db, Now, given_fields
+from casework.server.deps import API_PREFIX, MAX_ID, Db, Now, RowId, given_fields
 from casework.server.problems import problem_responses
 from casework.server.schemas import Items
 from casework.services import webhook_subscriptions as subscriptions
@@ -137,7 +137,7 @@ def list_subscriptions(actor: CurrentActor, db: Db) -> Items[SubscriptionOut]:
     summary="A webhook subscription",
     responses=problem_responses(404),
 )
-def get_subscription(subscription_id: int, actor: CurrentActor, db: Db) -> SubscriptionOut:
+def get_subscription(subscription_id: RowId, actor: CurrentActor, db: Db) -> SubscriptionOut:
     with db() as session:
         record = subscriptions.get_subscription(
             session, actor=actor, subscription_id=subscription_id
@@ -151,7 +151,7 @@ def get_subscription(subscription_id: int, actor: CurrentActor, db: Db) -> Subsc
     responses=problem_responses(404, 422),
 )
 def update_subscription(
-    subscription_id: int, body: SubscriptionPatch, actor: CurrentActor, db: Db
+    subscription_id: RowId, body: SubscriptionPatch, actor: CurrentActor, db: Db
 ) -> SubscriptionOut:
     changes = given_fields(body, nullable={"case_type", "event_types", "description"})
     record = subscriptions.update_subscription(
@@ -166,7 +166,7 @@ def update_subscription(
     summary="Delete a webhook subscription and its delivery log",
     responses=problem_responses(404),
 )
-def delete_subscription(subscription_id: int, actor: CurrentActor, db: Db) -> None:
+def delete_subscription(subscription_id: RowId, actor: CurrentActor, db: Db) -> None:
     subscriptions.delete_subscription(db, actor=actor, subscription_id=subscription_id)
 
 
@@ -176,7 +176,7 @@ def delete_subscription(subscription_id: int, actor: CurrentActor, db: Db) -> No
     responses=problem_responses(404, 422),
 )
 def list_deliveries(
-    subscription_id: int,
+    subscription_id: RowId,
     actor: CurrentActor,
     db: Db,
     delivery_status: Annotated[
@@ -184,7 +184,8 @@ def list_deliveries(
         Query(alias="status", description="pending, retrying, delivered, failed, cancelled."),
     ] = None,
     before: Annotated[
-        int | None, Query(description="Only deliveries older than this id (paging).")
+        int | None,
+        Query(ge=1, le=MAX_ID, description="Only deliveries older than this id (paging)."),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Items[DeliveryOut]:
@@ -206,6 +207,6 @@ def list_deliveries(
     summary="Queue a `ping` event for the subscription (the worker sends it)",
     responses=problem_responses(404),
 )
-def test_subscription(subscription_id: int, actor: CurrentActor, db: Db, now: Now) -> DeliveryOut:
+def test_subscription(subscription_id: RowId, actor: CurrentActor, db: Db, now: Now) -> DeliveryOut:
     record = subscriptions.queue_ping(db, actor=actor, subscription_id=subscription_id, now=now)
     return DeliveryOut.model_validate(record)
