@@ -9,20 +9,17 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.engine.events import EVENT_TYPES, Event, event_from_dict
-from casework.services import webhooks
 from casework.services.actors import Actor
-from casework.services.audit import log_row
-from casework.services.errors import InvalidInput, NotFound
+from casework.services.case_log import append_entry, locked_case
+from casework.services.errors import InvalidInput
 from casework.services.idempotency import remember, replayed
-from casework.services.projection import update_case_row
 from casework.services.search import index_case
-from casework.store.tables import Case, CaseEvent, CaseLink, Note
+from casework.store.tables import CaseEvent, CaseLink, Note
 
 LINK_KINDS = frozenset({"parent", "child", "related", "duplicate-of"})
 _INVERSE = {"parent": "child", "child": "parent", "related": "related"}
@@ -56,14 +53,14 @@ def add_note(
         stored = replayed(session, actor, idempotency_key, request)
         if stored is not None:
             return int(stored["note_id"])
-        row = _locked(session, case_id)
+        row = locked_case(session, case_id)
         note_id = session.execute(
             insert(Note)
             .values(case_id=case_id, author=actor.id, body=body, created_at=now)
             .returning(Note.id)
         ).scalar_one()
         payload = {"note_id": note_id, "body": body, "mentions": mentions(body)}
-        _append(session, row, "NoteAdded", payload, actor, now)
+        append_entry(session, row, "NoteAdded", payload, actor, now)
         index_case(session, case_id)
         remember(session, actor, idempotency_key, request, {"note_id": int(note_id)}, now)
         return int(note_id)
@@ -85,14 +82,14 @@ def link_cases(
         raise InvalidInput("a case cannot be linked to itself", field="other_id")
     with db.begin() as session:
         # Lock both cases in id order so two opposite links cannot deadlock.
-        rows = {cid: _locked(session, cid) for cid in sorted((case_id, other_id))}
+        rows = {cid: locked_case(session, cid) for cid in sorted((case_id, other_id))}
         exists = session.get(CaseLink, (case_id, other_id, kind))
         if exists is not None:
             return
         session.execute(
             insert(CaseLink).values(case_id=case_id, other_id=other_id, kind=kind, created_at=now)
         )
-        _append(
+        append_entry(
             session, rows[case_id], "CasesLinked", {"other": other_id, "kind": kind}, actor, now
         )
         inverse = _INVERSE.get(kind)
@@ -102,7 +99,7 @@ def link_cases(
                     case_id=other_id, other_id=case_id, kind=inverse, created_at=now
                 )
             )
-            _append(
+            append_entry(
                 session,
                 rows[other_id],
                 "CasesLinked",
@@ -124,7 +121,7 @@ def unlink_cases(
     """Remove a link and its inverse (parent/child, related); False when there was none.
     Each removal goes on the log of the case it leaves, like the link did."""
     with db.begin() as session:
-        rows = {cid: _locked(session, cid) for cid in sorted({case_id, other_id})}
+        rows = {cid: locked_case(session, cid) for cid in sorted({case_id, other_id})}
         pairs = [(case_id, other_id, kind)]
         inverse = _INVERSE.get(kind)
         if inverse is not None:
@@ -139,7 +136,9 @@ def unlink_cases(
             if gone is None:
                 continue
             removed = True
-            _append(session, rows[this], "CasesUnlinked", {"other": that, "kind": how}, actor, now)
+            append_entry(
+                session, rows[this], "CasesUnlinked", {"other": that, "kind": how}, actor, now
+            )
         return removed
 
 
@@ -164,31 +163,3 @@ def links_of(session: Session, case_id: str) -> list[CaseLink]:
 def engine_events(rows: list[CaseEvent]) -> list[Event]:
     """The engine's events among a case's log rows (notes and links left out)."""
     return [event_from_dict({"type": r.type, **r.payload}) for r in rows if r.type in EVENT_TYPES]
-
-
-def _locked(session: Session, case_id: str) -> Case:
-    row = session.get(Case, case_id, with_for_update=True)
-    if row is None:
-        raise NotFound(f"no case {case_id}")
-    return row
-
-
-def _append(
-    session: Session,
-    row: Case,
-    type_: str,
-    payload: dict[str, Any],
-    actor: Actor,
-    now: datetime,
-) -> None:
-    seq = row.last_seq + 1
-    entry = log_row(row.last_hash, row.id, seq, type_, payload, actor.id, now)
-    digest = entry["hash"]
-    session.execute(insert(CaseEvent).values(**entry))
-    webhooks.enqueue(session.connection(), row.type_id, row.id, [entry])
-    version = row.version
-    if not update_case_row(
-        session, row.id, version, {"last_seq": seq, "last_hash": digest, "updated_at": now}
-    ):
-        raise RuntimeError("case row changed under a row lock")  # cannot happen: locked
-    row.last_seq, row.last_hash, row.version = seq, digest, version + 1

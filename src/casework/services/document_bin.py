@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from casework.blobs.base import BlobStore
 from casework.services.access import may_purge_documents, may_remove_documents
 from casework.services.actors import Actor
+from casework.services.case_log import append_entry
 from casework.services.document_records import (
     DocumentRecord,
-    append,
     case_document,
     cool,
     locked,
@@ -48,7 +48,7 @@ def delete_document(
             doc.deleted_at, doc.deleted_by, doc.retain_until = now, actor.id, until
             session.flush()
             payload = {"document_id": doc.id, "name": doc.name, "retain_until": until.isoformat()}
-            append(session, row, "DocumentDeleted", payload, actor, now)
+            append_entry(session, row, "DocumentDeleted", payload, actor, now)
         record = record_of(session, doc.id)
     cool(db, case_id)
     return record
@@ -63,7 +63,7 @@ def restore_document(
         if doc.deleted_at is not None:
             doc.deleted_at = doc.deleted_by = doc.retain_until = None
             session.flush()
-            append(
+            append_entry(
                 session,
                 row,
                 "DocumentRestored",
@@ -121,7 +121,7 @@ def _purge_one(
         payload = {"document_id": doc.id, "name": doc.name, "versions": len(keys)}
         session.execute(delete(DocumentVersion).where(DocumentVersion.document_id == doc.id))
         session.execute(delete(Document).where(Document.id == doc.id))
-        append(session, row, "DocumentPurged", payload, actor, now)
+        append_entry(session, row, "DocumentPurged", payload, actor, now)
     return keys
 
 

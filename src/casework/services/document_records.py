@@ -9,21 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Engine, and_, insert, select
+from sqlalchemy import Engine, and_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from casework.services import warm, webhooks
+from casework.services import warm
 from casework.services.access import CaseFacts, may_remove_documents, may_see_case
 from casework.services.actors import Actor
-from casework.services.audit import log_row
 from casework.services.errors import NotFound
 from casework.services.identity import aware
-from casework.services.projection import update_case_row
 from casework.services.visibility import case_facts
 from casework.store.document_tables import Document, DocumentVersion
-from casework.store.tables import Case, CaseEvent
+from casework.store.tables import Case
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,25 +121,6 @@ def locked(session: Session, case_id: str) -> Case:
     if row is None:
         raise NotFound(f"no case {case_id}")
     return row
-
-
-def append(
-    session: Session,
-    row: Case,
-    type_: str,
-    payload: dict[str, Any],
-    actor: Actor,
-    now: datetime,
-) -> None:
-    """Chain one entry to the case's log and move its version on (as notes do)."""
-    seq = row.last_seq + 1
-    entry = log_row(row.last_hash, row.id, seq, type_, payload, actor.id, now)
-    session.execute(insert(CaseEvent).values(**entry))
-    webhooks.enqueue(session.connection(), row.type_id, row.id, [entry])
-    values = {"last_seq": seq, "last_hash": entry["hash"], "updated_at": now}
-    if not update_case_row(session, row.id, row.version, values):
-        raise RuntimeError("case row changed under a row lock")  # cannot happen: locked
-    row.last_seq, row.last_hash, row.version = seq, entry["hash"], row.version + 1
 
 
 def cool(db: sessionmaker[Session], case_id: str) -> None:

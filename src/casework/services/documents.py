@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from casework.blobs.base import BlobReader, BlobStore, BlobTooLarge, StoredBlob
 from casework.services.access import may_add_documents, may_remove_documents
 from casework.services.actors import Actor
+from casework.services.case_log import append_entry
 from casework.services.document_bin import delete_document, purge_expired, restore_document
 from casework.services.document_files import (
     CheckedUpload,
@@ -52,7 +53,6 @@ from casework.services.document_records import (
     WITH_CURRENT,
     DocumentRecord,
     VersionRecord,
-    append,
     case_document,
     cool,
     locked,
@@ -306,7 +306,7 @@ def _write(
             "size": blob.size,
             "sha256": blob.sha256,
         }
-        append(session, row, event, payload, actor, now)
+        append_entry(session, row, event, payload, actor, now)
         _remember(session, actor, idempotency_key, request, doc.id, doc.current_version, now)
         return record_of(session, doc.id), False
 

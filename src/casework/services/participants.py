@@ -10,21 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from casework.services import webhooks
 from casework.services.access import PARTICIPANT_ROLES, may_manage_participants, may_see_case
 from casework.services.actors import Actor
-from casework.services.audit import log_row
+from casework.services.case_log import append_entry, locked_case
 from casework.services.errors import Forbidden, InvalidInput, NotFound
 from casework.services.identity import aware, user_row
-from casework.services.projection import update_case_row
 from casework.services.visibility import case_facts
 from casework.store.identity_tables import CaseParticipant, User
-from casework.store.tables import Case, CaseEvent
+from casework.store.tables import Case
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +76,9 @@ def add_participant(
                     case_id=case_id, user_id=user.id, role=role, added_by=actor.id, created_at=now
                 )
             )
-        _append(session, row, "ParticipantAdded", {"user": user.username, "role": role}, actor, now)
+        append_entry(
+            session, row, "ParticipantAdded", {"user": user.username, "role": role}, actor, now
+        )
 
 
 def remove_participant(
@@ -94,7 +93,7 @@ def remove_participant(
             .returning(CaseParticipant.user_id)
         ).first()
         if gone is not None:
-            _append(session, row, "ParticipantRemoved", {"user": user.username}, actor, now)
+            append_entry(session, row, "ParticipantRemoved", {"user": user.username}, actor, now)
 
 
 def set_confidential(
@@ -107,10 +106,10 @@ def set_confidential(
             raise NotFound(f"no case {case_id}")
         if not (actor.is_admin or facts.owner == actor.id):
             raise Forbidden("only the case's owner or an administrator may change this")
-        row = _locked(session, case_id)
+        row = locked_case(session, case_id)
         if row.confidential == confidential:
             return
-        _append(
+        append_entry(
             session,
             row,
             "ConfidentialityChanged",
@@ -127,30 +126,4 @@ def _writable(session: Session, actor: Actor, case_id: str) -> Case:
         raise NotFound(f"no case {case_id}")
     if not may_manage_participants(actor, facts):
         raise Forbidden("only the case's owner, its team or an administrator may name people")
-    return _locked(session, case_id)
-
-
-def _locked(session: Session, case_id: str) -> Case:
-    row = session.get(Case, case_id, with_for_update=True)
-    if row is None:
-        raise NotFound(f"no case {case_id}")
-    return row
-
-
-def _append(
-    session: Session,
-    row: Case,
-    type_: str,
-    payload: dict[str, Any],
-    actor: Actor,
-    now: datetime,
-    **columns: Any,
-) -> None:
-    """Chain one entry to the case's log and move its version on, with `columns`."""
-    seq = row.last_seq + 1
-    entry = log_row(row.last_hash, row.id, seq, type_, payload, actor.id, now)
-    session.execute(insert(CaseEvent).values(**entry))
-    webhooks.enqueue(session.connection(), row.type_id, row.id, [entry])
-    values = {"last_seq": seq, "last_hash": entry["hash"], "updated_at": now, **columns}
-    if not update_case_row(session, row.id, row.version, values):
-        raise RuntimeError("case row changed under a row lock")  # cannot happen: locked
+    return locked_case(session, case_id)

@@ -1,0 +1,51 @@
+"""Appending to a case's log outside the engine: notes, links, participants, documents.
+
+Such entries are not engine events, but they belong to the case's hash-chained record
+all the same, move its version on (so warm copies and If-Match see the change) and are
+offered to webhook subscribers, like the engine's events.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
+from casework.services import webhooks
+from casework.services.actors import Actor
+from casework.services.audit import log_row
+from casework.services.errors import NotFound
+from casework.services.projection import update_case_row
+from casework.store.tables import Case, CaseEvent
+
+
+def locked_case(session: Session, case_id: str) -> Case:
+    """The case row, locked for the transaction (PostgreSQL; SQLite's BEGIN IMMEDIATE
+    already serialises writers)."""
+    row = session.get(Case, case_id, with_for_update=True)
+    if row is None:
+        raise NotFound(f"no case {case_id}")
+    return row
+
+
+def append_entry(
+    session: Session,
+    row: Case,
+    type_: str,
+    payload: dict[str, Any],
+    actor: Actor,
+    now: datetime,
+    **columns: Any,
+) -> None:
+    """Chain one entry to the log of the locked case `row` and move its version on,
+    setting `columns` of the case row in the same UPDATE."""
+    seq = row.last_seq + 1
+    entry = log_row(row.last_hash, row.id, seq, type_, payload, actor.id, now)
+    session.execute(insert(CaseEvent).values(**entry))
+    webhooks.enqueue(session.connection(), row.type_id, row.id, [entry])
+    values = {"last_seq": seq, "last_hash": entry["hash"], "updated_at": now, **columns}
+    if not update_case_row(session, row.id, row.version, values):
+        raise RuntimeError("case row changed under a row lock")  # cannot happen: locked
+    row.last_seq, row.last_hash, row.version = seq, entry["hash"], row.version + 1
