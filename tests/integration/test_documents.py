@@ -366,14 +366,14 @@ def test_a_key_raced_from_another_case_is_refused_cleanly(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     world.upload(key="k-2", actor=SYSTEM, case_id=world.other_case)
-    real, calls = documents._replayed, []
+    real, calls = documents.idempotency.replayed, []
 
     def not_yet_committed(*args: Any) -> Any:
         # The first look misses the key, as if the other request had not committed yet.
         calls.append(args)
         return None if len(calls) == 1 else real(*args)
 
-    monkeypatch.setattr(documents, "_replayed", not_yet_committed)
+    monkeypatch.setattr(documents.idempotency, "replayed", not_yet_committed)
     with pytest.raises(InvalidInput) as raised:
         world.upload(PNG, key="k-2", actor=SYSTEM, file_name="p.png")
     assert raised.value.field == "Idempotency-Key" and len(calls) == 2

@@ -8,8 +8,6 @@ read when its command still applies, and otherwise gets a Conflict.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,7 +23,7 @@ from casework.engine import CaseEngine, CommandRefused
 from casework.engine import commands as c
 from casework.engine.events import Event, PlanItemCreated, event_payload
 from casework.engine.serialize import dump_state, load_state
-from casework.services import task_access, webhooks
+from casework.services import idempotency, task_access, webhooks
 from casework.services import warm as warm_cases
 from casework.services.actors import Actor
 from casework.services.audit import GENESIS, encoded_log_row
@@ -38,11 +36,16 @@ from casework.services.errors import (
     Refused,
 )
 from casework.services.forms import check_form
-from casework.services.projection import case_columns, project, start_case_update
+from casework.services.projection import (
+    project,
+    stamped,
+    start_case_update,
+    state_columns,
+)
 from casework.services.search import index_case, index_new_case
 from casework.services.warm import WarmCase
 from casework.store.direct import DirectStatement, pipeline
-from casework.store.tables import Case, CaseEvent, IdempotencyKey, table_of
+from casework.store.tables import Case, CaseEvent, table_of
 
 MAX_ATTEMPTS = 5
 T = TypeVar("T")
@@ -124,7 +127,8 @@ def open_case(
             state, events = engine.start(now, data, case_id=case_id)
         except CommandRefused as exc:
             raise Refused(str(exc)) from None
-        values = case_columns(engine, state, now)
+        columns = state_columns(engine, state)
+        values = stamped(columns, now)
         row_title = title or f"{engine.definition.name} {case_id}"
         # The log's first entry says what the engine's events do not: which type version,
         # title, priority, owner and team the case was opened with.
@@ -187,6 +191,7 @@ def open_case(
         status=ref.status,
         last_seq=last_seq,
         last_hash=last_hash,
+        columns=columns,
     )
     warm_cases.put(bind, case_id, warm)
     return ref
@@ -343,8 +348,11 @@ def _apply(
     )
     # Write only the projection columns that changed: every indexed column in a SET
     # clause costs index pages, and pages are what a durable commit pays for.
-    before = case_columns(engine, state, now)
-    after = case_columns(engine, new_state, now)
+    before = stamped(
+        case.columns if case.columns is not None else state_columns(engine, state), now
+    )
+    new_columns = state_columns(engine, new_state)
+    after = stamped(new_columns, now)
     values = {k: v for k, v in after.items() if k == "updated_at" or before.get(k) != v}
     values.update(state=dump_state(new_state), last_seq=last_seq, last_hash=last_hash)
     # One round trip on PostgreSQL for all of it. The case row first: its conditional
@@ -383,6 +391,7 @@ def _apply(
         status=status,
         last_seq=last_seq,
         last_hash=last_hash,
+        columns=new_columns,
     )
     created = tuple(e.instance_id for e in events if isinstance(e, PlanItemCreated))
     return CaseRef(case_id, version + 1, status, created), warm
@@ -466,25 +475,12 @@ def event_rows(
     return rows, last_seq, last_hash
 
 
-def _request_hash(request: dict[str, Any]) -> str:
-    text = json.dumps(request, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def _replayed(
     conn: Connection, actor: Actor, key: str | None, request: dict[str, Any]
 ) -> CaseRef | None:
-    if key is None:
+    result = idempotency.replayed(conn, actor, key, request)
+    if result is None:
         return None
-    row = conn.execute(_LOAD_KEY, {"b_key": key, "b_actor": actor.id}).one_or_none()
-    if row is None:
-        return None
-    if row.request_hash != _request_hash(request):
-        raise InvalidInput(
-            "this Idempotency-Key was already used for a different request",
-            field="Idempotency-Key",
-        )
-    result = row.result
     created = tuple(result.get("created", ()))
     return CaseRef(result["case_id"], result["version"], result["status"], created)
 
@@ -497,30 +493,13 @@ def _remember(
     ref: CaseRef,
     now: datetime,
 ) -> None:
-    if key is None:
-        return
-    conn.execute(
-        _INSERT_KEY,
-        {
-            "key": key,
-            "actor": actor.id,
-            "request_hash": _request_hash(request),
-            "result": {
-                "case_id": ref.case_id,
-                "version": ref.version,
-                "status": ref.status,
-                "created": list(ref.created),
-            },
-            "created_at": now,
-        },
-    )
-
-
-_KEYS = table_of(IdempotencyKey)
-_LOAD_KEY = select(_KEYS.c.request_hash, _KEYS.c.result).where(
-    _KEYS.c.key == bindparam("b_key"), _KEYS.c.actor == bindparam("b_actor")
-)
-_INSERT_KEY = _KEYS.insert()
+    result = {
+        "case_id": ref.case_id,
+        "version": ref.version,
+        "status": ref.status,
+        "created": list(ref.created),
+    }
+    idempotency.remember(conn, actor, key, request, result, now)
 
 
 def get_row(session: Session, case_id: str) -> Case:

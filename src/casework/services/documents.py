@@ -25,19 +25,18 @@ An upload happens in an order that leaves nothing half-done:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.blobs.base import BlobReader, BlobStore, BlobTooLarge, StoredBlob
+from casework.services import idempotency
 from casework.services.access import may_add_documents, may_remove_documents
 from casework.services.actors import Actor
 from casework.services.case_log import append_entry
@@ -64,7 +63,6 @@ from casework.services.document_records import (
 from casework.services.errors import Forbidden, InvalidInput, NotFound, Refused, TooLarge
 from casework.services.visibility import case_facts
 from casework.store.document_tables import Document, DocumentVersion
-from casework.store.tables import IdempotencyKey
 
 __all__ = [
     "DocumentRecord",
@@ -263,7 +261,7 @@ def _write(
         row = locked(session, case_id)
         # Again, under the lock: the case may have changed hands while the bytes arrived.
         _check_may_add(session, actor, case_id, document_id)
-        replay = _replayed(session, actor, idempotency_key, request)
+        replay = idempotency.replayed(session, actor, idempotency_key, request)
         if replay is not None:
             return record_of(session, int(replay["document_id"])), True
         if document_id is None:
@@ -307,7 +305,8 @@ def _write(
             "sha256": blob.sha256,
         }
         append_entry(session, row, event, payload, actor, now)
-        _remember(session, actor, idempotency_key, request, doc.id, doc.current_version, now)
+        result = {"document_id": doc.id, "version": doc.current_version}
+        idempotency.remember(session, actor, idempotency_key, request, result, now)
         return record_of(session, doc.id), False
 
 
@@ -401,46 +400,3 @@ def open_version(
 
 
 # --- idempotency -------------------------------------------------------------------------
-
-
-def _request_hash(request: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
-
-
-def _replayed(
-    session: Session, actor: Actor, key: str | None, request: dict[str, Any]
-) -> dict[str, Any] | None:
-    """The stored result of a request with this Idempotency-Key (the same one as
-    `cases.run_command` uses, per actor); a different request with it is refused."""
-    if key is None:
-        return None
-    row = session.get(IdempotencyKey, (key, actor.id))
-    if row is None:
-        return None
-    if row.request_hash != _request_hash(request):
-        raise InvalidInput(
-            "this Idempotency-Key was already used for a different request",
-            field="Idempotency-Key",
-        )
-    return dict(row.result)
-
-
-def _remember(
-    session: Session,
-    actor: Actor,
-    key: str | None,
-    request: dict[str, Any],
-    document_id: int,
-    version: int,
-    now: datetime,
-) -> None:
-    if key is not None:
-        session.add(
-            IdempotencyKey(
-                key=key,
-                actor=actor.id,
-                request_hash=_request_hash(request),
-                result={"document_id": document_id, "version": version},
-                created_at=now,
-            )
-        )

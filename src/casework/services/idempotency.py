@@ -1,6 +1,7 @@
-"""Idempotency keys for writes that are not engine commands (notes, links, participants).
+"""Idempotency keys: the same request sent twice with one key is applied once.
 
-Engine commands keep theirs inside `cases.run_command`. Here a result is any JSON
+Engine commands (`cases.open_case`, `cases.run_command`), document uploads, notes,
+links and participants all keep theirs here. Here a result is any JSON
 object, in the same `idempotency_keys` table and per actor, so one key is one request
 whatever route it was sent to: the same key with a different request is refused.
 
@@ -21,15 +22,21 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.services.actors import Actor
 from casework.services.errors import InvalidInput
-from casework.store.tables import IdempotencyKey
+from casework.store.tables import IdempotencyKey, table_of
 
 KEY_FIELD = "Idempotency-Key"
+_KEYS = table_of(IdempotencyKey)
+# Built once: engine commands with a key check it on every call.
+_LOAD_KEY = select(_KEYS.c.request_hash, _KEYS.c.result).where(
+    _KEYS.c.key == bindparam("b_key"), _KEYS.c.actor == bindparam("b_actor")
+)
+_INSERT_KEY = _KEYS.insert()
 
 
 def request_hash(request: dict[str, Any]) -> str:
@@ -43,11 +50,7 @@ def replayed(
     """The stored result of `key` when it was used for this request; None when unused."""
     if key is None:
         return None
-    row = bind.execute(
-        select(IdempotencyKey.request_hash, IdempotencyKey.result).where(
-            IdempotencyKey.key == key, IdempotencyKey.actor == actor.id
-        )
-    ).first()
+    row = bind.execute(_LOAD_KEY, {"b_key": key, "b_actor": actor.id}).first()
     if row is None:
         return None
     if row.request_hash != request_hash(request):
@@ -69,13 +72,14 @@ def remember(
     if key is None:
         return
     bind.execute(
-        insert(IdempotencyKey).values(
-            key=key,
-            actor=actor.id,
-            request_hash=request_hash(request),
-            result=result,
-            created_at=now,
-        )
+        _INSERT_KEY,
+        {
+            "key": key,
+            "actor": actor.id,
+            "request_hash": request_hash(request),
+            "result": result,
+            "created_at": now,
+        },
     )
 
 

@@ -220,7 +220,13 @@ def _job(
 
 
 def case_columns(engine: CaseEngine, state: CaseInstance, now: datetime) -> dict[str, Any]:
-    """The `cases` columns that follow from the engine state."""
+    """The `cases` columns that follow from the engine state, stamped at `now`."""
+    return stamped(state_columns(engine, state), now)
+
+
+def state_columns(engine: CaseEngine, state: CaseInstance) -> dict[str, Any]:
+    """The `cases` columns that follow from the engine state alone (no clock): what a
+    warm case keeps, so a command computes them once, for its new state."""
     data = state.variables
     stage = None
     for inst in state.live_instances():
@@ -236,15 +242,19 @@ def case_columns(engine: CaseEngine, state: CaseInstance, now: datetime) -> dict
         "risk": str(risk) if risk is not None else None,
         "data": data,
         "next_due": engine.next_due(state),
-        "updated_at": now,
     }
     if isinstance(priority, int) and 1 <= priority <= 5:
         values["priority"] = priority
-    if status in (CaseState.COMPLETED, CaseState.TERMINATED, CaseState.CLOSED):
-        values["closed_at"] = now
-    else:
-        values["closed_at"] = None
     return values
+
+
+_ENDED = frozenset(s.value for s in (CaseState.COMPLETED, CaseState.TERMINATED, CaseState.CLOSED))
+
+
+def stamped(columns: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """`state_columns` with the columns the clock sets: updated now, closed now if ended."""
+    ended = columns["status"] in _ENDED
+    return {**columns, "updated_at": now, "closed_at": now if ended else None}
 
 
 _CASES = table_of(Case)

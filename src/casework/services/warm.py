@@ -17,6 +17,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -39,6 +40,8 @@ class WarmCase:
     status: str
     last_seq: int
     last_hash: str
+    # projection.state_columns(state), when known: the next command diffs against it.
+    columns: dict[str, Any] | None = None
 
 
 _BY_DATABASE: weakref.WeakKeyDictionary[Engine, OrderedDict[str, WarmCase]] = (
