@@ -821,19 +821,31 @@ CLAIM_COMPLETE = (
 )
 
 
-# The queued cases' type: its tasks are routed to the queues by the plan_items rows
-# (any role the type names may be any task's), so the type declares them all.
-QUEUE_TYPE = (
-    "id: bench_queue\nname: Bench queue\nroles: ["
-    + ", ".join(QUEUES)
-    + "]\nplan:\n  items:\n"
-    + "".join(f"    - task: task_{k}\n" for k in range(QUEUE_TASKS_PER_CASE))
-)
+# The queued cases' types: QUEUE_TYPE_COUNT types of QUEUE_TASKS_PER_CASE tasks, each
+# task performed by its own role, so the 20 queues are the tasks of 4 case types (a task
+# is in role R's queue because its definition says R, as in any real case type).
+QUEUE_TYPE_COUNT = len(QUEUES) // QUEUE_TASKS_PER_CASE
 
 
-def queue_state() -> str:
-    """The engine state of a new bench_queue case: its tasks pi-2.. active, unassigned."""
-    engine = CaseEngine(load_yaml(QUEUE_TYPE))
+def queue_type_id(t: int) -> str:
+    return f"bench_queue_{t}"
+
+
+def queue_role(t: int, k: int) -> str:
+    return QUEUES[t * QUEUE_TASKS_PER_CASE + k]
+
+
+def queue_type(t: int) -> str:
+    tasks = "".join(
+        f"    - task: task_{k}\n      role: {queue_role(t, k)}\n"
+        for k in range(QUEUE_TASKS_PER_CASE)
+    )
+    return f"id: {queue_type_id(t)}\nname: Bench queue {t}\nplan:\n  items:\n{tasks}"
+
+
+def queue_state(t: int) -> str:
+    """The engine state of a new case of queue type t: its tasks pi-2.. active, unassigned."""
+    engine = CaseEngine(load_yaml(queue_type(t)))
     state, _ = engine.start(BASE_TIME)
     return json.dumps(dump_state(state))
 
@@ -844,16 +856,17 @@ def queue_rows(n_tasks: int, seed: int = 5) -> tuple[list[tuple[Any, ...]], list
     Priority 1..5 (3 most common), due_at within +-30 days (10 % none); every task open.
     """
     rnd = random.Random(seed)
-    state = queue_state()
+    states = [queue_state(t) for t in range(QUEUE_TYPE_COUNT)]
     case_rows: list[tuple[Any, ...]] = []
     item_rows: list[tuple[Any, ...]] = []
     for i in range(-(-n_tasks // QUEUE_TASKS_PER_CASE)):
         case_id = f"Q-{i:010d}"
+        t = rnd.randrange(QUEUE_TYPE_COUNT)
         opened = BASE_TIME - timedelta(minutes=rnd.randrange(0, 525_600))
         case_rows.append(
             (
                 case_id,
-                "bench_queue",
+                queue_type_id(t),
                 1,
                 f"Queued case {i}",
                 "active",
@@ -863,7 +876,7 @@ def queue_rows(n_tasks: int, seed: int = 5) -> tuple[list[tuple[Any, ...]], list
                 None,
                 opened,
                 {},
-                state,
+                states[t],
                 1,
                 6,
                 HASH,
@@ -882,7 +895,7 @@ def queue_rows(n_tasks: int, seed: int = 5) -> tuple[list[tuple[Any, ...]], list
                     f"Task {k}",
                     "human_task",
                     "active",
-                    rnd.choice(QUEUES),
+                    queue_role(t, k),
                     None,
                     rnd.choices((1, 2, 3, 4, 5), (1, 2, 5, 2, 1))[0],
                     due,
@@ -898,18 +911,18 @@ def queue_reset(target: Target, url: str) -> None:
     cases' engine states and logs too (claims are TaskAssigned events)."""
     conn = target.raw(url)
     now: Any = datetime.now(UTC)
-    state = queue_state()
     reset_cases = (
         "UPDATE cases SET state = {ph}, version = 1, last_seq = 6, last_hash = {ph} "
-        "WHERE version > 1"
+        "WHERE version > 1 AND type_id = {ph}"
     )
+    resets = [(queue_state(t), HASH, queue_type_id(t)) for t in range(QUEUE_TYPE_COUNT)]
     if target.kind == "sqlite":
         conn.execute(
             "UPDATE plan_items SET state = 'active', assignee = NULL, updated_at = ? "
             "WHERE assignee IS NOT NULL",
             (sqlite_time(now),),
         )
-        conn.execute(reset_cases.format(ph="?"), (state, HASH))
+        conn.executemany(reset_cases.format(ph="?"), resets)
         conn.execute("DELETE FROM case_events")
     else:
         conn.execute(
@@ -917,8 +930,8 @@ def queue_reset(target: Target, url: str) -> None:
             "WHERE assignee IS NOT NULL",
             (now,),
         )
-        conn.execute(
-            reset_cases.format(ph="%s").replace("state = %s", "state = %s::jsonb"), (state, HASH)
+        conn.cursor().executemany(
+            reset_cases.format(ph="%s").replace("state = %s", "state = %s::jsonb"), resets
         )
         conn.execute("DELETE FROM case_events")
         conn.commit()
@@ -1081,7 +1094,10 @@ def workload_2(target: Target, cfg: Config, res: Results) -> None:
     url = target.new_db("w2")
     start = time.perf_counter()
     deploying = make_engine(url)
-    case_types.deploy(session_factory(deploying), actor=SYSTEM, source=QUEUE_TYPE, now=BASE_TIME)
+    for t in range(QUEUE_TYPE_COUNT):
+        case_types.deploy(
+            session_factory(deploying), actor=SYSTEM, source=queue_type(t), now=BASE_TIME
+        )
     deploying.dispose()
     case_rows, item_rows = queue_rows(cfg.queue_tasks)
     bulk_insert(

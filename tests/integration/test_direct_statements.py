@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import Connection, Engine, bindparam, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from casework.store import migrate
 from casework.store.db import make_engine
-from casework.store.direct import DirectStatement, pipeline
+from casework.store.direct import DirectQuery, DirectStatement, pipeline
 from casework.store.tables import Case, CaseEvent, PlanItemRow, table_of
 
 AT = datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=UTC)
@@ -159,3 +159,36 @@ def test_a_pipeline_reports_row_counts_after_it_and_errors_as_sqlalchemys(
         insert.execute(conn, _event(1, {}))  # already there
     with engine.connect() as conn:
         assert [r.seq for r in conn.execute(select(EVENTS.c.seq).order_by(EVENTS.c.seq))] == [1, 2]
+
+
+CASES = table_of(Case)
+
+
+def test_a_direct_query_returns_what_connection_execute_returns(engine: Engine) -> None:
+    query = (
+        select(CASES.c.id, CASES.c.opened_at, CASES.c.state, CASES.c.data, CASES.c.confidential)
+        .where(CASES.c.id == bindparam("b_id"), CASES.c.version >= 1)
+        .with_for_update()
+    )
+    direct = DirectQuery(query)
+    with engine.begin() as conn:
+        _case(conn)
+        expected = conn.execute(query, {"b_id": "C-1"}).one()
+        row = direct.first(conn, {"b_id": "C-1"})
+        missing = direct.first(conn, {"b_id": "C-2"})
+    # Typed as SQLAlchemy converts them (SQLite hands back text for datetimes and JSON).
+    assert tuple(row) == tuple(expected)
+    assert row.opened_at.replace(tzinfo=UTC) == AT
+    assert row.state == {"v": 1} and row.data == {"amount": 5}
+    assert row.confidential is False
+    assert missing is None
+
+
+def test_a_direct_query_raises_sqlalchemys_error_classes(engine: Engine) -> None:
+    direct = DirectQuery(select(CASES.c.id).where(CASES.c.id == bindparam("b_id")))
+    with engine.connect() as conn:
+        with pytest.raises(ValueError, match="b_id"):
+            direct.first(conn, {})
+        # A value the database refuses comes back as SQLAlchemy's exception class.
+        with pytest.raises(DBAPIError):
+            direct.first(conn, {"b_id": object()})

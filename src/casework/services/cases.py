@@ -44,7 +44,7 @@ from casework.services.projection import (
 )
 from casework.services.search import index_case, index_new_case
 from casework.services.warm import WarmCase
-from casework.store.direct import DirectStatement, pipeline
+from casework.store.direct import DirectQuery, DirectStatement, pipeline
 from casework.store.tables import Case, CaseEvent, table_of
 
 MAX_ATTEMPTS = 5
@@ -300,13 +300,21 @@ def run_command(
 
 
 def apply_locked(
-    conn: Connection, *, actor: Actor, case_id: str, command: c.Command, now: datetime
+    conn: Connection,
+    *,
+    actor: Actor,
+    case_id: str,
+    command: c.Command,
+    now: datetime,
+    row: Any = None,
 ) -> tuple[CaseRef, WarmCase]:
     """`run_command`'s work inside the caller's transaction, which must hold the case
     row's lock already (`work.claim_next` picks a task and locks its case in one
-    statement): the case is read fresh, nothing is retried. After the commit, the caller
-    hands the WarmCase to `warm.put`."""
-    return _apply(conn, actor, case_id, command, now, None, warm_ok=False)
+    statement): the case is read fresh, nothing is retried. A caller that read the case
+    row's command columns (`COMMAND_COLUMNS`) under that lock passes it as `row`, saving
+    the read. After the commit, the caller hands the WarmCase to `warm.put`."""
+    case = case_from_row(conn, case_id, row) if row is not None else None
+    return _apply(conn, actor, case_id, command, now, None, warm_ok=False, case=case)
 
 
 def _apply(
@@ -318,9 +326,12 @@ def _apply(
     expected_version: int | None,
     *,
     warm_ok: bool,
+    case: WarmCase | None = None,
 ) -> tuple[CaseRef, WarmCase]:
-    case = warm_cases.get(conn.engine, case_id) if warm_ok else None
-    from_warm = case is not None
+    from_warm = False
+    if case is None and warm_ok:
+        case = warm_cases.get(conn.engine, case_id)
+        from_warm = case is not None
     if case is None or (expected_version is not None and case.version != expected_version):
         case, from_warm = _load(conn, case_id), False
     if expected_version is not None and case.version != expected_version:
@@ -401,9 +412,19 @@ def _load(conn: Connection, case_id: str) -> WarmCase:
     # Lock the case row for the transaction (PostgreSQL; SQLite's BEGIN IMMEDIATE already
     # serialises writers): writers on one case queue instead of losing races, and the
     # conditional UPDATE stays as the guard for If-Match and for any other writer.
-    row = conn.execute(_LOAD_CASE, {"b_id": case_id}).one_or_none()
+    row = _LOAD_CASE.first(conn, {"b_id": case_id})
     if row is None:
         raise NotFound(f"no case {case_id}")
+    return case_from_row(conn, case_id, row)
+
+
+def case_from_row(conn: Connection, case_id: str, row: Any) -> WarmCase:
+    """The case as a command needs it, from a row of COMMAND_COLUMNS read in this
+    transaction. The state is decoded only when this process has no warm copy at the
+    row's version and hash (equal hash, equal history: see `casework.services.warm`)."""
+    warm = warm_cases.get(conn.engine, case_id)
+    if warm is not None and warm.version == row.version and warm.last_hash == row.last_hash:
+        return warm
     engine = engine_for(conn, row.type_id, row.type_version)
     return WarmCase(
         version=row.version,
@@ -418,20 +439,20 @@ def _load(conn: Connection, case_id: str) -> WarmCase:
 
 
 _CASE_COLUMNS = table_of(Case).c
-# Only what a command needs, as a plain row: no ORM object to build and throw away.
-_LOAD_CASE = (
-    select(
-        _CASE_COLUMNS.version,
-        _CASE_COLUMNS.priority,
-        _CASE_COLUMNS.type_id,
-        _CASE_COLUMNS.type_version,
-        _CASE_COLUMNS.state,
-        _CASE_COLUMNS.status,
-        _CASE_COLUMNS.last_seq,
-        _CASE_COLUMNS.last_hash,
-    )
-    .where(_CASE_COLUMNS.id == bindparam("b_id"))
-    .with_for_update()
+# What a command needs of the case row, as a plain row: no ORM object to build and throw
+# away. Other statements that lock the case row read them too (`work.claim_next`).
+COMMAND_COLUMNS = (
+    _CASE_COLUMNS.version,
+    _CASE_COLUMNS.priority,
+    _CASE_COLUMNS.type_id,
+    _CASE_COLUMNS.type_version,
+    _CASE_COLUMNS.state,
+    _CASE_COLUMNS.status,
+    _CASE_COLUMNS.last_seq,
+    _CASE_COLUMNS.last_hash,
+)
+_LOAD_CASE = DirectQuery(
+    select(*COMMAND_COLUMNS).where(_CASE_COLUMNS.id == bindparam("b_id")).with_for_update()
 )
 
 

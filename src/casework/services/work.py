@@ -45,6 +45,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Select,
     TextClause,
     and_,
@@ -66,6 +67,7 @@ from casework.services.cases import transaction
 from casework.services.errors import Conflict, Forbidden, InvalidInput, ServiceError
 from casework.services.idempotency import remember, replayed
 from casework.services.visibility import visible_condition
+from casework.store.direct import DirectQuery
 from casework.store.tables import INBOX_WHERE, QUEUE_WHERE, Case, PlanItemRow, table_of
 
 MAX_ATTEMPTS = 10  # tasks passed over in a row before giving up
@@ -132,16 +134,18 @@ def claim_next(
                 stored = replayed(conn, actor, idempotency_key, request)
                 if stored is not None:
                     return _claimed_from(stored)
-                row = conn.execute(
-                    _pick(actor, types, passed),
-                    {"b_role": role, "b_actor": actor.id, "b_types": sorted(types or ())},
-                ).first()
+                row = _pick(conn, actor, role, types, passed)
                 if row is None:
                     return None
                 command = c.ClaimTask(row.instance_id, actor.id)
                 try:
                     _ref, warm = cases.apply_locked(
-                        conn, actor=actor, case_id=row.case_id, command=command, now=now
+                        conn,
+                        actor=actor,
+                        case_id=row.case_id,
+                        command=command,
+                        now=now,
+                        row=row,
                     )
                 except ServiceError:
                     raise _PassOver(row.case_id, row.instance_id) from None
@@ -151,7 +155,7 @@ def claim_next(
                     item_id=row.item_id,
                     name=row.name,
                     role=role,
-                    priority=row.priority,
+                    priority=row.task_priority,
                     due_at=_utc(row.due_at),
                     assignee=actor.id,
                 )
@@ -166,16 +170,29 @@ def claim_next(
     raise Conflict(f"the {role} queue is too busy: gave up after {MAX_ATTEMPTS} attempts")
 
 
-def _pick(actor: Actor, types: frozenset[str] | None, passed: list[tuple[str, str]]) -> Select[Any]:
-    """The pick for this claimer: only cases they may see (`access.claimable_cases_condition`:
-    the pick's own filters make the rest of the policy hold), of the types they hold the
-    role for. Prepared once; only tasks passed over in this claim add conditions."""
+def _pick(
+    conn: Connection,
+    actor: Actor,
+    role: str,
+    types: frozenset[str] | None,
+    passed: list[tuple[str, str]],
+) -> Any:
+    """The head of the queue for this claimer, its case row locked: only cases they may
+    see (`access.claimable_cases_condition`: the pick's own filters make the rest of the
+    policy hold), of the types they hold the role for. Compiled once (a `DirectQuery`,
+    the button's hot path); a type list or tasks passed over in this claim add
+    conditions, through SQLAlchemy."""
+    if not passed and types is None:
+        if actor.is_admin:
+            return _PICK_ADMIN.first(conn, {"b_role": role})
+        return _PICK_FOR_ROLE.first(conn, {"b_role": role, "b_actor": actor.id})
     statement = _PICK if actor.is_admin else _PICK_VISIBLE if types is None else _PICK_TYPED
     for case_id, instance_id in passed:
         statement = statement.where(
             not_(and_(_ITEMS.c.case_id == case_id, _ITEMS.c.instance_id == instance_id))
         )
-    return statement
+    params = {"b_role": role, "b_actor": actor.id, "b_types": sorted(types or ())}
+    return conn.execute(statement, params).first()
 
 
 def _claimed_result(task: ClaimedTask) -> dict[str, Any]:
@@ -374,8 +391,10 @@ _PICK = (
         _ITEMS.c.instance_id,
         _ITEMS.c.item_id,
         _ITEMS.c.name,
-        _ITEMS.c.priority,
+        _ITEMS.c.priority.label("task_priority"),
         _ITEMS.c.due_at,
+        # The case row as the claim's command needs it, read under the same lock.
+        *cases.COMMAND_COLUMNS,
     )
     .select_from(_ITEMS.join(_CASES, _CASES.c.id == _ITEMS.c.case_id))
     .where(_ITEMS.c.role == bindparam("b_role"), _UNASSIGNED)
@@ -386,6 +405,8 @@ _PICK = (
 )
 _PICK_VISIBLE = _PICK.where(claimable_cases_condition(bindparam("b_actor")))
 _PICK_TYPED = _PICK_VISIBLE.where(_CASES.c.type_id.in_(bindparam("b_types", expanding=True)))
+_PICK_ADMIN = DirectQuery(_PICK)
+_PICK_FOR_ROLE = DirectQuery(_PICK_VISIBLE)
 _INBOX = (
     select(
         _ITEMS.c.case_id,

@@ -10,21 +10,24 @@ On PostgreSQL, `pipeline(conn)` sends every direct statement run inside it witho
 waiting for each answer (psycopg's pipeline mode): a case step's writes then cost one
 round trip instead of one per statement. Row counts are read after the block.
 
-Only for INSERT/UPDATE statements whose parameters the caller spells out: scalar column
-defaults are applied, but a statement that would need a computed (function) default is
-refused when it is first compiled. Errors come back as SQLAlchemy's own exception
+`DirectStatement` is for INSERT/UPDATE statements whose parameters the caller spells
+out: scalar column defaults are applied, but a statement that would need a computed
+(function) default is refused when it is first compiled. `DirectQuery` is the same for a
+SELECT that returns at most a row or a few: its values come back converted by the
+selected columns' types, as named tuples. Errors come back as SQLAlchemy's own exception
 classes (`IntegrityError`...), as from `Connection.execute`.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Update
+from sqlalchemy import Connection, Insert, Select, Update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
@@ -151,7 +154,9 @@ def _bind(compiled: _Compiled, row: Mapping[str, Any]) -> Any:
     return named
 
 
-def _compile(statement: Insert | Update, dialect: Dialect, params: Mapping[str, Any]) -> _Compiled:
+def _compile(
+    statement: Insert | Update | Select[Any], dialect: Dialect, params: Mapping[str, Any]
+) -> _Compiled:
     constants: dict[str, Any] = {}
     if isinstance(statement, Insert):
         # Scalar column defaults are constants of the statement; a computed one (a
@@ -183,3 +188,74 @@ def _compile(statement: Insert | Update, dialect: Dialect, params: Mapping[str, 
         constants=constants,
         processors=processors,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _CompiledQuery:
+    statement: _Compiled
+    row: Callable[..., Any]  # a namedtuple class named after the selected columns
+    converters: tuple[tuple[int, Processor], ...]  # (position, result processor)
+
+
+class DirectQuery:
+    """A SELECT compiled once per (dialect, parameter names), run on the DBAPI cursor.
+
+    For the hot path's reads, whose SQLAlchemy execution (context, result metadata,
+    cursor description) costs more than the database's work. No expanding (IN) bind
+    parameters: those change the SQL with each value list.
+    """
+
+    __slots__ = ("_by_key", "_lock", "statement")
+
+    def __init__(self, statement: Select[Any]) -> None:
+        self.statement = statement
+        self._by_key: dict[tuple[str, frozenset[str]], _CompiledQuery] = {}
+        self._lock = threading.Lock()
+
+    def first(self, conn: Connection, params: Mapping[str, Any]) -> Any:
+        """The first row (attributes named as the selected columns), or None."""
+        compiled = self._compiled(conn.dialect, params)
+        cursor = _run_direct(conn, compiled.statement, _bind(compiled.statement, params))
+        raw = cursor.fetchone()
+        cursor.close()
+        if raw is None:
+            return None
+        if compiled.converters:
+            values = list(raw)
+            for position, convert in compiled.converters:
+                values[position] = convert(values[position])
+            raw = values
+        return compiled.row(*raw)
+
+    def _compiled(self, dialect: Dialect, params: Mapping[str, Any]) -> _CompiledQuery:
+        key = (dialect.name, frozenset(params))
+        compiled = self._by_key.get(key)
+        if compiled is None:
+            with self._lock:
+                compiled = self._by_key.get(key) or self._compile(dialect, params)
+                self._by_key[key] = compiled
+        return compiled
+
+    def _compile(self, dialect: Dialect, params: Mapping[str, Any]) -> _CompiledQuery:
+        columns = list(self.statement.selected_columns)
+        converters = []
+        for position, column in enumerate(columns):
+            convert = column.type.dialect_impl(dialect).result_processor(dialect, None)
+            if convert is not None:
+                converters.append((position, convert))
+        return _CompiledQuery(
+            statement=_compile(self.statement, dialect, params),
+            row=namedtuple("Row", [column.key for column in columns]),  # type: ignore[misc]
+            converters=tuple(converters),
+        )
+
+
+def _run_direct(conn: Connection, compiled: _Compiled, prepared: Any) -> Any:
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(compiled.sql, prepared)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(
+            compiled.sql, prepared, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
+        ) from exc
+    return cursor
