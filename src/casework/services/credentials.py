@@ -14,13 +14,13 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.services.access import may_administer_users
 from casework.services.actors import Actor
 from casework.services.errors import Forbidden, InvalidInput, NotFound
-from casework.services.identity import actor_for_user_id, aware, secret_digest, user_row
+from casework.services.identity import actor_of_account, aware, secret_digest, user_row
 from casework.store.identity_tables import ApiToken, User, UserSession
 
 TOKEN_PREFIX = "cwt_"
@@ -149,27 +149,42 @@ def revoke_token(
 
 def actor_for_token(db: sessionmaker[Session], secret: str, now: datetime) -> Actor | None:
     """Who a bearer token belongs to; None when it is unknown, revoked, expired, or its
-    account is deactivated."""
+    account is deactivated. Two reads (the token with its account, then the account's
+    grants and teams), nothing cached: a revocation holds from the next request on."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
-    digest = secret_digest(secret)
     with db() as session:
-        row = session.execute(
-            select(ApiToken.id, ApiToken.user_id, ApiToken.expires_at, ApiToken.last_used_at).where(
-                ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None)
-            )
-        ).first()
+        row = session.execute(_TOKEN_ACCOUNT, {"b_digest": secret_digest(secret)}).first()
         if row is None:
             return None
         expires_at = _utc(row.expires_at)
         if expires_at is not None and expires_at <= now:
             return None
-        actor = actor_for_user_id(session, row.user_id)
+        actor = actor_of_account(session, row.user_id, row.username, row.is_admin)
     last_used = _utc(row.last_used_at)
-    if actor is not None and (last_used is None or now - last_used >= LAST_USED_GRANULARITY):
+    if last_used is None or now - last_used >= LAST_USED_GRANULARITY:
         with db.begin() as session:
             session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
     return actor
+
+
+# A live token of an active account, with the account.
+_TOKEN_ACCOUNT = (
+    select(
+        ApiToken.id,
+        ApiToken.expires_at,
+        ApiToken.last_used_at,
+        User.id.label("user_id"),
+        User.username,
+        User.is_admin,
+    )
+    .join(User, User.id == ApiToken.user_id)
+    .where(
+        ApiToken.token_hash == bindparam("b_digest"),
+        ApiToken.revoked_at.is_(None),
+        User.active,
+    )
+)
 
 
 # --- browser sessions --------------------------------------------------------------------
@@ -212,10 +227,23 @@ def create_session(
 def resolve_session(db: sessionmaker[Session], secret: str, now: datetime) -> Actor | None:
     """Who a session cookie belongs to; None when unknown, expired, or deactivated."""
     with db() as session:
-        row = session.get(UserSession, secret_digest(secret))
+        row = session.execute(_SESSION_ACCOUNT, {"b_digest": secret_digest(secret)}).first()
         if row is None or aware(row.expires_at) <= now:
             return None
-        return actor_for_user_id(session, row.user_id)
+        return actor_of_account(session, row.user_id, row.username, row.is_admin)
+
+
+# A session of an active account, with the account.
+_SESSION_ACCOUNT = (
+    select(
+        UserSession.expires_at,
+        User.id.label("user_id"),
+        User.username,
+        User.is_admin,
+    )
+    .join(User, User.id == UserSession.user_id)
+    .where(UserSession.id_hash == bindparam("b_digest"), User.active)
+)
 
 
 def revoke_session(db: sessionmaker[Session], secret: str) -> None:

@@ -15,12 +15,24 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import (
+    CompoundSelect,
+    Connection,
+    String,
+    bindparam,
+    cast,
+    delete,
+    literal_column,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -420,25 +432,43 @@ def authenticate_password(
 def actor_for_user(session: Session | Connection, user: UserRecord) -> Actor:
     """The Actor a person acts as: username, roles (for every type or one type), team
     names, admin flag."""
-    return _actor(session, user.id, user.username, user.is_admin)
+    return actor_of_account(session, user.id, user.username, user.is_admin)
 
 
-def _actor(session: Session | Connection, user_id: int, username: str, is_admin: bool) -> Actor:
-    grants = session.execute(
-        select(RoleGrant.role, RoleGrant.case_type).where(RoleGrant.user_id == user_id)
-    ).all()
-    teams = session.scalars(
-        select(Team.name)
-        .join(TeamMember, TeamMember.team_id == Team.id)
-        .where(TeamMember.user_id == user_id)
-    ).all()
+def actor_of_account(
+    session: Session | Connection, user_id: int, username: str, is_admin: bool
+) -> Actor:
+    """The Actor of an account already read (its id, username, admin flag): its grants
+    and teams in one statement, prepared once (every request resolves its caller)."""
+    roles: set[str] = set()
+    teams: set[str] = set()
+    type_roles: set[tuple[str, str]] = set()
+    for kind, name, case_type in session.execute(_GRANTS_AND_TEAMS, {"b_user": user_id}):
+        if kind == "team":
+            teams.add(name)
+        elif case_type is None:
+            roles.add(name)
+        else:
+            type_roles.add((case_type, name))
     return Actor(
         id=username,
-        roles=frozenset(role for role, case_type in grants if case_type is None),
+        roles=frozenset(roles),
         teams=frozenset(teams),
         is_admin=is_admin,
-        type_roles=frozenset((t, role) for role, t in grants if t is not None),
+        type_roles=frozenset(type_roles),
     )
+
+
+_GRANTS_AND_TEAMS: CompoundSelect[Any] = union_all(
+    select(
+        literal_column("'grant'").label("kind"),
+        RoleGrant.role.label("name"),
+        RoleGrant.case_type.label("case_type"),
+    ).where(RoleGrant.user_id == bindparam("b_user")),
+    select(literal_column("'team'"), Team.name, cast(null(), String))
+    .join(TeamMember, TeamMember.team_id == Team.id)
+    .where(TeamMember.user_id == bindparam("b_user")),
+)
 
 
 def actor_for_username(session: Session | Connection, username: str) -> Actor | None:
@@ -449,12 +479,4 @@ def actor_for_username(session: Session | Connection, username: str) -> Actor | 
             User.username == normalize_username(username), User.active
         )
     ).first()
-    return None if row is None else _actor(session, row.id, row.username, row.is_admin)
-
-
-def actor_for_user_id(session: Session, user_id: int) -> Actor | None:
-    """The Actor of an active account; None when it is gone or deactivated."""
-    row = session.get(User, user_id)
-    if row is None or not row.active:
-        return None
-    return actor_for_user(session, record_of(row))
+    return None if row is None else actor_of_account(session, row.id, row.username, row.is_admin)
