@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from sqlalchemy import select
@@ -19,6 +20,8 @@ GENESIS = "0" * 64
 # What json.dumps(..., sort_keys=True, separators=(",", ":"), default=str) gives, with
 # the encoder built once instead of on every call.
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+# What _CANONICAL.encode does with a str (ensure_ascii), without its Python-level call.
+_STRING: Callable[[str], str] = encode_basestring_ascii
 
 
 def event_hash(
@@ -41,7 +44,7 @@ def _chained(
     # Spelled out rather than encoding a dict around the payload: the payload's JSON is
     # encoded once and also stored (see encoded_log_row). Keys in sorted order, exactly
     # as the canonical encoder writes them (a property test holds the two together).
-    text = _CANONICAL.encode
+    text = _STRING
     body = (
         f'{{"actor":{text(actor)},"at":{text(at.isoformat())},"case":{text(case_id)},'
         f'"payload":{payload_json},"seq":{seq},"type":{text(type_)}}}'

@@ -15,6 +15,7 @@ from casework.model.errors import ModelError
 from casework.services.access import require_case_type_deployer
 from casework.services.actors import Actor
 from casework.services.errors import InvalidInput, NotFound
+from casework.store.direct import DirectQuery
 from casework.store.tables import CaseTypeVersion
 
 
@@ -95,13 +96,18 @@ def _latest_row(session: Session, type_id: str) -> CaseTypeVersion | None:
     ).first()
 
 
-_LATEST = select(func.max(CaseTypeVersion.version)).where(
+_LATEST = select(func.max(CaseTypeVersion.version).label("version")).where(
     CaseTypeVersion.type_id == bindparam("b_type")
 )
+_LATEST_DIRECT = DirectQuery(_LATEST)  # every opened case asks
 
 
 def latest_version(session: Session | Connection, type_id: str) -> int:
-    version = session.execute(_LATEST, {"b_type": type_id}).scalar()
+    if isinstance(session, Connection):
+        row = _LATEST_DIRECT.first(session, {"b_type": type_id})
+        version = None if row is None else row.version
+    else:
+        version = session.execute(_LATEST, {"b_type": type_id}).scalar()
     if version is None:
         raise NotFound(f"no case type {type_id!r} is deployed", field="type")
     return int(version)

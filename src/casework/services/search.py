@@ -48,6 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.expression import ColumnClause
 
+from casework.store.direct import DirectStatement
 from casework.store.tables import Case, Note
 
 BATCH = 200  # cases per transaction in reindex_all
@@ -60,16 +61,24 @@ _FTS_MATCH: ColumnClause[Any] = literal_column(
 )  # FTS5: `<table> MATCH :q` searches all columns
 _TSQUERY_CONFIG: ColumnClause[Any] = literal_column(f"'{CONFIG}'")
 
-_SQLITE_DELETE = text("DELETE FROM case_search WHERE rowid = :rowid AND case_id = :case_id")
-_SQLITE_INSERT = text(
-    "INSERT INTO case_search (rowid, case_id, title, body) VALUES (:rowid, :case_id, :title, :body)"
+# Direct: every opened case and every change of a case file writes its document.
+_SQLITE_DELETE = DirectStatement(
+    text("DELETE FROM case_search WHERE rowid = :rowid AND case_id = :case_id")
 )
-_PG_DELETE = text("DELETE FROM case_search WHERE case_id = :case_id")
-_PG_UPSERT = text(
-    "INSERT INTO case_search (case_id, document) VALUES (:case_id, "
-    f"setweight(to_tsvector('{CONFIG}', :title), 'A') "
-    f"|| setweight(to_tsvector('{CONFIG}', :body), 'B')) "
-    "ON CONFLICT (case_id) DO UPDATE SET document = excluded.document"
+_SQLITE_INSERT = DirectStatement(
+    text(
+        "INSERT INTO case_search (rowid, case_id, title, body) "
+        "VALUES (:rowid, :case_id, :title, :body)"
+    )
+)
+_PG_DELETE = DirectStatement(text("DELETE FROM case_search WHERE case_id = :case_id"))
+_PG_UPSERT = DirectStatement(
+    text(
+        "INSERT INTO case_search (case_id, document) VALUES (:case_id, "
+        f"setweight(to_tsvector('{CONFIG}', :title), 'A') "
+        f"|| setweight(to_tsvector('{CONFIG}', :body), 'B')) "
+        "ON CONFLICT (case_id) DO UPDATE SET document = excluded.document"
+    )
 )
 
 
@@ -194,21 +203,20 @@ def _store(
 ) -> None:
     """Replace the documents of `ids`: those in `docs` are written, the others removed
     (`new`: the cases were inserted in this transaction, so there is nothing to remove)."""
-    if _dialect_name(session) == "sqlite":
+    conn = session if isinstance(session, Connection) else session.connection()
+    if conn.dialect.name == "sqlite":
         if not new:
-            session.execute(_SQLITE_DELETE, [{"rowid": _rowid(i), "case_id": i} for i in ids])
-        rows = [
-            {"rowid": _rowid(i), "case_id": i, "title": d.title, "body": d.body}
-            for i, d in docs.items()
-        ]
-        if rows:
-            session.execute(_SQLITE_INSERT, rows)
+            _SQLITE_DELETE.executemany(conn, [{"rowid": _rowid(i), "case_id": i} for i in ids])
+        _SQLITE_INSERT.executemany(
+            conn,
+            [
+                {"rowid": _rowid(i), "case_id": i, "title": d.title, "body": d.body}
+                for i, d in docs.items()
+            ],
+        )
         return
-    gone = [{"case_id": i} for i in ids if i not in docs]
-    if gone:
-        session.execute(_PG_DELETE, gone)
-    if docs:
-        session.execute(_PG_UPSERT, [_pg_row(i, d) for i, d in docs.items()])
+    _PG_DELETE.executemany(conn, [{"case_id": i} for i in ids if i not in docs])
+    _PG_UPSERT.executemany(conn, [_pg_row(i, d) for i, d in docs.items()])
 
 
 def _rowid(case_id: str) -> int:

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Select, Update
+from sqlalchemy import Connection, Insert, Select, TextClause, Update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
@@ -40,6 +40,7 @@ class _Compiled:
     positional: tuple[str, ...] | None  # names in placeholder order, for qmark/format
     constants: dict[str, Any]  # bind values fixed in the statement itself
     processors: dict[str, Processor]
+    plan: tuple[tuple[str, Processor | None], ...]  # positional names and processors
 
 
 class JsonText(str):
@@ -81,11 +82,12 @@ def pipeline(conn: Connection) -> Iterator[None]:
 
 
 class DirectStatement:
-    """An INSERT or UPDATE compiled once per (dialect, parameter names)."""
+    """An INSERT, UPDATE (or a textual statement) compiled once per (dialect, parameter
+    names)."""
 
     __slots__ = ("_by_key", "_lock", "statement")
 
-    def __init__(self, statement: Insert | Update) -> None:
+    def __init__(self, statement: Insert | Update | TextClause) -> None:
         self.statement = statement
         self._by_key: dict[tuple[str, frozenset[str]], _Compiled] = {}
         self._lock = threading.Lock()
@@ -119,7 +121,8 @@ class DirectStatement:
         *,
         many: bool,
     ) -> Outcome:
-        prepared = [_bind(compiled, row) for row in rows]
+        memo: dict[tuple[int, Processor], Any] = {}
+        prepared = [_bind(compiled, row, memo) for row in rows]
         cursor = conn.connection.cursor()
         try:
             if many:
@@ -137,25 +140,39 @@ class DirectStatement:
             ) from exc
 
 
-def _bind(compiled: _Compiled, row: Mapping[str, Any]) -> Any:
+def _bind(
+    compiled: _Compiled,
+    row: Mapping[str, Any],
+    memo: dict[tuple[int, Processor], Any] | None = None,
+) -> Any:
+    """The DBAPI parameters of one row. `memo` (shared by the rows of one call, which
+    keep their values alive meanwhile) converts a value object once: the rows of a
+    command share their `now` and often more."""
     values = {**compiled.constants, **row} if compiled.constants else row
-    processors = compiled.processors
+    if memo is None:
+        memo = {}
     if compiled.positional is not None:
-        out = []
-        for name in compiled.positional:
-            value = values[name]
-            process = processors.get(name)
-            out.append(value if process is None or type(value) is JsonText else process(value))
-        return tuple(out)
-    named = {}
-    for name, value in values.items():
-        process = processors.get(name)
-        named[name] = value if process is None or type(value) is JsonText else process(value)
-    return named
+        return tuple([_converted(values[name], process, memo) for name, process in compiled.plan])
+    processors = compiled.processors
+    return {name: _converted(value, processors.get(name), memo) for name, value in values.items()}
+
+
+def _converted(
+    value: Any, process: Processor | None, memo: dict[tuple[int, Processor], Any]
+) -> Any:
+    if process is None or type(value) is JsonText:
+        return value
+    key = (id(value), process)
+    converted = memo.get(key, memo)
+    if converted is memo:
+        converted = memo[key] = process(value)
+    return converted
 
 
 def _compile(
-    statement: Insert | Update | Select[Any], dialect: Dialect, params: Mapping[str, Any]
+    statement: Insert | Update | Select[Any] | TextClause,
+    dialect: Dialect,
+    params: Mapping[str, Any],
 ) -> _Compiled:
     constants: dict[str, Any] = {}
     if isinstance(statement, Insert):
@@ -182,11 +199,13 @@ def _compile(
         if process is not None:
             processors[name] = process
     positional = getattr(compiled, "positiontup", None)
+    order: tuple[str, ...] | None = tuple(positional) if positional is not None else None
     return _Compiled(
         sql=compiled.string,
-        positional=tuple(positional) if positional is not None else None,
+        positional=order,
         constants=constants,
         processors=processors,
+        plan=tuple((name, processors.get(name)) for name in order or ()),
     )
 
 
