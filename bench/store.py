@@ -1040,8 +1040,8 @@ def services_claim_worker(
         if task is None:
             empty.add(role)
             continue
-        with db.begin() as session:
-            done = session.connection().execute(
+        with cases.transaction(db) as conn:  # a Core connection, as the services write
+            done = conn.execute(
                 COMPLETE_TASK,
                 {
                     "b_case": task.case_id,
