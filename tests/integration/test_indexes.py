@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, bindparam, select
 from sqlalchemy.orm import Session
 
 from casework.services import work
@@ -115,3 +115,39 @@ def test_the_inbox_lists_only_active_assigned_work_most_urgent_first(engine: Eng
     with Session(engine) as session:
         assert len(work.inbox(session, assignee="ana", limit=2)) == 2
         assert work.inbox(session, assignee="bob") == []
+
+
+def test_owner_team_and_deadline_lookups_read_the_sparse_case_indexes(engine: Engine) -> None:
+    cases = table_of(Case)
+    with engine.begin() as conn:
+        _items(conn, 3)
+        by_owner = select(cases.c.id).where(cases.c.owner == bindparam("b_owner"))
+        assert "ix_cases_owner" in _plan(conn, by_owner, {"b_owner": "ann"})
+        by_team = select(cases.c.id).where(cases.c.team == bindparam("b_team"))
+        assert "ix_cases_team" in _plan(conn, by_team, {"b_team": "north"})
+        due = select(cases.c.id).where(cases.c.next_due < bindparam("b_now"))
+        assert "ix_cases_next_due" in _plan(conn, due, {"b_now": NOW})
+
+
+def test_a_case_without_owner_team_or_deadline_has_no_entry_in_their_indexes(
+    engine: Engine,
+) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("index entries are counted with SQLite's dbstat")
+
+    def entries(conn: Connection, index: str) -> int:
+        return int(
+            conn.exec_driver_sql(
+                "SELECT coalesce(sum(ncell), 0) FROM dbstat WHERE name = ? AND pagetype = 'leaf'",
+                (index,),
+            ).scalar_one()
+        )
+
+    with engine.begin() as conn:
+        _items(conn, 1)  # owner, team and next_due all NULL
+        assert entries(conn, "ix_cases_type_status") == 1  # a full index has the case
+        for column in ("owner", "team", "next_due"):
+            assert entries(conn, f"ix_cases_{column}") == 0
+        conn.exec_driver_sql("UPDATE cases SET owner = 'ann', team = 'north'")
+        assert entries(conn, "ix_cases_owner") == entries(conn, "ix_cases_team") == 1
+        assert entries(conn, "ix_cases_next_due") == 0

@@ -1,16 +1,30 @@
-"""`casework db upgrade | downgrade | current`: create and migrate the database."""
+"""`casework db upgrade | downgrade | current`: create and migrate the database;
+`casework db prune`: delete finished jobs and webhook deliveries past their retention."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Annotated, TypeVar
 
 import typer
 from alembic.util.exc import CommandError
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from sqlalchemy.exc import SQLAlchemyError
 
-from casework.cli.common import DatabaseUrl, one_line, shown_url
+from casework.cli.common import (
+    DatabaseUrl,
+    Json,
+    database,
+    now,
+    one_line,
+    print_json,
+    shown_url,
+)
 from casework.cli.errors import fail
+from casework.services import retention
+from casework.services.errors import InvalidInput
 from casework.store import migrate
 
 app = typer.Typer(no_args_is_help=True)
@@ -71,3 +85,88 @@ def current(database_url: DatabaseUrl = None) -> None:
     else:
         state = f"{rev} (head is {head}: run `casework db upgrade`)"
     typer.echo(f"{shown_url(database_url)}: {state}")
+
+
+def _period(value: str, option: str) -> timedelta | None:
+    try:
+        return retention.parse_duration(value, name=option)
+    except InvalidInput as exc:
+        fail(exc.message)
+
+
+def _when(cutoff: datetime | None) -> str:
+    return cutoff.strftime("%Y-%m-%d %H:%M UTC") if cutoff is not None else "never (off)"
+
+
+@app.command()
+def prune(
+    done_after: Annotated[
+        str,
+        typer.Option(
+            "--done-after",
+            envvar=retention.DONE_ENV,
+            help="Delete done jobs and delivered webhooks older than this: 7d, 36h, 90m, "
+            "2w, or off to keep them.",
+        ),
+    ] = retention.format_duration(retention.DONE_AFTER),
+    failed_after: Annotated[
+        str,
+        typer.Option(
+            "--failed-after",
+            envvar=retention.FAILED_ENV,
+            help="Delete failed jobs and failed or cancelled webhooks older than this "
+            "(at least --done-after), or off.",
+        ),
+    ] = retention.format_duration(retention.FAILED_AFTER),
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=100_000, help="Rows deleted per transaction.")
+    ] = retention.BATCH_SIZE,
+    database_url: DatabaseUrl = None,
+    json_out: Json = False,
+) -> None:
+    """Delete finished jobs and webhook deliveries past their retention, in small
+    transactions; the case event log is never touched. Safe while Casework runs."""
+    done = _period(done_after, "--done-after")
+    failed = _period(failed_after, "--failed-after")
+    try:
+        retention.check(retention.Retention(done, failed))
+    except InvalidInput as exc:
+        fail(exc.message)
+    # Progress goes to stderr, and only to a terminal: stdout stays the result, and a
+    # script sees nothing but the result (or the one-line error).
+    console = Console(stderr=True)
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    display = Progress(*columns, console=console, transient=True, disable=not console.is_terminal)
+    with database(database_url) as db, display as progress:
+        task = progress.add_task("pruning", total=None)
+        counts = dict.fromkeys(retention.TABLES, 0)
+
+        def advance(table: str, rows: int) -> None:
+            counts[table] += rows
+            shown = ", ".join(f"{n} {name}" for name, n in counts.items())
+            progress.update(task, description=f"pruning: deleted {shown}")
+
+        result = retention.prune(
+            db,
+            now=now(),
+            done_after=done,
+            failed_after=failed,
+            batch_size=batch_size,
+            on_batch=advance,
+        )
+    if json_out:
+        print_json(
+            {
+                "deleted": result.deleted,
+                "total": result.total,
+                "done_before": result.done_before,
+                "failed_before": result.failed_before,
+            }
+        )
+        return
+    jobs, deliveries = (result.deleted[t] for t in (retention.JOBS, retention.DELIVERIES))
+    typer.echo(
+        f"{shown_url(database_url)}: deleted {jobs} jobs and {deliveries} webhook deliveries "
+        f"(done before {_when(result.done_before)}, "
+        f"failed before {_when(result.failed_before)})"
+    )

@@ -20,7 +20,7 @@ def _register() -> None:
     app.command("demo", help="Walk a built-in case type through its life in the terminal.")(
         demo_cmd.demo
     )
-    app.add_typer(db_cmd.app, name="db", help="Create and migrate the database.")
+    app.add_typer(db_cmd.app, name="db", help="Create, migrate and prune the database.")
     app.command("worker", help="Run timers, automated tasks, messages.")(worker_cmd.worker)
     from casework.cli import audit_cmd, case_cmd, ops_cmd
 

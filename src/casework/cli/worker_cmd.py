@@ -50,7 +50,10 @@ def worker(
                 session.execute(select(Job.id).limit(1))
         except SQLAlchemyError as exc:
             fail(f"{shown_url(url)}: {one_line(exc)} (is it migrated? `casework db upgrade`)")
-        runner = Worker(db, name=worker_name)
+        try:
+            runner = Worker(db, name=worker_name)
+        except ValueError as exc:  # CASEWORK_RETENTION_* not a period
+            fail(one_line(exc))
         if once:
             total = 0
             try:

@@ -50,6 +50,8 @@ INBOX_WHERE = "state = 'active' AND assignee IS NOT NULL"
 QUEUE_WHERE = "state = 'active' AND assignee IS NULL"
 JOB_PENDING_WHERE = "status = 'pending'"
 JOB_RUNNING_WHERE = "status = 'running'"
+JOB_DONE_WHERE = "status = 'done'"
+JOB_FAILED_WHERE = "status = 'failed'"
 
 
 class Base(DeclarativeBase):
@@ -83,6 +85,16 @@ class Case(Base):
     __table_args__ = (
         Index("ix_cases_type_status", "type_id", "status"),
         Index("ix_cases_status_priority_opened", "status", "priority", "opened_at"),
+        # Sparse: a case without an owner, a team or a deadline writes no entry (0009).
+        *(
+            Index(
+                f"ix_cases_{column}",
+                column,
+                sqlite_where=text(f"{column} IS NOT NULL"),
+                postgresql_where=text(f"{column} IS NOT NULL"),
+            )
+            for column in ("owner", "team", "next_due")
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -93,8 +105,8 @@ class Case(Base):
     stage: Mapped[str | None] = mapped_column(String(300))  # innermost active stage
     priority: Mapped[int] = mapped_column(Integer, default=3)  # 1 (highest) .. 5
     risk: Mapped[str | None] = mapped_column(String(20))
-    owner: Mapped[str | None] = mapped_column(String(200), index=True)
-    team: Mapped[str | None] = mapped_column(String(200), index=True)
+    owner: Mapped[str | None] = mapped_column(String(200))
+    team: Mapped[str | None] = mapped_column(String(200))
     # Seen only by admins and the people named on it (owner, case_participants).
     confidential: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     opened_at: Mapped[datetime] = mapped_column(_utc())
@@ -107,7 +119,7 @@ class Case(Base):
     # Sequence number of the last event; the next event gets last_seq + 1.
     last_seq: Mapped[int] = mapped_column(Integer)
     last_hash: Mapped[str] = mapped_column(String(64))
-    next_due: Mapped[datetime | None] = mapped_column(_utc(), index=True)
+    next_due: Mapped[datetime | None] = mapped_column(_utc())
 
 
 class CaseEvent(Base):
@@ -181,8 +193,10 @@ class Job(Base):
     """
 
     __tablename__ = "jobs"
-    # Partial indexes, like plan_items': done and failed jobs, nearly all of the table in
-    # time, are in neither, and a job that ends leaves its index.
+    # Partial indexes, like plan_items': one per status, so a job is in exactly one of
+    # them and a command that queues a job writes one index entry. The claim reads the
+    # pending and running ones; retention (services/retention.py) deletes through the
+    # done and failed ones, oldest `due_at` first.
     __table_args__ = (
         Index(
             "ix_jobs_due",
@@ -196,6 +210,18 @@ class Job(Base):
             "locked_until",
             sqlite_where=text(JOB_RUNNING_WHERE),
             postgresql_where=text(JOB_RUNNING_WHERE),
+        ),
+        Index(
+            "ix_jobs_done",
+            "due_at",
+            sqlite_where=text(JOB_DONE_WHERE),
+            postgresql_where=text(JOB_DONE_WHERE),
+        ),
+        Index(
+            "ix_jobs_failed",
+            "due_at",
+            sqlite_where=text(JOB_FAILED_WHERE),
+            postgresql_where=text(JOB_FAILED_WHERE),
         ),
     )
 

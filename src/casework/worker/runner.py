@@ -8,6 +8,11 @@ longer active, the timer already fired) and just marks the job done. So the case
 each job's effect exactly once, while a handler may run again after a crash: it gets
 the same idempotency key every time to recognise that.
 
+Between jobs the worker does housekeeping: at most once per `housekeeping_interval`
+(an hour) it deletes finished jobs and webhook deliveries past their retention
+(`services/retention.py`; CASEWORK_RETENTION_DONE / CASEWORK_RETENTION_FAILED, `off`
+for both turns it off), a bounded slice at a time so that due jobs never wait long.
+
 Time comes from `clock`, never from the system directly, so tests move it by hand.
 Logs carry ids, kinds and handler names only: never case data or handler outputs.
 """
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -28,9 +34,11 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.engine import commands as c
+from casework.services import retention as retention_service
 from casework.services.actors import Actor
 from casework.services.cases import run_command
-from casework.services.errors import NotFound, Refused
+from casework.services.errors import InvalidInput, NotFound, Refused
+from casework.services.retention import PruneResult, Retention
 from casework.store.tables import Case, PlanItemRow
 from casework.worker import jobs, webhooks
 from casework.worker.handlers import REGISTRY, HandlerContext, HandlerRegistry, UnknownHandler
@@ -41,6 +49,11 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 Deliver = Callable[[ClaimedJob], None]
+
+HOUSEKEEPING_INTERVAL = timedelta(hours=1)
+# Batches (of retention.BATCH_SIZE rows) per slice of housekeeping: the loop then runs
+# the jobs that came due meanwhile before pruning on.
+HOUSEKEEPING_BATCHES = 10
 
 
 def system_clock() -> datetime:
@@ -72,11 +85,24 @@ class Worker:
         deliver: Deliver = log_delivery,
         retry: RetryPolicy | None = None,
         webhook_sender: WebhookSender | None = None,
+        retention: Retention | None = None,
+        housekeeping_interval: timedelta = HOUSEKEEPING_INTERVAL,
+        housekeeping_batches: int = HOUSEKEEPING_BATCHES,
     ) -> None:
+        """`retention` None: from the environment (CASEWORK_RETENTION_DONE, ..._FAILED)."""
         if batch < 1:
             raise ValueError("batch must be at least 1")
         if lease <= timedelta(0):
             raise ValueError("lease must be positive")
+        if housekeeping_interval <= timedelta(0) or housekeeping_batches < 1:
+            raise ValueError("housekeeping_interval and housekeeping_batches must be positive")
+        try:
+            if retention is None:
+                retention = retention_service.from_env(os.environ)
+            else:
+                retention_service.check(retention)
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from None
         self.db = db
         self.name = name
         self.clock = clock
@@ -89,6 +115,12 @@ class Worker:
         # Admin: the worker acts for the case type's own automation, not for a person;
         # the id says which worker did it in the audit trail.
         self.actor = Actor(f"worker:{name}", is_admin=True)
+        self.retention = retention
+        self.housekeeping_interval = housekeeping_interval
+        self.housekeeping_batches = housekeeping_batches
+        # When the current (or last) round of housekeeping started; None: never yet.
+        self._housekeeping_started: datetime | None = None
+        self._housekeeping_unfinished = False
         self._stopping = threading.Event()
         self._finished_with_case = False
 
@@ -135,8 +167,11 @@ class Worker:
         log.info("worker %s started (poll %.1fs, batch %d)", self.name, poll_interval, self.batch)
         with _stop_on_signals(stop):
             while not stop.is_set():
+                # Housekeeping first (a slice at most), so a worker that always has jobs
+                # due still gets to it; a round left unfinished goes on without waiting.
+                busy = self._housekeeping_quietly()
                 try:
-                    busy = self.run_once() > 0
+                    busy = self.run_once() > 0 or busy
                 except Exception as exc:
                     # The database went away, most likely: wait and try again. Jobs we had
                     # claimed come back to us or to another worker when their lease expires.
@@ -145,6 +180,50 @@ class Worker:
                 if not busy:
                     stop.wait(poll_interval)
         log.info("worker %s stopped", self.name)
+
+    # -- housekeeping --------------------------------------------------------------------
+    def housekeeping(self) -> PruneResult | None:
+        """Prune what is past its retention, if due: a round starts at most once per
+        `housekeeping_interval` and deletes at most `housekeeping_batches` batches per
+        call; an unfinished round goes on at the next call. None when nothing was due
+        (or retention is off)."""
+        if not self.retention.enabled:
+            return None
+        now = self.now()
+        if not self._housekeeping_unfinished:
+            started = self._housekeeping_started
+            if started is not None and now < started + self.housekeeping_interval:
+                return None
+            self._housekeeping_started = now
+        # Should the pruning fail, the round counts as done: it is tried again in an
+        # interval, not at every poll.
+        self._housekeeping_unfinished = False
+        result = retention_service.prune(
+            self.db,
+            now=now,
+            done_after=self.retention.done_after,
+            failed_after=self.retention.failed_after,
+            max_batches=self.housekeeping_batches,
+        )
+        self._housekeeping_unfinished = not result.complete
+        if result.total:
+            log.info(
+                "worker %s housekeeping: deleted %d job(s), %d webhook delivery(ies)%s",
+                self.name,
+                result.deleted[retention_service.JOBS],
+                result.deleted[retention_service.DELIVERIES],
+                "" if result.complete else "; more to come",
+            )
+        return result
+
+    def _housekeeping_quietly(self) -> bool:
+        """`housekeeping()` for the loop, whose jobs must go on whatever happens to it;
+        True when a round is left unfinished (the loop comes straight back)."""
+        try:
+            self.housekeeping()
+        except Exception as exc:
+            log.error("worker %s: housekeeping failed (%s)", self.name, _kind(exc))
+        return self._housekeeping_unfinished
 
     # -- one job -------------------------------------------------------------------------
     def _run(self, job: ClaimedJob) -> None:
