@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -29,6 +30,16 @@ postgres_schema_url = database_fixtures.postgres_schema_url
 db_url = database_fixtures.db_url
 
 LIMIT = LoginLimit(max_failures=3, window=timedelta(minutes=10))
+
+
+@pytest.fixture(autouse=True)
+def blob_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The filesystem blob store of apps whose settings name none: a fresh directory per
+    test (a started app creates it), never ./casework-blobs where the tests run."""
+    path = tmp_path / "blobs"
+    monkeypatch.delenv("CASEWORK_BLOB_URL", raising=False)
+    monkeypatch.setenv("CASEWORK_BLOB_DIR", str(path))
+    return path
 
 
 @dataclass

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import stat
+from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -14,17 +19,27 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.api.support import bearer, login, problem, token_for
 from tests.people import PASSWORD, make_user
 
+from casework.blobs import BlobConfigError, DocumentStorage, FilesystemBlobStore
 from casework.server import Settings, create_app
 from casework.server.deps import IdempotencyKey
 from casework.server.logs import JsonFormatter, configure_logging
+from casework.server.settings import SettingsError
 from casework.store import migrate
 
 
-def test_healthz_and_readyz(client: TestClient) -> None:
+def test_healthz_and_readyz(client: TestClient, blob_dir: Path) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "database": "ok", "revision": migrate.head()}
+    assert ready.json() == {
+        "status": "ready",
+        "database": "ok",
+        "revision": migrate.head(),
+        "blobs": "ok",
+    }
+    # The app made its (filesystem) blob store's directory when it started, and the
+    # probes wrote nothing into it.
+    assert blob_dir.is_dir() and list(blob_dir.iterdir()) == []
 
 
 def test_readyz_wants_the_schema_at_head(settings: Settings) -> None:
@@ -45,6 +60,181 @@ def test_readyz_says_when_the_database_does_not_answer(settings: Settings) -> No
     with TestClient(app, base_url="https://testserver") as client:
         body = problem(client.get("/readyz"), 503, "unavailable")
     assert body["database"] == "down" and "secret" not in json.dumps(body)
+    assert body["blobs"] == "ok"  # each check says its own
+
+
+# --- the blob store: configured at creation, readied at start, probed by /readyz ----------
+
+
+def test_readyz_says_when_the_blob_directory_is_removed(client: TestClient, blob_dir: Path) -> None:
+    assert client.get("/readyz").json()["blobs"] == "ok"
+    blob_dir.rmdir()
+    body = problem(client.get("/readyz"), 503, "unavailable")
+    assert body["blobs"] == "down" and body["database"] == "ok"
+    assert body["revision"] == migrate.head()
+    assert body["detail"] == "the blob store cannot be used (FileNotFoundError)"
+    assert str(blob_dir) not in json.dumps(body)
+    # The directory is not quietly made again by the probe: an operator has to look.
+    assert not blob_dir.exists()
+    assert client.get("/healthz").status_code == 200
+    blob_dir.mkdir()
+    assert client.get("/readyz").status_code == 200
+
+
+def test_readyz_says_when_a_file_replaced_the_blob_directory(
+    client: TestClient, blob_dir: Path
+) -> None:
+    blob_dir.rmdir()
+    blob_dir.write_bytes(b"not a directory")
+    body = problem(client.get("/readyz"), 503, "unavailable")
+    assert body["blobs"] == "down" and "NotADirectoryError" in body["detail"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into any directory")
+def test_readyz_says_when_the_blob_directory_is_not_writable(
+    client: TestClient, blob_dir: Path
+) -> None:
+    blob_dir.chmod(0o550)
+    try:
+        body = problem(client.get("/readyz"), 503, "unavailable")
+    finally:
+        blob_dir.chmod(0o750)
+    assert body["blobs"] == "down" and "PermissionError" in body["detail"]
+
+
+def test_readyz_says_when_the_blob_directory_is_on_a_read_only_mount(
+    client: TestClient, blob_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What access(2) answers there, even to root (EROFS); the test runs as anyone."""
+    real_access = os.access
+
+    def read_only(path: Any, mode: int, **kwargs: Any) -> bool:
+        if Path(path) == blob_dir and mode & os.W_OK:
+            return False
+        return real_access(path, mode, **kwargs)
+
+    assert client.get("/readyz").status_code == 200
+    monkeypatch.setattr(os, "access", read_only)
+    body = problem(client.get("/readyz"), 503, "unavailable")
+    assert body["blobs"] == "down" and "PermissionError" in body["detail"]
+
+
+def test_readyz_reports_both_when_both_are_down(settings: Settings, blob_dir: Path) -> None:
+    migrate.upgrade(settings.database_url, "0002")
+    app = create_app(settings)
+    try:
+        with TestClient(app, base_url="https://testserver") as client:
+            blob_dir.rmdir()
+            body = problem(client.get("/readyz"), 503, "unavailable")
+    finally:
+        app.state.casework.engine.dispose()
+    assert (body["database"], body["revision"], body["blobs"]) == ("ok", "0002", "down")
+    assert "casework db upgrade" in body["detail"] and "FileNotFoundError" in body["detail"]
+
+
+def test_the_blob_directory_is_made_when_the_app_starts(settings: Settings, blob_dir: Path) -> None:
+    deep = blob_dir / "a" / "b"
+    storage = DocumentStorage(FilesystemBlobStore(deep))
+    migrate.upgrade(settings.database_url)
+    app = create_app(replace(settings, documents=storage))
+    try:
+        assert not blob_dir.exists()  # creating the app touches nothing
+        with TestClient(app, base_url="https://testserver") as client:
+            assert deep.is_dir() and stat.S_IMODE(deep.stat().st_mode) == 0o750
+            assert client.get("/readyz").json()["blobs"] == "ok"
+    finally:
+        app.state.casework.engine.dispose()
+
+
+def test_an_unusable_blob_directory_stops_the_start(settings: Settings, blob_dir: Path) -> None:
+    blob_dir.write_bytes(b"a file where the directory should be")
+    storage = DocumentStorage(FilesystemBlobStore(blob_dir / "inside"))
+    app = create_app(replace(settings, documents=storage))
+    try:
+        with (
+            pytest.raises(BlobConfigError, match=r"^CASEWORK_BLOB_DIR .*cannot hold documents"),
+            TestClient(app, base_url="https://testserver"),
+        ):
+            pass
+    finally:
+        app.state.casework.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("https://docs/prefix", "unsupported scheme"),
+        ("docs/prefix", "must look like s3://bucket/prefix"),
+        ("s3:///prefix", "names no bucket"),
+        ("s3://AKIAEXAMPLE:hunter2@docs/prefix", "must not carry credentials"),
+        ("s3://docs/prefix?secret=hunter2", "takes no query"),
+        ("s3://no such bucket/prefix", "does not name a valid bucket"),
+    ],
+)
+def test_a_bad_blob_url_stops_the_app_being_created(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, url: str, says: str
+) -> None:
+    monkeypatch.setenv("CASEWORK_BLOB_URL", url)
+    # Given no storage, the app reads the environment, and refuses at once...
+    with pytest.raises(BlobConfigError) as refused:
+        create_app(settings)
+    # ...as do the settings `casework serve` and its worker processes read.
+    with pytest.raises(SettingsError) as refused_too:
+        Settings.from_env()
+    for message in (str(refused.value), str(refused_too.value)):
+        assert message.startswith("CASEWORK_BLOB_URL") and says in message
+        assert "\n" not in message
+        assert "hunter2" not in message and "AKIAEXAMPLE" not in message
+
+
+@pytest.fixture
+def bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """moto's in-process S3 with a bucket `docs`; the S3 client of the blob store."""
+    moto = pytest.importorskip("moto")
+    boto3 = pytest.importorskip("boto3")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "hunter2-secret-key")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with moto.mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="docs")
+        yield client
+
+
+def test_readyz_asks_the_s3_bucket(
+    settings: Settings, bucket: Any, monkeypatch: pytest.MonkeyPatch, blob_dir: Path
+) -> None:
+    # From the environment, as `casework serve` would: the store's own clients.
+    monkeypatch.setenv("CASEWORK_BLOB_URL", "s3://docs/case-files")
+    migrate.upgrade(settings.database_url)
+    app = create_app(replace(settings, documents=Settings.from_env().documents))
+    try:
+        with TestClient(app, base_url="https://testserver") as client:
+            assert client.get("/readyz").json()["blobs"] == "ok"
+            bucket.delete_bucket(Bucket="docs")
+            body = problem(client.get("/readyz"), 503, "unavailable")
+    finally:
+        app.state.casework.engine.dispose()
+    assert body["blobs"] == "down" and body["database"] == "ok"
+    assert body["detail"] == "the blob store cannot be used (ClientError)"
+    text = json.dumps(body)
+    assert "docs" not in text and "hunter2" not in text and "AKIAEXAMPLE" not in text
+    assert bucket.list_buckets()["Buckets"] == []  # the probe made nothing
+    assert not blob_dir.exists()  # and no directory for a store that is not used
+
+
+def test_readyz_says_when_the_s3_bucket_was_never_there(settings: Settings, bucket: Any) -> None:
+    from casework.blobs.s3 import S3BlobStore
+
+    storage = DocumentStorage(S3BlobStore("missing", client=bucket))
+    migrate.upgrade(settings.database_url)
+    app = create_app(replace(settings, documents=storage))
+    try:
+        with TestClient(app, base_url="https://testserver") as client:
+            body = problem(client.get("/readyz"), 503, "unavailable")
+    finally:
+        app.state.casework.engine.dispose()
+    assert body["blobs"] == "down" and "ClientError" in body["detail"]
 
 
 def test_metrics_count_requests_by_route_template_and_status(

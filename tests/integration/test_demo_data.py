@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -62,8 +63,10 @@ def test_demo_data_is_real_cases_at_every_stage_worked_by_people_of_every_role(
 
 
 def test_casework_run_loads_the_demo_once_then_serves_with_a_worker(
-    db_url: str, monkeypatch: pytest.MonkeyPatch
+    db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    monkeypatch.setenv("CASEWORK_BLOB_DIR", str(tmp_path / "blobs"))
+    monkeypatch.delenv("CASEWORK_BLOB_URL", raising=False)
     served: list[dict[str, Any]] = []
     monkeypatch.setattr("casework.cli.serve_cmd.serve", lambda **kw: served.append(kw))
     runner = CliRunner()
@@ -84,3 +87,20 @@ def test_casework_run_loads_the_demo_once_then_serves_with_a_worker(
             assert len(conn.execute(select(Case.id)).all()) == 7
     finally:
         engine.dispose()
+
+
+def test_casework_run_refuses_a_bad_blob_url_before_doing_anything(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    served: list[dict[str, Any]] = []
+    monkeypatch.setattr("casework.cli.serve_cmd.serve", lambda **kw: served.append(kw))
+    database = tmp_path / "casework.db"
+    result = CliRunner().invoke(
+        app,
+        ["run", "--cases", "7", "--database-url", f"sqlite:///{database}"],
+        env={"CASEWORK_BLOB_URL": "s3://AKIAEXAMPLE:hunter2@docs/x"},
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: CASEWORK_BLOB_URL") and result.stderr.count("\n") == 1
+    assert "hunter2" not in result.output and "Traceback" not in result.output
+    assert served == [] and not database.exists()  # no schema, no demo data, no server

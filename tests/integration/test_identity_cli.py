@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -165,8 +166,11 @@ def test_set_password_then_the_new_one_works(url: str) -> None:
 
 
 def test_serve_creates_a_new_schema_and_refuses_an_old_one(
-    db_url: str, monkeypatch: pytest.MonkeyPatch
+    db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    blobs = tmp_path / "blobs"
+    monkeypatch.setenv("CASEWORK_BLOB_DIR", str(blobs))
+    monkeypatch.delenv("CASEWORK_BLOB_URL", raising=False)
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append({"app": app, **kw}))
     monkeypatch.setattr("casework.server.logs.configure_logging", lambda level="INFO": None)
@@ -183,6 +187,7 @@ def test_serve_creates_a_new_schema_and_refuses_an_old_one(
     assert call["log_level"] == "warning" and os.environ["CASEWORK_LOG_LEVEL"] == "WARNING"
     metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     assert "casework-metrics-" in metrics_dir and not os.path.exists(metrics_dir)  # cleaned
+    assert blobs.is_dir()  # made before the workers start: /readyz passes from the first
     _one_line_error(_cli(db_url, "serve", "--log-level", "loud"), "--log-level must be one of")
 
     migrate.downgrade(db_url, "0002")
@@ -190,3 +195,29 @@ def test_serve_creates_a_new_schema_and_refuses_an_old_one(
     assert len(calls) == 1
     migrate.upgrade(db_url)
     _one_line_error(_cli(db_url, "serve", CASEWORK_COOKIE_SECURE="maybe"), "CASEWORK_COOKIE_SECURE")
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"CASEWORK_BLOB_URL": "s3://AKIAEXAMPLE:hunter2@docs/x"}, "CASEWORK_BLOB_URL"),
+        ({"CASEWORK_BLOB_URL": "https://docs.example.org/x"}, "CASEWORK_BLOB_URL"),
+        ({"CASEWORK_BLOB_URL": "s3:///x?key=hunter2"}, "CASEWORK_BLOB_URL"),
+        ({"CASEWORK_BLOB_DIR": "{file}/blobs"}, "CASEWORK_BLOB_DIR"),
+    ],
+)
+def test_serve_refuses_a_blob_store_it_cannot_use_in_one_line(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, str], says: str
+) -> None:
+    calls: list[Any] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: calls.append(a))
+    monkeypatch.delenv("CASEWORK_BLOB_URL", raising=False)
+    monkeypatch.setenv("CASEWORK_BLOB_DIR", str(tmp_path / "blobs"))
+    (tmp_path / "file").write_bytes(b"in the way")
+    env = {name: value.format(file=tmp_path / "file") for name, value in env.items()}
+    result = _cli(db_url, "serve", **env)
+    _one_line_error(result, says)
+    assert "hunter2" not in result.output and "AKIAEXAMPLE" not in result.output
+    assert calls == []
+    # Refused before the database was touched: a new one is still empty.
+    assert migrate.current(db_url) is None

@@ -7,6 +7,7 @@ import hashlib
 import io
 import os
 import stat
+import sys
 import time
 import zipfile
 from collections.abc import Iterator
@@ -263,3 +264,120 @@ def test_s3_storage_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_bad_settings_say_which(env: dict[str, str], message: str) -> None:
     with pytest.raises(BlobConfigError, match=message):
         DocumentStorage.from_env(env)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"CASEWORK_BLOB_URL": "file:///srv/blobs"}, "set CASEWORK_BLOB_DIR instead"),
+        ({"CASEWORK_BLOB_URL": "docs/prefix"}, "must look like s3://bucket/prefix"),
+        ({"CASEWORK_BLOB_URL": "s3://[docs/prefix"}, "is not a URL"),
+        ({"CASEWORK_BLOB_URL": "s3://docs:9000/prefix"}, "does not name a valid bucket"),
+        ({"CASEWORK_BLOB_URL": "s3://docs/prefix#x"}, "takes no query or fragment"),
+        (
+            {"CASEWORK_BLOB_URL": "s3://docs/x", "CASEWORK_S3_ENDPOINT_URL": "minio:9000"},
+            "CASEWORK_S3_ENDPOINT_URL must be an http(s) URL",
+        ),
+    ],
+)
+def test_bad_blob_urls_are_refused_before_anything_is_contacted(
+    env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(BlobConfigError) as refused:
+        DocumentStorage.from_env(env)
+    assert message in str(refused.value) and "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "s3://AKIAEXAMPLE:hunter2@docs/prefix",
+        "s3://AKIAEXAMPLE:hun/ter2@docs/prefix",  # a / in the password ends urlsplit's host
+        "s3://docs/prefix?aws_secret_access_key=hunter2",
+        "s3://docs/prefix#hunter2",
+        "https://AKIAEXAMPLE:hunter2@docs/prefix",
+    ],
+)
+def test_a_blob_url_with_credentials_never_shows_them(url: str) -> None:
+    with pytest.raises(BlobConfigError) as refused:
+        DocumentStorage.from_env({"CASEWORK_BLOB_URL": url})
+    message = str(refused.value)
+    assert message.startswith("CASEWORK_BLOB_URL ")
+    assert "hunter2" not in message and "ter2" not in message and "AKIAEXAMPLE" not in message
+    assert "***" in message
+    # The endpoint's too.
+    with pytest.raises(BlobConfigError) as refused:
+        DocumentStorage.from_env(
+            {"CASEWORK_BLOB_URL": "s3://docs/x", "CASEWORK_S3_ENDPOINT_URL": "ftp://u:hunter2@h"}
+        )
+    assert "hunter2" not in str(refused.value) and "ftp://***@h" in str(refused.value)
+
+
+def test_an_s3_client_that_cannot_be_made_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("boto3")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "not a region!")
+    with pytest.raises(BlobConfigError, match=r"^CASEWORK_BLOB_URL: .*\(InvalidRegionError\)$"):
+        DocumentStorage.from_env({"CASEWORK_BLOB_URL": "s3://docs/x"})
+
+
+def test_a_missing_boto3_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "boto3", None)  # what an import then finds: none
+    with pytest.raises(BlobConfigError, match=r"^CASEWORK_BLOB_URL: .*pip install"):
+        DocumentStorage.from_env({"CASEWORK_BLOB_URL": "s3://docs/x"})
+
+
+# --- readiness: prepare (at start-up) and check (each probe) ----------------------------
+
+
+def test_the_filesystem_store_is_prepared_then_checked(fs: FilesystemBlobStore) -> None:
+    with pytest.raises(FileNotFoundError):
+        fs.check()
+    fs.prepare()
+    assert stat.S_IMODE(fs.root.stat().st_mode) == 0o750
+    fs.check()
+    fs.prepare()  # again: nothing to do
+    assert files_under(fs.root) == []  # neither wrote anything
+    fs.root.rmdir()
+    fs.root.write_bytes(b"a file")
+    with pytest.raises(NotADirectoryError):
+        fs.check()
+    with pytest.raises(NotADirectoryError):
+        fs.prepare()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into any directory")
+def test_a_read_only_blob_directory_fails_the_check(fs: FilesystemBlobStore) -> None:
+    fs.prepare()
+    fs.root.chmod(0o550)
+    try:
+        with pytest.raises(PermissionError):
+            fs.check()
+        with pytest.raises(BlobConfigError, match=r"^CASEWORK_BLOB_DIR"):
+            DocumentStorage(fs).prepare()
+    finally:
+        fs.root.chmod(0o750)
+
+
+def test_preparing_storage_names_the_directory_that_cannot_be_used(tmp_path: Path) -> None:
+    (tmp_path / "file").write_bytes(b"x")
+    storage = DocumentStorage(FilesystemBlobStore(tmp_path / "file" / "blobs"))
+    with pytest.raises(BlobConfigError) as refused:
+        storage.prepare()
+    message = str(refused.value)
+    assert message.startswith(f"CASEWORK_BLOB_DIR '{tmp_path / 'file' / 'blobs'}'")
+    assert "Not a directory" in message and "\n" not in message
+
+
+def test_the_s3_check_is_a_head_on_the_bucket(s3: Any) -> None:
+    from botocore.exceptions import ClientError
+
+    from casework.blobs.s3 import S3BlobStore
+
+    s3.check()
+    DocumentStorage(s3).prepare()  # contacts nothing, creates nothing
+    assert s3._client.list_objects_v2(Bucket="docs").get("KeyCount") == 0
+    with pytest.raises(ClientError):
+        S3BlobStore("absent", client=s3._client).check()
+    assert [b["Name"] for b in s3._client.list_buckets()["Buckets"]] == ["docs"]

@@ -112,6 +112,11 @@ class BlobStore(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def check(self) -> None:
+        """Raise unless the store can be used now (the readiness probe): cheap, and it
+        stores nothing. What it raises is the store's own (OSError, the SDK's errors)."""
+        ...
+
 
 def new_key() -> str:
     return secrets.token_hex(16)

@@ -14,6 +14,7 @@ are personal data.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 import time
@@ -43,6 +44,24 @@ class FilesystemBlobStore:
 
     def path(self, key: str) -> Path:
         return self.root / sharded(key)
+
+    def prepare(self) -> None:
+        """Create the directory (and missing parents) unless it is there, then `check` it:
+        at start-up, so that a directory that cannot be used stops the server there, and
+        `check` passes before the first upload. OSError when it cannot be used."""
+        _make_dirs(self.root)
+        self.check()
+
+    def check(self) -> None:
+        """Raise OSError unless the directory is there and this process may create files
+        in it. Asks the file system, writes nothing: cheap enough for every readiness probe."""
+        if not self.root.is_dir():
+            if self.root.exists():
+                raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(self.root))
+            raise FileNotFoundError(errno.ENOENT, "no such directory", str(self.root))
+        # access(2) also says no on a read-only mount.
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, "not writable by this process", str(self.root))
 
     def put(self, source: Readable, *, max_bytes: int | None = None) -> StoredBlob:
         key = new_key()

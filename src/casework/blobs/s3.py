@@ -9,6 +9,9 @@ An upload is first spooled to a temporary file (in memory up to 8 MiB), hashed a
 size-checked on the way, and only then sent: an oversized or interrupted upload never
 reaches the bucket, and the SDK can retry a failed part from the spool. S3 makes an
 object visible only once its upload completed, so a reader never sees part of one.
+
+`check` (what `/readyz` asks) is one HEAD request on the bucket, through a client of its
+own with short timeouts and no retries: a probe must answer within its own deadline.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from casework.blobs.base import (
 )
 
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
+PROBE_TIMEOUT_SECONDS = 2
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 
 
@@ -62,7 +66,18 @@ class S3BlobStore:
             raise BlobError("an S3 blob store needs a bucket name")
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
-        self._client = client or _boto3().client("s3", endpoint_url=endpoint_url)
+        if client is None:
+            boto3 = _boto3()
+            client = boto3.client("s3", endpoint_url=endpoint_url)
+            config = importlib.import_module("botocore.config").Config(
+                connect_timeout=PROBE_TIMEOUT_SECONDS,
+                read_timeout=PROBE_TIMEOUT_SECONDS,
+                retries={"total_max_attempts": 1},
+            )
+            self._probe = boto3.client("s3", endpoint_url=endpoint_url, config=config)
+        else:
+            self._probe = client
+        self._client = client
         self._ClientError = _client_error()
 
     def __repr__(self) -> str:
@@ -107,6 +122,12 @@ class S3BlobStore:
                 return BlobReader(io.BytesIO(b""), 0)
             raise
         return BlobReader(response["Body"], None)
+
+    def check(self) -> None:
+        """Raise (botocore's ClientError, EndpointConnectionError, NoCredentialsError...)
+        unless the bucket answers a HEAD request with these credentials: nothing is
+        written, and it needs only `s3:ListBucket`."""
+        self._probe.head_bucket(Bucket=self.bucket)
 
     def delete(self, key: str) -> None:
         self._client.delete_object(Bucket=self.bucket, Key=self.object_name(key))

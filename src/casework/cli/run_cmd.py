@@ -36,6 +36,7 @@ def run(
     from casework.store.db import make_engine, session_factory
     from casework.worker.runner import Worker
 
+    serve_cmd.check_settings()  # a wrong setting (CASEWORK_BLOB_URL...) before any work
     url = database_url or default_database_url()
     console = Console(soft_wrap=True)  # commands to copy must not be broken across lines
     try:

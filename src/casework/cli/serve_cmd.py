@@ -2,7 +2,9 @@
 
 A new, empty database gets its schema first; one at an older revision is refused with a
 hint, since migrating a database in use is the operator's decision (`casework db upgrade`,
-after a backup).
+after a backup). Before any of that, the settings are checked and the blob store readied
+(`check_settings`): a wrong one is one line and exit status 2, not a traceback from each
+worker process.
 """
 
 from __future__ import annotations
@@ -33,6 +35,21 @@ def _checked(url: str, action: Callable[[], T]) -> T:
         fail(f"{shown_url(url)}: {one_line(exc)}")
 
 
+def check_settings() -> None:
+    """Read the server's settings from the environment as each worker process will, and
+    ready the blob store (the filesystem store's directory is created): a wrong value
+    (CASEWORK_BLOB_URL, CASEWORK_COOKIE_SECURE...) fails here, in one line, exit 2."""
+    from casework.blobs import BlobConfigError
+    from casework.server.settings import Settings, SettingsError
+
+    try:
+        settings = Settings.from_env()
+        if settings.documents is not None:
+            settings.documents.prepare()
+    except (SettingsError, BlobConfigError) as exc:
+        fail(str(exc))
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every one).")] = (
         "127.0.0.1"
@@ -55,10 +72,10 @@ def serve(
     # Imported here: `casework --help` and every other command do not need them.
     from casework.server.logs import configure_logging
     from casework.server.metrics import MULTIPROC_ENV
-    from casework.server.settings import Settings, SettingsError
 
     if log_level.lower() not in LOG_LEVELS:
         fail(f"--log-level must be one of: {', '.join(LOG_LEVELS)}")
+    check_settings()  # before the database is touched: a wrong setting changes nothing
     url = database_url or default_database_url()
     current = _checked(url, lambda: migrate.current(url))
     head = _checked(url, migrate.head)
@@ -72,10 +89,6 @@ def serve(
     # The app factory runs in each worker process and reads its settings from there.
     os.environ["CASEWORK_DATABASE_URL"] = url
     os.environ["CASEWORK_LOG_LEVEL"] = log_level.upper()
-    try:
-        Settings.from_env()  # a wrong setting fails here, once, rather than in each worker
-    except SettingsError as exc:
-        fail(str(exc))
     metrics_dir = None
     if workers > 1 and not os.environ.get(MULTIPROC_ENV):
         # Each process counts its own requests; this lets /metrics add them up.

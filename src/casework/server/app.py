@@ -5,6 +5,10 @@ Everything under /api/v1; the OpenAPI 3.1 document at /api/v1/openapi.json and i
 interactive docs at /api/docs; /healthz, /readyz and /metrics at the root for operators.
 Routes live in `routes_*.py` and reach the database only through `casework.services`,
 where the rules about who may do what are.
+
+The blob store is configured when the app is created (a wrong CASEWORK_BLOB_URL raises
+`BlobConfigError` here, not on the first upload) and readied when it starts: the
+filesystem store's directory is created then, so that `/readyz` can pass.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from importlib import metadata
 
 from fastapi import FastAPI
 
+from casework.blobs import DocumentStorage
 from casework.server import (
     problems,
     routes_auth,
@@ -48,8 +53,16 @@ def _now() -> datetime:
 def create_app(
     settings: Settings | None = None, *, clock: Callable[[], datetime] | None = None
 ) -> FastAPI:
-    """The application for `settings` (default: from the environment); `clock` for tests."""
+    """The application for `settings` (default: from the environment); `clock` for tests.
+
+    Raises SettingsError or BlobConfigError (one line, naming the variable) for a setting
+    it cannot use."""
     settings = settings or Settings.from_env()
+    # Document storage: from the settings, else from the environment; an embedder or a
+    # test may still replace `app.state.casework_documents` before the app starts.
+    documents = settings.documents
+    if documents is None:
+        documents = DocumentStorage.from_env()
     # hide_parameters: an error's text then never carries the values of a statement
     # (a password hash, a token digest) into a log line.
     engine = make_engine(settings.database_url, hide_parameters=True)
@@ -62,8 +75,11 @@ def create_app(
     )
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(running: FastAPI) -> AsyncIterator[None]:
         try:
+            storage = getattr(running.state, "casework_documents", None)
+            if isinstance(storage, DocumentStorage):
+                storage.prepare()  # BlobConfigError: its directory cannot be made or written
             yield
         finally:
             engine.dispose()
@@ -78,6 +94,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.casework = state
+    app.state.casework_documents = documents  # what routes_documents.document_storage finds
     problems.install(app)
     app.add_middleware(RequestMiddleware, metrics=state.metrics)
     for module in (routes_auth, routes_tokens, routes_users, routes_ops):

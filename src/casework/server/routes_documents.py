@@ -40,8 +40,9 @@ _STORAGE_LOCK = threading.Lock()
 
 
 def document_storage(request: Request) -> DocumentStorage:
-    """The blob store and limits: `app.state.casework_documents` when an embedder (or a
-    test) set it, else from the environment, once per app."""
+    """The blob store and limits: `app.state.casework_documents`, which `create_app` sets
+    from the settings (an embedder or a test may replace it); an app assembled without
+    it reads the environment, once."""
     state = request.app.state
     with _STORAGE_LOCK:
         storage = getattr(state, "casework_documents", None)

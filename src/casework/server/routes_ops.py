@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from casework.server.deps import State
 from casework.server.problems import problem_response
+from casework.server.routes_documents import document_storage
 from casework.services.errors import Unauthenticated
 from casework.store import migrate
 
@@ -27,9 +28,13 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", response_model=None)
-def readyz(request: Request, state: State) -> dict[str, str] | Response:
+def readyz(request: Request, state: State) -> dict[str, str | None] | Response:
     """Ready for traffic: the database answers and its schema is the one this version
-    of Casework expects (`casework db upgrade` has run)."""
+    of Casework expects (`casework db upgrade` has run), and the blob store answers (its
+    directory is there and writable; its bucket answers a HEAD). Both are asked every
+    time, so the problem says everything that is wrong; neither is written to."""
+    checks: dict[str, str | None] = {}
+    wrong: list[str] = []
     expected = migrate.head()
     try:
         with state.engine.connect() as conn:
@@ -37,17 +42,26 @@ def readyz(request: Request, state: State) -> dict[str, str] | Response:
             revision = MigrationContext.configure(conn).get_current_revision()
     except SQLAlchemyError as exc:
         # The exception's class only: its text may hold the URL or SQL.
-        detail = f"the database does not answer ({type(exc).__name__})"
-        return problem_response(request, 503, "unavailable", detail, extra={"database": "down"})
-    if revision != expected:
-        detail = (
-            f"the database is at revision {revision or 'none'}, not {expected}: "
-            "run `casework db upgrade`"
-        )
-        return problem_response(
-            request, 503, "unavailable", detail, extra={"database": "ok", "revision": revision}
-        )
-    return {"status": "ready", "database": "ok", "revision": revision}
+        checks["database"] = "down"
+        wrong.append(f"the database does not answer ({type(exc).__name__})")
+    else:
+        checks.update(database="ok", revision=revision)
+        if revision != expected:
+            wrong.append(
+                f"the database is at revision {revision or 'none'}, not {expected}: "
+                "run `casework db upgrade`"
+            )
+    try:
+        document_storage(request).store.check()
+    except Exception as exc:  # whatever the store raises (OSError, the S3 SDK's errors)
+        # The class only: the text may hold a path, a bucket, an endpoint or a request id.
+        checks["blobs"] = "down"
+        wrong.append(f"the blob store cannot be used ({type(exc).__name__})")
+    else:
+        checks["blobs"] = "ok"
+    if wrong:
+        return problem_response(request, 503, "unavailable", "; ".join(wrong), extra=checks)
+    return {"status": "ready", **checks}
 
 
 @router.get("/metrics")

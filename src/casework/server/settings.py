@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from casework.blobs.config import BlobConfigError, DocumentStorage
 from casework.services.login_limits import LoginLimit
 from casework.services.oidc_client import DEFAULT_SCOPES, OidcSettings
 from casework.store.db import DEFAULT_URL
@@ -42,6 +43,9 @@ class Settings:
     api_docs: bool = True
     # Signing in with an OpenID Connect provider; None: off.
     oidc: OidcSettings | None = None
+    # Where documents' bytes go and their limits (CASEWORK_BLOB_URL, CASEWORK_BLOB_DIR...);
+    # None: read from the environment when the app is created.
+    documents: DocumentStorage | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -59,7 +63,17 @@ class Settings:
             metrics_token=env.get("CASEWORK_METRICS_TOKEN") or None,
             api_docs=_bool(env, "CASEWORK_API_DOCS", True),
             oidc=_oidc(env),
+            documents=_documents(env),
         )
+
+
+def _documents(env: Mapping[str, str]) -> DocumentStorage:
+    """The blob store, checked now: a wrong CASEWORK_BLOB_URL stops the start, rather
+    than failing the first upload."""
+    try:
+        return DocumentStorage.from_env(env)
+    except BlobConfigError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def _oidc(env: Mapping[str, str]) -> OidcSettings | None:
