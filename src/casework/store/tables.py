@@ -47,7 +47,8 @@ NAMING = {
 
 # The conditions of the partial indexes; queries repeat them word for word.
 INBOX_WHERE = "state = 'active' AND assignee IS NOT NULL"
-QUEUE_WHERE = "state = 'active' AND assignee IS NULL"
+# A queue is a role's: role-less tasks are in none (0010).
+QUEUE_WHERE = "role IS NOT NULL AND state = 'active' AND assignee IS NULL"
 JOB_PENDING_WHERE = "status = 'pending'"
 JOB_RUNNING_WHERE = "status = 'running'"
 JOB_DONE_WHERE = "status = 'done'"
