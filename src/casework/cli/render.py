@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.tree import Tree
 
 from casework.engine import CaseEngine, CaseInstance, PlanItemInstance
+from casework.engine.human_work import task_name, task_role
 from casework.services.timeline import decision_text
 
 STATE_STYLE = {
@@ -54,8 +55,12 @@ def _label(engine: CaseEngine, state: CaseInstance, inst: PlanItemInstance) -> s
     extra = ""
     if inst.due is not None and inst.state.value == "available":
         extra = f" (due {inst.due:%Y-%m-%d %H:%M})"
-    role = f" [dim]· {spec.item.role}[/]" if spec.item.role else ""
-    return f"{icon} {spec.item.name}{repeat}{role} [{style}]{inst.state.value}[/]{extra}"
+    # An ad-hoc task's name and role are its own (and typed by a person: escaped).
+    name, role = task_name(engine.compiled, inst), task_role(engine.compiled, inst)
+    performer = f" [dim]· {escape(role)}[/]" if role else ""
+    if inst.assignee is not None:
+        performer += f" [dim]→ {escape(inst.assignee)}[/]"
+    return f"{icon} {escape(name)}{repeat}{performer} [{style}]{inst.state.value}[/]{extra}"
 
 
 def _add_children(
