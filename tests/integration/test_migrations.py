@@ -108,7 +108,7 @@ def schema_diff(conn: Connection) -> list[Any]:
 def test_upgrade_creates_exactly_the_model_schema(db_url: str) -> None:
     assert migrate.current(db_url) is None
     migrate.upgrade(db_url)
-    assert migrate.current(db_url) == migrate.head() == "0010"
+    assert migrate.current(db_url) == migrate.head() == "0011"
     with connected(db_url) as conn:
         insp = inspect(conn)
         assert table_names(insp) == set(METADATA.tables) | {VERSION_TABLE}
@@ -156,7 +156,7 @@ def test_upgrade_downgrade_upgrade(db_url: str) -> None:
     migrate.upgrade(db_url)
     migrate.downgrade(db_url, "base")
     migrate.upgrade(db_url)
-    assert migrate.current(db_url) == "0010"
+    assert migrate.current(db_url) == "0011"
     with connected(db_url) as conn:
         assert actual_schema(inspect(conn)) == expected_schema()
         assert schema_diff(conn) == []
@@ -165,7 +165,7 @@ def test_upgrade_downgrade_upgrade(db_url: str) -> None:
 def test_upgrade_twice_is_a_no_op(db_url: str) -> None:
     migrate.upgrade(db_url)
     migrate.upgrade(db_url)
-    assert migrate.current(db_url) == "0010"
+    assert migrate.current(db_url) == "0011"
 
 
 def test_migrated_schema_stores_rows(db_url: str) -> None:
@@ -229,19 +229,19 @@ def test_cli_upgrade_current_downgrade(db_url: str) -> None:
     result = cli("upgrade", "--database-url", db_url)
     assert result.exit_code == 0, result.output
     assert result.stdout.count("\n") == 1
-    assert result.stdout.rstrip().endswith("upgraded from base to 0010")
+    assert result.stdout.rstrip().endswith("upgraded from base to 0011")
 
     result = cli("upgrade", "--revision", "head", "--database-url", db_url)
     assert result.exit_code == 0, result.output
-    assert result.stdout.rstrip().endswith("already at 0010")
+    assert result.stdout.rstrip().endswith("already at 0011")
 
     result = cli("current", "--database-url", db_url)
     assert result.exit_code == 0, result.output
-    assert result.stdout.rstrip().endswith("0010 (head)")
+    assert result.stdout.rstrip().endswith("0011 (head)")
 
     result = cli("downgrade", "base", "--database-url", db_url)
     assert result.exit_code == 0, result.output
-    assert result.stdout.rstrip().endswith("downgraded from 0010 to base")
+    assert result.stdout.rstrip().endswith("downgraded from 0011 to base")
     assert migrate.current(db_url) is None
 
 
@@ -251,7 +251,7 @@ def test_cli_takes_the_url_from_the_environment(
     monkeypatch.setenv("CASEWORK_DATABASE_URL", db_url)
     result = cli("upgrade")
     assert result.exit_code == 0, result.output
-    assert migrate.current(db_url) == "0010"
+    assert migrate.current(db_url) == "0011"
 
 
 def test_cli_unknown_revision_fails_in_one_line(db_url: str) -> None:

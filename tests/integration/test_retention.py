@@ -1,6 +1,7 @@
 """Retention on SQLite and PostgreSQL: `services.retention.prune`, `casework db prune`
 and the worker's hourly housekeeping delete finished jobs and webhook deliveries past
-their retention, in batches, through their indexes; nothing else."""
+their retention, in batches, through their indexes; nothing else. (Idempotency keys:
+test_idempotency_expiry.py.)"""
 
 from __future__ import annotations
 
@@ -113,7 +114,7 @@ def _delivery_keys(db: sessionmaker[Session]) -> set[str]:
 
 
 def _counts(jobs: int = 0, deliveries: int = 0) -> dict[str, int]:
-    return {"jobs": jobs, "webhook_deliveries": deliveries}
+    return {"jobs": jobs, "webhook_deliveries": deliveries, "idempotency_keys": 0}
 
 
 # --- the service -------------------------------------------------------------------------
@@ -273,7 +274,7 @@ def test_batches_delete_more_rows_than_one_batch_holds(db: sessionmaker[Session]
     )
     assert result.deleted == _counts(jobs=30, deliveries=1) and result.complete
     # Each batch a transaction of its own: four full ones, then the rest; a last look at
-    # the failed jobs and at each kind of delivery.
+    # the failed jobs, at each kind of delivery and at the idempotency keys.
     assert batches == [
         ("jobs", 7),
         ("jobs", 7),
@@ -283,6 +284,7 @@ def test_batches_delete_more_rows_than_one_batch_holds(db: sessionmaker[Session]
         ("jobs", 0),
         ("webhook_deliveries", 1),
         ("webhook_deliveries", 0),
+        ("idempotency_keys", 0),
     ]
     assert _job_keys(db) == {f"new-{i}" for i in range(5)}
 
@@ -381,15 +383,23 @@ def _plan(conn: Connection, statement: Any, params: dict[str, Any]) -> str:
 
 
 @pytest.mark.parametrize(
-    ("statement", "index"),
+    ("statement", "index", "by_key"),
     [
-        (retention.DELETE_DONE_JOBS, "ix_jobs_done"),
-        (retention.DELETE_FAILED_JOBS, "ix_jobs_failed"),
-        (retention.DELETE_DELIVERED, "ix_webhook_deliveries_delivered"),
-        (retention.DELETE_ENDED_DELIVERIES, "ix_webhook_deliveries_ended"),
+        (retention.DELETE_DONE_JOBS, "ix_jobs_done", "PRIMARY KEY"),
+        (retention.DELETE_FAILED_JOBS, "ix_jobs_failed", "PRIMARY KEY"),
+        (retention.DELETE_DELIVERED, "ix_webhook_deliveries_delivered", "PRIMARY KEY"),
+        (retention.DELETE_ENDED_DELIVERIES, "ix_webhook_deliveries_ended", "PRIMARY KEY"),
+        # A composite primary key: its index is SQLite's automatic one.
+        (
+            retention.DELETE_OLD_KEYS,
+            "ix_idempotency_keys_created_at",
+            "sqlite_autoindex_idempotency_keys_1 (key=? AND actor=?)",
+        ),
     ],
 )
-def test_each_delete_reads_its_partial_index(engine: Engine, statement: Any, index: str) -> None:
+def test_each_delete_reads_its_index(
+    engine: Engine, statement: Any, index: str, by_key: str
+) -> None:
     with engine.begin() as conn:
         plan = _plan(conn, statement, {"b_cutoff": NOW, "b_limit": 5000})
     assert index in plan
@@ -397,8 +407,8 @@ def test_each_delete_reads_its_partial_index(engine: Engine, statement: Any, ind
         # The oldest rows are found by a range on the index, not by a scan of the table,
         # and each is deleted by its primary key.
         assert f"USING INDEX {index} (" in plan
-        assert "PRIMARY KEY" in plan and "SCAN jobs" not in plan
-        assert "SCAN webhook_deliveries" not in plan
+        assert by_key in plan and "SCAN jobs" not in plan
+        assert "SCAN webhook_deliveries" not in plan and "SCAN idempotency_keys" not in plan
     else:
         assert "Index Cond: (" in plan and "Seq Scan" not in plan
 
@@ -436,7 +446,7 @@ def test_cli_prints_the_counts(db_url: str, db: sessionmaker[Session]) -> None:
     result = _cli(db_url)
     assert result.exit_code == 0, result.output
     [line] = result.stdout.splitlines()
-    assert "deleted 2 jobs and 1 webhook deliveries" in line
+    assert "deleted 2 jobs, 1 webhook deliveries and 0 idempotency keys" in line
     assert "done before " in line and "failed before " in line
     assert _job_keys(db) == {"done-1d", "pending-40d"}
 
@@ -549,8 +559,8 @@ def test_housekeeping_takes_its_periods_from_the_environment(
 
 
 def test_housekeeping_off(db: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(retention.DONE_ENV, "off")
-    monkeypatch.setenv(retention.FAILED_ENV, "off")
+    for name in (retention.DONE_ENV, retention.FAILED_ENV, retention.IDEMPOTENCY_ENV):
+        monkeypatch.setenv(name, "off")
     _add_jobs(db, [_job_row("done-1y", "done", NOW - 365 * DAY)])
     worker = Worker(db, name="w1", clock=Clock(NOW))
     assert not worker.retention.enabled

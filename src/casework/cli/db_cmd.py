@@ -1,5 +1,6 @@
 """`casework db upgrade | downgrade | current`: create and migrate the database;
-`casework db prune`: delete finished jobs and webhook deliveries past their retention."""
+`casework db prune`: delete finished jobs, webhook deliveries and idempotency keys past
+their retention."""
 
 from __future__ import annotations
 
@@ -118,18 +119,28 @@ def prune(
             "(at least --done-after), or off.",
         ),
     ] = retention.format_duration(retention.FAILED_AFTER),
+    idempotency_after: Annotated[
+        str,
+        typer.Option(
+            "--idempotency-after",
+            envvar=retention.IDEMPOTENCY_ENV,
+            help="Delete idempotency keys older than this (a retry with one is then a new "
+            "request), or off.",
+        ),
+    ] = retention.format_duration(retention.IDEMPOTENCY_AFTER),
     batch_size: Annotated[
         int, typer.Option(min=1, max=100_000, help="Rows deleted per transaction.")
     ] = retention.BATCH_SIZE,
     database_url: DatabaseUrl = None,
     json_out: Json = False,
 ) -> None:
-    """Delete finished jobs and webhook deliveries past their retention, in small
-    transactions; the case event log is never touched. Safe while Casework runs."""
+    """Delete finished jobs, webhook deliveries and idempotency keys past their retention,
+    in small transactions; the case event log is never touched. Safe while Casework runs."""
     done = _period(done_after, "--done-after")
     failed = _period(failed_after, "--failed-after")
+    keys = _period(idempotency_after, "--idempotency-after")
     try:
-        retention.check(retention.Retention(done, failed))
+        retention.check(retention.Retention(done, failed, keys))
     except InvalidInput as exc:
         fail(exc.message)
     # Progress goes to stderr, and only to a terminal: stdout stays the result, and a
@@ -151,6 +162,7 @@ def prune(
             now=now(),
             done_after=done,
             failed_after=failed,
+            idempotency_after=keys,
             batch_size=batch_size,
             on_batch=advance,
         )
@@ -161,12 +173,15 @@ def prune(
                 "total": result.total,
                 "done_before": result.done_before,
                 "failed_before": result.failed_before,
+                "idempotency_before": result.idempotency_before,
             }
         )
         return
-    jobs, deliveries = (result.deleted[t] for t in (retention.JOBS, retention.DELIVERIES))
+    tables = (retention.JOBS, retention.DELIVERIES, retention.KEYS)
+    jobs, deliveries, old_keys = (result.deleted[t] for t in tables)
     typer.echo(
-        f"{shown_url(database_url)}: deleted {jobs} jobs and {deliveries} webhook deliveries "
-        f"(done before {_when(result.done_before)}, "
-        f"failed before {_when(result.failed_before)})"
+        f"{shown_url(database_url)}: deleted {jobs} jobs, {deliveries} webhook deliveries "
+        f"and {old_keys} idempotency keys (done before {_when(result.done_before)}, "
+        f"failed before {_when(result.failed_before)}, "
+        f"keys before {_when(result.idempotency_before)})"
     )

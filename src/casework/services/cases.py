@@ -116,7 +116,7 @@ def open_case(
         "confidential": confidential,
     }
     with transaction(db) as conn:
-        replay = _replayed(conn, actor, idempotency_key, request)
+        replay = _replayed(conn, actor, idempotency_key, request, now)
         if replay is not None:
             return replay
         version = latest_version(conn, type_id)
@@ -272,7 +272,7 @@ def run_command(
         try:
             with transaction(db) as conn:
                 bind = conn.engine
-                replay = _replayed(conn, actor, idempotency_key, request)
+                replay = _replayed(conn, actor, idempotency_key, request, now)
                 if replay is not None:
                     return replay
                 # A retry reads the row: the warm copy is what lost the race.
@@ -497,9 +497,9 @@ def event_rows(
 
 
 def _replayed(
-    conn: Connection, actor: Actor, key: str | None, request: dict[str, Any]
+    conn: Connection, actor: Actor, key: str | None, request: dict[str, Any], now: datetime
 ) -> CaseRef | None:
-    result = idempotency.replayed(conn, actor, key, request)
+    result = idempotency.replayed(conn, actor, key, request, now=now)
     if result is None:
         return None
     created = tuple(result.get("created", ()))

@@ -50,7 +50,7 @@ def add_note(
         raise InvalidInput(f"a note is at most {MAX_NOTE} characters", field="body")
     request = {"op": "note", "case": case_id, "body": body}
     with db.begin() as session:
-        stored = replayed(session, actor, idempotency_key, request)
+        stored = replayed(session, actor, idempotency_key, request, now=now)
         if stored is not None:
             return int(stored["note_id"])
         row = locked_case(session, case_id)

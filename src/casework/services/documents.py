@@ -261,7 +261,7 @@ def _write(
         row = locked(session, case_id)
         # Again, under the lock: the case may have changed hands while the bytes arrived.
         _check_may_add(session, actor, case_id, document_id)
-        replay = idempotency.replayed(session, actor, idempotency_key, request)
+        replay = idempotency.replayed(session, actor, idempotency_key, request, now=now)
         if replay is not None:
             return record_of(session, int(replay["document_id"])), True
         if document_id is None:

@@ -12,17 +12,28 @@ whatever route it was sent to: the same key with a different request is refused.
   twice, linking two cases again, setting the same confidentiality): should the process
   die between the write and the key, or two requests with one key run at once, doing it
   again changes nothing.
+
+Keys expire: one older than `kept_for()` (CASEWORK_RETENTION_IDEMPOTENCY, 7 days by
+default, `off`: never) is forgotten, and a retry with it is a new request. Retention
+(`services/retention.py`, run by the workers and `casework db prune`) deletes such keys;
+to make this exact whatever the pruner is doing, `replayed` given `now` also treats a
+stored key that old as absent, and `remember` then overwrites it. Without `now`,
+`replayed` replays a key until the pruner deletes it.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import logging
+import os
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,13 +41,63 @@ from casework.services.actors import Actor
 from casework.services.errors import InvalidInput
 from casework.store.tables import IdempotencyKey, table_of
 
+log = logging.getLogger(__name__)
+
 KEY_FIELD = "Idempotency-Key"
 _KEYS = table_of(IdempotencyKey)
 # Built once: engine commands with a key check it on every call.
-_LOAD_KEY = select(_KEYS.c.request_hash, _KEYS.c.result).where(
+_LOAD_KEY = select(_KEYS.c.request_hash, _KEYS.c.result, _KEYS.c.created_at).where(
     _KEYS.c.key == bindparam("b_key"), _KEYS.c.actor == bindparam("b_actor")
 )
 _INSERT_KEY = _KEYS.insert()
+
+
+def _overwriting(insert: Any) -> Any:
+    """INSERT the key, or overwrite the stored one if it expired (`created_at` before
+    `b_cutoff`); RETURNING a row when either happened, none when an unexpired key with
+    that name is stored."""
+    statement = insert(_KEYS)
+    new = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=[_KEYS.c.key, _KEYS.c.actor],
+        set_={"request_hash": new.request_hash, "result": new.result, "created_at": new.created_at},
+        where=_KEYS.c.created_at < bindparam("b_cutoff"),
+    ).returning(_KEYS.c.key)
+
+
+_UPSERT_KEY = {"postgresql": _overwriting(postgresql.insert), "sqlite": _overwriting(sqlite.insert)}
+
+
+@functools.cache
+def kept_for() -> timedelta | None:
+    """How long a key is remembered (None: for ever): CASEWORK_RETENTION_IDEMPOTENCY,
+    read from the environment once per process, at the first keyed request.
+
+    A value it cannot read is logged as an error, and keys are then never treated as
+    expired here (a retry is never applied twice because of a typo); the workers and
+    `casework db prune` refuse to start with it. Tests change the variable and call
+    `kept_for.cache_clear()`."""
+    # Imported here: retention imports the services that import this module.
+    from casework.services import retention
+
+    try:
+        return retention.idempotency_from_env(os.environ)
+    except InvalidInput as exc:
+        log.error("%s: idempotency keys are kept for ever until it is fixed", exc.message)
+        return None
+
+
+def _expired(created_at: datetime, now: datetime | None) -> bool:
+    period = kept_for()
+    if now is None or period is None:
+        return False
+    if created_at.tzinfo is None:  # SQLite: the UTC wall time, as it was written
+        created_at = created_at.replace(tzinfo=UTC)
+    return created_at < now - period
+
+
+class _KeyTaken(Exception):
+    """An unexpired key of that name and actor is stored already."""
 
 
 def request_hash(request: dict[str, Any]) -> str:
@@ -45,13 +106,19 @@ def request_hash(request: dict[str, Any]) -> str:
 
 
 def replayed(
-    bind: Session | Connection, actor: Actor, key: str | None, request: dict[str, Any]
+    bind: Session | Connection,
+    actor: Actor,
+    key: str | None,
+    request: dict[str, Any],
+    *,
+    now: datetime | None = None,
 ) -> dict[str, Any] | None:
-    """The stored result of `key` when it was used for this request; None when unused."""
+    """The stored result of `key` when it was used for this request; None when unused,
+    or, given `now` (the request's time, as passed to `remember`), when it expired."""
     if key is None:
         return None
     row = bind.execute(_LOAD_KEY, {"b_key": key, "b_actor": actor.id}).first()
-    if row is None:
+    if row is None or _expired(row.created_at, now):
         return None
     if row.request_hash != request_hash(request):
         raise InvalidInput(
@@ -69,18 +136,32 @@ def remember(
     result: dict[str, Any],
     now: datetime,
 ) -> None:
+    """Store `key`'s result, in the caller's transaction; an expired key of that name is
+    overwritten. IntegrityError when an unexpired one is stored (a request with the same
+    key committed first)."""
     if key is None:
         return
-    bind.execute(
-        _INSERT_KEY,
-        {
-            "key": key,
-            "actor": actor.id,
-            "request_hash": request_hash(request),
-            "result": result,
-            "created_at": now,
-        },
-    )
+    row = {
+        "key": key,
+        "actor": actor.id,
+        "request_hash": request_hash(request),
+        "result": result,
+        "created_at": now,
+    }
+    period = kept_for()
+    dialect = bind.get_bind().dialect if isinstance(bind, Session) else bind.dialect
+    upsert = _UPSERT_KEY.get(dialect.name)
+    if period is None or upsert is None:
+        bind.execute(_INSERT_KEY, row)
+        return
+    # In UTC, as `created_at` is written (SQLite keeps no offset).
+    cutoff = now.astimezone(UTC) - period
+    if bind.execute(upsert, {**row, "b_cutoff": cutoff}).first() is None:
+        # What the plain INSERT raised, for callers that retry on it (they then replay
+        # the stored key or refuse a different request).
+        raise IntegrityError(
+            "INSERT INTO idempotency_keys", None, _KeyTaken(f"key {key!r} is already stored")
+        )
 
 
 def once(
@@ -96,7 +177,7 @@ def once(
     if key is None:
         return action()
     with db() as session:
-        stored = replayed(session, actor, key, request)
+        stored = replayed(session, actor, key, request, now=now)
     if stored is not None:
         return stored
     result = action()
@@ -107,6 +188,6 @@ def once(
         # A request with the same key finished first: its result is the one that stands
         # (or, for another request, the refusal).
         with db() as session:
-            stored = replayed(session, actor, key, request)
+            stored = replayed(session, actor, key, request, now=now)
         return stored if stored is not None else result
     return result

@@ -10,21 +10,23 @@ What goes, once older than its retention period (`now` minus the period):
   queued), after `done_after`; those that gave up (`failed`) or were never sent
   (`cancelled`: the subscription was switched off, the event was gone), after
   `failed_after`. A delivery whose job is still pending or running stays whatever its
-  status says (an operator may have requeued the job by hand).
+  status says (an operator may have requeued the job by hand);
+- `idempotency_keys` (by `created_at`, when the request was first applied), after
+  `idempotency_after` (default 7 days). A key older than that is forgotten: a retry
+  with it is a new request. `idempotency.replayed`, given `now`, already treats such a
+  key as absent, so such a retry is applied again whether the pruner got to it or not.
 
 Never touched: pending and running jobs, pending and retrying deliveries, and the case
 event log (`case_events`, the audit trail), which is never pruned; nor anything it
 refers to. A period of None keeps those rows for ever.
 
-Idempotency keys (`idempotency_keys`) are not pruned: they have no expiry, and deleting
-one would let a client's late retry with that key apply its request a second time.
 Expired sessions, OIDC sign-ins and old login failures are already deleted as new ones
 arrive (`credentials.py`, `oidc.py`, `login_limits.py`).
 
 Each batch (`batch_size` rows, 5,000 by default) is one short transaction of its own,
-a DELETE of the oldest matching rows through the partial index built for it (migration
-0008), so pruning never holds locks for long or grows one huge transaction, and it can
-run while the server and workers work. On PostgreSQL the batch skips rows another
+a DELETE of the oldest matching rows through the index built for it (migrations 0008
+and 0011), so pruning never holds locks for long or grows one huge transaction, and it
+can run while the server and workers work. On PostgreSQL the batch skips rows another
 pruner has locked (SKIP LOCKED), so pruners on several machines do not queue behind
 each other. `max_batches` bounds one call (the worker's housekeeping prunes a slice,
 goes back to its jobs, then carries on): a full batch (more rows may be waiting) ends
@@ -41,12 +43,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, exists, select, text
+from sqlalchemy import Table, bindparam, exists, select, text, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.services.cases import transaction
 from casework.services.errors import InvalidInput
-from casework.store.tables import JOB_DONE_WHERE, JOB_FAILED_WHERE, Job, table_of
+from casework.store.tables import (
+    JOB_DONE_WHERE,
+    JOB_FAILED_WHERE,
+    IdempotencyKey,
+    Job,
+    table_of,
+)
 from casework.store.webhook_tables import (
     DELIVERY_DELIVERED_WHERE,
     DELIVERY_ENDED_WHERE,
@@ -59,13 +67,20 @@ BATCH_SIZE = 5000
 # Longer than anyone keeps job rows on purpose; "off" is the way to keep them for ever.
 MAX_RETENTION = timedelta(days=36500)
 
+# Long enough for any client's retries (hours, at most a day or two offline).
+IDEMPOTENCY_AFTER = timedelta(days=7)
+
 DONE_ENV = "CASEWORK_RETENTION_DONE"
 FAILED_ENV = "CASEWORK_RETENTION_FAILED"
+# Also read by the server's `idempotency.kept_for()`: one variable for what is
+# replayed and what is pruned.
+IDEMPOTENCY_ENV = "CASEWORK_RETENTION_IDEMPOTENCY"
 OFF = frozenset({"off", "never", "none", "forever"})
 
 JOBS = "jobs"
 DELIVERIES = "webhook_deliveries"
-TABLES = (JOBS, DELIVERIES)
+KEYS = "idempotency_keys"
+TABLES = (JOBS, DELIVERIES, KEYS)
 
 _UNITS = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1)}
 _UNITS |= {"m": timedelta(minutes=1), "s": timedelta(seconds=1)}
@@ -79,10 +94,12 @@ class Retention:
 
     done_after: timedelta | None = DONE_AFTER
     failed_after: timedelta | None = FAILED_AFTER
+    idempotency_after: timedelta | None = IDEMPOTENCY_AFTER
 
     @property
     def enabled(self) -> bool:
-        return self.done_after is not None or self.failed_after is not None
+        periods = (self.done_after, self.failed_after, self.idempotency_after)
+        return any(period is not None for period in periods)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +111,7 @@ class PruneResult:
     complete: bool = True
     done_before: datetime | None = None
     failed_before: datetime | None = None
+    idempotency_before: datetime | None = None
 
     @property
     def total(self) -> int:
@@ -139,17 +157,27 @@ def format_duration(period: timedelta | None) -> str:
     return "".join(parts) or "0s"
 
 
+def _from(environ: Mapping[str, str], name: str, default: timedelta) -> timedelta | None:
+    value = environ.get(name, "").strip()
+    return parse_duration(value, name=name) if value else default
+
+
 def from_env(environ: Mapping[str, str]) -> Retention:
-    """The retention in `CASEWORK_RETENTION_DONE` / `CASEWORK_RETENTION_FAILED` (7d and
-    30d when unset; `off` keeps those rows for ever). InvalidInput on a bad value."""
-    done = environ.get(DONE_ENV, "").strip()
-    failed = environ.get(FAILED_ENV, "").strip()
+    """The retention in `CASEWORK_RETENTION_DONE` / `_FAILED` / `_IDEMPOTENCY` (7d, 30d
+    and 7d when unset; `off` keeps those rows for ever). InvalidInput on a bad value."""
     retention = Retention(
-        done_after=parse_duration(done, name=DONE_ENV) if done else DONE_AFTER,
-        failed_after=parse_duration(failed, name=FAILED_ENV) if failed else FAILED_AFTER,
+        done_after=_from(environ, DONE_ENV, DONE_AFTER),
+        failed_after=_from(environ, FAILED_ENV, FAILED_AFTER),
+        idempotency_after=idempotency_from_env(environ),
     )
     check(retention)
     return retention
+
+
+def idempotency_from_env(environ: Mapping[str, str]) -> timedelta | None:
+    """How long idempotency keys are kept: `CASEWORK_RETENTION_IDEMPOTENCY` (7d when
+    unset; `off`: for ever). InvalidInput on a bad value."""
+    return _from(environ, IDEMPOTENCY_ENV, IDEMPOTENCY_AFTER)
 
 
 def check(retention: Retention) -> None:
@@ -157,6 +185,7 @@ def check(retention: Retention) -> None:
     for name, period in (
         ("done_after", retention.done_after),
         ("failed_after", retention.failed_after),
+        ("idempotency_after", retention.idempotency_after),
     ):
         if period is not None and not timedelta(0) < period <= MAX_RETENTION:
             raise InvalidInput(
@@ -175,30 +204,37 @@ def check(retention: Retention) -> None:
 
 _JOBS = table_of(Job)
 _DELIVERIES = table_of(WebhookDelivery)
+_KEYS = table_of(IdempotencyKey)
 
 
-def _delete_oldest(table: Table, name: str, where: str, age: Any, *also: Any) -> Any:
+def _delete_oldest(table: Table, name: str, where: str | None, age: Any, *also: Any) -> Any:
     """DELETE up to `b_limit` rows meeting `where` (a partial index's condition, word for
-    word, so both databases use that index) older than `b_cutoff`, oldest first.
+    word, so both databases use that index; None: any row, through an index on `age`)
+    older than `b_cutoff`, oldest first.
 
-    The ids come from a materialised CTE, not an `IN (subquery)`, for the reason given in
-    `worker/jobs.py`: PostgreSQL may rerun such a subquery, its LIMIT then bounding each
-    run rather than the batch. `where` is repeated on the DELETE itself, so a row that
-    changed meanwhile is not deleted (SQLite has no row locks to prevent that)."""
+    The primary keys come from a materialised CTE, not an `IN (subquery)`, for the reason
+    given in `worker/jobs.py`: PostgreSQL may rerun such a subquery, its LIMIT then
+    bounding each run rather than the batch. `where` (or the age, without one) is
+    repeated on the DELETE itself, so a row that changed meanwhile is not deleted
+    (SQLite has no row locks to prevent that)."""
+    key = list(table.primary_key.columns)
+    older = age < bindparam("b_cutoff")
+    condition = text(where) if where is not None else older
     picked = (
-        select(table.c.id)
-        .where(text(where), age < bindparam("b_cutoff"), *also)
+        select(*key)
+        .where(*([older] if where is None else [condition, older]), *also)
         .order_by(age)
         .limit(bindparam("b_limit"))
         .with_for_update(skip_locked=True)
         .cte(name)
         .prefix_with("MATERIALIZED")
     )
+    chosen = select(*picked.c)
+    # (key, actor) IN (...) for idempotency_keys: row values, on both databases.
+    matches = key[0].in_(chosen) if len(key) == 1 else tuple_(*key).in_(chosen)
     # RETURNING to count: SQLite's driver reports no rowcount for a statement that
     # starts with WITH.
-    return (
-        table.delete().where(table.c.id.in_(select(picked.c.id)), text(where)).returning(table.c.id)
-    )
+    return table.delete().where(matches, condition).returning(key[0])
 
 
 # A delivery whose job is still to run (requeued by hand, or between its last attempt and
@@ -224,6 +260,8 @@ DELETE_ENDED_DELIVERIES = _delete_oldest(
     _DELIVERIES.c.created_at,
     ~_JOB_ACTIVE,
 )
+# Every key ages out: the plain index on created_at (0011) finds the oldest.
+DELETE_OLD_KEYS = _delete_oldest(_KEYS, "old_keys", None, _KEYS.c.created_at)
 
 
 # --- pruning -----------------------------------------------------------------------------
@@ -235,6 +273,7 @@ def prune(
     now: datetime,
     done_after: timedelta | None = DONE_AFTER,
     failed_after: timedelta | None = FAILED_AFTER,
+    idempotency_after: timedelta | None = IDEMPOTENCY_AFTER,
     batch_size: int = BATCH_SIZE,
     max_batches: int | None = None,
     on_batch: Callable[[str, int], None] | None = None,
@@ -249,17 +288,24 @@ def prune(
         raise InvalidInput("batch_size must be at least 1", field="batch_size")
     if max_batches is not None and max_batches < 1:
         raise InvalidInput("max_batches must be at least 1", field="max_batches")
-    check(Retention(done_after, failed_after))
+    check(Retention(done_after, failed_after, idempotency_after))
     # SQLite stores the wall time without its offset: compare in UTC, as it is written.
     now = now.astimezone(UTC)
     done_before = now - done_after if done_after is not None else None
     failed_before = now - failed_after if failed_after is not None else None
+    keys_before = now - idempotency_after if idempotency_after is not None else None
     steps = [
         (JOBS, DELETE_DONE_JOBS, done_before),
         (JOBS, DELETE_FAILED_JOBS, failed_before),
         (DELIVERIES, DELETE_DELIVERED, done_before),
         (DELIVERIES, DELETE_ENDED_DELIVERIES, failed_before),
+        (KEYS, DELETE_OLD_KEYS, keys_before),
     ]
+    cutoffs = {
+        "done_before": done_before,
+        "failed_before": failed_before,
+        "idempotency_before": keys_before,
+    }
     deleted = dict.fromkeys(TABLES, 0)
     batches = 0
     for table, statement, cutoff in steps:
@@ -279,5 +325,5 @@ def prune(
             # Only a full batch counts against the budget, so that every kind of row
             # gets a batch in each call and calls that start over always get further.
             if max_batches is not None and batches >= max_batches:
-                return PruneResult(deleted, False, done_before, failed_before)
-    return PruneResult(deleted, True, done_before, failed_before)
+                return PruneResult(deleted, False, **cutoffs)
+    return PruneResult(deleted, True, **cutoffs)

@@ -131,7 +131,7 @@ def claim_next(
     for _attempt in range(MAX_ATTEMPTS):
         try:
             with transaction(db) as conn:
-                stored = replayed(conn, actor, idempotency_key, request)
+                stored = replayed(conn, actor, idempotency_key, request, now=now)
                 if stored is not None:
                     return _claimed_from(stored)
                 row = _pick(conn, actor, role, types, passed)

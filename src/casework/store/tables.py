@@ -252,7 +252,8 @@ class IdempotencyKey(Base):
     actor: Mapped[str] = mapped_column(String(200), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
     result: Mapped[dict[str, Any]] = mapped_column(JSONType)
-    created_at: Mapped[datetime] = mapped_column(_utc())
+    # Indexed (0011) for retention, which deletes the oldest keys first.
+    created_at: Mapped[datetime] = mapped_column(_utc(), index=True)
 
 
 class Note(Base):

@@ -9,9 +9,10 @@ each job's effect exactly once, while a handler may run again after a crash: it 
 the same idempotency key every time to recognise that.
 
 Between jobs the worker does housekeeping: at most once per `housekeeping_interval`
-(an hour) it deletes finished jobs and webhook deliveries past their retention
-(`services/retention.py`; CASEWORK_RETENTION_DONE / CASEWORK_RETENTION_FAILED, `off`
-for both turns it off), a bounded slice at a time so that due jobs never wait long.
+(an hour) it deletes finished jobs, webhook deliveries and idempotency keys past their
+retention (`services/retention.py`; CASEWORK_RETENTION_DONE / _FAILED / _IDEMPOTENCY,
+`off` for all three turns it off), a bounded slice at a time so that due jobs never
+wait long.
 
 Time comes from `clock`, never from the system directly, so tests move it by hand.
 Logs carry ids, kinds and handler names only: never case data or handler outputs.
@@ -89,7 +90,8 @@ class Worker:
         housekeeping_interval: timedelta = HOUSEKEEPING_INTERVAL,
         housekeeping_batches: int = HOUSEKEEPING_BATCHES,
     ) -> None:
-        """`retention` None: from the environment (CASEWORK_RETENTION_DONE, ..._FAILED)."""
+        """`retention` None: from the environment (CASEWORK_RETENTION_DONE, ..._FAILED,
+        ..._IDEMPOTENCY)."""
         if batch < 1:
             raise ValueError("batch must be at least 1")
         if lease <= timedelta(0):
@@ -203,15 +205,18 @@ class Worker:
             now=now,
             done_after=self.retention.done_after,
             failed_after=self.retention.failed_after,
+            idempotency_after=self.retention.idempotency_after,
             max_batches=self.housekeeping_batches,
         )
         self._housekeeping_unfinished = not result.complete
         if result.total:
             log.info(
-                "worker %s housekeeping: deleted %d job(s), %d webhook delivery(ies)%s",
+                "worker %s housekeeping: deleted %d job(s), %d webhook delivery(ies), "
+                "%d idempotency key(s)%s",
                 self.name,
                 result.deleted[retention_service.JOBS],
                 result.deleted[retention_service.DELIVERIES],
+                result.deleted[retention_service.KEYS],
                 "" if result.complete else "; more to come",
             )
         return result
