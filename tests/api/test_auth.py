@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
-from tests.api.conftest import Clock
 from tests.api.support import bearer, login, problem, token_for
+from tests.clock import Clock
 from tests.people import PASSWORD, make_user
 
 from casework.services import identity

@@ -11,8 +11,8 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 from tests.api import cases_support
 from tests.api.cases_support import CASES, MERGE_PATCH, node, ok, opened
-from tests.api.conftest import Clock
 from tests.api.support import problem
+from tests.clock import Clock
 
 from casework.store.tables import PlanItemRow
 

@@ -9,8 +9,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 from tests.api import cases_support
 from tests.api.cases_support import CASES, MERGE_PATCH, ok, opened
-from tests.api.conftest import Clock
 from tests.api.support import problem
+from tests.clock import Clock
 
 people = cases_support.people  # the fixture
 People = dict[str, dict[str, str]]

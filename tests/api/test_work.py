@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from tests.api.conftest import Clock
 from tests.api.support import bearer, login, problem, token_for
+from tests.clock import Clock
 from tests.people import NOW, make_user
 
 from casework.services import case_types, cases, participants

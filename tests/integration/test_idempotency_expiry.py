@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from tests.clock import Clock
 from typer.testing import CliRunner, Result
 
 from casework.cli.main import app
@@ -437,14 +438,6 @@ def test_cli_rejects_bad_periods_in_one_line(
 
 
 # --- the worker's housekeeping -----------------------------------------------------------
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def test_housekeeping_prunes_keys(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine, bindparam, select
 from sqlalchemy.orm import Session
+from tests.integration.plans import query_plan
 
 from casework.services import work
 from casework.store import migrate
@@ -25,22 +25,6 @@ def engine(db_url: str) -> Iterator[Engine]:
     engine = make_engine(db_url)
     yield engine
     engine.dispose()
-
-
-def _plan(conn: Connection, statement: Any, params: dict[str, Any]) -> str:
-    """The plan of `statement` run the way the application runs it: with bound values
-    (PostgreSQL plans them as a custom plan; SQLite must find the partial index's own
-    literal condition in the query's WHERE)."""
-    compiled = statement.compile(dialect=conn.dialect)
-    values = compiled.construct_params(params)
-    order = getattr(compiled, "positiontup", None)
-    args: Any = tuple(values[n] for n in order) if order else values
-    if conn.dialect.name == "sqlite":
-        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + compiled.string, args).all()
-        return "\n".join(str(r[-1]) for r in rows)
-    # Tiny test tables: make scans look as expensive as on a big table.
-    conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-    return "\n".join(str(r[0]) for r in conn.exec_driver_sql("EXPLAIN " + compiled.string, args))
 
 
 def _items(conn: Connection, n: int) -> None:
@@ -87,19 +71,19 @@ def _items(conn: Connection, n: int) -> None:
 def test_queue_and_inbox_queries_read_their_partial_indexes(engine: Engine) -> None:
     with engine.begin() as conn:
         _items(conn, 30)
-        assert "ix_plan_items_queue" in _plan(conn, work._PICK, {"b_role": "handler"})
+        assert "ix_plan_items_queue" in query_plan(conn, work._PICK, {"b_role": "handler"})
         # A person's claim: only cases they may see (a join to `cases`, a participant check).
         visible = {"b_role": "handler", "b_actor": "ann"}
-        assert "ix_plan_items_queue" in _plan(conn, work._PICK_VISIBLE, visible)
-        inbox_plan = _plan(conn, work._INBOX, {"b_assignee": "ana", "b_limit": 50})
+        assert "ix_plan_items_queue" in query_plan(conn, work._PICK_VISIBLE, visible)
+        inbox_plan = query_plan(conn, work._INBOX, {"b_assignee": "ana", "b_limit": 50})
         assert "ix_plan_items_inbox" in inbox_plan
 
 
 def test_job_claims_read_the_partial_job_indexes(engine: Engine) -> None:
     with engine.begin() as conn:
         params = {"b_now": NOW, "b_limit": 10, "b_worker": "w", "b_until": NOW}
-        assert "ix_jobs_due" in _plan(conn, jobs._CLAIM_PENDING, params)
-        assert "ix_jobs_leased" in _plan(conn, jobs._RECLAIM_EXPIRED, params)
+        assert "ix_jobs_due" in query_plan(conn, jobs._CLAIM_PENDING, params)
+        assert "ix_jobs_leased" in query_plan(conn, jobs._RECLAIM_EXPIRED, params)
 
 
 def test_the_inbox_lists_only_active_assigned_work_most_urgent_first(engine: Engine) -> None:
@@ -122,11 +106,11 @@ def test_owner_team_and_deadline_lookups_read_the_sparse_case_indexes(engine: En
     with engine.begin() as conn:
         _items(conn, 3)
         by_owner = select(cases.c.id).where(cases.c.owner == bindparam("b_owner"))
-        assert "ix_cases_owner" in _plan(conn, by_owner, {"b_owner": "ann"})
+        assert "ix_cases_owner" in query_plan(conn, by_owner, {"b_owner": "ann"})
         by_team = select(cases.c.id).where(cases.c.team == bindparam("b_team"))
-        assert "ix_cases_team" in _plan(conn, by_team, {"b_team": "north"})
+        assert "ix_cases_team" in query_plan(conn, by_team, {"b_team": "north"})
         due = select(cases.c.id).where(cases.c.next_due < bindparam("b_now"))
-        assert "ix_cases_next_due" in _plan(conn, due, {"b_now": NOW})
+        assert "ix_cases_next_due" in query_plan(conn, due, {"b_now": NOW})
 
 
 def test_a_case_without_owner_team_or_deadline_has_no_entry_in_their_indexes(

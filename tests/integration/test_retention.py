@@ -15,8 +15,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
+from tests.clock import Clock
+from tests.integration.plans import query_plan
 from typer.testing import CliRunner, Result
 
 from casework.cli.main import app
@@ -36,17 +38,6 @@ JOBS = table_of(Job)
 DELIVERIES = table_of(WebhookDelivery)
 
 runner = CliRunner()
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        self.now += delta
 
 
 @pytest.fixture
@@ -369,19 +360,6 @@ def test_bad_durations(text: str) -> None:
 # --- the indexes -------------------------------------------------------------------------
 
 
-def _plan(conn: Connection, statement: Any, params: dict[str, Any]) -> str:
-    """As tests/integration/test_indexes.py: the plan with bound values."""
-    compiled = statement.compile(dialect=conn.dialect)
-    values = compiled.construct_params(params)
-    order = getattr(compiled, "positiontup", None)
-    args: Any = tuple(values[n] for n in order) if order else values
-    if conn.dialect.name == "sqlite":
-        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + compiled.string, args).all()
-        return "\n".join(str(r[-1]) for r in rows)
-    conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-    return "\n".join(str(r[0]) for r in conn.exec_driver_sql("EXPLAIN " + compiled.string, args))
-
-
 @pytest.mark.parametrize(
     ("statement", "index", "by_key"),
     [
@@ -401,7 +379,7 @@ def test_each_delete_reads_its_index(
     engine: Engine, statement: Any, index: str, by_key: str
 ) -> None:
     with engine.begin() as conn:
-        plan = _plan(conn, statement, {"b_cutoff": NOW, "b_limit": 5000})
+        plan = query_plan(conn, statement, {"b_cutoff": NOW, "b_limit": 5000})
     assert index in plan
     if engine.dialect.name == "sqlite":
         # The oldest rows are found by a range on the index, not by a scan of the table,

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
+from tests.clock import Clock
 
 from casework.engine import commands as c
 from casework.services import case_types, cases, collaboration, webhooks
@@ -54,17 +55,6 @@ plan:
   items:
     - task: Check
 """
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 @dataclass

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
+from tests.clock import Clock
 
 from casework.services import case_types, cases
 from casework.services.actors import SYSTEM
@@ -53,17 +54,6 @@ plan:
     - task: Review
       after: Score
 """
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        self.now += delta
 
 
 @pytest.fixture

@@ -1,0 +1,24 @@
+"""Query plans as the application gets them, for tests that check which index a query
+reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection
+
+
+def query_plan(conn: Connection, statement: Any, params: dict[str, Any]) -> str:
+    """The plan of `statement` run the way the application runs it: with bound values
+    (PostgreSQL plans them as a custom plan; SQLite must find the partial index's own
+    literal condition in the query's WHERE)."""
+    compiled = statement.compile(dialect=conn.dialect)
+    values = compiled.construct_params(params)
+    order = getattr(compiled, "positiontup", None)
+    args: Any = tuple(values[n] for n in order) if order else values
+    if conn.dialect.name == "sqlite":
+        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + compiled.string, args).all()
+        return "\n".join(str(r[-1]) for r in rows)
+    # Tiny test tables: make scans look as expensive as on a big table.
+    conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    return "\n".join(str(r[0]) for r in conn.exec_driver_sql("EXPLAIN " + compiled.string, args))
