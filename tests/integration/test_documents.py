@@ -368,10 +368,10 @@ def test_a_key_raced_from_another_case_is_refused_cleanly(
     world.upload(key="k-2", actor=SYSTEM, case_id=world.other_case)
     real, calls = documents.idempotency.replayed, []
 
-    def not_yet_committed(*args: Any) -> Any:
+    def not_yet_committed(*args: Any, **kwargs: Any) -> Any:
         # The first look misses the key, as if the other request had not committed yet.
         calls.append(args)
-        return None if len(calls) == 1 else real(*args)
+        return None if len(calls) == 1 else real(*args, **kwargs)
 
     monkeypatch.setattr(documents.idempotency, "replayed", not_yet_committed)
     with pytest.raises(InvalidInput) as raised:
