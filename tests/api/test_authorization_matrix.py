@@ -98,6 +98,7 @@ GET    /cases                                                       401  200  20
 GET    /cases/{case_id}                                             401  200  404  200  200  200
 GET    /cases/{case_id}/as-of/{moment}                              401  200  404  200  200  200
 PATCH  /cases/{case_id}/data                                        401  200  404  200  200  200
+PATCH  /cases/{case_id}                                             401  403  404  200  200  200
 POST   /cases/{case_id}/suspend                                     401  403  404  403  200  200
 POST   /cases/{case_id}/resume                                      401  403  404  403  200  200
 POST   /cases/{case_id}/terminate                                   401  403  404  403  200  200
@@ -408,6 +409,10 @@ REQUESTS: dict[str, Build] = {
         {"case_id": w.fresh_case()},
         json={"remark": "checked"},
         headers={"content-type": "application/merge-patch+json"},
+    ),
+    # Reassigning and re-prioritising: the owner, the team (walt), case managers, admins.
+    "PATCH /cases/{case_id}": lambda w, c: Call(
+        {"case_id": w.fresh_case()}, json={"owner": "hank", "priority": 1}
     ),
     "POST /cases/{case_id}/suspend": lambda w, c: Call({"case_id": w.fresh_case()}),
     "POST /cases/{case_id}/resume": lambda w, c: Call({"case_id": w.fresh_case("suspend")}),

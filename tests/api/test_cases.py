@@ -194,6 +194,7 @@ def test_the_case_view(client: TestClient, people: People, db: sessionmaker[Sess
         "manage_participants": True,
         "change_confidentiality": True,
         "remove_documents": True,
+        "reassign": True,
     }
 
     seen_by_max = ok(client.get(url, headers=max_))

@@ -163,3 +163,52 @@ def test_show_as_of_gives_the_case_as_it_was_then(url: str) -> None:
     now = _ok(url, "case", "show", case_id)
     assert {p["item_id"]: p["state"] for p in now["plan"]}["triage"] == "completed"
     _one_line_error(_cli(url, "case", "show", case_id, "--as-of", "yesterday"), "--as-of")
+
+
+def test_reassign_a_case(url: str) -> None:
+    for user, grant in (("ann", "--team"), ("eve", "--role")):
+        value = "support" if grant == "--team" else "engineer"
+        made = _cli(
+            url, "user", "create", user, "--name", user.title(), "--no-password", grant, value
+        )
+        assert made.exit_code == 0, made.output
+    data = json.dumps({"customer": "ACME", "summary": "login fails"})
+    case_id = _ok(url, "case", "open", "service_request", "--data", data)["case_id"]
+    # The case file's decision set its priority; a person changes it, and its open tasks'.
+    moved = _ok(
+        url, "case", "reassign", case_id, "--team", "support", "--owner", "ann", "--priority", "1"
+    )
+    assert moved == {
+        "case_id": case_id,
+        "version": 2,
+        "status": "active",
+        "owner": "ann",
+        "team": "support",
+        "priority": 1,
+    }
+    text = _cli(url, "case", "reassign", case_id, "--owner", "eve", "--no-team")
+    assert text.exit_code == 0, text.output
+    assert text.stdout.strip() == f"changed {case_id} (version 3): owner eve, team -, priority 1"
+    again = _cli(url, "case", "reassign", case_id, "--owner", "eve")
+    assert again.stdout.startswith(f"unchanged {case_id} (version 3)")
+    shown = _ok(url, "case", "show", case_id)
+    assert [e["type"] for e in shown["events"][-3:]] == [
+        "CaseReassigned",
+        "CasePriorityChanged",
+        "CaseReassigned",
+    ]
+    _one_line_error(_cli(url, "case", "reassign", case_id), "say what to change")
+    _one_line_error(
+        _cli(url, "case", "reassign", case_id, "--owner", "ann", "--no-owner"), "give one of them"
+    )
+    _one_line_error(_cli(url, "case", "reassign", case_id, "--priority", "9"), "priority must be")
+    _one_line_error(
+        _cli(url, "case", "reassign", case_id, "--owner", "ann"), "ann may not see this case"
+    )
+    _one_line_error(_cli(url, "case", "reassign", case_id, "--team", "nowhere"), "no team nowhere")
+    _one_line_error(_cli(url, "case", "reassign", "C-NOPE", "--priority", "2"), "no case C-NOPE")
+    verified = _cli(url, "audit", "verify")
+    assert verified.exit_code == 0 and verified.stdout.strip() == "chain intact: 1 cases"
+    rebuilt = _cli(url, "projections", "rebuild")
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert _ok(url, "case", "list")[0]["owner"] == "eve"

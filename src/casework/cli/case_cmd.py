@@ -25,7 +25,7 @@ from casework.cli.errors import fail
 from casework.cli.render import decision_summary, plan_tree
 from casework.engine import commands as c
 from casework.engine.serialize import load_state
-from casework.services import cases
+from casework.services import case_assignment, cases
 from casework.services.case_types import engine_for
 from casework.services.cases import CaseRef
 from casework.services.errors import Refused
@@ -220,6 +220,50 @@ def list_(
             f"{r['opened_at']:%Y-%m-%d %H:%M}",
         )
     Console().print(table)
+
+
+@app.command("reassign")
+def reassign(
+    case_id: CaseId,
+    owner: Annotated[
+        str | None, typer.Option(help="The new owner: an active user who sees the case.")
+    ] = None,
+    no_owner: Annotated[bool, typer.Option("--no-owner", help="Nobody owns it.")] = False,
+    team: Annotated[str | None, typer.Option(help="The new team: an existing one.")] = None,
+    no_team: Annotated[bool, typer.Option("--no-team", help="No team.")] = False,
+    priority: Annotated[int | None, typer.Option(help="1 (highest) to 5.")] = None,
+    database_url: DatabaseUrl = None,
+    json_out: Json = False,
+) -> None:
+    """Give the case another owner or team, or another priority (its open tasks too)."""
+    changes: dict[str, Any] = {}
+    for name, value, clear in (("owner", owner, no_owner), ("team", team, no_team)):
+        if value is not None and clear:
+            fail(f"--{name} and --no-{name}: give one of them")
+        if value is not None or clear:
+            changes[name] = value
+    if priority is not None:
+        changes["priority"] = priority
+    if not changes:
+        fail("say what to change: --owner, --no-owner, --team, --no-team or --priority")
+    with database(database_url) as db:
+        with db() as session:
+            before = cases.get_row(session, case_id).version
+        ref = case_assignment.reassign_case(
+            db, actor=operator(), case_id=case_id, now=now(), **changes
+        )
+        with db() as session:
+            row = cases.get_row(session, case_id)
+            out = {"case_id": ref.case_id, "version": ref.version, "status": ref.status}
+            out.update(owner=row.owner, team=row.team, priority=row.priority)
+    if json_out:
+        print_json(out)
+        return
+    verb = "changed" if ref.version != before else "unchanged"
+    typer.echo(
+        f"{verb} {ref.case_id} (version {ref.version}): owner {out['owner'] or '-'}, "
+        f"team {out['team'] or '-'}, priority {out['priority']}"
+    )
 
 
 @app.command("complete")

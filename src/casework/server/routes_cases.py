@@ -1,10 +1,11 @@
-"""Cases: open, find, read whole (or as they were), change their case file and status.
+"""Cases: open, find, read whole (or as they were), change their case file and status,
+reassign and re-prioritise them.
 
 Every route needs a signed-in caller; a case they may not see is a 404 exactly like one
 that does not exist, and an action the policy refuses on a case they see is a 403 (the
 rules: `services/access.py`, applied by `services/case_actions.py`). Reads of a case and
-writes to it answer with `ETag: "<version>"`; the writes that run engine commands honour
-`If-Match` (a stale one is a 412) and `Idempotency-Key`.
+writes to it answer with `ETag: "<version>"`; the writes that run engine commands, and
+reassigning, honour `If-Match` (a stale one is a 412) and `Idempotency-Key`.
 
 Notes, links, participants, confidentiality and the timeline: `routes_case_activity.py`.
 """
@@ -19,12 +20,19 @@ from pydantic import Field
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.server.auth import CurrentActor
-from casework.server.deps import API_PREFIX, MAX_ID, Db, IdempotencyKey, Now
+from casework.server.deps import API_PREFIX, MAX_ID, Db, IdempotencyKey, Now, given_fields
 from casework.server.problems import problem_responses
-from casework.server.schemas_cases import CaseAsOfOut, CaseIn, CaseOut, CaseViewOut, Page
-from casework.services import case_actions, case_view, queries
+from casework.server.schemas_cases import (
+    CaseAsOfOut,
+    CaseChangeIn,
+    CaseIn,
+    CaseOut,
+    CaseViewOut,
+    Page,
+)
+from casework.services import case_actions, case_assignment, case_view, queries
 from casework.services.actors import Actor
-from casework.services.errors import InvalidInput, PreconditionFailed, UnsupportedType
+from casework.services.errors import InvalidInput, NotFound, PreconditionFailed, UnsupportedType
 
 router = APIRouter(prefix=API_PREFIX, tags=["cases"], responses=problem_responses(401, 404))
 
@@ -290,6 +298,42 @@ def patch_data(
             raise
         raise InvalidInput(exc.message, field=exc.field.removeprefix("data.")) from None
     return summary(db, actor, ref.case_id, response)
+
+
+@router.patch(
+    "/cases/{case_id}",
+    summary="Reassign a case (owner, team) or re-prioritise it: the fields given change",
+    response_model=CaseOut,
+    responses={
+        204: {"description": "Changed, and you no longer see the case (another team's now)."},
+        **problem_responses(403, 412, 422),
+    },
+)
+def change_case(
+    case_id: str,
+    body: CaseChangeIn,
+    response: Response,
+    actor: CurrentActor,
+    db: Db,
+    now: Now,
+    version: ExpectedVersion,
+    key: IdempotencyKey,
+) -> Response | CaseOut:
+    changes = given_fields(body, nullable={"owner", "team"})
+    ref = case_assignment.reassign_case(
+        db,
+        actor=actor,
+        case_id=case_id,
+        now=now,
+        expected_version=version,
+        idempotency_key=key,
+        **changes,
+    )
+    try:
+        return summary(db, actor, ref.case_id, response)
+    except NotFound:
+        # Handed to another team or owner: the change stands, the case is out of sight.
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 def _status_route(action: str, what: str) -> None:

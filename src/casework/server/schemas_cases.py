@@ -243,6 +243,23 @@ class ConfidentialIn(BaseModel):
     confidential: bool
 
 
+class CaseChangeIn(BaseModel):
+    """Only the fields given change; `owner: null` and `team: null` mean nobody and none."""
+
+    owner: str | None = Field(
+        default=None,
+        max_length=64,
+        description="An active user who sees the case without owning it (its team, a role "
+        "its type names, named on it); `null`: nobody owns it.",
+    )
+    team: str | None = Field(
+        default=None, max_length=200, description="An existing team; `null`: no team."
+    )
+    priority: int | None = Field(
+        default=None, ge=1, le=5, description="1 (highest) to 5; not `null`."
+    )
+
+
 class TimelineEntryOut(Record):
     seq: int = Field(description="The entry's number in the case's log.")
     type: str
@@ -262,6 +279,7 @@ class PermissionsOut(Record):
     manage_participants: bool
     change_confidentiality: bool
     remove_documents: bool
+    reassign: bool = Field(description="Change its owner, team or priority.")
 
 
 class CaseViewOut(CaseOut):
@@ -290,6 +308,8 @@ class CaseAsOfOut(Record):
     stage: str | None
     priority: int
     risk: str | None
+    owner: str | None
+    team: str | None
     data: dict[str, Any]
     plan: PlanNodeOut
     events: int = Field(description="How many log entries there were by then.")

@@ -32,7 +32,14 @@ Cases (`services/case_actions.py`, the API's rules):
 
 - opening a case of a type is for admins and the holders of a role the type names;
 - changing a case's status (suspend, resume, terminate, close, reopen) is for admins, its
-  owner and case managers; its case file, notes and links for everyone who sees it.
+  owner and case managers; its case file, notes and links for everyone who sees it;
+- reassigning it (its owner, its team) and re-prioritising it
+  (`services/case_assignment.py`) is for admins, its owner, case managers and the
+  members of its team, among those who see it. Its new owner must be someone who would
+  see it without owning it (an admin, someone named on it, and unless it is
+  confidential a member of its team, the new one if that changes too, or a holder of a
+  role its type names): handing a case over never shows it to anyone new, and a
+  confidential case stays with the people named on it.
 
 Work (`services/task_access.py` applies these inside each command's transaction):
 
@@ -60,7 +67,7 @@ subscribe to all types at once) or for that one type.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
@@ -135,6 +142,25 @@ def may_change_case_status(actor: Actor, case: CaseFacts) -> bool:
     if actor.is_admin or case.owner == actor.id:
         return True
     return CASE_MANAGER in actor.roles_for(case.type_id)
+
+
+def may_reassign_case(actor: Actor, case: CaseFacts) -> bool:
+    """Change a case's owner, team or priority: admins, its owner, case managers (for
+    every type or this one) and the members of its team, among those who see it."""
+    if not may_see_case(actor, case):
+        return False
+    if actor.is_admin or case.owner == actor.id:
+        return True
+    if case.team is not None and case.team in actor.teams:
+        return True
+    return CASE_MANAGER in actor.roles_for(case.type_id)
+
+
+def may_own_case(person: Actor, case: CaseFacts) -> bool:
+    """Whether `person` may be made the owner of the case whose facts (its team included)
+    are `case` after the change: only someone who would see it without owning it, so
+    that handing a case over shows it to nobody new (see the module's docstring)."""
+    return may_see_case(person, replace(case, owner=None))
 
 
 def require_user_admin(actor: Actor) -> None:

@@ -7,6 +7,7 @@ offered to webhook subscribers, like the engine's events.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -41,11 +42,28 @@ def append_entry(
 ) -> None:
     """Chain one entry to the log of the locked case `row` and move its version on,
     setting `columns` of the case row in the same UPDATE."""
-    seq = row.last_seq + 1
-    entry = log_row(row.last_hash, row.id, seq, type_, payload, actor.id, now)
-    session.execute(insert(CaseEvent).values(**entry))
-    webhooks.enqueue(session.connection(), row.type_id, row.id, [entry])
-    values = {"last_seq": seq, "last_hash": entry["hash"], "updated_at": now, **columns}
+    append_entries(session, row, [(type_, payload)], actor, now, **columns)
+
+
+def append_entries(
+    session: Session,
+    row: Case,
+    entries: Sequence[tuple[str, dict[str, Any]]],
+    actor: Actor,
+    now: datetime,
+    **columns: Any,
+) -> None:
+    """`append_entry` for several entries (type, payload) that are one change of the
+    case: they are chained in order, and its version moves on by one."""
+    seq, last_hash, rows = row.last_seq, row.last_hash, []
+    for type_, payload in entries:
+        seq += 1
+        entry = log_row(last_hash, row.id, seq, type_, payload, actor.id, now)
+        session.execute(insert(CaseEvent).values(**entry))
+        last_hash = entry["hash"]
+        rows.append(entry)
+    webhooks.enqueue(session.connection(), row.type_id, row.id, rows)
+    values = {"last_seq": seq, "last_hash": last_hash, "updated_at": now, **columns}
     if not update_case_row(session, row.id, row.version, values):
         raise RuntimeError("case row changed under a row lock")  # cannot happen: locked
-    row.last_seq, row.last_hash, row.version = seq, entry["hash"], row.version + 1
+    row.last_seq, row.last_hash, row.version = seq, last_hash, row.version + 1

@@ -24,6 +24,7 @@ from casework.services import case_relations, documents
 from casework.services.access import (
     may_change_case_status,
     may_manage_participants,
+    may_reassign_case,
     may_remove_documents,
     may_work_on_case,
 )
@@ -32,8 +33,7 @@ from casework.services.case_relations import LinkRecord, NoteRecord
 from casework.services.case_types import engine_for
 from casework.services.identity import aware
 from casework.services.participants import Participant
-from casework.services.projection import case_columns
-from casework.services.rebuild import case_as_of, utc
+from casework.services.rebuild import projection_as_of, utc
 from casework.services.timeline import TimelineEntry, last_entries
 from casework.services.visibility import case_facts, get_case
 from casework.store.tables import Case, CaseEvent, PlanItemRow
@@ -116,6 +116,7 @@ class Permissions:
     manage_participants: bool
     change_confidentiality: bool
     remove_documents: bool
+    reassign: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +152,8 @@ class CaseAsOf:
     stage: str | None
     priority: int
     risk: str | None
+    owner: str | None
+    team: str | None
     data: dict[str, Any]
     plan: PlanNode
     events: int
@@ -230,6 +233,7 @@ def case_view(session: Session, *, actor: Actor, case_id: str) -> CaseView:
             manage_participants=may_manage_participants(actor, facts),
             change_confidentiality=actor.is_admin or facts.owner == actor.id,
             remove_documents=may_remove_documents(actor, facts),
+            reassign=may_reassign_case(actor, facts),
         ),
     )
 
@@ -307,7 +311,8 @@ def case_as_of_view(
     db: sessionmaker[Session], *, actor: Actor, case_id: str, at: datetime
 ) -> CaseAsOf:
     """The case as it stood at `at`, rebuilt from its log (NotFound when it was not open
-    yet, or the actor may not see it now)."""
+    yet, or the actor may not see it now): its priority, owner and team then too (the
+    owner and team as they are now when its log does not say them, see `rebuild`)."""
     at = utc(at)
     with db() as session:
         row = get_case(session, actor, case_id)
@@ -318,8 +323,9 @@ def case_as_of_view(
             select(func.count()).where(CaseEvent.case_id == case_id, CaseEvent.at <= at)
         )
         title, type_id, type_version = row.title, row.type_id, row.type_version
-    state, engine = case_as_of(db, case_id, at)
-    values = case_columns(engine, state, at)
+        owner, team = row.owner, row.team
+    projection, engine = projection_as_of(db, case_id, at)
+    state, values = projection.state, projection.case_values
     opened = opened or {}
     return CaseAsOf(
         id=case_id,
@@ -330,8 +336,10 @@ def case_as_of_view(
         title=str(opened.get("title") or title),
         status=values["status"],
         stage=values["stage"],
-        priority=int(values.get("priority", opened.get("priority", 3))),
+        priority=int(values["priority"]),
         risk=values["risk"],
+        owner=values.get("owner", owner),
+        team=values.get("team", team),
         data=dict(state.variables),
         plan=plan_tree(engine, state, {}, roles=None, actions=False),
         events=int(events or 0),

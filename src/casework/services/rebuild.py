@@ -5,11 +5,18 @@ engine state) follow from it. `rebuild_projections` recomputes them for every ca
 replaying its events, writing exactly what `projection.project` and `case_columns` wrote
 while the commands ran, so a rebuilt database equals the one the commands left behind.
 
-What the log does not hold is left as it is: the case's title, owner, team, type version,
-`version` (the optimistic-concurrency counter: rebuilding changes no meaning, so clients'
-If-Match values stay valid) and `last_seq`/`last_hash`, the anchor `audit.verify_case`
-checks the log against (resetting them from the log would hide removed trailing events).
-Jobs are the worker's queue, not a projection, and are not touched either.
+Besides the engine's events, the log's entries that set columns of `cases` count: the
+owner and team come from `CaseOpened`, then every `CaseReassigned`; the priority from a
+`CasePriorityChanged` as from the case file (the rule: `services/case_assignment.py`),
+and such a change re-prioritises the plan items not ended by then, as it did live.
+
+What the log does not hold is left as it is: the case's title, type version, the owner
+and team of a case whose log has neither (logged before `CaseOpened` existed, or
+imported), `version` (the optimistic-concurrency counter: rebuilding changes no meaning,
+so clients' If-Match values stay valid) and `last_seq`/`last_hash`, the anchor
+`audit.verify_case` checks the log against (resetting them from the log would hide
+removed trailing events). Jobs are the worker's queue, not a projection, and are not
+touched either.
 
 Limits of "purely from the log", each noted where it is handled:
 - the priority `open_case` was given is not logged; it is recovered from the row;
@@ -17,7 +24,7 @@ Limits of "purely from the log", each noted where it is handled:
   taken as one command (only matters when one actor changes the case file's `priority`
   and creates plan items in two commands at the very same instant);
 - a command that made no events still moved `updated_at`; rebuilt, it is the time of the
-  last event.
+  last event (or reassignment).
 
 Assignees are on the log (`TaskAssigned`) like everything else. Tasks claimed before
 that (when a claim wrote `plan_items.assignee` and nothing more) have no such event: a
@@ -26,7 +33,7 @@ rebuild puts them back in their queues.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -44,6 +51,12 @@ from casework.engine.events import (
 )
 from casework.engine.serialize import dump_state
 from casework.services.audit import ChainProblem, verify_case
+from casework.services.case_assignment import (
+    ASSIGNMENT_FIELDS,
+    ENDED_ITEM_STATES,
+    PRIORITY_CHANGED,
+    REASSIGNED,
+)
 from casework.services.case_types import engine_for
 from casework.services.errors import NotFound, Refused
 from casework.services.projection import case_columns, due_date, plan_item_row
@@ -54,10 +67,20 @@ BATCH = 100  # cases per transaction: few commits, short row locks
 
 
 @dataclass(frozen=True, slots=True)
-class LoggedEvent:
-    """One row of the log as the engine sees it: the event, when, and by whom."""
+class CaseColumnsSet:
+    """An entry of the log that is not the engine's but sets columns of `cases`:
+    `CaseOpened` (owner, team), `CaseReassigned` (owner, team), `CasePriorityChanged`
+    (priority); only the columns the entry set are present."""
 
-    event: Event
+    columns: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedEvent:
+    """One row of the log as a rebuild sees it: the event (or the columns a case-level
+    entry set), when, and by whom."""
+
+    event: Event | CaseColumnsSet
     at: datetime
     actor: str
 
@@ -87,11 +110,37 @@ def utc(at: datetime) -> datetime:
 
 
 def logged(rows: Iterable[CaseEvent]) -> list[LoggedEvent]:
-    return [
-        LoggedEvent(event_from_dict({**row.payload, "type": row.type}), utc(row.at), row.actor)
-        for row in rows
-        if row.type in EVENT_TYPES  # notes and links are not the engine's
-    ]
+    out = []
+    for row in rows:
+        event: Event | CaseColumnsSet
+        if row.type in EVENT_TYPES:
+            event = event_from_dict({**row.payload, "type": row.type})
+        else:
+            columns = entry_columns(row.type, row.payload)
+            if columns is None:
+                continue  # notes, links, participants, documents: not the projections'
+            event = CaseColumnsSet(columns)
+        out.append(LoggedEvent(event, utc(row.at), row.actor))
+    return out
+
+
+def entry_columns(type_: str, payload: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The `cases` columns a case-level entry of the log set (None: it sets none)."""
+    if type_ == "CaseOpened":
+        return {name: payload[name] for name in ("owner", "team") if name in payload}
+    if type_ in (REASSIGNED, PRIORITY_CHANGED):
+        # {"owner": {"from": "ann", "to": "bob"}, ...}: the fields the change changed.
+        return {
+            name: change["to"]
+            for name, change in payload.items()
+            if name in ASSIGNMENT_FIELDS and isinstance(change, Mapping) and "to" in change
+        }
+    return None
+
+
+def engine_events(log: Iterable[LoggedEvent]) -> list[Event]:
+    """What the engine replays: its own events, without the case-level entries."""
+    return [e.event for e in log if not isinstance(e.event, CaseColumnsSet)]
 
 
 def _valid_priority(value: Any) -> bool:
@@ -99,25 +148,54 @@ def _valid_priority(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 5
 
 
+def _file_priority(data: Mapping[str, Any]) -> int | None:
+    value = data.get("priority")
+    return value if isinstance(value, int) and _valid_priority(value) else None
+
+
+def _settled(current: int, before: int | None, data: Mapping[str, Any]) -> int:
+    """The case's priority after a command that began with the case file's priority at
+    `before`: a command that gave it a new (valid) value set the case's, as run_command
+    writes only the columns that changed; otherwise it stays (a manual change too)."""
+    after = _file_priority(data)
+    return after if after is not None and after != before else current
+
+
 def compute(
     engine: CaseEngine, case_id: str, log: Sequence[LoggedEvent], *, base_priority: int
 ) -> CaseProjection:
     """The projections of a case from its whole log; `base_priority` is the priority the
     case was opened with (the plan items created by the opening command carry it)."""
-    state = engine.replay([e.event for e in log], case_id)
+    state = engine.replay(engine_events(log), case_id)
     specs = engine.compiled.specs
     items: dict[str, dict[str, Any]] = {}
+    states: dict[str, str] = {}  # each plan item's state as the log goes
     data: dict[str, Any] = {}
+    assigned: dict[str, Any] = {}  # owner and team, once the log says them
     priority = current = base_priority
+    before: int | None = None  # the case file's priority when the command began
     command: tuple[datetime, str] | None = None
+    last_engine_at = log[0].at
     for entry in log:
+        event = entry.event
+        if isinstance(event, CaseColumnsSet):
+            # A change of its own, between commands (it locked the case row).
+            if command is not None:
+                current, command = _settled(current, before, data), None
+            if "priority" in event.columns:
+                current = int(event.columns["priority"])
+                for instance_id, item in items.items():
+                    if states[instance_id] not in ENDED_ITEM_STATES and item["priority"] != current:
+                        item["priority"], item["updated_at"] = current, entry.at
+            assigned.update((k, v) for k, v in event.columns.items() if k in ("owner", "team"))
+            continue
+        last_engine_at = entry.at
         if (entry.at, entry.actor) != command:
             # A new command: its plan items get the case's priority as it was before it
             # (run_command reads the row first), which the previous command may have set.
-            if command is not None and _valid_priority(data.get("priority")):
-                current = data["priority"]
-            command, priority = (entry.at, entry.actor), current
-        event = entry.event
+            if command is not None:
+                current = _settled(current, before, data)
+            command, priority, before = (entry.at, entry.actor), current, _file_priority(data)
         if isinstance(event, CaseFileChanged):
             for name, value in event.changes.items():
                 if value is None:
@@ -125,6 +203,7 @@ def compute(
                 else:
                     data[name] = value
         elif isinstance(event, PlanItemCreated):
+            states[event.instance_id] = event.state
             items[event.instance_id] = {
                 "priority": priority,
                 "due_at": None,
@@ -132,6 +211,7 @@ def compute(
                 "updated_at": entry.at,
             }
         elif isinstance(event, PlanItemTransitioned):
+            states[event.instance_id] = event.to_state
             item = items[event.instance_id]
             item["updated_at"] = entry.at
             if event.to_state == "active":
@@ -141,14 +221,22 @@ def compute(
                     item["due_at"] = when
         elif isinstance(event, TaskAssigned):
             items[event.instance_id]["updated_at"] = entry.at
-    if _valid_priority(data.get("priority")):
-        current = data["priority"]
+    if command is not None:
+        current = _settled(current, before, data)
     rows = [
         plan_item_row(case_id, inst, specs[inst.item_id], **items[inst.id])
         for inst in state.items.values()
     ]
-    values = case_columns(engine, state, log[-1].at)
-    values.update(priority=current, opened_at=log[0].at, state=dump_state(state))
+    # Stamped at the last command (closed_at: when it ended); a later reassignment moved
+    # updated_at on, as append_entry does.
+    values = case_columns(engine, state, last_engine_at)
+    values.update(
+        priority=current,
+        opened_at=log[0].at,
+        updated_at=log[-1].at,
+        state=dump_state(state),
+        **assigned,
+    )
     return CaseProjection(state, values, rows)
 
 
@@ -225,27 +313,47 @@ def rebuild_projections(db: sessionmaker[Session], *, batch: int = BATCH) -> int
     return rebuilt
 
 
-def case_as_of(
-    db: sessionmaker[Session], case_id: str, at: datetime
-) -> tuple[CaseInstance, CaseEngine]:
-    """The case as it stood at `at` (naive means UTC): its events up to that time.
+def _log_as_of(
+    session: Session, case_id: str, at: datetime
+) -> tuple[Case, CaseEngine, list[LoggedEvent]]:
+    """The case row, its engine and its log up to `at` (a UTC time).
 
     The log is cut at its first event later than `at`, never filtered: a replay needs a
     prefix of the log, and one command's events share one time, so no command is split.
     """
-    at = utc(at)
-    with db() as session:
-        row = session.get(Case, case_id)
-        if row is None:
-            raise NotFound(f"no case {case_id}")
-        engine = engine_for(session, row.type_id, row.type_version)
-        first_later = session.scalar(
-            select(func.min(CaseEvent.seq)).where(CaseEvent.case_id == case_id, CaseEvent.at > at)
-        )
-        query = select(CaseEvent).where(CaseEvent.case_id == case_id)
-        if first_later is not None:
-            query = query.where(CaseEvent.seq < first_later)
-        log = logged(session.scalars(query.order_by(CaseEvent.seq)))
+    row = session.get(Case, case_id)
+    if row is None:
+        raise NotFound(f"no case {case_id}")
+    engine = engine_for(session, row.type_id, row.type_version)
+    first_later = session.scalar(
+        select(func.min(CaseEvent.seq)).where(CaseEvent.case_id == case_id, CaseEvent.at > at)
+    )
+    query = select(CaseEvent).where(CaseEvent.case_id == case_id)
+    if first_later is not None:
+        query = query.where(CaseEvent.seq < first_later)
+    log = logged(session.scalars(query.order_by(CaseEvent.seq)))
     if not log:
         raise NotFound(f"case {case_id} was not open yet at {at.isoformat()}")
-    return engine.replay([e.event for e in log], case_id), engine
+    return row, engine, log
+
+
+def case_as_of(
+    db: sessionmaker[Session], case_id: str, at: datetime
+) -> tuple[CaseInstance, CaseEngine]:
+    """The case as it stood at `at` (naive means UTC): its events up to that time."""
+    with db() as session:
+        _row, engine, log = _log_as_of(session, case_id, utc(at))
+    return engine.replay(engine_events(log), case_id), engine
+
+
+def projection_as_of(
+    db: sessionmaker[Session], case_id: str, at: datetime
+) -> tuple[CaseProjection, CaseEngine]:
+    """The case's projections as they stood at `at` (naive means UTC), computed from its
+    log up to then as a rebuild computes them: its engine state, and the columns of
+    `cases`, with the priority, owner and team it had then (owner and team only when the
+    log says them: see the module's docstring)."""
+    with db() as session:
+        row, engine, log = _log_as_of(session, case_id, utc(at))
+        base = _base_priority(session, row, log)
+    return compute(engine, case_id, log, base_priority=base), engine

@@ -228,11 +228,24 @@ def _collaboration_summary(type_: str, p: Mapping[str, Any]) -> str:
         return f"{p.get('user')} no longer named on the case"
     if type_ == "ConfidentialityChanged":
         return "made confidential" if p.get("confidential") else "no longer confidential"
+    if type_ == "CaseReassigned":
+        moves = [f"{name} {_move(p[name])}" for name in ("owner", "team") if name in p]
+        return "reassigned: " + ", ".join(moves)
+    if type_ == "CasePriorityChanged":
+        return f"priority changed: {_move(p.get('priority'))}"
     if type_ in _DOCUMENT_VERBS:
         version = f" (version {p['version']})" if "version" in p else ""
         return f"{_DOCUMENT_VERBS[type_]}: {p.get('name')}{version}"
     # Entries other parts of the system add later still read as words.
     return re.sub(r"(?<!^)(?=[A-Z])", " ", type_).lower()
+
+
+def _move(change: Any) -> str:
+    """`ann → bob` of a {"from", "to"} change; no one, no team: `(none)`."""
+    if not isinstance(change, Mapping):
+        return "?"
+    before, after = change.get("from"), change.get("to")
+    return f"{'(none)' if before is None else before} → {'(none)' if after is None else after}"
 
 
 def decision_text(payload: Mapping[str, Any], name: str | None = None) -> str:
