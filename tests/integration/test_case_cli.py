@@ -212,3 +212,28 @@ def test_reassign_a_case(url: str) -> None:
     rebuilt = _cli(url, "projections", "rebuild")
     assert rebuilt.exit_code == 0, rebuilt.output
     assert _ok(url, "case", "list")[0]["owner"] == "eve"
+
+
+def test_show_as_of_gives_the_owner_team_and_priority_of_then_and_reads_its_entries(
+    url: str,
+) -> None:
+    from datetime import UTC, datetime
+
+    made = _cli(url, "user", "create", "ann", "--name", "Ann", "--no-password", "--team", "support")
+    assert made.exit_code == 0, made.output
+    data = json.dumps({"customer": "ACME", "summary": "login fails"})
+    case_id = _ok(url, "case", "open", "service_request", "--data", data)["case_id"]
+    before = _ok(url, "case", "show", case_id)["case"]
+    between = datetime.now(UTC).isoformat()
+    _ok(url, "case", "reassign", case_id, "--team", "support", "--owner", "ann", "--priority", "1")
+
+    then = _ok(url, "case", "show", case_id, "--as-of", between)["case"]
+    assert (then["owner"], then["team"], then["priority"]) == (
+        before["owner"],
+        before["team"],
+        before["priority"],
+    )
+    now = _cli(url, "case", "show", case_id)
+    assert now.exit_code == 0, now.output
+    assert "priority 1" in now.stdout and "owner ann" in now.stdout and "team support" in now.stdout
+    assert "reassigned: owner" in now.stdout and "priority changed:" in now.stdout

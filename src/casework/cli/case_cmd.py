@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from sqlalchemy import select
@@ -22,14 +23,16 @@ from casework.cli.common import (
     print_json,
 )
 from casework.cli.errors import fail
-from casework.cli.render import decision_summary, plan_tree
+from casework.cli.render import plan_tree
 from casework.engine import commands as c
+from casework.engine.human_work import task_name
 from casework.engine.serialize import load_state
-from casework.services import case_assignment, cases
+from casework.services import case_assignment, cases, timeline
+from casework.services.actors import SYSTEM
 from casework.services.case_types import engine_for
 from casework.services.cases import CaseRef
 from casework.services.errors import Refused
-from casework.services.rebuild import case_as_of
+from casework.services.rebuild import projection_as_of
 from casework.store.tables import Case, CaseEvent
 
 app = typer.Typer(no_args_is_help=True)
@@ -74,6 +77,10 @@ def open_(
     _print_ref(ref, json_out, "opened")
 
 
+# The columns `case show --as-of` shows as they were then (rebuild.projection_as_of).
+_AS_OF_COLUMNS = frozenset({"status", "stage", "priority", "risk", "owner", "team", "closed_at"})
+
+
 def _case_dict(row: Case) -> dict[str, Any]:
     keys = ("id", "title", "type_id", "type_version", "status", "stage", "priority", "risk")
     out = {k: getattr(row, k) for k in keys}
@@ -115,18 +122,31 @@ def show(
             last = list(
                 session.scalars(query.order_by(CaseEvent.seq.desc()).limit(max(events, 0)))
             )[::-1]
+            # The operator's command line sees every case: linked ones are named too.
+            described = timeline.describe(session, SYSTEM, engine, case_id, last)
+        columns = _case_dict(row)
         if moment is not None:
-            state, engine = case_as_of(db, case_id, moment)
+            then, engine = projection_as_of(db, case_id, moment)
+            state = then.state
+            # What the case was then: status, stage, priority, owner and team.
+            columns.update((k, v) for k, v in then.case_values.items() if k in _AS_OF_COLUMNS)
     log: list[dict[str, Any]] = [
-        {"seq": e.seq, "at": e.at, "actor": e.actor, "type": e.type, "payload": e.payload}
-        for e in last
+        {
+            "seq": e.seq,
+            "at": e.at,
+            "actor": e.actor,
+            "type": e.type,
+            "summary": e.summary,
+            "payload": e.data,
+        }
+        for e in described
     ]
     if json_out:
         plan = [
             {
                 "instance_id": inst.id,
                 "item_id": inst.item_id,
-                "name": engine.compiled.specs[inst.item_id].item.name,
+                "name": task_name(engine.compiled, inst),
                 "kind": engine.compiled.specs[inst.item_id].kind.value,
                 "state": inst.state.value,
                 "parent_id": inst.parent_id,
@@ -136,7 +156,7 @@ def show(
         data_now = state.variables if moment is not None else row.data
         print_json(
             {
-                "case": _case_dict(row),
+                "case": columns,
                 "data": data_now,
                 "plan": plan,
                 "events": log,
@@ -146,8 +166,14 @@ def show(
         return
     console = Console()
     header = (
-        f"[bold]{row.id}[/] {row.title}\n{row.type_id} v{row.type_version} · {row.status}"
-        f" · priority {row.priority}" + (f" · stage {row.stage}" if row.stage else "")
+        f"[bold]{escape(row.id)}[/] {escape(row.title)}\n{escape(row.type_id)} "
+        f"v{row.type_version} · {columns['status']} · priority {columns['priority']}"
+        + (f" · stage {escape(columns['stage'])}" if columns.get("stage") else "")
+        + "".join(
+            f" · {name} {escape(str(columns[name]))}"
+            for name in ("owner", "team")
+            if columns.get(name)
+        )
     )
     if moment is not None:
         header += f"\n[yellow]as it was on {moment:%Y-%m-%d %H:%M:%S} UTC[/]"
@@ -156,10 +182,9 @@ def show(
     console.print(Panel(Group(header, plan_tree(engine, state)), title="case", expand=False))
     console.print(Panel(data, title="case file", expand=False))
     table = Table("seq", "at", "actor", "event", title="last events")
-    names = {d.id: d.name for d in engine.definition.decisions}
     for e in log:
         at = f"{e['at']:%Y-%m-%d %H:%M:%S}"
-        table.add_row(str(e["seq"]), at, e["actor"], _summary(e, names))
+        table.add_row(str(e["seq"]), at, escape(e["actor"]), escape(e["summary"]))
     console.print(table)
 
 
@@ -169,21 +194,6 @@ def _parse_moment(text: str) -> datetime:
     except ValueError:
         fail(f"--as-of: not an ISO 8601 date-time: {text!r}")
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _summary(event: dict[str, Any], decisions: dict[str, str]) -> str:
-    p = event["payload"]
-    if event["type"] == "DecisionEvaluated":
-        return decision_summary(p, decisions.get(p["decision"]))
-    if event["type"] == "PlanItemTransitioned":
-        return f"{p['item_id']} ({p['instance_id']}): {p['from_state']} → {p['to_state']}"
-    if event["type"] == "PlanItemCreated":
-        return f"{p['item_id']} ({p['instance_id']}) created"
-    if event["type"] == "CaseTransitioned":
-        return f"case: {p['from_state']} → {p['to_state']}"
-    if event["type"] == "CaseFileChanged":
-        return "case file: " + json.dumps(p["changes"], ensure_ascii=False, default=str)[:80]
-    return str(event["type"])
 
 
 @app.command("list")
