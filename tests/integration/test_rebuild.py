@@ -13,7 +13,14 @@ from tests.people import make_user
 
 from casework.engine import commands as c
 from casework.engine.serialize import dump_state
-from casework.services import audit, case_assignment, case_types, case_view, cases
+from casework.services import (
+    audit,
+    case_assignment,
+    case_types,
+    case_view,
+    cases,
+    collaboration,
+)
 from casework.services.actors import SYSTEM, Actor
 from casework.services.errors import NotFound
 from casework.services.rebuild import ChainBroken, case_as_of, rebuild_projections
@@ -135,6 +142,10 @@ def _mixed_history(db: sessionmaker[Session]) -> dict[str, Any]:
     _run(db, HANDLER, d, c.CompletePlanItem("assess"), T0 + timedelta(hours=4))
     # The last entry of d: its updated_at, not its closed_at or the rest of the row.
     _reassign(db, d, T0 + timedelta(hours=5), team="north")
+    # A note after b's last command: it moved b's updated_at on, as any entry does.
+    collaboration.add_note(
+        db, actor=SYSTEM, case_id=b, body="called back", now=T0 + timedelta(hours=6)
+    )
     return {"a": a, "b": b, "d": d, "middle": middle}
 
 

@@ -24,7 +24,7 @@ Limits of "purely from the log", each noted where it is handled:
   taken as one command (only matters when one actor changes the case file's `priority`
   and creates plan items in two commands at the very same instant);
 - a command that made no events still moved `updated_at`; rebuilt, it is the time of the
-  last event (or reassignment).
+  last entry of the log (an event, a reassignment, a note...).
 
 Assignees are on the log (`TaskAssigned`) like everything else. Tasks claimed before
 that (when a claim wrote `plan_items.assignee` and nothing more) have no such event: a
@@ -116,10 +116,9 @@ def logged(rows: Iterable[CaseEvent]) -> list[LoggedEvent]:
         if row.type in EVENT_TYPES:
             event = event_from_dict({**row.payload, "type": row.type})
         else:
-            columns = entry_columns(row.type, row.payload)
-            if columns is None:
-                continue  # notes, links, participants, documents: not the projections'
-            event = CaseColumnsSet(columns)
+            # Notes, links, participants, documents set no column but, appended under
+            # the case row's lock like the rest, moved `updated_at` on.
+            event = CaseColumnsSet(entry_columns(row.type, row.payload) or {})
         out.append(LoggedEvent(event, utc(row.at), row.actor))
     return out
 
@@ -227,8 +226,8 @@ def compute(
         plan_item_row(case_id, inst, specs[inst.item_id], **items[inst.id])
         for inst in state.items.values()
     ]
-    # Stamped at the last command (closed_at: when it ended); a later reassignment moved
-    # updated_at on, as append_entry does.
+    # Stamped at the last command (closed_at: when it ended); a later entry (a
+    # reassignment, a note, a link...) moved updated_at on, as append_entry does.
     values = case_columns(engine, state, last_engine_at)
     values.update(
         priority=current,
