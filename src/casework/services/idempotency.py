@@ -16,9 +16,8 @@ whatever route it was sent to: the same key with a different request is refused.
 Keys expire: one older than `kept_for()` (CASEWORK_RETENTION_IDEMPOTENCY, 7 days by
 default, `off`: never) is forgotten, and a retry with it is a new request. Retention
 (`services/retention.py`, run by the workers and `casework db prune`) deletes such keys;
-to make this exact whatever the pruner is doing, `replayed` given `now` also treats a
-stored key that old as absent, and `remember` then overwrites it. Without `now`,
-`replayed` replays a key until the pruner deletes it.
+to make this exact whatever the pruner is doing, `replayed` also treats a stored key
+that old (by the request's `now`) as absent, and `remember` then overwrites it.
 """
 
 from __future__ import annotations
@@ -87,9 +86,9 @@ def kept_for() -> timedelta | None:
         return None
 
 
-def _expired(created_at: datetime, now: datetime | None) -> bool:
+def _expired(created_at: datetime, now: datetime) -> bool:
     period = kept_for()
-    if now is None or period is None:
+    if period is None:
         return False
     if created_at.tzinfo is None:  # SQLite: the UTC wall time, as it was written
         created_at = created_at.replace(tzinfo=UTC)
@@ -111,10 +110,10 @@ def replayed(
     key: str | None,
     request: dict[str, Any],
     *,
-    now: datetime | None = None,
+    now: datetime,
 ) -> dict[str, Any] | None:
     """The stored result of `key` when it was used for this request; None when unused,
-    or, given `now` (the request's time, as passed to `remember`), when it expired."""
+    or when it expired by `now` (the request's time, as passed to `remember`)."""
     if key is None:
         return None
     row = bind.execute(_LOAD_KEY, {"b_key": key, "b_actor": actor.id}).first()
