@@ -309,7 +309,8 @@ def test_the_case_files_priority_and_a_persons_change_the_last_one_holds(
     assert world.row(case_id).priority == 1
     set_data(priority=2)  # a new value: the case's priority follows it, as it always did
     assert world.row(case_id).priority == 2
-    assert world.items(case_id)["assess"] == ("active", 1)  # open tasks keep theirs
+    # ... and so does its open work, as after a person's change.
+    assert world.items(case_id)["assess"] == ("active", 2)
     assert world.row(case_id).data["priority"] == 2  # never written by a person's change
 
 

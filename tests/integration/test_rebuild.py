@@ -118,7 +118,7 @@ def _mixed_history(db: sessionmaker[Session]) -> dict[str, Any]:
     _run(db, HANDLER, a, c.CompletePlanItem("assess", {"risk": "high"}), T0 + timedelta(hours=1))
     _run(db, MANAGER, a, c.PlanDiscretionaryItem("ask_expert"), T0 + timedelta(hours=2))
     _reassign(db, a, T0 + timedelta(hours=2, minutes=30), owner="olga", team="north", priority=4)
-    # The case file's priority takes over (its open tasks keep 4, new ones get 5)...
+    # The case file's priority takes over (its open tasks and the new ones take 5)...
     _run(db, HANDLER, a, c.SetVariables({"priority": 5}), T0 + timedelta(hours=3))
     _run(db, HANDLER, a, c.CompletePlanItem("check_documents"), T0 + timedelta(hours=3, minutes=5))
     with db() as session:
@@ -171,7 +171,7 @@ def test_rebuilt_projections_equal_the_ones_commands_wrote(db: sessionmaker[Sess
     assert items[("pi-2", "assess")] == 1  # completed at 1h, when a was at 1
     assert items[("pi-3", "approve")] == 2  # completed at 4h, after the change at 3h06
     assert items[("pi-4", "reminder")] == 2  # its timer fired at 25h, before that change
-    assert items[("pi-7", "check_documents")] == 4  # completed at 3h05, after 2h30 (4)
+    assert items[("pi-7", "check_documents")] == 5  # open when the case file set 5 at 3h
     assert items[("pi-9", "check_documents")] == 3  # created at 3h05 (5), then 2, then 3
     assert set(_item_priorities(db, history["d"]).values()) == {3, 1}  # before / after reopen
     # Wreck the projections: rebuilding must not read anything it is meant to recompute.

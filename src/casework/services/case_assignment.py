@@ -21,15 +21,15 @@ new owner must be an active account who would see the case without owning it
 (`access.may_own_case`), the team one that exists (InvalidInput naming the field).
 
 **The priority rule.** A case's priority (1 highest .. 5) is `cases.priority`; each plan
-item carries its own in `plan_items.priority`, what inboxes and queues sort by, which is
-the case's priority when the item was created (`projection.project`).
+item carries its own in `plan_items.priority`, what inboxes and queues sort by.
 
 - A change made here sets the case's priority and that of every plan item of the case
-  that is not completed or terminated: its open work moves in the queues at once, and
-  what it creates later gets it too. Ended items keep the priority they were done at.
+  that is not completed or terminated (`projection.reprioritise`): its open work moves in
+  the queues at once, and what it creates later gets it too. Ended items keep the
+  priority they ended with.
 - The case file's `priority` field (an integer 1..5, set by a person, a form or a
-  decision) still sets the case's priority when a command gives it a new value, as it
-  always did: the plan items created from then on get it, existing ones keep theirs.
+  decision) sets the case's priority when a command gives it a new value, with the same
+  effect on the plan items (`cases.run_command`).
 - Whichever came last holds. A change made here stays until the case file's `priority`
   takes a new value (a command that leaves it as it is does not undo it), and it is not
   written into the case file.
@@ -41,11 +41,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from casework.engine.states import TERMINAL
 from casework.services import idempotency, membership
 from casework.services import warm as warm_cases
 from casework.services.access import CaseFacts, may_own_case, may_reassign_case, may_see_case
@@ -54,15 +52,14 @@ from casework.services.case_log import append_entries, locked_case
 from casework.services.cases import CaseRef
 from casework.services.errors import Forbidden, InvalidInput, NotFound, PreconditionFailed
 from casework.services.identity import actor_for_username
+from casework.services.projection import reprioritise
 from casework.services.visibility import case_facts
-from casework.store.tables import Case, PlanItemRow
+from casework.store.tables import Case
 
 REASSIGNED: Final = "CaseReassigned"
 PRIORITY_CHANGED: Final = "CasePriorityChanged"
 # The fields these entries change, as `cases` columns of the same names.
 ASSIGNMENT_FIELDS: Final = ("owner", "team", "priority")
-# Plan items a re-prioritisation leaves as they are.
-ENDED_ITEM_STATES: Final = frozenset(state.value for state in TERMINAL)
 
 
 class _Unset:
@@ -224,16 +221,7 @@ def _owner(session: Session, after: CaseFacts, username: str | None) -> str | No
 
 def _reprioritise_items(session: Session, case_id: str, priority: int, now: datetime) -> None:
     """The case's plan items not ended take its new priority (see the module's docstring)."""
-    session.execute(
-        update(PlanItemRow)
-        .where(
-            PlanItemRow.case_id == case_id,
-            PlanItemRow.state.not_in(sorted(ENDED_ITEM_STATES)),
-            PlanItemRow.priority != priority,
-        )
-        .values(priority=priority, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    reprioritise(session.connection(), case_id, priority, now)
 
 
 def _ref(stored: dict[str, Any]) -> CaseRef:

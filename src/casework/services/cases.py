@@ -38,6 +38,7 @@ from casework.services.errors import (
 from casework.services.forms import check_form
 from casework.services.projection import (
     project,
+    reprioritise,
     stamped,
     start_case_update,
     state_columns,
@@ -173,7 +174,7 @@ def open_case(
                 state=state,
                 events=events,
                 now=now,
-                priority=priority,
+                priority=values.get("priority", priority),
             )
         # A new case has no notes: its document is its title and case file, known here.
         index_new_case(conn, case_id, row_title, values["data"])
@@ -366,6 +367,9 @@ def _apply(
     after = stamped(new_columns, now)
     values = {k: v for k, v in after.items() if k == "updated_at" or before.get(k) != v}
     values.update(state=dump_state(new_state), last_seq=last_seq, last_hash=last_hash)
+    # The case's priority after the command: the case file's, when the command gave it a
+    # new value; otherwise the row's (which a person may have set since).
+    priority = values.get("priority", case.priority)
     # One round trip on PostgreSQL for all of it. The case row first: its conditional
     # UPDATE is the check that the state the command ran on is still the stored one,
     # and takes the row lock; when it matched nothing, the rest is rolled back.
@@ -380,8 +384,10 @@ def _apply(
                 state=new_state,
                 events=events,
                 now=now,
-                priority=case.priority,
+                priority=priority,
             )
+            if priority != case.priority:
+                reprioritise(conn, case_id, priority, now)
     except IntegrityError:
         # Events numbered after a stale last_seq collide with stored ones.
         if from_warm:
@@ -395,7 +401,7 @@ def _apply(
     status = after["status"]
     warm = WarmCase(
         version=version + 1,
-        priority=after.get("priority", case.priority),
+        priority=priority,
         type_id=case.type_id,
         type_version=case.type_version,
         state=new_state,

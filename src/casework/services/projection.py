@@ -158,6 +158,24 @@ _UPDATE_ITEM_DUE = DirectStatement(
     .values(due_at=bindparam("due_at"))
 )
 _INSERT_JOBS = DirectStatement(table_of(Job).insert())
+# Plan items that ended keep the priority they ended with.
+ENDED_ITEM_STATES = (PlanItemState.COMPLETED.value, PlanItemState.TERMINATED.value)
+_REPRIORITISE = DirectStatement(
+    _ITEMS.update()
+    .where(
+        _ITEMS.c.case_id == bindparam("b_case"),
+        *(_ITEMS.c.state != ended for ended in ENDED_ITEM_STATES),
+        _ITEMS.c.priority != bindparam("b_priority"),
+    )
+    .values(priority=bindparam("b_priority"), updated_at=bindparam("updated_at"))
+)
+
+
+def reprioritise(conn: Connection, case_id: str, priority: int, now: datetime) -> None:
+    """The case's priority changed (by a command, through its case file, or by a person):
+    its plan items that have not ended take it, so its open work moves in the inboxes and
+    queues at once. `rebuild.compute` applies the same rule."""
+    _REPRIORITISE.execute(conn, {"b_case": case_id, "b_priority": priority, "updated_at": now})
 
 
 def due_date(spec: ItemSpec, activated_at: datetime) -> datetime | None:

@@ -51,15 +51,15 @@ from casework.engine.events import (
 )
 from casework.engine.serialize import dump_state
 from casework.services.audit import ChainProblem, verify_case
-from casework.services.case_assignment import (
-    ASSIGNMENT_FIELDS,
-    ENDED_ITEM_STATES,
-    PRIORITY_CHANGED,
-    REASSIGNED,
-)
+from casework.services.case_assignment import ASSIGNMENT_FIELDS, PRIORITY_CHANGED, REASSIGNED
 from casework.services.case_types import engine_for
 from casework.services.errors import NotFound, Refused
-from casework.services.projection import case_columns, due_date, plan_item_row
+from casework.services.projection import (
+    ENDED_ITEM_STATES,
+    case_columns,
+    due_date,
+    plan_item_row,
+)
 from casework.services.search import reindex_all
 from casework.store.tables import Case, CaseEvent, PlanItemRow
 
@@ -164,37 +164,57 @@ def compute(
     engine: CaseEngine, case_id: str, log: Sequence[LoggedEvent], *, base_priority: int
 ) -> CaseProjection:
     """The projections of a case from its whole log; `base_priority` is the priority the
-    case was opened with (the plan items created by the opening command carry it)."""
+    case was opened with, before its case file said one.
+
+    The priority rule, as the commands apply it: at the end of each command the case's
+    priority is the case file's when the command gave it a new (valid) value, else what
+    it was; the plan items the command created carry it, and when it changed, the items
+    that have not ended take it (`projection.reprioritise`), as after a person's change.
+    """
     state = engine.replay(engine_events(log), case_id)
     specs = engine.compiled.specs
     items: dict[str, dict[str, Any]] = {}
     states: dict[str, str] = {}  # each plan item's state as the log goes
     data: dict[str, Any] = {}
     assigned: dict[str, Any] = {}  # owner and team, once the log says them
-    priority = current = base_priority
+    current = base_priority
     before: int | None = None  # the case file's priority when the command began
     command: tuple[datetime, str] | None = None
+    created: list[str] = []  # plan items the command under way created
     last_engine_at = log[0].at
+
+    def reprioritise(priority: int, at: datetime) -> None:
+        for instance_id, item in items.items():
+            if states[instance_id] not in ENDED_ITEM_STATES and item["priority"] != priority:
+                item["priority"], item["updated_at"] = priority, at
+
+    def end_command(at: datetime) -> None:
+        nonlocal current
+        settled = _settled(current, before, data)
+        for instance_id in created:
+            items[instance_id]["priority"] = settled
+        if settled != current:
+            reprioritise(settled, at)
+        current = settled
+        created.clear()
+
     for entry in log:
         event = entry.event
         if isinstance(event, CaseColumnsSet):
             # A change of its own, between commands (it locked the case row).
             if command is not None:
-                current, command = _settled(current, before, data), None
+                end_command(command[0])
+                command = None
             if "priority" in event.columns:
                 current = int(event.columns["priority"])
-                for instance_id, item in items.items():
-                    if states[instance_id] not in ENDED_ITEM_STATES and item["priority"] != current:
-                        item["priority"], item["updated_at"] = current, entry.at
+                reprioritise(current, entry.at)
             assigned.update((k, v) for k, v in event.columns.items() if k in ("owner", "team"))
             continue
         last_engine_at = entry.at
         if (entry.at, entry.actor) != command:
-            # A new command: its plan items get the case's priority as it was before it
-            # (run_command reads the row first), which the previous command may have set.
             if command is not None:
-                current = _settled(current, before, data)
-            command, priority, before = (entry.at, entry.actor), current, _file_priority(data)
+                end_command(command[0])
+            command, before = (entry.at, entry.actor), _file_priority(data)
         if isinstance(event, CaseFileChanged):
             for name, value in event.changes.items():
                 if value is None:
@@ -203,8 +223,9 @@ def compute(
                     data[name] = value
         elif isinstance(event, PlanItemCreated):
             states[event.instance_id] = event.state
+            created.append(event.instance_id)
             items[event.instance_id] = {
-                "priority": priority,
+                "priority": current,
                 "due_at": None,
                 "created_at": entry.at,
                 "updated_at": entry.at,
@@ -221,7 +242,7 @@ def compute(
         elif isinstance(event, TaskAssigned):
             items[event.instance_id]["updated_at"] = entry.at
     if command is not None:
-        current = _settled(current, before, data)
+        end_command(command[0])
     rows = [
         plan_item_row(case_id, inst, specs[inst.item_id], **items[inst.id])
         for inst in state.items.values()
