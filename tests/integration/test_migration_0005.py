@@ -5,32 +5,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import inspect, text
+from tests.integration.migration_support import run_sql, table_names
 
 from casework.store import migrate
-from casework.store.db import make_engine
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
 DOCUMENT_TABLES = {"documents", "document_versions"}
 
 
 def _run(url: str, *statements: str) -> list[object]:
-    engine = make_engine(url)
-    try:
-        with engine.begin() as conn:
-            results = [conn.execute(text(sql), {"now": NOW}) for sql in statements]
-            return [r.scalar() if r.returns_rows else None for r in results]
-    finally:
-        engine.dispose()
+    return run_sql(url, *statements, now=NOW)
 
 
-def _tables(url: str) -> set[str]:
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            return set(inspect(conn).get_table_names())
-    finally:
-        engine.dispose()
+_tables = table_names
 
 
 def test_0005_up_and_down_keeps_the_cases(db_url: str) -> None:

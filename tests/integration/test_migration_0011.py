@@ -5,32 +5,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import inspect, text
+from tests.integration.migration_support import index_names, run_sql
 
 from casework.store import migrate
-from casework.store.db import make_engine
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 INDEX = "ix_idempotency_keys_created_at"
 
 
-def _indexes(url: str) -> set[str]:
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            return {str(ix["name"]) for ix in inspect(conn).get_indexes("idempotency_keys")}
-    finally:
-        engine.dispose()
-
-
 def _run(url: str, *statements: str) -> list[object]:
-    engine = make_engine(url)
-    try:
-        with engine.begin() as conn:
-            results = [conn.execute(text(sql), {"now": NOW}) for sql in statements]
-            return [r.scalar() if r.returns_rows else None for r in results]
-    finally:
-        engine.dispose()
+    return run_sql(url, *statements, now=NOW)
+
+
+def _indexes(url: str) -> set[str]:
+    return index_names(url, "idempotency_keys")
 
 
 def _insert_keys(url: str) -> None:
