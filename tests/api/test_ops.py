@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import stat
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 from tests.api.support import bearer, login, problem, token_for
 from tests.people import PASSWORD, make_user
@@ -23,8 +25,10 @@ from casework.blobs import BlobConfigError, DocumentStorage, FilesystemBlobStore
 from casework.server import Settings, create_app
 from casework.server.deps import IdempotencyKey
 from casework.server.logs import JsonFormatter, configure_logging
+from casework.server.routes_ops import PROBE_TIMEOUT_MS
 from casework.server.settings import SettingsError
 from casework.store import migrate
+from casework.store.db import make_engine
 
 
 def test_healthz_and_readyz(client: TestClient, blob_dir: Path) -> None:
@@ -61,6 +65,26 @@ def test_readyz_says_when_the_database_does_not_answer(settings: Settings) -> No
         body = problem(client.get("/readyz"), 503, "unavailable")
     assert body["database"] == "down" and "secret" not in json.dumps(body)
     assert body["blobs"] == "ok"  # each check says its own
+
+
+def test_readyz_answers_when_a_migration_holds_the_schema(
+    client: TestClient, settings: Settings
+) -> None:
+    """A probe must answer: behind a lock on alembic_version (a migration running) it is
+    cut short by its statement timeout and says the database does not answer."""
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("SQLite readers do not wait for writers (WAL)")
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE"))
+            started = time.monotonic()
+            body = problem(client.get("/readyz"), 503, "unavailable")
+            waited = time.monotonic() - started
+        assert body["database"] == "down" and waited < PROBE_TIMEOUT_MS / 1000 + 5
+        assert client.get("/readyz").status_code == 200  # the lock gone, ready again
+    finally:
+        engine.dispose()
 
 
 # --- the blob store: configured at creation, readied at start, probed by /readyz ----------

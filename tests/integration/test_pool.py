@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import OperationalError
 
 from casework.store import db as store_db
@@ -48,3 +50,30 @@ def test_a_connection_in_steady_use_is_not_pinged(
         assert _backend_pid(engine) != first
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql+psycopg://u@127.0.0.1:1/db", 10),
+        ("postgresql://u@127.0.0.1:1/db", 10),
+        ("postgresql+psycopg://u@127.0.0.1:1/db?connect_timeout=3", "3"),  # the URL's wins
+    ],
+)
+def test_postgresql_connections_give_up_connecting_after_a_timeout(
+    url: str, expected: object
+) -> None:
+    engine = make_engine(url)
+    seen: dict[str, object] = {}
+
+    @event.listens_for(engine, "do_connect")
+    def _capture(_dialect: Any, _record: Any, _args: Any, params: dict[str, Any]) -> None:
+        seen.update(params)
+        raise RuntimeError("captured")  # no server needed
+
+    try:
+        with pytest.raises(RuntimeError, match="captured"):
+            engine.connect()
+    finally:
+        engine.dispose()
+    assert seen["connect_timeout"] == expected

@@ -27,6 +27,10 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+# How long /readyz lets a database query take (PostgreSQL's statement_timeout), in ms.
+PROBE_TIMEOUT_MS = 2000
+
+
 @router.get("/readyz", response_model=None)
 def readyz(request: Request, state: State) -> dict[str, str | None] | Response:
     """Ready for traffic: the database answers and its schema is the one this version
@@ -38,6 +42,10 @@ def readyz(request: Request, state: State) -> dict[str, str | None] | Response:
     expected = migrate.head()
     try:
         with state.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                # A probe must answer: a query stuck behind a lock (a migration holding
+                # alembic_version) is cut short and reported rather than hanging.
+                conn.execute(text(f"SET LOCAL statement_timeout = {PROBE_TIMEOUT_MS}"))
             conn.execute(text("SELECT 1"))
             revision = MigrationContext.configure(conn).get_current_revision()
     except SQLAlchemyError as exc:

@@ -6,7 +6,7 @@ import os
 import time
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -51,12 +51,20 @@ def make_engine(url: str | None = None, *, synchronous: str = "FULL", **kwargs: 
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if "connect_timeout" not in make_url(url).query:
+        # An unreachable server fails a request in seconds, not after the system's TCP
+        # timeout (minutes); a URL's own `?connect_timeout=` wins.
+        connect_args = dict(kwargs.get("connect_args") or {})
+        connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT)
+        kwargs["connect_args"] = connect_args
     engine = create_engine(url, **kwargs)
     if not kwargs.get("pool_pre_ping"):
         _ping_when_idle(engine)
     return engine
 
 
+# Seconds to reach a PostgreSQL server (libpq's connect_timeout).
+CONNECT_TIMEOUT = 10
 # A pooled connection unused for longer than this is checked before it is handed out.
 IDLE_PING_SECONDS = 5.0
 
