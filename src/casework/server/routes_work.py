@@ -10,6 +10,7 @@ may not act on a 403, a case that does not allow it now a 409. Every POST honour
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import quote
 
@@ -114,24 +115,35 @@ def get_task(case_id: str, instance_id: str, actor: CurrentActor, db: Db, now: N
     )
 
 
-@router.post(TASK + "/claim", summary="Take an unassigned task", responses=_ACT)
-def claim(
-    case_id: str, instance_id: str, actor: CurrentActor, db: Db, now: Now, key: IdempotencyKey
-) -> TaskOut:
-    task = tasks.claim(
-        db, actor=actor, case_id=case_id, instance_id=instance_id, now=now, idempotency_key=key
-    )
-    return TaskOut.of(task)
+def _task_action(action: str) -> Callable[..., TaskOut]:
+    """The route of one of `tasks.TASK_ACTIONS`: the task in the path, no body."""
+
+    def route(
+        case_id: str, instance_id: str, actor: CurrentActor, db: Db, now: Now, key: IdempotencyKey
+    ) -> TaskOut:
+        task = tasks.act(
+            db,
+            actor=actor,
+            case_id=case_id,
+            instance_id=instance_id,
+            action=action,
+            now=now,
+            idempotency_key=key,
+        )
+        return TaskOut.of(task)
+
+    route.__name__ = action  # the OpenAPI operation id, as when each was written out
+    return route
 
 
-@router.post(TASK + "/unclaim", summary="Put a task back in its queue", responses=_ACT)
-def unclaim(
-    case_id: str, instance_id: str, actor: CurrentActor, db: Db, now: Now, key: IdempotencyKey
-) -> TaskOut:
-    task = tasks.unclaim(
-        db, actor=actor, case_id=case_id, instance_id=instance_id, now=now, idempotency_key=key
-    )
-    return TaskOut.of(task)
+for _action, _summary in (
+    ("claim", "Take an unassigned task"),
+    ("unclaim", "Put a task back in its queue"),
+    ("start", "Start an enabled task (manual start)"),
+    ("disable", "Disable an enabled task"),
+    ("reenable", "Re-enable a disabled task"),
+):
+    router.post(TASK + "/" + _action, summary=_summary, responses=_ACT)(_task_action(_action))
 
 
 @router.post(TASK + "/assign", summary="Give a task to someone who may do it", responses=_ACT)
@@ -197,36 +209,6 @@ def complete(
         data=body.data,
         now=now,
         idempotency_key=key,
-    )
-    return TaskOut.of(task)
-
-
-@router.post(TASK + "/start", summary="Start an enabled task (manual start)", responses=_ACT)
-def start(
-    case_id: str, instance_id: str, actor: CurrentActor, db: Db, now: Now, key: IdempotencyKey
-) -> TaskOut:
-    task = tasks.start(
-        db, actor=actor, case_id=case_id, instance_id=instance_id, now=now, idempotency_key=key
-    )
-    return TaskOut.of(task)
-
-
-@router.post(TASK + "/disable", summary="Disable an enabled task", responses=_ACT)
-def disable(
-    case_id: str, instance_id: str, actor: CurrentActor, db: Db, now: Now, key: IdempotencyKey
-) -> TaskOut:
-    task = tasks.disable(
-        db, actor=actor, case_id=case_id, instance_id=instance_id, now=now, idempotency_key=key
-    )
-    return TaskOut.of(task)
-
-
-@router.post(TASK + "/reenable", summary="Re-enable a disabled task", responses=_ACT)
-def reenable(
-    case_id: str, instance_id: str, actor: CurrentActor, db: Db, now: Now, key: IdempotencyKey
-) -> TaskOut:
-    task = tasks.reenable(
-        db, actor=actor, case_id=case_id, instance_id=instance_id, now=now, idempotency_key=key
     )
     return TaskOut.of(task)
 

@@ -15,7 +15,7 @@ case's work only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -95,30 +95,31 @@ def get_task(
 # --- assignment -------------------------------------------------------------------------
 
 
-def claim(
+# What a person may do to a task with nothing more to say than which task: the command
+# each action runs (CMMN `manualStart`, `disable`, `reenable`; taking and releasing).
+TASK_ACTIONS: dict[str, Callable[[str, Actor], c.Command]] = {
+    "claim": lambda instance_id, actor: c.ClaimTask(instance_id, actor.id),
+    # Back in its queue: its assignee, or someone who manages the work.
+    "unclaim": lambda instance_id, actor: c.UnassignTask(instance_id, by=actor.id),
+    "start": lambda instance_id, _actor: c.ManualStart(instance_id),
+    # Not needed after all: it no longer blocks its stage.
+    "disable": lambda instance_id, _actor: c.DisablePlanItem(instance_id),
+    "reenable": lambda instance_id, _actor: c.ReenablePlanItem(instance_id),
+}
+
+
+def act(
     db: sessionmaker[Session],
     *,
     actor: Actor,
     case_id: str,
     instance_id: str,
+    action: str,
     now: datetime,
     idempotency_key: str | None = None,
 ) -> TaskView:
-    command = c.ClaimTask(instance_id, actor.id)
-    return _run(db, actor, case_id, instance_id, command, now, idempotency_key)
-
-
-def unclaim(
-    db: sessionmaker[Session],
-    *,
-    actor: Actor,
-    case_id: str,
-    instance_id: str,
-    now: datetime,
-    idempotency_key: str | None = None,
-) -> TaskView:
-    """Put the task back in its queue: its assignee, or someone who manages the work."""
-    command = c.UnassignTask(instance_id, by=actor.id)
+    """One of TASK_ACTIONS on the task."""
+    command = TASK_ACTIONS[action](instance_id, actor)
     return _run(db, actor, case_id, instance_id, command, now, idempotency_key)
 
 
@@ -168,47 +169,6 @@ def complete(
 ) -> TaskView:
     """Complete a task, writing `data` to the case file (checked against its form)."""
     command = c.CompletePlanItem(instance_id, dict(data))
-    return _run(db, actor, case_id, instance_id, command, now, idempotency_key)
-
-
-def start(
-    db: sessionmaker[Session],
-    *,
-    actor: Actor,
-    case_id: str,
-    instance_id: str,
-    now: datetime,
-    idempotency_key: str | None = None,
-) -> TaskView:
-    """Start an enabled task by hand (CMMN `manualStart`)."""
-    command = c.ManualStart(instance_id)
-    return _run(db, actor, case_id, instance_id, command, now, idempotency_key)
-
-
-def disable(
-    db: sessionmaker[Session],
-    *,
-    actor: Actor,
-    case_id: str,
-    instance_id: str,
-    now: datetime,
-    idempotency_key: str | None = None,
-) -> TaskView:
-    """Decide an enabled task is not needed (CMMN `disable`): it no longer blocks its stage."""
-    command = c.DisablePlanItem(instance_id)
-    return _run(db, actor, case_id, instance_id, command, now, idempotency_key)
-
-
-def reenable(
-    db: sessionmaker[Session],
-    *,
-    actor: Actor,
-    case_id: str,
-    instance_id: str,
-    now: datetime,
-    idempotency_key: str | None = None,
-) -> TaskView:
-    command = c.ReenablePlanItem(instance_id)
     return _run(db, actor, case_id, instance_id, command, now, idempotency_key)
 
 
