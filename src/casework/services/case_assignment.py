@@ -146,7 +146,7 @@ def _reassign(
         if entries:
             append_entries(session, row, entries, actor, now, **columns)
             if "priority" in columns:
-                _reprioritise_items(session, case_id, columns["priority"], now)
+                reprioritise(session.connection(), case_id, columns["priority"], now)
         ref = CaseRef(case_id, row.version, row.status)
         idempotency.remember(
             session,
@@ -217,11 +217,6 @@ def _owner(session: Session, after: CaseFacts, username: str | None) -> str | No
             why = "they need to be in its team, hold a role its case type names or be named on it"
         raise InvalidInput(f"{person.id} may not see this case: {why}", field="owner")
     return person.id
-
-
-def _reprioritise_items(session: Session, case_id: str, priority: int, now: datetime) -> None:
-    """The case's plan items not ended take its new priority (see the module's docstring)."""
-    reprioritise(session.connection(), case_id, priority, now)
 
 
 def _ref(stored: dict[str, Any]) -> CaseRef:

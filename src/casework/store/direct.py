@@ -25,13 +25,35 @@ from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Insert, Select, TextClause, Update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
 Processor = Callable[[Any], Any]
+T = TypeVar("T")
+
+
+class _PerDialect(Generic[T]):
+    """A statement's compiled forms, one per (dialect, parameter names), each made once."""
+
+    __slots__ = ("_by_key", "_lock", "_make")
+
+    def __init__(self, make: Callable[[Dialect, Mapping[str, Any]], T]) -> None:
+        self._make = make
+        self._by_key: dict[tuple[str, frozenset[str]], T] = {}
+        self._lock = threading.Lock()
+
+    def get(self, dialect: Dialect, params: Mapping[str, Any]) -> T:
+        key = (dialect.name, frozenset(params))
+        compiled = self._by_key.get(key)
+        if compiled is None:
+            with self._lock:
+                compiled = self._by_key.get(key)
+                if compiled is None:
+                    compiled = self._by_key[key] = self._make(dialect, params)
+        return compiled
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,59 +107,25 @@ class DirectStatement:
     """An INSERT, UPDATE (or a textual statement) compiled once per (dialect, parameter
     names)."""
 
-    __slots__ = ("_by_key", "_lock", "statement")
+    __slots__ = ("_compiled", "statement")
 
     def __init__(self, statement: Insert | Update | TextClause) -> None:
         self.statement = statement
-        self._by_key: dict[tuple[str, frozenset[str]], _Compiled] = {}
-        self._lock = threading.Lock()
+        self._compiled = _PerDialect(lambda dialect, params: _compile(statement, dialect, params))
 
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> Outcome:
         """Run with one parameter set."""
-        compiled = self._compiled(conn.dialect, params)
-        return self._run(conn, compiled, [params], many=False)
+        compiled = self._compiled.get(conn.dialect, params)
+        return Outcome(_cursor(conn, compiled, _bind(compiled, params)))
 
     def executemany(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> Outcome | None:
         """Run once per parameter set (all with the same names), in one DBAPI call."""
         if not rows:
             return None
-        compiled = self._compiled(conn.dialect, rows[0])
-        return self._run(conn, compiled, rows, many=True)
-
-    def _compiled(self, dialect: Dialect, params: Mapping[str, Any]) -> _Compiled:
-        key = (dialect.name, frozenset(params))
-        compiled = self._by_key.get(key)
-        if compiled is None:
-            with self._lock:
-                compiled = self._by_key.get(key) or _compile(self.statement, dialect, params)
-                self._by_key[key] = compiled
-        return compiled
-
-    def _run(
-        self,
-        conn: Connection,
-        compiled: _Compiled,
-        rows: Sequence[Mapping[str, Any]],
-        *,
-        many: bool,
-    ) -> Outcome:
+        compiled = self._compiled.get(conn.dialect, rows[0])
         memo: dict[tuple[int, Processor], Any] = {}
         prepared = [_bind(compiled, row, memo) for row in rows]
-        cursor = conn.connection.cursor()
-        try:
-            if many:
-                cursor.executemany(compiled.sql, prepared)
-            else:
-                cursor.execute(compiled.sql, prepared[0])
-            return Outcome(cursor)
-        except conn.dialect.loaded_dbapi.Error as exc:
-            raise DBAPIError.instance(
-                compiled.sql,
-                prepared,
-                exc,
-                conn.dialect.loaded_dbapi.Error,
-                dialect=conn.dialect,
-            ) from exc
+        return Outcome(_cursor(conn, compiled, prepared, many=True))
 
 
 def _bind(
@@ -224,17 +212,16 @@ class DirectQuery:
     parameters: those change the SQL with each value list.
     """
 
-    __slots__ = ("_by_key", "_lock", "statement")
+    __slots__ = ("_compiled", "statement")
 
     def __init__(self, statement: Select[Any]) -> None:
         self.statement = statement
-        self._by_key: dict[tuple[str, frozenset[str]], _CompiledQuery] = {}
-        self._lock = threading.Lock()
+        self._compiled = _PerDialect(self._compile)
 
     def first(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         """The first row (attributes named as the selected columns), or None."""
-        compiled = self._compiled(conn.dialect, params)
-        cursor = _run_direct(conn, compiled.statement, _bind(compiled.statement, params))
+        compiled = self._compiled.get(conn.dialect, params)
+        cursor = _cursor(conn, compiled.statement, _bind(compiled.statement, params))
         raw = cursor.fetchone()
         cursor.close()
         if raw is None:
@@ -245,15 +232,6 @@ class DirectQuery:
                 values[position] = convert(values[position])
             raw = values
         return compiled.row(*raw)
-
-    def _compiled(self, dialect: Dialect, params: Mapping[str, Any]) -> _CompiledQuery:
-        key = (dialect.name, frozenset(params))
-        compiled = self._by_key.get(key)
-        if compiled is None:
-            with self._lock:
-                compiled = self._by_key.get(key) or self._compile(dialect, params)
-                self._by_key[key] = compiled
-        return compiled
 
     def _compile(self, dialect: Dialect, params: Mapping[str, Any]) -> _CompiledQuery:
         columns = list(self.statement.selected_columns)
@@ -269,10 +247,14 @@ class DirectQuery:
         )
 
 
-def _run_direct(conn: Connection, compiled: _Compiled, prepared: Any) -> Any:
+def _cursor(conn: Connection, compiled: _Compiled, prepared: Any, *, many: bool = False) -> Any:
+    """The statement run on the transaction's DBAPI cursor; errors as SQLAlchemy's."""
     cursor = conn.connection.cursor()
     try:
-        cursor.execute(compiled.sql, prepared)
+        if many:
+            cursor.executemany(compiled.sql, prepared)
+        else:
+            cursor.execute(compiled.sql, prepared)
     except conn.dialect.loaded_dbapi.Error as exc:
         raise DBAPIError.instance(
             compiled.sql, prepared, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
