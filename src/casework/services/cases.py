@@ -45,7 +45,7 @@ from casework.services.projection import (
 )
 from casework.services.search import index_case, index_new_case
 from casework.services.warm import WarmCase
-from casework.store.direct import DirectQuery, DirectStatement, pipeline
+from casework.store.direct import DirectQuery, DirectStatement, json_text, pipeline
 from casework.store.tables import Case, CaseEvent, table_of
 
 MAX_ATTEMPTS = 5
@@ -159,7 +159,7 @@ def open_case(
                     "team": team,
                     "confidential": confidential,
                     "opened_at": now,
-                    "state": dump_state(state),
+                    "state": json_text(dump_state(state)),
                     "version": 1,
                     "last_seq": last_seq,
                     "last_hash": last_hash,
@@ -366,7 +366,7 @@ def _apply(
     new_columns = state_columns(engine, new_state)
     after = stamped(new_columns, now)
     values = {k: v for k, v in after.items() if k == "updated_at" or before.get(k) != v}
-    values.update(state=dump_state(new_state), last_seq=last_seq, last_hash=last_hash)
+    values.update(state=json_text(dump_state(new_state)), last_seq=last_seq, last_hash=last_hash)
     # The case's priority after the command: the case file's, when the command gave it a
     # new value; otherwise the row's (which a person may have set since).
     priority = values.get("priority", case.priority)

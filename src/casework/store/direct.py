@@ -20,11 +20,13 @@ classes (`IntegrityError`...), as from `Connection.execute`.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Insert, Select, TextClause, Update
@@ -59,16 +61,26 @@ class _PerDialect(Generic[T]):
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     sql: str
-    positional: tuple[str, ...] | None  # names in placeholder order, for qmark/format
+    # The values in placeholder order (qmark/format paramstyles), None for named ones.
+    take: Callable[[Mapping[str, Any]], tuple[Any, ...]] | None
     constants: dict[str, Any]  # bind values fixed in the statement itself
     processors: dict[str, Processor]
-    plan: tuple[tuple[str, Processor | None], ...]  # positional names and processors
+    converting: tuple[tuple[int, Processor], ...]  # positions whose type converts
 
 
 class JsonText(str):
     """JSON already encoded, for a JSON column: written as it is, not encoded again."""
 
     __slots__ = ()
+
+
+# Compact: the engine state is the largest value of a case row, and its bytes are pages.
+_COMPACT = json.JSONEncoder(separators=(",", ":"), check_circular=False)
+
+
+def json_text(value: Any) -> JsonText:
+    """`value` encoded once, compactly, for a JSON column of a direct statement."""
+    return JsonText(_COMPACT.encode(value))
 
 
 class Outcome:
@@ -139,22 +151,40 @@ def _bind(
     values = {**compiled.constants, **row} if compiled.constants else row
     if memo is None:
         memo = {}
-    if compiled.positional is not None:
-        return tuple([_converted(values[name], process, memo) for name, process in compiled.plan])
-    processors = compiled.processors
-    return {name: _converted(value, processors.get(name), memo) for name, value in values.items()}
+    # Most columns (strings, integers) convert nothing: only the ones that do are touched.
+    if compiled.take is not None:
+        taken = compiled.take(values)
+        if not compiled.converting:
+            return taken
+        out = list(taken)
+        for position, process in compiled.converting:
+            out[position] = _converted(out[position], process, memo)
+        return out
+    named = dict(values)
+    for name, process in compiled.processors.items():
+        if name in named:
+            named[name] = _converted(named[name], process, memo)
+    return named
 
 
-def _converted(
-    value: Any, process: Processor | None, memo: dict[tuple[int, Processor], Any]
-) -> Any:
-    if process is None or type(value) is JsonText:
+def _converted(value: Any, process: Processor, memo: dict[tuple[int, Processor], Any]) -> Any:
+    if type(value) is JsonText:
         return value
     key = (id(value), process)
     converted = memo.get(key, memo)
     if converted is memo:
         converted = memo[key] = process(value)
     return converted
+
+
+def _taker(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """A function giving a mapping's values for `names`, in order, as a tuple (in C)."""
+    if len(names) > 1:
+        return itemgetter(*names)
+    if names:
+        (name,) = names
+        return lambda values: (values[name],)
+    return lambda values: ()
 
 
 def _compile(
@@ -187,13 +217,17 @@ def _compile(
         if process is not None:
             processors[name] = process
     positional = getattr(compiled, "positiontup", None)
-    order: tuple[str, ...] | None = tuple(positional) if positional is not None else None
+    order = tuple(positional) if positional is not None else ()
     return _Compiled(
         sql=compiled.string,
-        positional=order,
+        take=_taker(order) if positional is not None else None,
         constants=constants,
         processors=processors,
-        plan=tuple((name, processors.get(name)) for name in order or ()),
+        converting=tuple(
+            (position, processors[name])
+            for position, name in enumerate(order)
+            if name in processors
+        ),
     )
 
 
