@@ -1430,12 +1430,15 @@ def timer_crash(target: Target, cfg: Config, res: Results) -> None:
     mon.autocommit = True
     try:
         began = procs.start_all(["a", "b"])
-        while True:  # until b has done some work and a third of the jobs are done
+        # Until a third of the jobs are done, b has done some of them and holds claimed
+        # ones: the kill must leave leased jobs behind, or the lease path goes untested.
+        while True:
             row = mon.execute(
-                "SELECT count(*), count(*) FILTER (WHERE locked_by = 'b') FROM jobs "
-                "WHERE status = 'done'"
+                "SELECT count(*) FILTER (WHERE status = 'done'), "
+                "count(*) FILTER (WHERE status = 'done' AND locked_by = 'b'), "
+                "count(*) FILTER (WHERE status = 'running' AND locked_by = 'b') FROM jobs"
             ).fetchone()
-            if row[0] >= n_jobs // 3 and row[1] > 0:
+            if row[0] >= n_jobs // 3 and row[1] > 0 and row[2] > 0:
                 break
             if time.time() - began > 600:
                 raise RuntimeError("the workers made no progress")
