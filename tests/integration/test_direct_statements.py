@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from casework.store import migrate
 from casework.store.db import make_engine
-from casework.store.direct import DirectQuery, DirectStatement, pipeline
+from casework.store.direct import DirectQuery, DirectStatement, json_text, pipeline
 from casework.store.tables import Case, CaseEvent, PlanItemRow, table_of
 
 AT = datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=UTC)
@@ -81,6 +81,22 @@ def test_rows_written_directly_read_back_like_rows_written_by_sqlalchemy(engine:
     # SQLite hands datetimes back naive (we store UTC there), PostgreSQL aware.
     assert direct.at.replace(tzinfo=UTC) == AT
     assert rows[1].payload == {}
+
+
+def test_json_encoded_once_is_stored_as_its_value_and_the_callers_rows_are_not_written(
+    engine: Engine,
+) -> None:
+    insert = DirectStatement(EVENTS.insert())
+    payload = {"text": "é ✓", "n": [1, 2.5, None]}
+    rows = [{**_event(1, {}), "payload": json_text(payload)}, _event(2, payload)]
+    sent = [dict(row) for row in rows]
+    with engine.begin() as conn:
+        _case(conn)
+        insert.executemany(conn, rows)
+    assert rows == sent  # converted values went to copies, not into the caller's dicts
+    with engine.connect() as conn:
+        stored = conn.scalars(select(EVENTS.c.payload).order_by(EVENTS.c.seq)).all()
+    assert stored == [payload, payload]  # not a JSON string holding the JSON text
 
 
 def test_an_update_reports_the_rows_it_matched_and_uses_constants_of_the_statement(

@@ -148,7 +148,9 @@ def _bind(
     """The DBAPI parameters of one row. `memo` (shared by the rows of one call, which
     keep their values alive meanwhile) converts a value object once: the rows of a
     command share their `now` and often more."""
-    values = {**compiled.constants, **row} if compiled.constants else row
+    # Merging the constants makes a dict of our own; the caller's rows are never written.
+    merged = {**compiled.constants, **row} if compiled.constants else None
+    values = row if merged is None else merged
     if memo is None:
         memo = {}
     # Most columns (strings, integers) convert nothing: only the ones that do are touched.
@@ -160,7 +162,9 @@ def _bind(
         for position, process in compiled.converting:
             out[position] = _converted(out[position], process, memo)
         return out
-    named = dict(values)
+    if not compiled.processors:
+        return values
+    named = dict(row) if merged is None else merged
     for name, process in compiled.processors.items():
         if name in named:
             named[name] = _converted(named[name], process, memo)
