@@ -266,7 +266,8 @@ def run_command(
     A caller whose command depends on the state it read (a merge patch) passes what the
     client sent, so a retry of the same request matches after the case moved on.
     """
-    if request is None:
+    if request is None and idempotency_key is not None:
+        # Only a keyed command is matched against its request: repr is not free.
         request = {"op": type(command).__name__, "case": case_id, "command": repr(command)}
     for attempt in range(MAX_ATTEMPTS):
         bind: Engine | None = None
@@ -503,8 +504,14 @@ def event_rows(
 
 
 def _replayed(
-    conn: Connection, actor: Actor, key: str | None, request: dict[str, Any], now: datetime
+    conn: Connection,
+    actor: Actor,
+    key: str | None,
+    request: dict[str, Any] | None,
+    now: datetime,
 ) -> CaseRef | None:
+    if key is None or request is None:
+        return None
     result = idempotency.replayed(conn, actor, key, request, now=now)
     if result is None:
         return None
@@ -516,10 +523,12 @@ def _remember(
     conn: Connection,
     actor: Actor,
     key: str | None,
-    request: dict[str, Any],
+    request: dict[str, Any] | None,
     ref: CaseRef,
     now: datetime,
 ) -> None:
+    if key is None or request is None:
+        return
     result = {
         "case_id": ref.case_id,
         "version": ref.version,
