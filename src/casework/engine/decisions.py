@@ -16,16 +16,16 @@ leaves the field alone unless a rule matched cleanly and says null.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from casework.engine.events import CaseFileChanged, DecisionEvaluated
 from casework.engine.states import PlanItemState
+from casework.model.case_file import case_file_value, field_problem
 from casework.model.decisions import evaluation_order, feeds, reads, scope
 from casework.model.definitions import (
     CaseDefinition,
+    CaseFileField,
     CaseFileTransition,
     DecisionDefinition,
     Transition,
@@ -40,9 +40,14 @@ if TYPE_CHECKING:
 class CompiledDecision:
     """One decision of a case type, ready to evaluate against a case file."""
 
-    __slots__ = ("_extra", "_inputs", "definition", "id", "outputs", "reads", "table")
+    __slots__ = ("_extra", "_inputs", "definition", "fields", "id", "outputs", "reads", "table")
 
-    def __init__(self, definition: DecisionDefinition, names: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        definition: DecisionDefinition,
+        names: tuple[str, ...],
+        fields: Mapping[str, CaseFileField] | None = None,
+    ) -> None:
         from casework.dmn import DmnError, compile_table
         from casework.expressions import ExpressionError, compile_expression
 
@@ -55,6 +60,9 @@ class CompiledDecision:
         self.outputs = tuple(
             o.name or f"output {n}" for n, o in enumerate(definition.table.outputs, 1)
         )
+        # The case file fields the outputs write: a value a field cannot hold is refused.
+        known = fields or {}
+        self.fields = {name: known[name] for name in self.outputs if name in known}
         try:
             self.reads = reads(definition, names)
             # What an evaluation depends on: the input values, plus the fields that only
@@ -95,7 +103,8 @@ def compile_decisions(
     """Every decision by id, and the on_change ones in evaluation order (a decision after
     those whose outputs it reads)."""
     names = tuple(f.name for f in definition.case_file)
-    compiled = {d.id: CompiledDecision(d, names) for d in definition.decisions}
+    fields = {f.name: f for f in definition.case_file}
+    compiled = {d.id: CompiledDecision(d, names, fields) for d in definition.decisions}
     automatic = [d for d in definition.decisions if d.on_change]
     order = evaluation_order(feeds(automatic, names), (d.id for d in automatic))
     return compiled, [compiled[d] for d in order]
@@ -201,6 +210,15 @@ def evaluate(agenda: Agenda, decision: CompiledDecision, instance_id: str | None
         value, matched, inputs = None, (), {}
         warnings = [f"evaluation failed: {type(exc).__name__}: {exc}"]
     outputs = {name: case_file_value(v) for name, v in decision.split(value).items()}
+    refused = set()
+    for name, output in outputs.items():
+        spec = decision.fields.get(name)
+        problem = None if spec is None else field_problem(spec, output)
+        if problem is not None:
+            # A table that outputs what its field cannot hold (a typo in a rule, a list
+            # from a multi-hit policy for a single value) must not corrupt the case file.
+            refused.add(name)
+            warnings.append(f"output {output!r} refused: {problem}; the field keeps its value")
     agenda.emit(
         DecisionEvaluated(
             decision.id,
@@ -214,26 +232,6 @@ def evaluate(agenda: Agenda, decision: CompiledDecision, instance_id: str | None
     # Null from an error or from no matching rule leaves the field as it is; only a rule
     # that matched without warnings can say a field is now empty.
     clean = bool(matched) and not warnings
-    return {name: v for name, v in outputs.items() if v is not None or clean}
-
-
-def case_file_value(value: Any) -> Any:
-    """A FEEL value as the case file keeps it: plain JSON, numbers as int or float."""
-    if value is None or value is True or value is False or type(value) is str:
-        return value
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            return str(value)
-        if value == value.to_integral_value():
-            return int(value)
-        number = float(value)
-        return number if math.isfinite(number) else str(value)
-    if isinstance(value, int | float):
-        return value
-    if isinstance(value, Mapping):
-        return {str(k): case_file_value(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [case_file_value(v) for v in value]
-    from casework.dmn.values import to_json  # dates, times, durations, ranges: their text
-
-    return to_json(value)
+    return {
+        name: v for name, v in outputs.items() if (v is not None or clean) and name not in refused
+    }

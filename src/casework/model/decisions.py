@@ -13,7 +13,8 @@ import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from casework.model.definitions import CaseDefinition, DecisionDefinition
+from casework.model.case_file import case_file_value, field_problem
+from casework.model.definitions import CaseDefinition, CaseFileField, DecisionDefinition
 from casework.model.yaml_names import did_you_mean
 
 # (where, message, (line, column) inside the expression) -> None
@@ -34,6 +35,7 @@ def where(decision_id: str, *parts: object) -> str:
 def check_decisions(defn: CaseDefinition, report: Report) -> None:
     seen: set[str] = set()
     fields = [f.name for f in defn.case_file]
+    specs = {f.name: f for f in defn.case_file}
     all_ok = True
     for d in defn.decisions:
         base = where(d.id)
@@ -44,7 +46,10 @@ def check_decisions(defn: CaseDefinition, report: Report) -> None:
         seen.add(d.id)
         if not d.name.strip():
             report(base, f"decision '{d.id}' has an empty name", None)
-        all_ok = _check_table(d, fields, report) and all_ok
+        table_ok = _check_table(d, fields, report)
+        if table_ok:
+            _check_outputs_fit(d, specs, report)
+        all_ok = table_ok and all_ok
     if all_ok:  # loop detection reads every expression, so each must parse
         _check_loops(defn, report)
     # A decision_ref that is no decision id names a handler, which is easy to get wrong
@@ -145,6 +150,65 @@ def _check_table(d: DecisionDefinition, fields: list[str], report: Report) -> bo
             report(where(d.id), f"{label}: {exc}", None)
             ok = False
     return ok
+
+
+def _check_outputs_fit(
+    d: DecisionDefinition, specs: Mapping[str, CaseFileField], report: Report
+) -> None:
+    """What a table writes must fit its fields: a multi-hit table gives lists, and a
+    constant cell (FEEL naming no field: `"high"`, `3`) is known now, not when a case
+    first hits its rule. The engine refuses a misfit at run time too; this finds it
+    before any case runs."""
+    from casework.dmn import Aggregation
+    from casework.expressions import compile_expression
+
+    table = d.table
+    label = f"decision '{d.id}'"
+    names = scope(d, specs)
+    if table.hit_policy.is_multiple:
+        counted = table.aggregation in (Aggregation.SUM, Aggregation.COUNT)
+        for k, out in enumerate(table.outputs):
+            spec = specs.get(out.name or "")
+            if spec is None:
+                continue
+            if table.aggregation is None and spec.type != "array":
+                report(
+                    where(d.id, "output", k),
+                    f"{label} gives a list (hit policy {table.hit_policy.value}), but "
+                    f"'{spec.name}' is of type {spec.type}: make it an array, or use a "
+                    "single-hit policy or an aggregation",
+                    None,
+                )
+            elif counted and spec.type not in ("number", "integer"):
+                report(
+                    where(d.id, "output", k),
+                    f"{label} gives a number (COLLECT {table.aggregation}), but "
+                    f"'{spec.name}' is of type {spec.type}",
+                    None,
+                )
+        return  # a cell is one item of a list or an aggregate: not the field's value
+    cells: list[tuple[str, int | None, int, str | None]] = [
+        (where(d.id, "output", k, "default"), None, k, o.default_output)
+        for k, o in enumerate(table.outputs)
+    ]
+    n_in = len(table.inputs)
+    for number, rule in enumerate(table.rules):
+        cells.extend(
+            (f"{where(d.id, 'rule', number)}/cell/{n_in + k}", number, k, text)
+            for k, text in enumerate(rule.output_entries)
+        )
+    for at, r, k, text in cells:
+        spec = specs.get(table.outputs[k].name or "")
+        if spec is None or not text or not text.strip():
+            continue
+        compiled = compile_expression(text, "feel", names)
+        if next(_names(compiled), None) is not None:
+            continue  # depends on the case: checked when it is evaluated
+        value = case_file_value(compiled.evaluate({}))
+        problem = field_problem(spec, value)
+        if problem is not None:
+            whose = "the default" if r is None else f"rule {r + 1}"
+            report(at, f"{whose} of {label} gives {value!r}, but {problem}", None)
 
 
 # -- what a decision reads and writes ---------------------------------------------------

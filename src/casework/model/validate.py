@@ -10,8 +10,8 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
 
+from casework.model.case_file import matches_type
 from casework.model.decisions import check_decisions
 from casework.model.definitions import (
     CaseDefinition,
@@ -98,22 +98,6 @@ def _feel_compiler() -> Callable[[str], object] | None:
     return lambda text: compile_(text, "feel")
 
 
-def _matches(value: Any, type_: str) -> bool:
-    if type_ in ("string", "text", "date", "enum"):
-        return isinstance(value, str)
-    if type_ == "number":
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if type_ == "integer":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if type_ == "boolean":
-        return isinstance(value, bool)
-    if type_ == "object":
-        return isinstance(value, dict)
-    if type_ == "array":
-        return isinstance(value, list | tuple)
-    return True
-
-
 class _Validator:
     def __init__(self, defn: CaseDefinition) -> None:
         self.defn = defn
@@ -184,13 +168,13 @@ class _Validator:
                 elif f.type != "string":
                     self.error(where + "/format", f"'{f.name}' has a format but is not a string")
             for value in f.enum:
-                if not _matches(value, f.type):
+                if not matches_type(value, f.type):
                     self.error(
                         where + "/enum",
                         f"enum value {value!r} of '{f.name}' does not match its type {f.type}",
                     )
             if f.default is not None:
-                if not _matches(f.default, f.type):
+                if not matches_type(f.default, f.type):
                     self.error(
                         where + "/default",
                         f"default {f.default!r} of '{f.name}' does not match its type {f.type}",
@@ -400,7 +384,7 @@ class _Validator:
                 msg = "needs options" if f.type == "enum" else "has options but is not an enum"
                 self.error(where, f"form field '{f.name}' {msg}")
             if f.default is not None:
-                if not _matches(f.default, f.type):
+                if not matches_type(f.default, f.type):
                     self.error(
                         where + "/default",
                         f"default {f.default!r} of '{f.name}' does not match its type {f.type}",

@@ -23,6 +23,7 @@ from casework.engine import CaseEngine, CommandRefused
 from casework.engine import commands as c
 from casework.engine.events import Event, PlanItemCreated, event_payload
 from casework.engine.serialize import dump_state, load_state
+from casework.model.case_file import field_problem
 from casework.services import idempotency, task_access, webhooks
 from casework.services import warm as warm_cases
 from casework.services.actors import Actor
@@ -220,28 +221,9 @@ def _check_case_file(engine: CaseEngine, data: dict[str, Any], *, require: bool 
             raise InvalidInput(f"'{f.name}' is required", field=f"data.{f.name}")
     for name, value in data.items():
         spec = fields.get(name)
-        if spec is None or value is None:
-            continue
-        if not _type_ok(spec.type, value):
-            raise InvalidInput(f"'{name}' must be of type {spec.type}", field=f"data.{name}")
-        if spec.enum and value not in spec.enum:
-            allowed = ", ".join(map(str, spec.enum))
-            raise InvalidInput(f"'{name}' must be one of: {allowed}", field=f"data.{name}")
-
-
-_TYPES: dict[str, Callable[[Any], bool]] = {
-    "string": lambda v: isinstance(v, str),
-    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "boolean": lambda v: isinstance(v, bool),
-    "object": lambda v: isinstance(v, dict),
-    "array": lambda v: isinstance(v, list),
-}
-
-
-def _type_ok(type_name: str, value: Any) -> bool:
-    check = _TYPES.get(type_name)
-    return check is None or check(value)
+        problem = None if spec is None else field_problem(spec, value)
+        if problem is not None:
+            raise InvalidInput(problem, field=f"data.{name}")
 
 
 def run_command(

@@ -285,6 +285,41 @@ def test_bad_data_gives_null_and_a_warning_and_the_case_goes_on() -> None:
     replays(eng, log, state)
 
 
+def test_an_output_its_field_cannot_hold_is_refused_with_a_warning() -> None:
+    eng = engine(
+        """
+        - decision: Grade
+          decision_ref: grade
+        - task: Next
+          after: Grade
+        """,
+        """
+        - name: Grade
+          hit_policy: FIRST
+          inputs: [amount]
+          outputs: [level, priority]
+          rules: [["-", "note", "amount / 4"]]
+        """,
+        fields="level: {type: string, enum: [low, high]}\n",
+    )
+    state, log = eng.start(NOW, {"amount": 10, "note": "medium", "level": "low", "priority": 3})
+    [record] = decided(log)
+    assert record.outputs == {"level": "medium", "priority": 2.5}  # on record as given
+    assert record.warnings == [
+        "output 'medium' refused: 'level' must be one of: low, high; the field keeps its value",
+        "output 2.5 refused: 'priority' must be of type integer; the field keeps its value",
+    ]
+    assert (state.variables["level"], state.variables["priority"]) == ("low", 3)
+    after = log[log.index(record) :]
+    assert not [e for e in after if isinstance(e, CaseFileChanged)]
+    assert states(state) == {"casePlanModel": "active", "grade": "completed", "next": "active"}
+    replays(eng, log, state)
+    # Values that fit are written, in the same command.
+    state, log = eng.start(NOW, {"amount": 8, "note": "high"})
+    assert (state.variables["level"], state.variables["priority"]) == ("high", 2)
+    assert decided(log)[0].warnings == []
+
+
 def test_a_value_outside_the_input_values_is_reported_and_sets_nothing() -> None:
     eng = engine(
         "- decision: Classify\n  decision_ref: claim_risk\n",

@@ -24,6 +24,7 @@ case_file:
   claimed_amount: number
   risk_level: string
   priority: integer
+  score: number
 plan:
   items:
     - decision: Classify risk
@@ -152,7 +153,14 @@ def test_every_dmn_hit_policy_can_be_written(
 ) -> None:
     decisions = CLAIM_RISK.replace("hit_policy: UNIQUE", f"hit_policy: {written}")
     decisions = decisions.replace("on_change: true", "on_change: false")
-    [d] = load(decisions).decisions
+    # A multi-hit table gives a list, or a number when it sums or counts.
+    field = "string"
+    if policy.is_multiple and aggregation is None:
+        field = "array"
+    elif aggregation in (Aggregation.SUM, Aggregation.COUNT):
+        field = "number"
+    head = HEAD.replace("risk_level: string", f"risk_level: {field}")
+    [d] = load(decisions, head=head).decisions
     assert (d.table.hit_policy, d.table.aggregation) == (policy, aggregation)
 
 
@@ -161,7 +169,7 @@ def test_cells_are_feel_text_as_written_and_an_empty_input_cell_means_any() -> N
         """
         - name: Flags
           inputs: [claimed_amount, risk_level]
-          outputs: [priority]
+          outputs: [score]
           hit_policy: FIRST
           rules:
             - [5000, yes, 1]
@@ -232,6 +240,42 @@ def test_an_output_that_is_not_a_case_file_field_is_refused() -> None:
     # Without a declared case file any field name goes.
     head = HEAD.replace(HEAD[HEAD.index("case_file:") : HEAD.index("plan:")], "")
     assert load(CLAIM_RISK.replace("risk_level]", "anything]"), head=head).decisions
+
+
+def test_a_constant_output_must_fit_its_field_type_and_enum() -> None:
+    head = HEAD.replace(
+        "risk_level: string", "risk_level: {type: string, enum: [low, medium, high]}"
+    )
+    assert load(head=head).decisions  # the three rules give enum values
+    bad = CLAIM_RISK.replace("""[">= 20000", '"high"']""", """[">= 20000", '"hihg"']""")
+    message = error(bad, head=head)
+    assert message.startswith(f"claim.yaml:{line_of('hihg', bad)}:")
+    assert "rule 3 of decision 'claim_risk' gives 'hihg', but 'risk_level' must be one of: " in (
+        message
+    )
+    message = error(CLAIM_RISK.replace("""'"low"'""", "1"), head=head)
+    assert "rule 1 of decision 'claim_risk' gives 1, but 'risk_level' must be of type string" in (
+        message
+    )
+    # A cell that reads the case file is known only when it runs: the engine checks it.
+    assert load(CLAIM_RISK.replace("""'"low"'""", "string(claimed_amount)"), head=head)
+
+
+def test_a_multi_hit_table_without_aggregation_writes_an_array_field() -> None:
+    collect = CLAIM_RISK.replace("hit_policy: UNIQUE", "hit_policy: COLLECT")
+    message = error(collect)
+    assert message.startswith(f"claim.yaml:{line_of('outputs:')}:")
+    assert (
+        "decision 'claim_risk' gives a list (hit policy COLLECT), but 'risk_level' is of type "
+        "string: make it an array, or use a single-hit policy or an aggregation" in message
+    )
+    assert load(collect, head=HEAD.replace("risk_level: string", "risk_level: array")).decisions
+    counted = CLAIM_RISK.replace("hit_policy: UNIQUE", "hit_policy: COLLECT COUNT")
+    assert load(counted.replace("[risk_level]", "[priority]")).decisions
+    assert (
+        "decision 'claim_risk' gives a number (COLLECT COUNT), but 'risk_level' is of type string"
+        in error(counted)
+    )
 
 
 def test_decision_ids_are_unique() -> None:
@@ -336,7 +380,8 @@ def test_dump_writes_decisions_in_the_form_people_write() -> None:
     ],
 )
 def test_any_cell_text_reads_back_equal(cells: list[str]) -> None:
-    defn = load()
+    collect = CLAIM_RISK.replace("hit_policy: UNIQUE", "hit_policy: COLLECT")
+    defn = load(collect, head=HEAD.replace("risk_level: string", "risk_level: array"))
     [d] = defn.decisions
     rule = DmnRule((cells[0],), (cells[1],))
     table = dataclasses.replace(d.table, rules=(rule,), hit_policy=HitPolicy.COLLECT)

@@ -746,6 +746,14 @@ _TASK_TS = [Transition.COMPLETE, Transition.START, Transition.EXIT, Transition.M
 _POLICIES = [("UNIQUE", None), ("FIRST", None), ("COLLECT", "SUM"), ("RULE ORDER", None)]
 _TESTS = ["-", "< 5000", "[1..2[", "yes", "null", "5000", '"a", "b"', "not(1)"]
 _VALUES = ['"low"', "1", "2.5", "null", "true", "yes", "-1", '"a: b"']
+# What each policy's outputs may write (valid definitions only: a constant output fits
+# its field): a single hit writes strings, COLLECT SUM numbers, RULE ORDER a list.
+_OUTPUTS: dict[str, tuple[list[tuple[str, ...]], list[str]]] = {
+    "UNIQUE": ([("risk",), ("risk", "level")], ['"low"', "null", "yes", '"a: b"']),
+    "FIRST": ([("risk",), ("risk", "level")], ['"high"', "null", "string(amount)"]),
+    "COLLECT": ([("score",)], ["1", "2.5", "null", "-1"]),
+    "RULE ORDER": ([("tags",)], _VALUES),
+}
 
 
 @st.composite
@@ -860,7 +868,8 @@ def _definitions(draw: st.DrawFn) -> CaseDefinition:
     def decision(n: int) -> DecisionDefinition:
         name = draw(st.sampled_from(["Claim risk", "Évalué", "Level 2"]))
         policy = draw(st.sampled_from(_POLICIES))
-        outputs = draw(st.sampled_from([("risk",), ("risk", "level")]))
+        output_sets, values = _OUTPUTS[policy[0]]
+        outputs = draw(st.sampled_from(output_sets))
         inputs = tuple(
             dmn.InputClause(
                 draw(st.sampled_from(["amount", "amount * 2", "risk"])),
@@ -872,7 +881,7 @@ def _definitions(draw: st.DrawFn) -> CaseDefinition:
         rules = tuple(
             dmn.Rule(
                 tuple(draw(st.sampled_from(_TESTS)) for _ in inputs),
-                tuple(draw(st.sampled_from(_VALUES)) for _ in outputs),
+                tuple(draw(st.sampled_from(values)) for _ in outputs),
                 tuple(draw(st.lists(st.sampled_from(["Why", "yes", "A: b"]), max_size=2))),
                 maybe(f"rule{next(counter)}"),
             )
@@ -913,8 +922,10 @@ def _definitions(draw: st.DrawFn) -> CaseDefinition:
         version=draw(st.integers(1, 3)),
         case_file=(
             CaseFileField("amount", "number", default=maybe(0)),
-            CaseFileField("risk", "string", enum=("low", "high", "yes")),
+            CaseFileField("risk", "string", enum=("low", "high", "yes", "a: b")),
             CaseFileField("level"),
+            CaseFileField("score", "number"),
+            CaseFileField("tags", "array"),
         ),
         decisions=tuple(decision(n) for n in range(draw(st.integers(0, 2)))),
         roles=(Role("a"), Role("b", "Bee")),
