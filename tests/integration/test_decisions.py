@@ -17,10 +17,11 @@ from casework.cli.main import app
 from casework.engine import commands as c
 from casework.services import audit, case_types, cases
 from casework.services.actors import SYSTEM, Actor
+from casework.services.errors import InvalidInput
 from casework.services.rebuild import rebuild_projections
 from casework.store import migrate
 from casework.store.db import make_engine, session_factory
-from casework.store.tables import Case, CaseEvent, Job, PlanItemRow
+from casework.store.tables import Case, CaseEvent, CaseTypeVersion, Job, PlanItemRow
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 CLAIM = """
@@ -200,3 +201,36 @@ def _snapshot(db: sessionmaker[Session]) -> tuple[list[tuple[Any, ...]], list[tu
             for r in session.scalars(select(PlanItemRow))
         ]
     return sorted(case_rows, key=repr), sorted(item_rows, key=repr)
+
+
+def test_a_version_deployed_before_a_newer_check_still_runs_its_cases(
+    db_and_url: tuple[sessionmaker[Session], str],
+) -> None:
+    """Validation only gates deployment: a stored version that a check added later would
+    refuse (here a rule giving a value outside the field's enum) keeps running, and the
+    engine refuses the misfit value at run time instead."""
+    db, url = db_and_url
+    old = CLAIM.replace("""[">= 20000", '"high"']""", """[">= 20000", '"hihg"']""")
+    with pytest.raises(InvalidInput):
+        case_types.deploy(db, actor=SYSTEM, source=old, now=T0)
+    with db.begin() as session:  # as an older release stored it
+        session.execute(
+            update(CaseTypeVersion).where(CaseTypeVersion.type_id == "claim").values(source=old)
+        )
+    engine = make_engine(url)  # a fresh process: nothing compiled yet
+    try:
+        fresh = session_factory(engine)
+        ref = cases.open_case(
+            fresh, actor=HANDLER, type_id="claim", data={"amount": 50_000}, now=T0
+        )
+        with fresh() as session:
+            task = _decisions(session, ref.case_id)[1]
+            assert task["outputs"] == {"risk": "hihg"}
+            assert task["warnings"] == [
+                "output 'hihg' refused: 'risk' must be one of: low, medium, high; "
+                "the field keeps its value"
+            ]
+            row = session.get(Case, ref.case_id)
+            assert row is not None and row.risk is None and "risk" not in row.data
+    finally:
+        engine.dispose()

@@ -58,7 +58,7 @@ def case_type_roles(
         for row in rows:
             key = (row.type_id, row.version)
             if key not in cache:
-                definitions = parse_source(row.source, row.source_format, row.dialect)
+                definitions = parse_source(row.source, row.source_format, row.dialect, check=False)
                 cache[key] = frozenset().union(
                     *(access.definition_roles(d) for d in definitions if d.id == row.type_id)
                 )
