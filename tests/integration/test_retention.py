@@ -614,6 +614,44 @@ def test_failed_housekeeping_does_not_stop_the_jobs(
     assert calls == [NOW, NOW + timedelta(hours=1)]
 
 
+def test_a_run_of_due_jobs_finishes_its_housekeeping_round(db: sessionmaker[Session]) -> None:
+    """`casework worker --once` from cron: no loop comes back for an unfinished round,
+    so the run prunes every batch, after the due jobs."""
+    total = retention.BATCH_SIZE + 3
+    _add_jobs(db, [_job_row(f"old-{i}", "done", NOW - 8 * DAY) for i in range(total)])
+    _message_job(db)
+    sent: list[str] = []
+    worker = Worker(
+        db,
+        name="w1",
+        clock=Clock(NOW),
+        deliver=lambda job: sent.append(job.idempotency_key),
+        retention=Retention(),
+        housekeeping_batches=1,
+    )
+    assert worker.run_due() == (1, _counts(jobs=total))
+    assert sent == ["message"] and _job_keys(db) == {"message"}
+    # Retention off: nothing pruned, nothing said about it.
+    off = Worker(db, name="w2", clock=Clock(NOW), retention=Retention(None, None, None))
+    assert off.run_due() == (0, None)
+
+
+def test_the_worker_command_once_runs_due_jobs_and_prunes(db_url: str) -> None:
+    migrate.upgrade(db_url)
+    engine = make_engine(db_url)
+    try:
+        db = session_factory(engine)
+        long_ago = datetime.now(UTC) - 8 * DAY
+        _add_jobs(db, [_job_row(f"old-{i}", "done", long_ago) for i in range(3)])
+    finally:
+        engine.dispose()
+    result = runner.invoke(app, ["worker", "--once", "--name", "cron", "--database-url", db_url])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == (
+        "worker cron: ran 0 job(s); pruned 3 job(s), 0 webhook delivery(ies), 0 idempotency key(s)"
+    )
+
+
 def test_the_worker_command_rejects_a_bad_retention_period_in_one_line(db_url: str) -> None:
     migrate.upgrade(db_url)
     result = runner.invoke(

@@ -13,6 +13,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from casework.cli.common import DatabaseUrl, one_line, shown_url
 from casework.cli.errors import fail
+from casework.services import retention
 from casework.store.db import database_url as default_database_url
 from casework.store.db import make_engine, session_factory
 from casework.store.tables import Job
@@ -28,7 +29,13 @@ def worker(
     poll: Annotated[
         float, typer.Option(min=0.05, help="Seconds to wait when no job is due.")
     ] = 1.0,
-    once: Annotated[bool, typer.Option("--once", help="Run the jobs due now, then exit.")] = False,
+    once: Annotated[
+        bool,
+        typer.Option(
+            "--once",
+            help="Run the jobs due now, prune what is past its retention, then exit (cron).",
+        ),
+    ] = False,
 ) -> None:
     """Run jobs until SIGTERM/SIGINT (the job in hand finishes first)."""
     url = database_url or default_database_url()
@@ -55,13 +62,18 @@ def worker(
         except ValueError as exc:  # CASEWORK_RETENTION_* not a period
             fail(one_line(exc))
         if once:
-            total = 0
             try:
-                while (claimed := runner.run_once()) > 0:
-                    total += claimed
+                total, pruned = runner.run_due()
             except SQLAlchemyError as exc:
                 fail(f"{shown_url(url)}: {one_line(exc)}")
-            typer.echo(f"worker {worker_name}: ran {total} job(s)")
+            line = f"worker {worker_name}: ran {total} job(s)"
+            if pruned:
+                line += (
+                    f"; pruned {pruned[retention.JOBS]} job(s), "
+                    f"{pruned[retention.DELIVERIES]} webhook delivery(ies), "
+                    f"{pruned[retention.KEYS]} idempotency key(s)"
+                )
+            typer.echo(line)
             return
         runner.run_forever(poll_interval=poll)
     finally:

@@ -167,6 +167,22 @@ class Worker:
             self._run(job)
         return len(claimed)
 
+    def run_due(self) -> tuple[int, dict[str, int] | None]:
+        """What a worker started from cron does (`casework worker --once`): every job due
+        now, then a whole round of housekeeping. The jobs claimed, and the rows pruned per
+        table (None: retention is off). The jobs come first: should pruning fail, the work
+        that matters is done."""
+        total = 0
+        while (claimed := self.run_once()) > 0:
+            total += claimed
+        pruned: dict[str, int] | None = None
+        while (result := self.housekeeping()) is not None:
+            before = pruned or {}
+            pruned = {table: before.get(table, 0) + n for table, n in result.deleted.items()}
+            if result.complete:
+                break
+        return total, pruned
+
     def run_forever(
         self, poll_interval: float = 1.0, stop_event: threading.Event | None = None
     ) -> None:
