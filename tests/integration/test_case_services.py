@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.engine import commands as c
@@ -251,6 +251,32 @@ def test_notes_and_links_go_on_the_audit_trail(db: sessionmaker[Session]) -> Non
         db, actor=HANDLER, case_id=one.case_id, command=c.CompletePlanItem("assess"), now=NOW
     )
     assert ref.status == "active"
+
+
+def test_a_note_writes_the_case_row_once(db: sessionmaker[Session]) -> None:
+    """An entry appended outside the engine updates the case row in one (direct)
+    statement; the ORM must not write the new version and hash again at commit."""
+    from casework.services import collaboration
+
+    _deploy(db)
+    ref = cases.open_case(db, actor=HANDLER, type_id="claim", data={"amount": 1}, now=NOW)
+    bind = db.kw["bind"]
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, sql: str, *_args: object) -> None:
+        statements.append(" ".join(sql.split()))
+
+    event.listen(bind, "before_cursor_execute", seen)
+    try:
+        collaboration.add_note(db, actor=HANDLER, case_id=ref.case_id, body="Called", now=NOW)
+    finally:
+        event.remove(bind, "before_cursor_execute", seen)
+    # Direct statements run on the DBAPI cursor: whatever SQLAlchemy executes is extra.
+    assert [s for s in statements if s.startswith("UPDATE cases ")] == []
+    with db() as session:
+        row = session.get(Case, ref.case_id)
+        assert row is not None and row.version == ref.version + 1
+        assert audit.verify_case(session, ref.case_id) is None
 
 
 def test_cases_are_found_by_case_file_fields_and_paged_by_cursor(

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from casework.services import webhooks
 from casework.services.actors import Actor
@@ -66,4 +67,7 @@ def append_entries(
     values = {"last_seq": seq, "last_hash": last_hash, "updated_at": now, **columns}
     if not update_case_row(session, row.id, row.version, values):
         raise RuntimeError("case row changed under a row lock")  # cannot happen: locked
-    row.last_seq, row.last_hash, row.version = seq, last_hash, row.version + 1
+    # What the UPDATE wrote, as the loaded state of the ORM object: set as attributes,
+    # they would be written again by a second UPDATE at commit.
+    for name, value in (("last_seq", seq), ("last_hash", last_hash), ("version", row.version + 1)):
+        set_committed_value(row, name, value)
