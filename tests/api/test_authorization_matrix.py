@@ -130,6 +130,7 @@ PATCH  /webhooks/{subscription_id}                                  401  403  40
 DELETE /webhooks/{subscription_id}                                  401  403  403  403  403  204
 GET    /webhooks/{subscription_id}/deliveries                       401  403  403  403  403  200
 POST   /webhooks/{subscription_id}/test                             401  403  403  403  403  202
+POST   /webhooks/{subscription_id}/secret                           401  403  403  403  403  200
 GET    /me/tasks                                                    401  200  200  200  200  200
 GET    /queues/{role}/tasks                                         401  403  403  403  200  200
 POST   /queues/{role}/claim                                         401  403  403  403  204  204
@@ -463,6 +464,9 @@ REQUESTS: dict[str, Build] = {
     "DELETE /webhooks/{subscription_id}": lambda w, c: Call({"subscription_id": w.fresh_hook()}),
     "GET /webhooks/{subscription_id}/deliveries": lambda w, c: Call({"subscription_id": w.hook}),
     "POST /webhooks/{subscription_id}/test": lambda w, c: Call({"subscription_id": w.hook}),
+    "POST /webhooks/{subscription_id}/secret": lambda w, c: Call(
+        {"subscription_id": w.fresh_hook()}, json={"previous_valid_for_seconds": 60}
+    ),
     "GET /me/tasks": lambda w, c: Call(),
     # The manager queue is empty (nothing is assigned a manager task): the claim is 204.
     "GET /queues/{role}/tasks": lambda w, c: Call({"role": "manager"}),

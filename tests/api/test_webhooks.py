@@ -3,6 +3,8 @@ shown once, problems with field paths, the delivery log and test pings."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
@@ -45,6 +47,7 @@ ROUTES = [
     ("delete", "/api/v1/webhooks/1", None),
     ("get", "/api/v1/webhooks/1/deliveries", None),
     ("post", "/api/v1/webhooks/1/test", None),
+    ("post", "/api/v1/webhooks/1/secret", None),
 ]
 
 
@@ -105,6 +108,34 @@ def test_admins_create_read_change_and_delete_subscriptions(
     assert client.delete(path, headers=admin).status_code == 204
     problem(client.get(path, headers=admin), 404, "not-found")
     problem(client.delete(path, headers=admin), 404, "not-found")
+
+
+def test_the_secret_is_rotated_and_the_new_one_shown_once(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    created = client.post("/api/v1/webhooks", json={"url": HOOK}, headers=admin).json()
+    path = f"/api/v1/webhooks/{created['id']}"
+    assert created["previous_secret_until"] is None
+    response = client.post(f"{path}/secret", headers=admin)
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    rotated = response.json()
+    assert rotated["secret"].startswith("whsec_") and rotated["secret"] != created["secret"]
+    # By default the previous secret still signs for a day.
+    until = datetime.fromisoformat(rotated["previous_secret_until"])
+    assert until - datetime.fromisoformat(rotated["created_at"]) >= timedelta(hours=23)
+    shown = client.get(path, headers=admin).json()
+    assert shown["previous_secret_until"] == rotated["previous_secret_until"]
+    assert "secret" not in shown and rotated["secret"] not in str(shown)
+    now = client.post(f"{path}/secret", json={"previous_valid_for_seconds": 0}, headers=admin)
+    assert now.status_code == 200 and now.json()["previous_secret_until"] is None
+    for bad in (-1, 8 * 86400, "soon"):
+        response = client.post(
+            f"{path}/secret", json={"previous_valid_for_seconds": bad}, headers=admin
+        )
+        [error] = problem(response, 422, "validation")["errors"]
+        assert error["field"] == "previous_valid_for_seconds"
+    problem(client.post("/api/v1/webhooks/999/secret", headers=admin), 404, "not-found")
 
 
 def test_problems_name_the_fields(client: TestClient, admin: dict[str, str]) -> None:

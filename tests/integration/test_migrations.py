@@ -41,6 +41,8 @@ VERSION_TABLE = "alembic_version"
 
 runner = CliRunner()
 
+HEAD = "0012"  # the newest migration: a new one must be named here too
+
 
 @contextmanager
 def connected(url: str) -> Iterator[Connection]:
@@ -108,7 +110,7 @@ def schema_diff(conn: Connection) -> list[Any]:
 def test_upgrade_creates_exactly_the_model_schema(db_url: str) -> None:
     assert migrate.current(db_url) is None
     migrate.upgrade(db_url)
-    assert migrate.current(db_url) == migrate.head() == "0011"
+    assert migrate.current(db_url) == migrate.head() == HEAD
     with connected(db_url) as conn:
         insp = inspect(conn)
         assert table_names(insp) == set(METADATA.tables) | {VERSION_TABLE}
@@ -156,7 +158,7 @@ def test_upgrade_downgrade_upgrade(db_url: str) -> None:
     migrate.upgrade(db_url)
     migrate.downgrade(db_url, "base")
     migrate.upgrade(db_url)
-    assert migrate.current(db_url) == "0011"
+    assert migrate.current(db_url) == HEAD
     with connected(db_url) as conn:
         assert actual_schema(inspect(conn)) == expected_schema()
         assert schema_diff(conn) == []
@@ -165,7 +167,7 @@ def test_upgrade_downgrade_upgrade(db_url: str) -> None:
 def test_upgrade_twice_is_a_no_op(db_url: str) -> None:
     migrate.upgrade(db_url)
     migrate.upgrade(db_url)
-    assert migrate.current(db_url) == "0011"
+    assert migrate.current(db_url) == HEAD
 
 
 def test_migrated_schema_stores_rows(db_url: str) -> None:
@@ -229,19 +231,19 @@ def test_cli_upgrade_current_downgrade(db_url: str) -> None:
     result = cli("upgrade", "--database-url", db_url)
     assert result.exit_code == 0, result.output
     assert result.stdout.count("\n") == 1
-    assert result.stdout.rstrip().endswith("upgraded from base to 0011")
+    assert result.stdout.rstrip().endswith(f"upgraded from base to {HEAD}")
 
     result = cli("upgrade", "--revision", "head", "--database-url", db_url)
     assert result.exit_code == 0, result.output
-    assert result.stdout.rstrip().endswith("already at 0011")
+    assert result.stdout.rstrip().endswith(f"already at {HEAD}")
 
     result = cli("current", "--database-url", db_url)
     assert result.exit_code == 0, result.output
-    assert result.stdout.rstrip().endswith("0011 (head)")
+    assert result.stdout.rstrip().endswith(f"{HEAD} (head)")
 
     result = cli("downgrade", "base", "--database-url", db_url)
     assert result.exit_code == 0, result.output
-    assert result.stdout.rstrip().endswith("downgraded from 0011 to base")
+    assert result.stdout.rstrip().endswith(f"downgraded from {HEAD} to base")
     assert migrate.current(db_url) is None
 
 
@@ -251,7 +253,7 @@ def test_cli_takes_the_url_from_the_environment(
     monkeypatch.setenv("CASEWORK_DATABASE_URL", db_url)
     result = cli("upgrade")
     assert result.exit_code == 0, result.output
-    assert migrate.current(db_url) == "0011"
+    assert migrate.current(db_url) == HEAD
 
 
 def test_cli_unknown_revision_fails_in_one_line(db_url: str) -> None:

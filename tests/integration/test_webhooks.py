@@ -5,6 +5,7 @@ addresses."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 from collections import deque
@@ -12,6 +13,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -332,6 +335,69 @@ def test_the_worker_posts_signed_json_to_the_subscriber(
     assert job.status == "done"
     sub = subscription(db, created.subscription.id)
     assert (sub.last_delivery_status, sub.failure_count) == ("delivered", 0)
+
+
+def documented_verify(*, now: float) -> Callable[[str, str, bytes], bool]:
+    """The `verify` function of docs/api.md, run as written, its clock set to `now`."""
+    text = (Path(__file__).parents[2] / "docs" / "api.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    [code] = [block for block in blocks if "def verify(" in block]
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "docs/api.md", "exec"), namespace)
+    namespace["time"] = SimpleNamespace(time=lambda: now)
+    verify: Callable[[str, str, bytes], bool] = namespace["verify"]
+    return verify
+
+
+def test_a_rotated_secret_signs_beside_the_new_one_until_its_grace_ends(
+    db: sessionmaker[Session], receiver: Receiver
+) -> None:
+    created = subscribe(db, receiver.url, case_type="claim", event_types=["CaseOpened"])
+    sub_id, old = created.subscription.id, created.secret
+    rotated = subs.rotate_secret(
+        db, actor=SYSTEM, subscription_id=sub_id, now=NOW, previous_valid_for=timedelta(hours=2)
+    )
+    new = rotated.secret
+    assert new.startswith("whsec_") and new != old and new not in repr(rotated)
+    assert rotated.subscription.previous_secret_until == NOW + timedelta(hours=2)
+
+    def delivered_at(clock: Clock) -> tuple[str, bytes, int]:
+        open_case(db)
+        assert worker(db, clock).run_once() == 1
+        request = receiver.requests[-1]
+        return request.headers["casework-signature"], request.body, int(clock.now.timestamp())
+
+    # Within the grace period: two v1 values; a receiver with either secret accepts.
+    signed, body, at = delivered_at(Clock(NOW + timedelta(hours=1)))
+    assert signed.count("v1=") == 2
+    assert verify_signature(new, signed, body, now=at)
+    assert verify_signature(old, signed, body, now=at)
+    # So does the receiver code docs/api.md gives people to copy.
+    documented = documented_verify(now=at)
+    assert documented(new, signed, body) and documented(old, signed, body)
+    assert not documented("whsec_other", signed, body)
+    # After it: the new secret only.
+    signed, body, at = delivered_at(Clock(NOW + timedelta(hours=2, seconds=1)))
+    assert signed.count("v1=") == 1
+    assert verify_signature(new, signed, body, now=at)
+    assert not verify_signature(old, signed, body, now=at)
+
+    # A secret that leaked is replaced at once; rotating again drops the older one.
+    third = subs.rotate_secret(
+        db, actor=SYSTEM, subscription_id=sub_id, now=NOW, previous_valid_for=timedelta(0)
+    )
+    assert third.subscription.previous_secret_until is None
+    signed, body, at = delivered_at(Clock(NOW + timedelta(minutes=5)))
+    assert verify_signature(third.secret, signed, body, now=at)
+    assert not any(verify_signature(s, signed, body, now=at) for s in (old, new))
+    row = subscription(db, sub_id)
+    assert (row.secret, row.previous_secret) == (third.secret, None)
+    with pytest.raises(InvalidInput) as info:
+        subs.rotate_secret(
+            db, actor=SYSTEM, subscription_id=sub_id, now=NOW, previous_valid_for=timedelta(days=8)
+        )
+    assert info.value.field == "previous_valid_for_seconds"
+    assert subscription(db, sub_id).secret == third.secret  # a refused rotation changes nothing
 
 
 def test_failures_are_retried_with_backoff_until_delivered(

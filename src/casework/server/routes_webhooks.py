@@ -1,10 +1,10 @@
 """Webhook subscriptions and their delivery log: for admins and the deployers of the case
 types concerned (`access.may_manage_webhooks`; the services check). The signing secret
-is in the creation's answer only."""
+is in the answers to creating a subscription and rotating its secret only."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
@@ -73,11 +73,26 @@ class SubscriptionOut(BaseModel):
     failure_count: int = Field(
         description="Deliveries in a row that failed after every attempt; 10 deactivate it."
     )
+    previous_secret_until: datetime | None = Field(
+        default=None,
+        description="After a secret rotation: until when the previous secret also signs "
+        "deliveries (a second `v1` in `Casework-Signature`); null when there was none.",
+    )
 
 
 class SubscriptionCreated(SubscriptionOut):
     secret: str = Field(
         description="The signing secret (HMAC-SHA256 key): shown this once, keep it safe."
+    )
+
+
+class SecretRotation(BaseModel):
+    previous_valid_for_seconds: int = Field(
+        default=int(subscriptions.ROTATION_GRACE.total_seconds()),
+        ge=0,
+        le=int(subscriptions.MAX_ROTATION_GRACE.total_seconds()),
+        description="How long the previous secret still signs deliveries beside the new "
+        "one, so receivers can switch without rejecting any; 0 for a secret that leaked.",
     )
 
 
@@ -168,6 +183,34 @@ def update_subscription(
 )
 def delete_subscription(subscription_id: RowId, actor: CurrentActor, db: Db) -> None:
     subscriptions.delete_subscription(db, actor=actor, subscription_id=subscription_id)
+
+
+@router.post(
+    "/webhooks/{subscription_id}/secret",
+    summary="Rotate the signing secret (the new one is shown once)",
+    responses=problem_responses(404, 422),
+)
+def rotate_secret(
+    subscription_id: RowId,
+    actor: CurrentActor,
+    db: Db,
+    now: Now,
+    response: Response,
+    body: SecretRotation | None = None,
+) -> SubscriptionCreated:
+    rotation = body or SecretRotation()
+    created = subscriptions.rotate_secret(
+        db,
+        actor=actor,
+        subscription_id=subscription_id,
+        now=now,
+        previous_valid_for=timedelta(seconds=rotation.previous_valid_for_seconds),
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return SubscriptionCreated(
+        **SubscriptionOut.model_validate(created.subscription).model_dump(),
+        secret=created.secret,
+    )
 
 
 @router.get(

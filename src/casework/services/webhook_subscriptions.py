@@ -2,8 +2,8 @@
 log, and test pings. Who may do it is `access.may_manage_webhooks`.
 
 The signing secret is made here (32 random bytes), returned by `create_subscription`
-once and never again; it is stored as it is because the worker signs with it (see
-`store/webhook_tables.py`). Every change forgets this process's cache of active
+(and by `rotate_secret`, which replaces it) once and never again; it is stored as it is
+because the worker signs with it (see `store/webhook_tables.py`). Every change forgets this process's cache of active
 subscriptions (`webhooks.invalidate`) once it has committed.
 """
 
@@ -14,7 +14,7 @@ import secrets
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, delete, select
@@ -34,6 +34,9 @@ MAX_EVENT_TYPES = 50
 MAX_DESCRIPTION = 500
 DELIVERY_STATUSES = frozenset({"pending", "retrying", "delivered", "failed", "cancelled"})
 PING = "ping"
+# How long a rotated-out secret still signs deliveries, by default and at most.
+ROTATION_GRACE = timedelta(hours=24)
+MAX_ROTATION_GRACE = timedelta(days=7)
 
 
 class _Unset:
@@ -56,6 +59,8 @@ class SubscriptionRecord:
     last_delivery_status: str | None
     last_delivery_at: datetime | None
     failure_count: int
+    # While a rotated-out secret still signs deliveries; None when none does.
+    previous_secret_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +102,9 @@ def _record(row: WebhookSubscription) -> SubscriptionRecord:
         last_delivery_status=row.last_delivery_status,
         last_delivery_at=aware(row.last_delivery_at) if row.last_delivery_at else None,
         failure_count=row.failure_count,
+        previous_secret_until=(
+            aware(row.previous_secret_until) if row.previous_secret_until else None
+        ),
     )
 
 
@@ -274,6 +282,45 @@ def update_subscription(
         record = _record(row)
     _forget(db)
     return record
+
+
+def rotate_secret(
+    db: sessionmaker[Session],
+    *,
+    actor: Actor,
+    subscription_id: int,
+    now: datetime,
+    previous_valid_for: timedelta = ROTATION_GRACE,
+) -> CreatedSubscription:
+    """A new signing secret, returned this once. The one it replaces still signs every
+    delivery beside it for `previous_valid_for` (zero: not at all, for a secret that
+    leaked); a secret replaced before that ends no longer signs."""
+    if not timedelta(0) <= previous_valid_for <= MAX_ROTATION_GRACE:
+        raise InvalidInput(
+            f"the previous secret may stay valid for 0 to {MAX_ROTATION_GRACE.days} days",
+            field="previous_valid_for_seconds",
+        )
+    secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+    with db.begin() as session:
+        row = _visible(session, actor, subscription_id)
+        if previous_valid_for:
+            row.previous_secret, row.previous_secret_until = row.secret, now + previous_valid_for
+        else:
+            row.previous_secret, row.previous_secret_until = None, None
+        row.secret = secret
+        session.flush()
+        record = _record(row)
+    _forget(db)
+    return CreatedSubscription(record, secret)
+
+
+def signing_secrets(row: WebhookSubscription, now: datetime) -> tuple[str, ...]:
+    """The secrets a delivery sent at `now` is signed with: the current one, then the
+    previous one while its grace period lasts."""
+    until = row.previous_secret_until
+    if row.previous_secret and until is not None and aware(until) > now:
+        return (row.secret, row.previous_secret)
+    return (row.secret,)
 
 
 def delete_subscription(db: sessionmaker[Session], *, actor: Actor, subscription_id: int) -> None:

@@ -41,6 +41,10 @@ class WebhookSubscription(Base):
     description: Mapped[str | None] = mapped_column(String(500))
     # Kept as it is: see the module's docstring.
     secret: Mapped[str] = mapped_column(String(100))
+    # After a rotation, the secret before it also signs deliveries until
+    # `previous_secret_until`, so receivers can switch at their own pace; NULL otherwise.
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret_until: Mapped[datetime | None] = mapped_column(utc_type())
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(utc_type())

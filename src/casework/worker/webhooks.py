@@ -12,7 +12,8 @@ row. Delivery is at least once: a receiver dedupes by `Casework-Event-Id`.
 
 The signature (Stripe's scheme): `Casework-Signature: t=<unix time>,v1=<hex>` where hex
 is HMAC-SHA256 with the subscription's secret over `"<t>." + body`. Receivers check it
-and reject old timestamps (replays); `verify_signature` is the reference.
+and reject old timestamps (replays); `verify_signature` is the reference. After a secret
+rotation, the previous secret signs too until its grace period ends: a second `v1`.
 
 Server-side request forgery: the URL must be http(s); unless
 CASEWORK_WEBHOOKS_ALLOW_PRIVATE=1, every address its host resolves to must be public
@@ -35,7 +36,7 @@ import logging
 import socket
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -46,6 +47,7 @@ from sqlalchemy import Engine, case, false, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.services import webhooks
+from casework.services.webhook_subscriptions import signing_secrets
 from casework.store.tables import Case, CaseEvent
 from casework.store.webhook_tables import WebhookDelivery, WebhookSubscription
 from casework.worker.jobs import ClaimedJob
@@ -73,10 +75,15 @@ def is_webhook(job: ClaimedJob) -> bool:
     return job.kind == "message" and job.payload.get("kind") == webhooks.KIND
 
 
-def signature(secret: str, timestamp: int, body: bytes) -> str:
-    """The `Casework-Signature` header for `body` sent at `timestamp` (Unix seconds)."""
-    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={digest.hexdigest()}"
+def signature(secrets: str | Sequence[str], timestamp: int, body: bytes) -> str:
+    """The `Casework-Signature` header for `body` sent at `timestamp` (Unix seconds):
+    one `v1` per secret (two while a rotated-out secret is still valid)."""
+    keys = (secrets,) if isinstance(secrets, str) else secrets
+    signed = f"{timestamp}.".encode() + body
+    return ",".join(
+        [f"t={timestamp}"]
+        + [f"v1={hmac.new(k.encode(), signed, hashlib.sha256).hexdigest()}" for k in keys]
+    )
 
 
 def verify_signature(
@@ -109,9 +116,12 @@ class _Attempt:
     delivery_id: int
     subscription_id: int
     url: str
-    secret: str
+    secrets: tuple[str, ...]
     event_id: str
     body: bytes
+
+    def __repr__(self) -> str:  # no secret in a log line or a traceback
+        return f"_Attempt(delivery {self.delivery_id}, subscription {self.subscription_id})"
 
 
 _SSL_LOCK = threading.Lock()
@@ -213,7 +223,7 @@ class WebhookSender:
                 delivery_id=delivery.id,
                 subscription_id=sub.id,
                 url=sub.url,
-                secret=sub.secret,
+                secrets=signing_secrets(sub, self.clock()),
                 event_id=str(envelope["id"]),
                 body=json.dumps(envelope, separators=(",", ":"), default=str).encode(),
             )
@@ -260,7 +270,7 @@ class WebhookSender:
             "User-Agent": USER_AGENT,
             "Casework-Event-Id": attempt.event_id,
             "Casework-Delivery-Attempt": str(job.attempt),
-            "Casework-Signature": signature(attempt.secret, timestamp, attempt.body),
+            "Casework-Signature": signature(attempt.secrets, timestamp, attempt.body),
         }
         if host_header is not None:
             headers["Host"] = host_header
