@@ -3,8 +3,9 @@ log, and test pings. Who may do it is `access.may_manage_webhooks`.
 
 The signing secret is made here (32 random bytes), returned by `create_subscription`
 (and by `rotate_secret`, which replaces it) once and never again; it is stored as it is
-because the worker signs with it (see `store/webhook_tables.py`). Every change forgets this process's cache of active
-subscriptions (`webhooks.invalidate`) once it has committed.
+because the worker signs with it (see `store/webhook_tables.py`). Every change forgets
+this process's cache of active subscriptions (`webhooks.invalidate`) once it has
+committed.
 """
 
 from __future__ import annotations
