@@ -83,6 +83,9 @@ PATCH  /users/{username}                                            401  403  40
 GET    /users/{username}/roles                                      401  403  403  403  403  200
 POST   /users/{username}/roles                                      401  403  403  403  403  201
 DELETE /users/{username}/roles/{grant_id}                           401  403  403  403  403  204
+GET    /users/{username}/identities                                 401  403  403  403  403  200
+POST   /users/{username}/identities                                 401  403  403  403  403  201
+DELETE /users/{username}/identities/{identity_id}                   401  403  403  403  403  204
 POST   /teams                                                       401  403  403  403  403  201
 GET    /teams                                                       401  403  403  403  403  200
 GET    /teams/{name}                                                401  403  403  403  403  200
@@ -314,6 +317,16 @@ def _fresh_grant(w: World) -> Call:
     return Call({"username": "pat", "grant_id": grant["id"]})
 
 
+def _new_identity(w: World) -> dict[str, str]:
+    # An issuer of its own each time: an account has one identity per issuer.
+    return {"subject": w.unique("subject"), "issuer": f"https://{w.unique('idp')}.example.org"}
+
+
+def _fresh_identity(w: World) -> Call:
+    link = w.admin("POST", "/users/pat/identities", 201, json=_new_identity(w))
+    return Call({"username": "pat", "identity_id": link["id"]})
+
+
 def _fresh_member(w: World) -> Call:
     team = w.unique("team")
     w.admin("POST", "/teams", 201, json={"name": team})
@@ -384,6 +397,11 @@ REQUESTS: dict[str, Build] = {
         {"username": "pat"}, json={"role": w.unique("role")}
     ),
     "DELETE /users/{username}/roles/{grant_id}": lambda w, c: _fresh_grant(w),
+    "GET /users/{username}/identities": lambda w, c: Call({"username": "walt"}),
+    "POST /users/{username}/identities": lambda w, c: Call(
+        {"username": "pat"}, json=_new_identity(w)
+    ),
+    "DELETE /users/{username}/identities/{identity_id}": lambda w, c: _fresh_identity(w),
     "POST /teams": lambda w, c: Call(json={"name": w.unique("team")}),
     "GET /teams": lambda w, c: Call(),
     "GET /teams/{name}": lambda w, c: Call({"name": "north"}),

@@ -23,7 +23,7 @@ from casework.server import Settings, create_app
 from casework.services import identity, membership
 from casework.services.actors import SYSTEM
 from casework.services.identity import secret_digest
-from casework.services.oidc import ROLE_GRANTOR, derive
+from casework.services.oidc import ROLE_GRANTOR, derive, verified_email
 from casework.services.oidc_client import OidcSettings
 from casework.store import migrate
 from casework.store.oidc_tables import OidcLogin, UserIdentity
@@ -423,6 +423,101 @@ def test_an_account_linked_to_another_subject_is_not_taken_over(
     body = problem(sign_in(client, provider), 403, "forbidden")
     assert "another identity" in body["detail"]
     assert len(links(db)) == 1
+
+
+# --- identities linked by an administrator, and Entra ID ----------------------------------
+
+
+ENTRA_USER = {"sub": "entra-pairwise-ann", "name": "Ann Example", "email": "ann@example.org"}
+
+
+def test_an_identity_an_admin_linked_signs_in_to_that_account_without_an_address(
+    client: TestClient,
+    db: sessionmaker[Session],
+    provider: Provider,
+    clock: Clock,
+    admin: dict[str, str],
+) -> None:
+    """Entra ID vouches for no address: the person is refused until an administrator
+    links the subject the refusal showed them; from then on that link decides."""
+    make_user(db, "ann")  # no address here, and none vouched for there
+    provider.user = dict(ENTRA_USER)
+    refused = problem(sign_in(client, provider), 403, "forbidden")
+    assert "subject entra-pairwise-ann" in refused["detail"]
+
+    made = client.post(
+        "/api/v1/users/ann/identities", json={"subject": "entra-pairwise-ann"}, headers=admin
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["issuer"] == ISSUER  # the configured one by default
+    clock.advance(minutes=5)
+    assert sign_in(client, provider).status_code == 303
+    assert client.get("/api/v1/me").json()["username"] == "ann"
+    [link] = client.get("/api/v1/users/ann/identities", headers=admin).json()["items"]
+    assert link["last_login_at"] == clock.now.isoformat().replace("+00:00", "Z")
+    assert link["email"] is None
+
+    # The account is one person at this provider: another subject with ann's verified
+    # address is not let in beside her.
+    client.cookies.clear()
+    with_email(db, "ann", "ann@example.org")
+    provider.user = {"sub": "someone-else", "email": "ann@example.org", "email_verified": True}
+    assert "another identity" in problem(sign_in(client, provider), 403, "forbidden")["detail"]
+
+    # Unlinked, the subject gets nowhere again.
+    gone = client.delete(f"/api/v1/users/ann/identities/{link['id']}", headers=admin)
+    assert gone.status_code == 204
+    provider.user = dict(ENTRA_USER)
+    problem(sign_in(client, provider), 403, "forbidden")
+    assert links(db) == []
+
+
+@pytest.mark.parametrize(
+    ("claims", "linked"),
+    [
+        ({"xms_edov": True}, True),
+        ({"xms_edov": "true"}, True),
+        ({"xms_edov": "1"}, True),
+        ({"xms_edov": False}, False),
+        ({"xms_edov": "0"}, False),
+        ({"xms_edov": 1}, False),
+        ({}, False),
+        ({"email_verified": False, "xms_edov": True}, False),
+        ({"email_verified": "false", "xms_edov": "true"}, False),
+        ({"email_verified": None, "xms_edov": True}, False),
+    ],
+    ids=str,
+)
+def test_entra_ids_domain_owner_verified_claim_vouches_for_the_address(
+    client: TestClient,
+    db: sessionmaker[Session],
+    provider: Provider,
+    claims: dict[str, Any],
+    linked: bool,
+) -> None:
+    make_user(db, "ann")
+    with_email(db, "ann", "ann@example.org")
+    provider.user = {**ENTRA_USER, **claims}
+    response = sign_in(client, provider)
+    if linked:
+        assert response.status_code == 303, response.text
+        assert client.get("/api/v1/me").json()["username"] == "ann"
+        [link] = links(db)
+        assert (link.subject, link.email) == ("entra-pairwise-ann", "ann@example.org")
+    else:
+        problem(response, 403, "forbidden")
+        assert links(db) == []
+
+
+def test_verified_email_trusts_xms_edov_only_without_email_verified() -> None:
+    address = {"email": " ann@example.org "}
+    assert verified_email({**address, "xms_edov": True}) == "ann@example.org"
+    assert verified_email({**address, "email_verified": True, "xms_edov": False}) == (
+        "ann@example.org"
+    )
+    assert verified_email({**address, "email_verified": False, "xms_edov": True}) is None
+    assert verified_email({**address, "xms_edov": "yes"}) is None
+    assert verified_email({"xms_edov": True}) is None  # vouching for no address at all
 
 
 @pytest.mark.parametrize("oidc_options", [{"roles_claim": "realm_access.roles"}])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
-from tests.api.support import bearer, problem, token_for
-from tests.people import PASSWORD
+from tests.api.support import bearer, login, problem, token_for
+from tests.people import NOW, PASSWORD
 
 ADMIN_ROUTES = [
     ("post", "/api/v1/users", {"username": "eve", "name": "Eve", "password": PASSWORD}),
@@ -16,6 +16,9 @@ ADMIN_ROUTES = [
     ("get", "/api/v1/users/root/roles", None),
     ("post", "/api/v1/users/ann/roles", {"role": "manager"}),
     ("delete", "/api/v1/users/ann/roles/1", None),
+    ("get", "/api/v1/users/ann/identities", None),
+    ("post", "/api/v1/users/ann/identities", {"subject": "s", "issuer": "https://idp.test"}),
+    ("delete", "/api/v1/users/ann/identities/1", None),
     ("post", "/api/v1/teams", {"name": "south"}),
     ("get", "/api/v1/teams", None),
     ("get", "/api/v1/teams/north", None),
@@ -150,3 +153,103 @@ def test_teams_members_and_role_grants(
         404,
         "not-found",
     )
+
+
+IDP = "https://idp.example.org"
+
+
+def test_identities_are_linked_listed_and_unlinked(
+    client: TestClient, admin: dict[str, str], ann: dict[str, str]
+) -> None:
+    base = "/api/v1/users/ann/identities"
+    assert client.get(base, headers=admin).json() == {"items": []}
+    made = client.post(base, json={"subject": "sub-ann", "issuer": IDP}, headers=admin)
+    assert made.status_code == 201, made.text
+    link = made.json()
+    assert set(link) == {"id", "issuer", "subject", "email", "created_at", "last_login_at"}
+    assert (link["issuer"], link["subject"], link["email"], link["last_login_at"]) == (
+        IDP,
+        "sub-ann",
+        None,
+        None,
+    )
+    assert link["created_at"] == NOW.isoformat().replace("+00:00", "Z")
+    again = client.post(base, json={"subject": "sub-ann", "issuer": IDP}, headers=admin)
+    assert again.status_code == 201 and again.json() == link
+    assert client.get(base, headers=admin).json() == {"items": [link]}
+
+    taken = client.post(
+        "/api/v1/users/root/identities", json={"subject": "sub-ann", "issuer": IDP}, headers=admin
+    )
+    assert problem(taken, 409, "conflict")["detail"] == (
+        f"the identity sub-ann at {IDP} is linked to ann already"
+    )
+    second = client.post(base, json={"subject": "sub-other", "issuer": IDP}, headers=admin)
+    assert "unlink that one first" in problem(second, 409, "conflict")["detail"]
+    assert client.get(base, headers=admin).json() == {"items": [link]}
+
+    problem(
+        client.delete(f"/api/v1/users/root/identities/{link['id']}", headers=admin),
+        404,
+        "not-found",
+    )
+    gone = client.delete(f"{base}/{link['id']}", headers=admin)
+    assert gone.status_code == 204
+    problem(client.delete(f"{base}/{link['id']}", headers=admin), 404, "not-found")
+    assert client.get(base, headers=admin).json() == {"items": []}
+    problem(client.get("/api/v1/users/ghost/identities", headers=admin), 404, "not-found")
+    problem(
+        client.post(
+            "/api/v1/users/ghost/identities", json={"subject": "s", "issuer": IDP}, headers=admin
+        ),
+        404,
+        "not-found",
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"subject": "sub-ann"}, "issuer"),  # no OpenID Connect here: nothing to default to
+        ({"subject": "sub-ann", "issuer": None}, "issuer"),
+        ({"subject": "sub-ann", "issuer": "idp.example.org"}, "issuer"),
+        ({"subject": "sub-ann", "issuer": "https://" + "i" * 500}, "issuer"),
+        ({"subject": "", "issuer": IDP}, "subject"),
+        ({"subject": "   ", "issuer": IDP}, "subject"),
+        ({"subject": "s" * 256, "issuer": IDP}, "subject"),
+        ({"issuer": IDP}, "subject"),
+    ],
+)
+def test_a_link_names_the_field_it_cannot_use(
+    client: TestClient,
+    admin: dict[str, str],
+    ann: dict[str, str],
+    body: dict[str, object],
+    field: str,
+) -> None:
+    response = client.post("/api/v1/users/ann/identities", json=body, headers=admin)
+    errors = problem(response, 422, "validation")["errors"]
+    assert [(e["field"], e["pointer"], e["location"]) for e in errors] == [
+        (field, f"#/{field}", "body")
+    ]
+    assert client.get("/api/v1/users/ann/identities", headers=admin).json() == {"items": []}
+
+
+def test_unlinking_ends_the_persons_sessions(
+    client: TestClient, admin: dict[str, str], ann: dict[str, str]
+) -> None:
+    login(client, "ann")
+    session = client.cookies["casework_session"]
+    client.cookies.clear()
+    link = client.post(
+        "/api/v1/users/ann/identities", json={"subject": "sub-ann", "issuer": IDP}, headers=admin
+    ).json()
+    browser = TestClient(client.app, base_url="https://testserver")
+    browser.cookies.set("casework_session", session)
+    assert browser.get("/api/v1/me").status_code == 200
+    assert (
+        client.delete(f"/api/v1/users/ann/identities/{link['id']}", headers=admin).status_code
+        == 204
+    )
+    assert browser.get("/api/v1/me").status_code == 401
+    assert client.get("/api/v1/me", headers=ann).status_code == 200  # API tokens stay

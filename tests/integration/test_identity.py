@@ -14,7 +14,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 from tests.people import NOW, PASSWORD, cheap_hashing, make_user  # noqa: F401
 
-from casework.services import credentials, identity, membership
+from casework.services import credentials, identity, identity_links, membership
 from casework.services.actors import SYSTEM, Actor
 from casework.services.errors import (
     Conflict,
@@ -30,6 +30,7 @@ from casework.store.db import make_engine, session_factory
 from casework.store.identity_tables import ApiToken, LoginFailure, User, UserSession
 
 LIMIT = LoginLimit(max_failures=3, window=timedelta(minutes=10))
+ISSUER = "https://idp.example.org"
 
 
 @pytest.fixture
@@ -162,6 +163,16 @@ def test_only_admins_administer_and_none_demotes_themselves(db: sessionmaker[Ses
         membership.create_team(db, actor=worker, name="north", now=NOW)
     with pytest.raises(Forbidden):
         membership.grant_role(db, actor=worker, username="root", role="x", now=NOW)
+    with pytest.raises(Forbidden):
+        identity_links.link_identity(
+            db, actor=worker, username="root", subject="s", issuer=ISSUER, now=NOW
+        )
+    with pytest.raises(Forbidden), db() as session:
+        identity_links.identities_of(session, actor=worker, username="root")
+    with pytest.raises(Forbidden):
+        identity_links.unlink_identity(db, actor=worker, username="root", identity_id=1)
+    with pytest.raises(Forbidden):
+        identity_links.unlink_subject(db, actor=worker, username="root", subject="s", issuer=ISSUER)
     root = Actor("root", is_admin=True)
     for change in ({"is_admin": False}, {"active": False}):
         with pytest.raises(InvalidInput):
@@ -378,3 +389,78 @@ def test_teams_and_grants_make_up_the_actor(db: sessionmaker[Session]) -> None:
         membership.add_member(db, actor=SYSTEM, team="east", username="ann", now=NOW)
     with pytest.raises(NotFound):
         membership.add_member(db, actor=SYSTEM, team="south", username="nobody", now=NOW)
+
+
+# --- identities at the OpenID Connect provider -------------------------------------------
+
+
+def test_identities_are_linked_once_per_issuer_and_unlinking_ends_sessions(
+    db: sessionmaker[Session],
+) -> None:
+    ann, _ = make_user(db, "ann"), make_user(db, "bob")
+    link = identity_links.link_identity(
+        db, actor=SYSTEM, username="Ann", subject="  sub-ann ", issuer=ISSUER + " ", now=NOW
+    )
+    assert (link.username, link.issuer, link.subject) == ("ann", ISSUER, "sub-ann")
+    assert (link.email, link.created_at, link.last_login_at) == (None, NOW, None)
+    again = identity_links.link_identity(
+        db, actor=SYSTEM, username="ann", subject="sub-ann", issuer=ISSUER, now=NOW
+    )
+    assert again == link  # linking what is linked changes nothing
+    with pytest.raises(Conflict, match="linked to ann already"):
+        identity_links.link_identity(
+            db, actor=SYSTEM, username="bob", subject="sub-ann", issuer=ISSUER, now=NOW
+        )
+    with pytest.raises(Conflict, match="unlink that one first"):
+        identity_links.link_identity(
+            db, actor=SYSTEM, username="ann", subject="sub-2", issuer=ISSUER, now=NOW
+        )
+    elsewhere = identity_links.link_identity(
+        db, actor=SYSTEM, username="ann", subject="sub-ann", issuer="https://other.test", now=NOW
+    )
+    bad: list[tuple[str, str | None, str]] = [
+        (" ", ISSUER, "subject"),
+        ("s" * 256, ISSUER, "subject"),
+        ("sub-\u00e9", ISSUER, "subject"),
+        ("sub-bob", None, "issuer"),
+        ("sub-bob", "idp.example.org", "issuer"),
+        ("sub-bob", "https://idp.example.org/a b", "issuer"),
+        ("sub-bob", "https://" + "i" * 500, "issuer"),
+    ]
+    for subject, issuer, field in bad:
+        with pytest.raises(InvalidInput) as refused:
+            identity_links.link_identity(
+                db, actor=SYSTEM, username="bob", subject=subject, issuer=issuer, now=NOW
+            )
+        assert refused.value.field == field, (subject, issuer)
+    with pytest.raises(NotFound):
+        identity_links.link_identity(
+            db, actor=SYSTEM, username="ghost", subject="s", issuer=ISSUER, now=NOW
+        )
+    with db() as session:
+        assert identity_links.identities_of(session, actor=SYSTEM, username="bob") == []
+        assert identity_links.identities_of(session, actor=SYSTEM, username="ann") == [
+            link,
+            elsewhere,
+        ]
+
+    signed_in = credentials.create_session(db, user_id=ann.id, now=NOW)
+    with pytest.raises(NotFound):  # bob's view of ann's link: not his
+        identity_links.unlink_identity(db, actor=SYSTEM, username="bob", identity_id=link.id)
+    assert credentials.resolve_session(db, signed_in.secret, NOW) is not None
+    gone = identity_links.unlink_identity(db, actor=SYSTEM, username="ann", identity_id=link.id)
+    assert gone == link
+    assert credentials.resolve_session(db, signed_in.secret, NOW) is None
+    with pytest.raises(NotFound):
+        identity_links.unlink_identity(db, actor=SYSTEM, username="ann", identity_id=link.id)
+    identity_links.unlink_subject(
+        db, actor=SYSTEM, username="ann", subject="sub-ann", issuer="https://other.test"
+    )
+    with pytest.raises(NotFound):
+        identity_links.unlink_subject(
+            db, actor=SYSTEM, username="ann", subject="sub-ann", issuer="https://other.test"
+        )
+    # The identity is free again: bob may have it now.
+    identity_links.link_identity(
+        db, actor=SYSTEM, username="bob", subject="sub-ann", issuer=ISSUER, now=NOW
+    )

@@ -151,6 +151,75 @@ def test_token_create_prints_the_secret_once_then_list_and_revoke(url: str) -> N
     _one_line_error(_cli(url, "token", "create", "ghost", "--name", "x"), "no user ghost")
 
 
+IDP = "https://idp.example.org"
+
+
+def test_user_link_identities_and_unlink(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CASEWORK_OIDC_ISSUER", raising=False)
+    _ok(url, "user", "create", "ann", "--name", "Ann", "--no-password")
+    _ok(url, "user", "create", "bob", "--name", "Bob", "--no-password")
+    linked = _ok(url, "user", "link", "ann", "--subject", "sub-ann", "--issuer", IDP)
+    assert linked.stdout == f"linked ann to sub-ann at {IDP}\n"
+    # The server's setting is the default issuer.
+    default = _cli(url, "user", "link", "bob", "--subject", "sub-bob", CASEWORK_OIDC_ISSUER=IDP)
+    assert default.exit_code == 0, default.output
+    _ok(url, "user", "link", "ann", "--subject", "sub-ann", "--issuer", "https://other.test")
+
+    listed: list[dict[str, Any]] = json.loads(
+        _ok(url, "user", "identities", "ann", "--json").stdout
+    )
+    assert [(i["issuer"], i["subject"], i["email"], i["last_login_at"]) for i in listed] == [
+        (IDP, "sub-ann", None, None),
+        ("https://other.test", "sub-ann", None, None),
+    ]
+    assert set(listed[0]) == {
+        "id", "username", "issuer", "subject", "email", "created_at", "last_login_at"
+    }  # fmt: skip
+    bob = json.loads(_ok(url, "user", "identities", "bob", "--json").stdout)
+    assert [(i["issuer"], i["subject"]) for i in bob] == [(IDP, "sub-bob")]
+    assert "sub-ann" in _ok(url, "user", "identities", "ann").stdout
+
+    gone = _ok(url, "user", "unlink", "ann", "--subject", "sub-ann", "--issuer", IDP)
+    assert gone.stdout == f"unlinked ann from sub-ann at {IDP}\n"
+    by_id = _ok(url, "user", "unlink", "ann", "--id", str(listed[1]["id"]))
+    assert by_id.stdout == "unlinked ann from sub-ann at https://other.test\n"
+    assert json.loads(_ok(url, "user", "identities", "ann", "--json").stdout) == []
+
+
+def test_user_link_errors_are_one_line_and_change_nothing(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CASEWORK_OIDC_ISSUER", raising=False)
+    _ok(url, "user", "create", "ann", "--name", "Ann", "--no-password")
+    _ok(url, "user", "create", "bob", "--name", "Bob", "--no-password")
+    _ok(url, "user", "link", "ann", "--subject", "sub-ann", "--issuer", IDP)
+    before = _ok(url, "user", "identities", "ann", "--json").stdout
+
+    def link(*args: str) -> Result:
+        return _cli(url, "user", "link", *args)
+
+    _one_line_error(link("bob", "--subject", "sub-bob"), "issuer is needed")
+    _one_line_error(link("bob", "--subject", "sub-ann", "--issuer", IDP), "linked to ann already")
+    _one_line_error(link("ann", "--subject", "sub-2", "--issuer", IDP), "unlink that one first")
+    _one_line_error(link("bob", "--subject", " ", "--issuer", IDP), "subject must be")
+    _one_line_error(link("bob", "--subject", "s" * 256, "--issuer", IDP), "subject must be")
+    _one_line_error(link("bob", "--subject", "s", "--issuer", "idp.example.org"), "issuer must be")
+    _one_line_error(link("ghost", "--subject", "s", "--issuer", IDP), "no user ghost")
+    _one_line_error(_cli(url, "user", "unlink", "ann"), "give --subject or --id")
+    _one_line_error(
+        _cli(url, "user", "unlink", "ann", "--subject", "sub-ann", "--id", "1"),
+        "give --subject or --id",
+    )
+    _one_line_error(_cli(url, "user", "unlink", "ann", "--id", "9999"), "no linked identity 9999")
+    _one_line_error(
+        _cli(url, "user", "unlink", "bob", "--subject", "sub-ann", "--issuer", IDP),
+        "bob has no linked identity sub-ann",
+    )
+    _one_line_error(_cli(url, "user", "identities", "ghost"), "no user ghost")
+    assert _ok(url, "user", "identities", "ann", "--json").stdout == before
+    assert json.loads(_ok(url, "user", "identities", "bob", "--json").stdout) == []
+
+
 def test_set_password_then_the_new_one_works(url: str) -> None:
     _ok(url, "user", "create", "ann", "--name", "Ann", "--no-password")
     done = _ok(url, "user", "set-password", "ann", "--password-stdin", input=PASSWORD + "\n")

@@ -1,4 +1,6 @@
-"""`casework user create | list | set-password`: accounts, from the operator's terminal.
+"""`casework user create | list | set-password | link | unlink | identities`: accounts, and
+the identities at the OpenID Connect provider they are linked to, from the operator's
+terminal.
 
 Passwords never go on the command line (other users of the machine see it in `ps`):
 they are read from standard input with `--password-stdin`, or asked for.
@@ -18,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from casework.cli.common import DatabaseUrl, Json, database, now, operator, print_json
 from casework.cli.errors import fail
-from casework.services import identity, membership
+from casework.services import identity, identity_links, membership
 from casework.services.errors import Conflict
 
 app = typer.Typer(no_args_is_help=True)
@@ -26,6 +28,19 @@ app = typer.Typer(no_args_is_help=True)
 PasswordStdin = Annotated[
     bool,
     typer.Option("--password-stdin", help="Read the password from standard input."),
+]
+Subject = Annotated[
+    str,
+    typer.Option("--subject", help="The `sub` the provider's ID tokens carry for the person."),
+]
+# The server's own setting is the default: the issuer its sign-ins see.
+Issuer = Annotated[
+    str | None,
+    typer.Option(
+        "--issuer",
+        envvar="CASEWORK_OIDC_ISSUER",
+        help="The provider's issuer, as its ID tokens' `iss` (default: the configured one).",
+    ),
 ]
 
 
@@ -147,3 +162,76 @@ def set_password(
     with database(database_url) as db:
         identity.update_user(db, actor=operator(), username=username, password=password)
     typer.echo(f"set the password of {identity.normalize_username(username)}")
+
+
+# --- identities at the OpenID Connect provider -------------------------------------------
+
+
+@app.command("link")
+def link(
+    username: Annotated[str, typer.Argument(help="Whose account.")],
+    subject: Subject,
+    issuer: Issuer = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Link an account to the person's identity at the OpenID Connect provider: their
+    sign-ins then find it, with or without a verified e-mail address."""
+    with database(database_url) as db:
+        record = identity_links.link_identity(
+            db, actor=operator(), username=username, subject=subject, issuer=issuer, now=now()
+        )
+    typer.echo(f"linked {record.username} to {record.subject} at {record.issuer}")
+
+
+@app.command("unlink")
+def unlink(
+    username: Annotated[str, typer.Argument(help="Whose account.")],
+    subject: Annotated[
+        str | None, typer.Option("--subject", help="The linked identity's subject.")
+    ] = None,
+    issuer: Issuer = None,
+    identity_id: Annotated[
+        int | None,
+        typer.Option("--id", min=1, help="Or the link's id (`casework user identities`)."),
+    ] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Take a linked identity away from an account (its browser sessions end)."""
+    if (subject is None) == (identity_id is None):
+        fail("give --subject or --id (one of them)")
+    with database(database_url) as db:
+        if identity_id is not None:
+            record = identity_links.unlink_identity(
+                db, actor=operator(), username=username, identity_id=identity_id
+            )
+        else:
+            assert subject is not None
+            record = identity_links.unlink_subject(
+                db, actor=operator(), username=username, subject=subject, issuer=issuer
+            )
+    typer.echo(f"unlinked {record.username} from {record.subject} at {record.issuer}")
+
+
+@app.command("identities")
+def identities(
+    username: Annotated[str, typer.Argument(help="Whose account.")],
+    database_url: DatabaseUrl = None,
+    json_out: Json = False,
+) -> None:
+    """The identities at OpenID Connect providers an account is linked to."""
+    with database(database_url) as db, db() as session:
+        records = identity_links.identities_of(session, actor=operator(), username=username)
+    if json_out:
+        print_json([asdict(r) for r in records])
+        return
+    table = Table("id", "issuer", "subject", "e-mail", "linked", "last sign-in")
+    for r in records:
+        table.add_row(
+            str(r.id),
+            r.issuer,
+            r.subject,
+            r.email or "",
+            f"{r.created_at:%Y-%m-%d %H:%M}",
+            f"{r.last_login_at:%Y-%m-%d %H:%M}" if r.last_login_at else "",
+        )
+    Console().print(table)

@@ -1,19 +1,21 @@
-"""Administration of people: users, teams and who is in them, role grants. Admins only
-(the `AdminActor` dependency here, and the services check again)."""
+"""Administration of people: users, teams and who is in them, role grants, identities at
+the OpenID Connect provider. Admins only (the `AdminActor` dependency here, and the
+services check again)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from casework.server.auth import AdminActor
-from casework.server.deps import API_PREFIX, Db, Now, RowId, given_fields
+from casework.server.deps import API_PREFIX, Db, Now, RowId, State, given_fields
 from casework.server.problems import problem_responses
 from casework.server.schemas import GrantOut, Items, TeamOut, UserOut
-from casework.services import identity, membership
+from casework.services import identity, identity_links, membership
 
 router = APIRouter(
     prefix=API_PREFIX, tags=["administration"], responses=problem_responses(401, 403)
@@ -62,6 +64,35 @@ class GrantIn(BaseModel):
     case_type: str | None = Field(
         default=None, max_length=200, description="Only for this case type (default: all)."
     )
+
+
+class IdentityIn(BaseModel):
+    subject: str = Field(
+        min_length=1,
+        max_length=255,
+        description="The `sub` the provider's ID tokens carry for this person.",
+        examples=["AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ"],
+    )
+    issuer: str | None = Field(
+        default=None,
+        max_length=500,
+        description="The provider's issuer, as its ID tokens' `iss` (default: the "
+        "configured one, CASEWORK_OIDC_ISSUER).",
+    )
+
+
+class IdentityOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    issuer: str
+    subject: str
+    email: str | None = Field(
+        description="The verified address a sign-in linked it by; null when an "
+        "administrator linked it."
+    )
+    created_at: datetime
+    last_login_at: datetime | None = Field(description="Null until someone signs in with it.")
 
 
 # --- users -------------------------------------------------------------------------------
@@ -162,6 +193,51 @@ def grant_role(username: str, body: GrantIn, actor: AdminActor, db: Db, now: Now
 )
 def revoke_grant(username: str, grant_id: RowId, actor: AdminActor, db: Db) -> None:
     membership.revoke_grant(db, actor=actor, username=username, grant_id=grant_id)
+
+
+# --- identities at the OpenID Connect provider -------------------------------------------
+
+
+@router.get(
+    "/users/{username}/identities",
+    summary="A user's identities at OpenID Connect providers",
+    responses=problem_responses(404),
+)
+def list_identities(username: str, actor: AdminActor, db: Db) -> Items[IdentityOut]:
+    with db() as session:
+        links = identity_links.identities_of(session, actor=actor, username=username)
+    return Items(items=[IdentityOut.model_validate(link) for link in links])
+
+
+@router.post(
+    "/users/{username}/identities",
+    status_code=status.HTTP_201_CREATED,
+    summary="Link a user to an identity at the provider (their sign-ins then find them)",
+    responses=problem_responses(404, 409, 422),
+)
+def link_identity(
+    username: str, body: IdentityIn, actor: AdminActor, db: Db, now: Now, state: State
+) -> IdentityOut:
+    configured = state.settings.oidc.issuer if state.settings.oidc is not None else None
+    link = identity_links.link_identity(
+        db,
+        actor=actor,
+        username=username,
+        subject=body.subject,
+        issuer=body.issuer if body.issuer is not None else configured,
+        now=now,
+    )
+    return IdentityOut.model_validate(link)
+
+
+@router.delete(
+    "/users/{username}/identities/{identity_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Take a linked identity away (the user's sessions end)",
+    responses=problem_responses(404),
+)
+def unlink_identity(username: str, identity_id: RowId, actor: AdminActor, db: Db) -> None:
+    identity_links.unlink_identity(db, actor=actor, username=username, identity_id=identity_id)
 
 
 # --- teams -------------------------------------------------------------------------------

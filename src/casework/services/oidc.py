@@ -19,10 +19,12 @@ labels, so:
 row is deleted (a sign-in is used once: a replayed callback finds nothing), the code is
 exchanged for tokens, and the ID token is validated (`oidc_client.py`). Then who it is:
 
-1. the account linked to the provider's (issuer, subject), if any;
+1. the account linked to the provider's (issuer, subject), if any: by an earlier
+   sign-in, or by an administrator ahead of the first (`identity_links.py`);
 2. else the one account whose e-mail address is the token's, if the provider says the
-   address is verified (`email_verified: true`), which then gets linked. Never by an
-   unverified address, by username, or when several accounts share the address;
+   address is verified (`email_verified: true`; without that claim, Entra ID's
+   `xms_edov: true`), which then gets linked. Never by an unverified address, by
+   username, or when several accounts share the address;
 3. else, with just-in-time creation on, a new account (no password) with a username
    made from the token's, linked;
 4. else no: 403.
@@ -263,12 +265,24 @@ def _plain(text: str) -> str:
 def verified_email(claims: Mapping[str, Any]) -> str | None:
     """The token's e-mail address when the provider vouches for it, else None.
     (Some providers send `email_verified` as the string "true".)"""
-    email, verified = claims.get("email"), claims.get("email_verified")
-    if verified is not True and not (isinstance(verified, str) and verified.lower() == "true"):
+    email = claims.get("email")
+    if "email_verified" in claims:
+        if not _true(claims["email_verified"], "true"):
+            return None
+    elif not _true(claims.get("xms_edov"), "true", "1"):
+        # Microsoft Entra ID sends no `email_verified`, and its `email` is whatever the
+        # administrators of the person's tenant typed: trusting it let anyone with a
+        # tenant of their own sign in to multi-tenant apps as someone else ("nOAuth").
+        # `xms_edov` (an optional claim: "email domain owner verified") says the
+        # address's domain is that tenant's own, so the address is the person's.
         return None
     if not isinstance(email, str) or len(email) > 320 or not _EMAIL.fullmatch(email.strip()):
         return None
     return email.strip()
+
+
+def _true(value: object, *spellings: str) -> bool:
+    return value is True or (isinstance(value, str) and value.strip().lower() in spellings)
 
 
 def resolve_user(
@@ -371,9 +385,11 @@ def _create(
     now: datetime,
 ) -> User:
     if not settings.create_users:
+        # The subject is what an administrator needs to link an account to this person
+        # (Entra ID's is particular to each application: no portal shows it).
         raise Forbidden(
             "there is no account here for you: ask an administrator to create one with "
-            "your e-mail address"
+            f"your e-mail address, or to link yours to your identity there (subject {subject})"
         )
     # An unverified address is not kept: linking by address later would trust it.
     email = verified_email(claims)
