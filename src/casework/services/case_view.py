@@ -34,6 +34,7 @@ from casework.services.case_types import engine_for
 from casework.services.identity import aware
 from casework.services.participants import Participant
 from casework.services.rebuild import projection_as_of, utc
+from casework.services.tasks import PlanItemSummary
 from casework.services.timeline import TimelineEntry, last_entries
 from casework.services.visibility import case_facts, get_case
 from casework.store.tables import Case, CaseEvent, PlanItemRow
@@ -88,15 +89,9 @@ class PlanNode:
 
 
 @dataclass(frozen=True, slots=True)
-class OpenTask:
-    instance_id: str
-    item_id: str
-    name: str
-    kind: str
-    state: str
-    role: str | None
-    assignee: str | None
-    due_at: datetime | None
+class OpenTask(PlanItemSummary):
+    """A task of the 360° view: the summary a task action answers with, and since when."""
+
     created_at: datetime
 
 
