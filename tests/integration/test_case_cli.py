@@ -237,3 +237,35 @@ def test_show_as_of_gives_the_owner_team_and_priority_of_then_and_reads_its_entr
     assert now.exit_code == 0, now.output
     assert "priority 1" in now.stdout and "owner ann" in now.stdout and "team support" in now.stdout
     assert "reassigned: owner" in now.stdout and "priority changed:" in now.stdout
+
+
+def test_cases_are_found_by_case_file_fields_words_and_columns(url: str) -> None:
+    def open_(customer: str, summary: str, severity: str) -> str:
+        data = {"customer": customer, "summary": summary, "severity": severity}
+        opened = _ok(url, "case", "open", "service_request", "--data", json.dumps(data))
+        return str(opened["case_id"])
+
+    acme = open_("ACME", "login fails on the portal", "critical")
+    globex = open_("Globex", "invoice totals wrong", "minor")
+    initech = open_("Initech", "login slow", "major")
+
+    def ids(*args: str) -> list[str]:
+        return [c["id"] for c in _ok(url, "case", "list", *args)]
+
+    assert ids("--where", "customer = ACME") == [acme]
+    assert ids("--where", "severity != minor", "--sort", "opened_at") == [acme, initech]
+    assert ids("--search", "login", "--sort", "opened_at") == [acme, initech]
+    assert ids("--search", "login", "--where", "customer = Initech") == [initech]
+    assert ids("--search", "nothing-like-this") == []
+    assert ids("--limit", "2") == [initech, globex]  # newest first
+    # The priority rule ranks the critical request above the minor one.
+    priorities = {c["id"]: c["priority"] for c in _ok(url, "case", "list")}
+    assert priorities[acme] < priorities[globex]
+    same = {i for i, p in priorities.items() if p == priorities[acme]}
+    assert set(ids("--priority", str(priorities[acme]))) == same and globex not in same
+    text = _cli(url, "case", "list", "--limit", "1")
+    assert text.exit_code == 0 and initech in text.stdout and "raise --limit" in text.stdout
+
+    _one_line_error(_cli(url, "case", "list", "--where", "customer"), "cannot read filter")
+    _one_line_error(_cli(url, "case", "list", "--limit", "0"), "limit must be between 1 and 500")
+    _one_line_error(_cli(url, "case", "list", "--sort", "colour"), "cannot sort by 'colour'")

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console, Group
 from rich.markup import escape
 from rich.panel import Panel
-from rich.table import Table
+from rich.table import Column, Table
 from sqlalchemy import select
 
 from casework.cli.common import (
@@ -27,7 +27,7 @@ from casework.cli.render import plan_tree
 from casework.engine import commands as c
 from casework.engine.human_work import task_name
 from casework.engine.serialize import load_state
-from casework.services import case_assignment, cases, timeline
+from casework.services import case_assignment, cases, queries, timeline
 from casework.services.actors import SYSTEM
 from casework.services.case_types import engine_for
 from casework.services.cases import CaseRef
@@ -200,36 +200,76 @@ def _parse_moment(text: str) -> datetime:
 def list_(
     status: Annotated[str | None, typer.Option(help="Only cases in this status.")] = None,
     type_id: Annotated[str | None, typer.Option("--type", help="Only this case type.")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 100,
+    stage: Annotated[str | None, typer.Option(help="The innermost active stage's name.")] = None,
+    owner: Annotated[str | None, typer.Option(help="Owned by this user.")] = None,
+    team: Annotated[str | None, typer.Option(help="Of this team.")] = None,
+    assignee: Annotated[
+        str | None, typer.Option(help="With active work assigned to this user.")
+    ] = None,
+    priority: Annotated[int | None, typer.Option(help="1 (highest) to 5.")] = None,
+    risk: Annotated[str | None, typer.Option(help="low, medium or high.")] = None,
+    where: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--where",
+            help="A case file condition, FIELD OP VALUE (=, !=, <, <=, >, >=), e.g. "
+            "'amount > 1000' or 'claimant.city = Lyon'; repeat for more (all must hold).",
+        ),
+    ] = None,
+    search: Annotated[
+        str | None, typer.Option(help="Words in the title, the case file or the notes.")
+    ] = None,
+    sort: Annotated[
+        str,
+        typer.Option(help="opened_at, updated_at, priority, title or status; - for descending."),
+    ] = "-opened_at",
+    limit: Annotated[int, typer.Option(help="At most this many (1 to 500).")] = 100,
     database_url: DatabaseUrl = None,
     json_out: Json = False,
 ) -> None:
-    """Cases, newest first."""
-    query = select(Case).order_by(Case.opened_at.desc(), Case.id).limit(max(limit, 0))
-    if status is not None:
-        query = query.where(Case.status == status)
-    if type_id is not None:
-        query = query.where(Case.type_id == type_id)
+    """Find cases: by status, type, stage, people, priority, risk, case file fields and
+    words, newest first unless --sort says otherwise."""
     with database(database_url) as db, db() as session:
-        rows = [_case_dict(r) for r in session.scalars(query)]
+        page = queries.list_cases(
+            session,
+            actor=operator(),
+            status=status,
+            type_id=type_id,
+            stage=stage,
+            owner=owner,
+            team=team,
+            priority=priority,
+            risk=risk,
+            assignee=assignee,
+            filters=list(where or ()),
+            text=search,
+            sort=sort,
+            limit=limit,
+        )
+        rows = [_case_dict(r) for r in page.cases]
     if json_out:
         print_json(rows)
         return
     if not rows:
         typer.echo("no cases")
         return
-    table = Table("id", "title", "type", "status", "stage", "priority", "opened")
+    # The id is what the next command needs: whole, never wrapped, however narrow.
+    table = Table(
+        Column("id", no_wrap=True), "title", "type", "status", "stage", "priority", "opened"
+    )
     for r in rows:
         table.add_row(
             r["id"],
-            r["title"],
+            escape(r["title"]),
             f"{r['type_id']} v{r['type_version']}",
             r["status"],
-            r["stage"] or "",
+            escape(r["stage"] or ""),
             str(r["priority"]),
             f"{r['opened_at']:%Y-%m-%d %H:%M}",
         )
     Console().print(table)
+    if page.next_cursor is not None:
+        typer.echo(f"(more than {len(rows)}: narrow the search or raise --limit)")
 
 
 @app.command("reassign")
