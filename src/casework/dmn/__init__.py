@@ -3,6 +3,12 @@
 >>> definitions = load_definitions(Path("approval.dmn"))            # doctest: +SKIP
 >>> evaluate_decision(definitions, "Approval", {"Age": 20}).value   # doctest: +SKIP
 
+A model that imports others is compiled with them (every ``.dmn`` file of a folder, say):
+
+>>> models = load_models(Path("rules"))                             # doctest: +SKIP
+>>> main = models.get("https://example.com/approval")               # doctest: +SKIP
+>>> compile_decision(main, "Approval", models).evaluate({...})      # doctest: +SKIP
+
 Decision tables can also be written as plain data, without XML:
 
 >>> table = compile_table({
@@ -31,6 +37,7 @@ from casework.expressions.lexer import KEYWORDS
 from .build import decision_table
 from .errors import DmnError
 from .evaluate import CompiledDecision, CompiledModel, DecisionResult, ServiceFunction
+from .imports import ModelSet, load_models
 from .model import (
     Aggregation,
     BusinessKnowledgeModel,
@@ -39,6 +46,7 @@ from .model import (
     DecisionTable,
     Definitions,
     HitPolicy,
+    Import,
     InputClause,
     InputData,
     ItemDefinition,
@@ -64,11 +72,13 @@ __all__ = [
     "Definitions",
     "DmnError",
     "HitPolicy",
+    "Import",
     "InputClause",
     "InputData",
     "ItemDefinition",
     "LiteralExpression",
     "MatchedRule",
+    "ModelSet",
     "OutputClause",
     "Rule",
     "ServiceFunction",
@@ -78,6 +88,7 @@ __all__ = [
     "decision_table",
     "evaluate_decision",
     "load_definitions",
+    "load_models",
 ]
 
 
@@ -95,22 +106,31 @@ def load_definitions(source: bytes | str | os.PathLike[str]) -> Definitions:
     return parse_definitions(path.read_bytes(), str(path))
 
 
-def compile_model(definitions: Definitions) -> CompiledModel:
-    """A compiled model: ``.decision(name_or_id)`` compiles (once) and returns a decision."""
-    return CompiledModel(definitions)
+def compile_model(definitions: Definitions, models: ModelSet | None = None) -> CompiledModel:
+    """A compiled model: ``.decision(name_or_id)`` compiles (once) and returns a decision.
+
+    ``models`` holds the models its ``<import>``s name (see :func:`load_models`); a missing
+    imported model, an import cycle or two imports of one name raise :class:`DmnError`.
+    """
+    return CompiledModel(definitions, models)
 
 
-def compile_decision(definitions: Definitions, name_or_id: str) -> CompiledDecision:
+def compile_decision(
+    definitions: Definitions, name_or_id: str, models: ModelSet | None = None
+) -> CompiledDecision:
     """Compile a decision and everything it requires; raises DmnError for bad FEEL or a
     missing decision. Call ``.evaluate(inputs)`` on the result as often as needed."""
-    return CompiledModel(definitions).decision(name_or_id)
+    return CompiledModel(definitions, models).decision(name_or_id)
 
 
 def evaluate_decision(
-    definitions: Definitions, name_or_id: str, inputs: Mapping[str, Any]
+    definitions: Definitions,
+    name_or_id: str,
+    inputs: Mapping[str, Any],
+    models: ModelSet | None = None,
 ) -> DecisionResult:
     """Compile and evaluate in one go (for repeated evaluation, use compile_decision)."""
-    return compile_decision(definitions, name_or_id).evaluate(inputs)
+    return compile_decision(definitions, name_or_id, models).evaluate(inputs)
 
 
 def compile_table(

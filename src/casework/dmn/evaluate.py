@@ -8,7 +8,7 @@ never raises on bad data: problems become null and warnings on the result.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,7 @@ from casework.expressions.feel_types import named_types
 
 from .boxed import BoxedCompiler, DmnFunction, Env, Fn
 from .errors import DmnError
+from .imports import ImportScope, ModelSet, find_input
 from .model import (
     BusinessKnowledgeModel,
     Decision,
@@ -67,30 +68,62 @@ class DecisionResult:
         return out
 
 
-class CompiledModel:
-    """Every decision, BKM and decision service of one model, compiled on first use."""
+class CompiledModel(ImportScope):
+    """Every decision, BKM and decision service of one model, compiled on first use.
 
-    def __init__(self, definitions: Definitions) -> None:
-        self.definitions = definitions
-        self.names = definitions.names()
-        self.types = TypeRegistry(definitions.item_definitions, self.names)
-        self.boxed = BoxedCompiler(self.names, self.types)
-        self.type_resolver = self.types.conformance  # one bound method, set per evaluation
+    The models its ``<import>``s name come from ``models`` (a :class:`ModelSet`); see
+    :class:`ImportScope` for how their elements are named here.
+    """
+
+    # Set once the whole import tree is built (see _prepare).
+    names: frozenset[str]
+    types: TypeRegistry
+    boxed: BoxedCompiler
+    type_resolver: Callable[[str], Callable[[Any], bool] | None]
+    inputs: list[tuple[str, ValueType | None, str]]  # name, type, what a warning names
+    typed: bool
+
+    def __init__(
+        self,
+        definitions: Definitions,
+        models: ModelSet | None = None,
+        parent: CompiledModel | None = None,
+        import_name: str = "",
+    ) -> None:
         self._decisions: dict[str, CompiledDecision] = {}
         self._compiling: list[str] = []
         self._functions: dict[str, DmnFunction] = {}
+        super().__init__(definitions, models, parent, import_name)
+        if parent is None:
+            # Imports first: a model's types are built on those of the models it imports.
+            for model in reversed(list(self.instances())):
+                model._prepare()
+
+    def _prepare(self) -> None:
+        self._link()
+        self.names = self.group.group_names()
+        self.types = TypeRegistry(
+            self.definitions.item_definitions,
+            self.names,
+            {name: child.types for name, _, child in self.imports},
+            (child.types for child in self.unnamed),
+        )
+        self.boxed = BoxedCompiler(self.names, self.types)
+        self.type_resolver = self.types.conformance  # one bound method, set per evaluation
         self.inputs = [
-            (i.name, kind)
-            for i in definitions.input_data
-            if (kind := self.types.resolve(i.type_ref)) is not None
+            (i.name, self.types.resolve(i.type_ref), f"input {i.name!r}")
+            for i in self.definitions.input_data
         ]
+        self.typed = self.types.has_items  # whether "instance of" may name item definitions
 
     def decision(self, name_or_id: str) -> CompiledDecision:
-        found = self.definitions.decision(name_or_id)
-        if found is None:
-            known = ", ".join(repr(d.name) for d in self.definitions.decisions) or "none"
-            raise DmnError(f"no decision {name_or_id!r} (decisions: {known})")
-        return self._compile_decision(found)
+        for member in self.group.members:
+            found = member.definitions.decision(name_or_id)
+            if found is not None:
+                return member._compile_decision(found)
+        decisions = [d for m in self.group.members for d in m.definitions.decisions]
+        known = ", ".join(repr(d.name) for d in decisions) or "none"
+        raise DmnError(f"no decision {name_or_id!r} (decisions: {known})")
 
     def _compile_decision(self, decision: Decision) -> CompiledDecision:
         key = decision.id or decision.name
@@ -107,20 +140,32 @@ class CompiledModel:
         self._decisions[key] = compiled
         return compiled
 
-    def required_decision(self, element_id: str, where: str) -> CompiledDecision:
-        found = self.definitions.element(element_id)
-        if not isinstance(found, Decision):
-            raise DmnError(f"requires unknown decision {element_id!r}", where)
-        return self._compile_decision(found)
+    def required_decisions(self, ref: str, where: str) -> list[tuple[str | None, CompiledDecision]]:
+        """The decision an href names, compiled, with the import name that qualifies it
+        here (None in this model's namespace); one per import of its model."""
+        found = self.locate(ref)
+        if not found:
+            raise DmnError(f"requires unknown decision {ref!r}", where)
+        required = []
+        for model, decision, qualifier in found:
+            if not isinstance(decision, Decision):
+                raise DmnError(f"requires unknown decision {ref!r}", where)
+            required.append((qualifier, model._compile_decision(decision)))
+        return required
 
-    def knowledge(self, element_id: str, where: str) -> tuple[str, Any]:
-        """The name and function value of a required BKM or decision service."""
-        found = self.definitions.element(element_id)
-        if isinstance(found, BusinessKnowledgeModel):
-            return found.name, self._knowledge_model(found)
-        if isinstance(found, DecisionService):
-            return found.name, ServiceFunction(self, found)
-        raise DmnError(f"requires unknown knowledge {element_id!r}", where)
+    def knowledge(self, ref: str, where: str) -> list[tuple[str | None, str, Any]]:
+        """The BKM or decision service an href names: the import name that qualifies it
+        here (None in this model's namespace), its name and its function value."""
+        found = self.locate(ref)
+        functions: list[tuple[str | None, str, Any]] = []
+        for model, element, qualifier in found:
+            if isinstance(element, BusinessKnowledgeModel):
+                functions.append((qualifier, element.name, model._knowledge_model(element)))
+            elif isinstance(element, DecisionService):
+                functions.append((qualifier, element.name, ServiceFunction(model, element)))
+        if not found or len(functions) != len(found):
+            raise DmnError(f"requires unknown knowledge {ref!r}", where)
+        return functions
 
     def _knowledge_model(self, bkm: BusinessKnowledgeModel) -> DmnFunction:
         key = bkm.id or bkm.name
@@ -140,14 +185,16 @@ class CompiledModel:
         )
         self._functions[key] = function
         try:
-            for element_id in bkm.required_knowledge:
-                name, value = self.knowledge(element_id, where)
-                scope[name] = value
+            for ref in bkm.required_knowledge:
+                for found in self.knowledge(ref, where):
+                    _place(scope, *found)
             scope.setdefault(bkm.name, function)
             body = self.boxed.compile(bkm.body, where)
             if output_type is not None and body_type is not None:
                 # The body's own typeRef applies first, then the function type's output.
                 body = _typed(body, body_type, f"{bkm.name}: body")
+            if self.parent is not None and self.typed:
+                body = _in_types(body, self.type_resolver)  # called from another model
             function.body = body
         except DmnError:
             del self._functions[key]  # a later decision must see the error too, not a null
@@ -156,16 +203,62 @@ class CompiledModel:
 
     def function_output(self, type_ref: str | None) -> ValueType | None:
         """The result type of a function item definition (``<functionItem outputTypeRef>``)."""
-        item = self.types.items.get(type_ref or "")
-        return self.types.resolve(item.output_type_ref) if item is not None else None
+        found = self.types.find(type_ref.strip()) if type_ref else None
+        if found is None:
+            return None
+        registry, item = found
+        return registry.resolve(item.output_type_ref)
 
-    def coerce_inputs(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
-        """The caller's values, with declared input data checked against their types."""
-        scope = dict(inputs)
-        for name, kind in self.inputs:
-            if name in scope:
-                scope[name] = checked(scope[name], kind, f"input {name!r}")
+    def read_inputs(self, inputs: Mapping[str, Any], prefix: tuple[str, ...]) -> dict[str, Any]:
+        """The input data of this group (call on its leader) from the caller's values, each
+        checked against its type. The evaluated model's group also keeps the caller's other
+        values, as a model without imports always did."""
+        scope: dict[str, Any] = {} if prefix else dict(inputs)
+        done: set[str] | None = set() if len(self.members) > 1 else None
+        for member in self.members:
+            namespace = member.definitions.namespace
+            for name, kind, what in member.inputs:
+                if done is not None:
+                    if name in done:
+                        continue  # an earlier member of the group has input data so named
+                    done.add(name)
+                if not prefix and name in inputs:
+                    value = inputs[name]
+                else:
+                    found, value = find_input(inputs, prefix, name, namespace)
+                    if not found:
+                        continue
+                scope[name] = checked(value, kind, what)
         return scope
+
+
+class Evaluation:
+    """One evaluation: the caller's inputs, each group's input data (read and checked
+    once) and the results of the decisions evaluated so far (each decision once)."""
+
+    __slots__ = ("base", "inputs", "results", "scopes")
+
+    def __init__(self, inputs: Mapping[str, Any], base: tuple[str, ...] = ()) -> None:
+        self.inputs = inputs
+        self.base = base  # the import names of the model the inputs are given to
+        self.scopes: dict[CompiledModel, dict[str, Any]] = {}
+        self.results: dict[tuple[int, str], DecisionResult] = {}
+
+    def scope(self, group: CompiledModel) -> dict[str, Any]:
+        found = self.scopes.get(group)
+        if found is None:
+            prefix = group.prefix[len(self.base) :] if group.prefix else ()
+            found = self.scopes[group] = group.read_inputs(self.inputs, prefix)
+        return found
+
+
+def _place(env: dict[str, Any], qualifier: str | None, name: str, value: Any) -> None:
+    """Put ``value`` in ``env`` as ``name``, or as ``qualifier.name`` in a fresh context."""
+    if qualifier is None:
+        env[name] = value
+        return
+    inner = env.get(qualifier)
+    env[qualifier] = {**(inner if isinstance(inner, Mapping) else {}), name: value}
 
 
 def _null(env: Env) -> Any:
@@ -176,6 +269,19 @@ def _typed(body: Fn, kind: ValueType, what: str) -> Fn:
     return lambda env: checked(body(env), kind, what)
 
 
+def _in_types(body: Fn, resolver: Callable[[str], Callable[[Any], bool] | None]) -> Fn:
+    """``body`` with ``instance of`` reading the item definitions of its own model."""
+
+    def run(env: Env) -> Any:
+        token = named_types.set(resolver)
+        try:
+            return body(env)
+        finally:
+            named_types.reset(token)
+
+    return run
+
+
 class CompiledDecision:
     """One decision with its requirement graph; :meth:`evaluate` runs it."""
 
@@ -183,14 +289,24 @@ class CompiledDecision:
         self.model = model
         self.decision = decision
         self.name = decision.name
+        self.key = (id(model), decision.id or decision.name)  # unique in one evaluation
         where = f"decision {decision.name!r}"
         self.required = tuple(
-            model.required_decision(r, where) for r in decision.required_decisions
+            found
+            for r in decision.required_decisions
+            for found in model.required_decisions(r, where)
         )
-        for element_id in decision.required_inputs:
-            if not isinstance(model.definitions.element(element_id), InputData):
-                raise DmnError(f"requires unknown input data {element_id!r}", where)
-        self.knowledge = dict(model.knowledge(k, where) for k in decision.required_knowledge)
+        for ref in decision.required_inputs:
+            if not any(isinstance(e, InputData) for _, e, _ in model.locate(ref)):
+                raise DmnError(f"requires unknown input data {ref!r}", where)
+        self.knowledge: dict[str, Any] = {}
+        self.imported_knowledge: dict[str, dict[str, Any]] = {}
+        for ref in decision.required_knowledge:
+            for qualifier, name, function in model.knowledge(ref, where):
+                if qualifier is None:
+                    self.knowledge[name] = function
+                else:
+                    self.imported_knowledge.setdefault(qualifier, {})[name] = function
         self.type: ValueType | None = model.types.resolve(decision.type_ref)
         self.table: CompiledDecisionTable | None = None
         self.logic: Fn = _null
@@ -203,18 +319,12 @@ class CompiledDecision:
         return f"<CompiledDecision {self.name!r}>"
 
     def evaluate(self, inputs: Mapping[str, Any]) -> DecisionResult:
-        """Evaluate with ``inputs`` (input data values by name); never raises on bad data."""
+        """Evaluate with ``inputs`` (input data values by name, an imported model's as
+        described in :mod:`casework.dmn.imports`); never raises on bad data."""
+        evaluation = Evaluation(inputs, self.model.group.prefix)
         with collect_warnings() as sink:
-            scope = self.model.coerce_inputs(inputs)
-        if self.model.types.items:
-            # "x instance of tPerson" resolves the model's item definitions through this.
-            token = named_types.set(self.model.type_resolver)
-            try:
-                result = self.run(scope, {})
-            finally:
-                named_types.reset(token)
-        else:
-            result = self.run(scope, {})
+            evaluation.scope(self.model.group)
+        result = self.run(evaluation)
         if sink:
             early = tuple(w.message for w in sink)
             result = DecisionResult(
@@ -222,29 +332,55 @@ class CompiledDecision:
             )
         return result
 
-    def run(self, scope: dict[str, Any], done: dict[str, DecisionResult]) -> DecisionResult:
-        """Evaluate against checked inputs; ``done`` memoises results within one evaluation."""
-        key = self.decision.id or self.name
-        if key in done:
-            return done[key]
-        required = tuple(r.run(scope, done) for r in self.required)
-        env = dict(scope)
-        for result in required:
-            env[result.name] = result.value
-        env.update(self.knowledge)
+    def run(self, evaluation: Evaluation) -> DecisionResult:
+        """Evaluate within ``evaluation``, which memoises the results of decisions."""
+        done = evaluation.results
+        result = done.get(self.key)
+        if result is not None:
+            return result
+        model = self.model
+        if model.typed and named_types.get() is not model.type_resolver:
+            # "x instance of tPerson" resolves the model's item definitions through this.
+            token = named_types.set(model.type_resolver)
+            try:
+                result = self._run(evaluation)
+            finally:
+                named_types.reset(token)
+        else:
+            result = self._run(evaluation)
+        done[self.key] = result
+        return result
+
+    def _run(self, evaluation: Evaluation) -> DecisionResult:
+        model = self.model
+        required: tuple[DecisionResult, ...] = ()
+        if self.required:
+            required = tuple(r.run(evaluation) for _, r in self.required)
         table_result = None
         with collect_warnings() as sink:
+            # An imported model's input data are read (and checked) by the first decision
+            # that sees them, which carries the warnings.
+            env = dict(evaluation.scope(model.group))
+            for name, _, child in model.visible:
+                env[name] = dict(evaluation.scope(child))  # fresh: decisions are added below
+            for (qualifier, _), result in zip(self.required, required, strict=True):
+                if qualifier is None:
+                    env[result.name] = result.value
+                else:
+                    env[qualifier][result.name] = result.value
+            if self.knowledge:
+                env.update(self.knowledge)
+            for qualifier, functions in self.imported_knowledge.items():
+                env[qualifier].update(functions)
             if self.table is not None:
                 table_result = self.table.evaluate(env)
                 value = table_result.value
             else:
                 value = _safely(self.logic, env)
             value = checked(value, self.type, "result")
-        result = DecisionResult(
+        return DecisionResult(
             self.name, value, tuple(w.message for w in sink), table_result, required
         )
-        done[key] = result
-        return result
 
 
 def _safely(fn: Fn, env: Env) -> Any:
@@ -260,29 +396,34 @@ def _safely(fn: Fn, env: Env) -> Any:
 class ServiceFunction:
     """A decision service as a FEEL function: its parameters are its input decisions and
     input data (in that order); its result is the output decision's value, or a context of
-    them when there are several."""
+    them when there are several. An imported element's parameter or entry is named
+    ``import.name``."""
 
     def __init__(self, model: CompiledModel, service: DecisionService) -> None:
         self.model = model
         self.service = service
         where = f"decision service {service.name!r}"
-        self.outputs = [model.required_decision(o, where) for o in service.output_decisions]
-        self.parameters: list[tuple[str, str | None]] = []  # (name, decision id or None)
-        self.input_types: dict[str, ValueType | None] = {}  # input decisions' declared types
+        self.outputs = [
+            found for o in service.output_decisions for found in model.required_decisions(o, where)
+        ]
+        # (parameter name, the memo key of an input decision, None for input data)
+        self.parameters: list[tuple[str, tuple[int, str] | None]] = []
+        self.input_types: dict[tuple[int, str], ValueType | None] = {}
         # A service typed by a function item (<functionItem outputTypeRef=...>) declares
         # the type of its result.
         self.result_type = model.function_output(service.type_ref)
-        for element_id in service.input_decisions:
-            decision = model.definitions.element(element_id)
+        for ref in service.input_decisions:
+            owner, decision, qualifier = (model.locate(ref) or [(model, None, None)])[0]
             if not isinstance(decision, Decision):
-                raise DmnError(f"unknown input decision {element_id!r}", where)
-            self.parameters.append((decision.name, decision.id or decision.name))
-            self.input_types[decision.id or decision.name] = model.types.resolve(decision.type_ref)
-        for element_id in service.input_data:
-            data = model.definitions.element(element_id)
+                raise DmnError(f"unknown input decision {ref!r}", where)
+            key = (id(owner), decision.id or decision.name)
+            self.parameters.append((_qualified(qualifier, decision.name), key))
+            self.input_types[key] = owner.types.resolve(decision.type_ref)
+        for ref in service.input_data:
+            _, data, qualifier = (model.locate(ref) or [(model, None, None)])[0]
             if not isinstance(data, InputData):
-                raise DmnError(f"unknown input data {element_id!r}", where)
-            self.parameters.append((data.name, None))
+                raise DmnError(f"unknown input data {ref!r}", where)
+            self.parameters.append((_qualified(qualifier, data.name), None))
 
     def __repr__(self) -> str:
         return f"<decision service {self.service.name}>"
@@ -304,13 +445,17 @@ class ServiceFunction:
             named_types.reset(token)
 
     def _evaluate(self, inputs: Mapping[str, Any]) -> Any:
-        scope = self.model.coerce_inputs(inputs)
-        done: dict[str, DecisionResult] = {}
-        for name, decision_id in self.parameters:
-            if decision_id is not None:  # an input decision's value is given, not computed
-                kind = self.input_types.get(decision_id)
-                value = checked(scope.get(name), kind, f"input decision {name!r}")
-                done[decision_id] = DecisionResult(name, value)
-        values = {o.name: o.run(scope, done).value for o in self.outputs}
+        evaluation = Evaluation(inputs, self.model.group.prefix)
+        for name, key in self.parameters:
+            if key is not None:  # an input decision's value is given, not computed
+                value = checked(
+                    inputs.get(name), self.input_types.get(key), f"input decision {name!r}"
+                )
+                evaluation.results[key] = DecisionResult(name, value)
+        values = {_qualified(q, o.name): o.run(evaluation).value for q, o in self.outputs}
         result = next(iter(values.values())) if len(values) == 1 else values
         return checked(result, self.result_type, f"decision service {self.service.name!r}")
+
+
+def _qualified(qualifier: str | None, name: str) -> str:
+    return name if qualifier is None else f"{qualifier}.{name}"

@@ -2,7 +2,8 @@
 
 Everything here can also be built by hand (see :mod:`casework.dmn.build`), so decision
 tables do not need XML. FEEL text stays text: compiling it is the compiler's job.
-References between elements (requirements) are element ids, without the leading ``#``.
+References between elements (requirements) are element ids, without the leading ``#``;
+a reference into an imported model keeps its namespace: ``http://other-namespace#id``.
 """
 
 from __future__ import annotations
@@ -252,6 +253,17 @@ class DecisionService:
 
 
 @dataclass(frozen=True, slots=True)
+class Import:
+    """An ``<import>`` of another DMN model, found by its ``namespace``. Its elements are
+    named ``name.element`` in the importing model, or plainly when ``name`` is empty."""
+
+    namespace: str
+    name: str = ""
+    import_type: str | None = None
+    location_uri: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Definitions:
     name: str
     namespace: str = ""
@@ -262,6 +274,7 @@ class Definitions:
     knowledge_models: tuple[BusinessKnowledgeModel, ...] = ()
     decision_services: tuple[DecisionService, ...] = ()
     item_definitions: tuple[ItemDefinition, ...] = ()
+    imports: tuple[Import, ...] = ()
     _by_id: dict[str, object] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

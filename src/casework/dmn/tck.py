@@ -1,7 +1,8 @@
 """Runner for the DMN TCK (https://github.com/dmn-tck/tck) test layout.
 
 A TCK folder holds a model (``NNNN-name.dmn``) and test files (``NNNN-name-test-01.xml``,
-root ``<testCases>``) that give input values and expected results. :func:`run_tck` loads
+root ``<testCases>``) that give input values and expected results. The other ``.dmn`` files
+of the folder (and its subfolders) are the models it may import. :func:`run_tck` loads
 every model once, evaluates every test case and compares the results:
 
 - numbers as decimals, equal when they differ by less than 1e-8, the convention of the
@@ -11,9 +12,9 @@ every model once, evaluates every test case and compares the results:
 - a result node with ``errorResult="true"`` passes when the result is null (or equals a non-null
   expected value and came with a warning).
 
-Anything the engine does not support (an unknown boxed expression, an import, an XML
-Schema type the TCK format allows but FEEL lacks) fails that test case with the reason; it
-never stops the run.
+Anything the engine does not support (an unknown boxed expression, an XML Schema type the
+TCK format allows but FEEL lacks) fails that test case with the reason; it never stops the
+run.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from casework.expressions.temporal import (
 
 from .errors import DmnError
 from .evaluate import CompiledModel, ServiceFunction
+from .imports import ModelSet, typed_inputs
 from .model import Definitions
 from .tck_values import Untyped, from_text
 from .xml_import import parse_definitions
@@ -92,11 +94,15 @@ class TckReport:
 # --- reading test files --------------------------------------------------------------------
 
 
+_TEST_FILE = re.compile(r"(-test-\d+|-\d+-test)\.xml$")
+
+
 def find_test_files(path: Path) -> list[Path]:
     """The TCK test files under ``path`` (a test file, a model folder or a folder of them)."""
     if path.is_file():
         return [path]
-    return sorted(p for p in path.rglob("*.xml") if re.search(r"-test-\d+\.xml$", p.name))
+    # Most folders name them NNNN-name-test-01.xml; some, NNNN-name-001-test.xml.
+    return sorted(p for p in path.rglob("*.xml") if _TEST_FILE.search(p.name))
 
 
 def _local(el: etree._Element) -> str:
@@ -214,8 +220,15 @@ def read_test_file(data: bytes) -> tuple[str, list[TestCase | UnreadableCase]]:
     return (model.text or "").strip(), cases
 
 
+def _input_key(node: etree._Element) -> str:
+    """An input node's name; ``{namespace}name`` when it names the model of its input data
+    (an imported model's, given one value wherever that model is imported)."""
+    name, namespace = node.get("name", ""), node.get("namespace")
+    return f"{{{namespace}}}{name}" if namespace else name
+
+
 def _test_case(case: etree._Element, number: int) -> TestCase:
-    inputs = {n.get("name", ""): node_value(n) for n in _children(case, "inputNode")}
+    inputs = {_input_key(n): node_value(n) for n in _children(case, "inputNode")}
     results = []
     for node in _children(case, "resultNode"):
         # Early TCK files hold the expected value in <computed>.
@@ -307,7 +320,19 @@ def show(value: Any) -> str:
 
 
 def _label(test_file: Path) -> str:
-    return re.sub(r"-test-01$", "", test_file.stem)
+    return re.sub(r"-test-01$|-test$", "", test_file.stem)
+
+
+def folder_models(folder: Path) -> ModelSet:
+    """Every model under a test folder, for imports; an unreadable file is left out (an
+    import of it then fails with the namespace it names)."""
+    models = ModelSet()
+    for path in sorted(folder.rglob("*.dmn")):
+        try:
+            models.load(path)
+        except (DmnError, OSError):
+            continue
+    return models
 
 
 def run_test_file(test_file: Path) -> list[TckOutcome]:
@@ -318,8 +343,12 @@ def run_test_file(test_file: Path) -> list[TckOutcome]:
         return [TckOutcome(label, "-", False, (f"cannot read {test_file.name}: {exc}",))]
     model_path = test_file.parent / model_name
     try:
-        definitions = parse_definitions(model_path.read_bytes(), model_name)
-        model: CompiledModel | Exception = CompiledModel(definitions)
+        models = folder_models(test_file.parent)
+        definitions = models.at(model_path)
+        if definitions is None:  # unreadable: parse it again for the reason
+            definitions = parse_definitions(model_path.read_bytes(), model_name)
+            models.add(definitions, model_path)
+        model: CompiledModel | Exception = CompiledModel(definitions, models)
     except (DmnError, OSError) as exc:
         model = exc
     outcomes = []
@@ -371,13 +400,14 @@ def run_case(model: CompiledModel, case: TestCase, label: str) -> TckOutcome:
 
 def _inputs(model: CompiledModel, case: TestCase) -> dict[str, Any]:
     """The test case's inputs, untyped values read as the model declares them."""
-    declared = {i.name: i.type_ref for i in model.definitions.input_data}
+    inputs = typed_inputs(model, case.inputs, from_text)
     if case.kind == "bkm":
-        name = case.invocable
         for bkm in model.definitions.knowledge_models:
-            if bkm.name == name:
-                declared.update({p.name: p.type_ref for p in bkm.parameters})
-    return {k: from_text(v, declared.get(k), model.types) for k, v in case.inputs.items()}
+            if bkm.name == case.invocable:
+                for p in bkm.parameters:
+                    if p.name in case.inputs:
+                        inputs[p.name] = from_text(case.inputs[p.name], p.type_ref, model.types)
+    return inputs
 
 
 def _actual(model: CompiledModel, case: TestCase, node: str) -> tuple[Any, list[str]]:
@@ -401,7 +431,7 @@ def _actual(model: CompiledModel, case: TestCase, node: str) -> tuple[Any, list[
             bkm = next((b for b in definitions.knowledge_models if b.name == name), None)
             if bkm is None:
                 raise DmnError(f"no business knowledge model {name!r}")
-            _, function = model.knowledge(bkm.id or bkm.name, "test case")
+            _, _, function = model.knowledge(bkm.id or bkm.name, "test case")[0]
             value = function(**inputs)
         else:
             raise DmnError(f"unsupported test case type {case.kind!r}")

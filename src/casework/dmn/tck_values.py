@@ -42,7 +42,10 @@ def from_text(
     ``kind`` is a typeRef or an item definition; ``element`` reads a collection type's
     element (the definition without its ``isCollection``).
     """
-    item = types.items.get(kind.strip()) if isinstance(kind, str) else kind
+    item = kind if isinstance(kind, ItemDefinition) else None
+    found = types.find(kind.strip()) if isinstance(kind, str) else None
+    if found is not None:
+        types, item = found  # an imported type: its components use its model's names
     if element and item is not None and not item.components and item.type_ref:
         # A collection of another item definition: its elements have that type.
         return from_text(value, item.type_ref, types)

@@ -122,13 +122,51 @@ def _show(value: Any) -> str:
 
 
 class TypeRegistry:
-    """Resolves ``typeRef`` names of one model to checks, compiling each type once."""
+    """Resolves ``typeRef`` names of one model to checks, compiling each type once.
 
-    def __init__(self, items: Iterable[ItemDefinition], names: Iterable[str] = ()) -> None:
+    ``imported`` holds the registries of the models this one imports by name (their types
+    are ``name.tType`` here); ``unnamed`` those it imports without a name, searched after
+    its own item definitions, in import order.
+    """
+
+    def __init__(
+        self,
+        items: Iterable[ItemDefinition],
+        names: Iterable[str] = (),
+        imported: Mapping[str, TypeRegistry] | None = None,
+        unnamed: Iterable[TypeRegistry] = (),
+    ) -> None:
         self.items = {item.name: item for item in items}
         self.names = frozenset(names)
+        self.imported = dict(imported or {})
+        self.unnamed = tuple(unnamed)
         self._cache: dict[str, ValueType | None] = {}
         self._building: set[str] = set()
+
+    @property
+    def has_items(self) -> bool:
+        """Whether any item definition is in reach, the imported ones included."""
+        return bool(self.items) or any(
+            r.has_items for r in (*self.imported.values(), *self.unnamed)
+        )
+
+    def find(self, ref: str) -> tuple[TypeRegistry, ItemDefinition] | None:
+        """The item definition ``ref`` names and the registry it belongs to, whose names
+        its own typeRefs use: this model's, ``import.tType`` of a named import, or an
+        unnamed import's."""
+        item = self.items.get(ref)
+        if item is not None:
+            return self, item
+        for prefix, registry in self.imported.items():
+            if ref.startswith(prefix + "."):
+                found = registry.find(ref[len(prefix) + 1 :])
+                if found is not None:
+                    return found
+        for registry in self.unnamed:
+            found = registry.find(ref)
+            if found is not None:
+                return found
+        return None
 
     def resolve(self, type_ref: str | None) -> ValueType | None:
         """The type named ``type_ref``; None for no type or one this engine does not know."""
@@ -149,14 +187,16 @@ class TypeRegistry:
 
     def base_type(self, type_ref: str | None) -> str | None:
         """The FEEL base type behind ``type_ref`` (following item definitions), if any."""
-        seen: set[str] = set()
+        seen: set[tuple[int, str]] = set()
         ref = type_ref.strip() if type_ref else None
-        while ref and ref not in seen:
-            seen.add(ref)
-            item = self.items.get(ref)
-            if item is None:
+        registry: TypeRegistry = self
+        while ref and (id(registry), ref) not in seen:
+            seen.add((id(registry), ref))
+            found = registry.find(ref)
+            if found is None:
                 name = _ALIASES.get(ref, ref)
                 return name if name in BASE_TYPES else None
+            registry, item = found
             if item.components:
                 return "context"
             ref = item.type_ref
@@ -166,7 +206,10 @@ class TypeRegistry:
         """The check behind ``x instance of name``: the type's structure, without its
         allowed values (type conformance ignores them, DMN 10.3.2.9.1)."""
         ref = name.strip()
-        item = self.items.get(ref)
+        found = self.find(ref)
+        if found is not None and found[0] is not self:
+            return found[0].conformance(found[1].name)
+        item = found[1] if found is not None else None
         if item is None:
             base = BASE_TYPES.get(_ALIASES.get(ref, ref))
             return None if base is None or ref in self._building else base
@@ -194,9 +237,11 @@ class TypeRegistry:
         return _any
 
     def _build(self, ref: str) -> ValueType | None:
-        item = self.items.get(ref)
-        if item is not None:
-            return self.item_type(item)
+        found = self.find(ref)
+        if found is not None:
+            registry, item = found
+            # An imported type is built by its own model, whose names its typeRefs use.
+            return self.item_type(item) if registry is self else registry.resolve(item.name)
         base = BASE_TYPES.get(_ALIASES.get(ref, ref))
         if base is not None:
             return ValueType(_ALIASES.get(ref, ref), base)
@@ -212,6 +257,11 @@ class TypeRegistry:
             base = self.resolve(item.type_ref)
             if base is not None:
                 checks.append(base.check)
+                if base.element is not None and not item.is_collection:
+                    # Another name for a collection type: a single value still converts.
+                    if item.allowed_values:
+                        checks.append(self._allowed(item))
+                    return ValueType(item.name, _all(checks), base.element)
         if item.allowed_values:
             checks.append(self._allowed(item))
         single = ValueType(item.name, _all(checks))

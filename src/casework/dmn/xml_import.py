@@ -28,6 +28,7 @@ from .model import (
     Filter,
     FunctionDefinition,
     HitPolicy,
+    Import,
     InputClause,
     InputData,
     Invocation,
@@ -70,7 +71,6 @@ _EXPRESSIONS = frozenset(
 )
 # Prefixes seen on DMN 1.1 typeRefs even where the file does not declare them.
 _TYPE_PREFIXES = ("feel", "xsd", "xs", "tns")
-_HREF_ID = re.compile(r"#(.+)$")
 
 
 def dmn_version(namespace: str) -> str | None:
@@ -122,17 +122,19 @@ def _local(el: etree._Element) -> str:
     return etree.QName(el).localname if isinstance(el.tag, str) else ""
 
 
-def _id(href: str | None) -> str | None:
-    if not href:
-        return None
-    found = _HREF_ID.search(href)
-    return found.group(1) if found else href
-
-
 class _Reader:
     def __init__(self, namespace: str, source: str | None) -> None:
         self.ns = namespace
         self.source = source
+        self.model_namespace = ""  # the <definitions namespace>, which local hrefs may spell
+
+    def ref(self, href: str | None) -> str | None:
+        """An href as an element id, or ``namespace#id`` when it points into another model."""
+        namespace, hash_, element = (href or "").strip().rpartition("#")
+        if not hash_:
+            return element or None
+        local = not namespace or namespace == self.model_namespace
+        return (element if local else f"{namespace}#{element}") or None
 
     # --- element helpers ---------------------------------------------------------------
 
@@ -183,26 +185,24 @@ class _Reader:
         return self.type_ref(self.child(el, "variable"))
 
     def hrefs(self, el: etree._Element, wrapper: str, name: str) -> tuple[str, ...]:
-        found: list[str] = []
-        for requirement in self.children(el, wrapper):
-            for ref in self.children(requirement, name):
-                target = _id(ref.get("href"))
-                if target:
-                    found.append(target)
-        return tuple(found)
+        refs = (r.get("href") for w in self.children(el, wrapper) for r in self.children(w, name))
+        return tuple(t for t in map(self.ref, refs) if t)
 
     def direct_hrefs(self, el: etree._Element, name: str) -> tuple[str, ...]:
-        return tuple(t for t in (_id(r.get("href")) for r in self.children(el, name)) if t)
+        return tuple(t for t in (self.ref(r.get("href")) for r in self.children(el, name)) if t)
 
     # --- definitions ---------------------------------------------------------------------
 
     def definitions(self, root: etree._Element, version: str) -> Definitions:
-        decisions, inputs, bkms, services, items = [], [], [], [], []
+        decisions, inputs, bkms, services, items, imports = [], [], [], [], [], []
+        self.model_namespace = root.get("namespace") or ""
         for el in root.iterchildren():
             if etree.QName(el).namespace != self.ns:
                 continue
             kind = _local(el)
-            if kind == "decision":
+            if kind == "import":
+                imports.append(self.import_element(el))
+            elif kind == "decision":
                 decisions.append(self.decision(el))
             elif kind == "inputData":
                 inputs.append(
@@ -224,7 +224,12 @@ class _Reader:
             knowledge_models=tuple(bkms),
             decision_services=tuple(services),
             item_definitions=tuple(items),
+            imports=tuple(imports),
         )
+
+    def import_element(self, el: etree._Element) -> Import:
+        namespace, name = (el.get("namespace") or "").strip(), (el.get("name") or "").strip()
+        return Import(namespace, name, el.get("importType"), el.get("locationURI") or None)
 
     def decision(self, el: etree._Element) -> Decision:
         return Decision(

@@ -150,3 +150,61 @@ def test_tck_on_a_missing_or_empty_folder_exits_2(tmp_path: Path) -> None:
     empty = runner.invoke(app, ["dmn", "tck", str(tmp_path)])
     assert empty.exit_code == 2
     assert "no TCK test files" in empty.stderr
+
+
+LIBRARY = """<definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" name="lib"
+    namespace="urn:lib">
+  <inputData id="i_day" name="Day"><variable name="Day" typeRef="date"/></inputData>
+  <decision id="d_month" name="Month">
+    <informationRequirement><requiredInput href="#i_day"/></informationRequirement>
+    <literalExpression><text>Day.month</text></literalExpression>
+  </decision>
+</definitions>"""
+
+IMPORTING = """<definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" name="main"
+    namespace="urn:main">
+  <import name="lib" namespace="urn:lib"
+      importType="https://www.omg.org/spec/DMN/20191111/MODEL/"/>
+  <decision id="d_next" name="Next month">
+    <informationRequirement><requiredDecision href="urn:lib#d_month"/></informationRequirement>
+    <literalExpression><text>lib.Month + 1</text></literalExpression>
+  </decision>
+</definitions>"""
+
+
+@pytest.fixture
+def importing(tmp_path: Path) -> Path:
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "calendar.dmn").write_text(LIBRARY, encoding="utf-8")
+    path = tmp_path / "main.dmn"
+    path.write_text(IMPORTING, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("given", ["lib", "lib/calendar.dmn", "."])
+def test_eval_with_imported_models(importing: Path, given: str) -> None:
+    # A file, its folder, or a folder holding the evaluated file too (read once).
+    result = runner.invoke(
+        app,
+        [
+            "dmn", "eval", str(importing), "-d", "Next month",
+            "--with", str(importing.parent / given),
+            "-i", '{"lib": {"Day": "2024-05-01"}}',
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["value"] == 6  # the imported date input was read as one
+
+
+def test_eval_without_the_imported_model_says_what_is_missing(importing: Path) -> None:
+    result = runner.invoke(app, ["dmn", "eval", str(importing), "-d", "Next month"])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: model 'main': import 'lib' (namespace 'urn:lib'): no model with that namespace"
+        " was given (1 model loaded); give the models it imports with --with\n"
+    )
+    missing = runner.invoke(
+        app, ["dmn", "eval", str(importing), "-d", "x", "--with", str(importing.parent / "no")]
+    )
+    assert missing.exit_code == 2
+    assert missing.stderr.startswith(f"error: {importing.parent / 'no'}: cannot read")

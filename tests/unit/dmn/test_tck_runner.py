@@ -293,3 +293,43 @@ def test_an_error_result_with_a_value_needs_a_warning(tmp_path: Path) -> None:
     ]
     report = run_tck(write(tmp_path / "0001-err", cases, model, "0001-err"))
     assert [o.passed for o in report.outcomes] == [True, False]
+
+
+def test_a_model_imports_the_other_models_of_its_folder(tmp_path: Path) -> None:
+    # The imported model sits in a subfolder; its input data is given once, by namespace,
+    # as the TCK's <inputNode namespace="..."> does; the test file is named NNNN-NNN-test.
+    folder = tmp_path / "0002-imports"
+    (folder / "lib").mkdir(parents=True)
+    (folder / "lib" / "tax.dmn").write_text(
+        f"""<definitions xmlns="{DMN}" name="tax" namespace="urn:tax">
+          <inputData id="rate" name="Rate"><variable name="Rate" typeRef="number"/></inputData>
+          <decision id="d_tax" name="Tax">
+            <informationRequirement><requiredInput href="#rate"/></informationRequirement>
+            <literalExpression><text>Rate * 10</text></literalExpression>
+          </decision></definitions>""",
+        encoding="utf-8",
+    )
+    (folder / "0002-imports.dmn").write_text(
+        f"""<definitions xmlns="{DMN}" name="main" namespace="urn:main">
+          <import namespace="urn:tax" name="tax" importType="{DMN}"/>
+          <decision id="d_total" name="Total">
+            <informationRequirement><requiredDecision href="urn:tax#d_tax"/>
+            </informationRequirement>
+            <literalExpression><text>tax.Tax + 1</text></literalExpression>
+          </decision></definitions>""",
+        encoding="utf-8",
+    )
+    (folder / "0002-imports-001-test.xml").write_text(
+        f"{TESTS}<modelName>0002-imports.dmn</modelName>"
+        '<testCase id="001"><inputNode name="Rate" namespace="urn:tax">'
+        '<value xsi:type="xsd:decimal">2</value></inputNode>'
+        f'<resultNode name="Total">{"<expected>" + decimal("21") + "</expected>"}</resultNode>'
+        '</testCase><testCase id="002"><inputNode name="tax.Rate">'
+        f'<value>3</value></inputNode><resultNode name="Total"><expected>{decimal("31")}'
+        "</expected></resultNode></testCase></testCases>",
+        encoding="utf-8",
+    )
+    lines: list[str] = []
+    run_tck(tmp_path, lines.append)
+    # The untyped value of case 002 is read as the imported input data's type: a number.
+    assert lines == ["PASS 0002-imports-001 001", "PASS 0002-imports-001 002"]
