@@ -8,6 +8,8 @@ import textwrap
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from casework.engine import AgendaOverflow, CaseEngine, CaseInstance
 from casework.engine import commands as c
@@ -20,6 +22,7 @@ from casework.engine.events import (
     event_to_dict,
 )
 from casework.engine.serialize import dump_state
+from casework.model.case_file import field_problem
 from casework.model.yaml_loader import load_yaml
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -418,3 +421,59 @@ def test_on_change_decisions_feeding_each_other_stop_at_the_loop_guard(
     state, _ = eng.start(NOW, {"amount": 1})
     with pytest.raises(AgendaOverflow):
         eng.apply(state, c.SetVariables({"amount": 2}), NOW)
+
+
+_FIELD_SPECS = [
+    "level: {type: string, enum: [low, high]}",
+    "level: string",
+    "level: number",
+    "level: integer",
+    "level: boolean",
+    "level: array",
+]
+_SOURCE_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(-1e6, 1e6, allow_nan=False),
+    st.sampled_from(["low", "high", "medium", ""]),
+    st.text(max_size=4),
+    st.lists(st.integers(0, 9), max_size=2),
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(spec=st.sampled_from(_FIELD_SPECS), source=_SOURCE_VALUES, before=_SOURCE_VALUES)
+def test_a_decision_never_leaves_a_value_its_field_cannot_hold(
+    spec: str, source: object, before: object
+) -> None:
+    """Whatever a computed output gives, the case file ends with a value the field
+    accepts: the output when it fits, else what was there."""
+    eng = engine(
+        "- task: Work\n",
+        """
+        - name: Copy
+          on_change: true
+          hit_policy: FIRST
+          inputs: [note]
+          outputs: [level]
+          rules: [["-", "note"]]
+        """,
+        fields=spec + "\n",
+    )
+    [field] = [f for f in eng.definition.case_file if f.name == "level"]
+    data = {"note": source} if before is None else {"note": source, "level": before}
+    state, log = eng.start(NOW, data)
+    [record] = decided(log)
+    given_value = record.outputs["level"]
+    after = state.variables.get("level")
+    if given_value is None:
+        # A clean null clears the field, an erroneous one leaves it: None fits always.
+        assert after in (None, before)
+    elif field_problem(field, given_value) is None:
+        assert after == given_value
+    else:
+        assert after == before
+        assert any("refused" in w for w in record.warnings)
+    if field_problem(field, before) is None:  # a valid case file stays valid
+        assert field_problem(field, after) is None
