@@ -10,11 +10,13 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
-from casework.store.direct import JsonText
-from casework.store.tables import Case, CaseEvent
+from casework.engine.events import Event, event_payload
+from casework.services.actors import Actor
+from casework.store.direct import DirectStatement, JsonText
+from casework.store.tables import Case, CaseEvent, table_of
 
 GENESIS = "0" * 64
 # What json.dumps(..., sort_keys=True, separators=(",", ":"), default=str) gives, with
@@ -94,6 +96,34 @@ def encoded_log_row(
         "at": at,
         "hash": _chained(previous, case_id, seq, type_, payload_json, actor, at),
     }
+
+
+def event_rows(
+    case_id: str,
+    last_seq: int,
+    last_hash: str,
+    events: list[Event],
+    actor: Actor,
+    now: datetime,
+) -> tuple[list[dict[str, Any]], int, str]:
+    """The engine's events as `case_events` rows numbered after `last_seq` and chained
+    after `last_hash`, for `insert_events`; with the new last seq and hash."""
+    rows = []
+    for event in events:
+        last_seq += 1
+        payload = event_payload(event)
+        row = encoded_log_row(last_hash, case_id, last_seq, event.type, payload, actor.id, now)
+        last_hash = row["hash"]
+        rows.append(row)
+    return rows, last_seq, last_hash
+
+
+_INSERT_EVENTS = DirectStatement(table_of(CaseEvent).insert())
+
+
+def insert_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Write rows made by `event_rows` (their payloads are encoded JSON text)."""
+    _INSERT_EVENTS.executemany(conn, rows)
 
 
 @dataclass(frozen=True, slots=True)

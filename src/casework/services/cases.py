@@ -21,13 +21,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from casework.engine import CaseEngine, CommandRefused
 from casework.engine import commands as c
-from casework.engine.events import Event, PlanItemCreated, event_payload
+from casework.engine.events import PlanItemCreated
 from casework.engine.serialize import dump_state, load_state
-from casework.model.case_file import field_problem
 from casework.services import idempotency, task_access, webhooks
 from casework.services import warm as warm_cases
 from casework.services.actors import Actor
-from casework.services.audit import GENESIS, encoded_log_row
+from casework.services.audit import GENESIS, encoded_log_row, event_rows, insert_events
 from casework.services.case_types import engine_for, latest_version
 from casework.services.errors import (
     Conflict,
@@ -36,7 +35,7 @@ from casework.services.errors import (
     PreconditionFailed,
     Refused,
 )
-from casework.services.forms import check_form
+from casework.services.forms import check_case_file, check_form
 from casework.services.projection import (
     project,
     reprioritise,
@@ -123,7 +122,7 @@ def open_case(
             return replay
         version = latest_version(conn, type_id)
         engine = engine_for(conn, type_id, version)
-        _check_case_file(engine, data)
+        check_case_file(engine, data)
         case_id = case_id or new_case_id(now)
         try:
             state, events = engine.start(now, data, case_id=case_id)
@@ -167,7 +166,7 @@ def open_case(
                     **{**values, "priority": values.get("priority", priority)},
                 },
             )
-            _INSERT_EVENTS.executemany(conn, rows)
+            insert_events(conn, rows)
             project(
                 conn,
                 engine=engine,
@@ -211,19 +210,6 @@ def transaction(db: sessionmaker[Session]) -> Iterator[Connection]:
     else:
         with db.begin() as session:
             yield session.connection()
-
-
-def _check_case_file(engine: CaseEngine, data: dict[str, Any], *, require: bool = True) -> None:
-    """The case file must match the case type's fields (types, enums, required)."""
-    fields = {f.name: f for f in engine.definition.case_file}
-    for f in fields.values():
-        if require and f.required and data.get(f.name) is None and f.default is None:
-            raise InvalidInput(f"'{f.name}' is required", field=f"data.{f.name}")
-    for name, value in data.items():
-        spec = fields.get(name)
-        problem = None if spec is None else field_problem(spec, value)
-        if problem is not None:
-            raise InvalidInput(problem, field=f"data.{name}")
 
 
 def run_command(
@@ -330,7 +316,7 @@ def _apply(
     if isinstance(command, c.CompletePlanItem):
         check_form(engine, state, command)  # first: the form's words are the person's
     if isinstance(command, c.SetVariables | c.CompletePlanItem):
-        _check_case_file(engine, command.variables, require=False)
+        check_case_file(engine, command.variables, require=False)
     try:
         new_state, events = engine.apply(state, command, now)
     except CommandRefused as exc:
@@ -359,7 +345,7 @@ def _apply(
     try:
         with pipeline(conn):
             updated = start_case_update(conn, case_id, version, values, case.last_hash)
-            _INSERT_EVENTS.executemany(conn, rows)
+            insert_events(conn, rows)
             project(
                 conn,
                 engine=engine,
@@ -458,31 +444,7 @@ def _authorize(actor: Actor, engine: CaseEngine, state: Any, command: c.Command)
     return command
 
 
-_INSERT_EVENTS = DirectStatement(table_of(CaseEvent).insert())
 _INSERT_CASE = DirectStatement(table_of(Case).insert())
-
-
-def insert_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Write rows made by `event_rows` (their payloads are encoded JSON text)."""
-    _INSERT_EVENTS.executemany(conn, rows)
-
-
-def event_rows(
-    case_id: str,
-    last_seq: int,
-    last_hash: str,
-    events: list[Event],
-    actor: Actor,
-    now: datetime,
-) -> tuple[list[dict[str, Any]], int, str]:
-    rows = []
-    for event in events:
-        last_seq += 1
-        payload = event_payload(event)
-        row = encoded_log_row(last_hash, case_id, last_seq, event.type, payload, actor.id, now)
-        last_hash = row["hash"]
-        rows.append(row)
-    return rows, last_seq, last_hash
 
 
 def _replayed(

@@ -1,9 +1,10 @@
-"""A human task's form: what completing it must and may write to the case file.
+"""What people write to the case file: a human task's form, and the case file's fields.
 
-Checked by `cases.run_command` before the engine runs a `CompletePlanItem`, so a refused
-form writes nothing. Every problem names the field as `data.<name>`, the path of the
-value in the API's request body. Values not on the form are left to the case file's own
-checks (its types and enums): a form says what a task asks for, not all it may record.
+Checked by `cases.run_command` before the engine runs a command, so a refused value
+writes nothing. Every problem names the field as `data.<name>`, the path of the value in
+the API's request body. Values not on the form are left to the case file's own checks
+(`check_case_file`: its types, enums and required fields): a form says what a task asks
+for, not all it may record.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from casework.engine import CaseEngine, CaseInstance
 from casework.engine import commands as c
 from casework.engine.states import PlanItemState
 from casework.engine.targets import pick_instance
+from casework.model.case_file import field_problem
 from casework.model.definitions import FormField
 from casework.services.errors import InvalidInput
 
@@ -69,3 +71,16 @@ def _check_value(f: FormField, value: Any) -> None:
     if f.options and value not in f.options:
         allowed = ", ".join(f.options)
         raise InvalidInput(f"'{f.name}' must be one of: {allowed}", field=f"data.{f.name}")
+
+
+def check_case_file(engine: CaseEngine, data: dict[str, Any], *, require: bool = True) -> None:
+    """The case file must match the case type's fields (types, enums, required)."""
+    fields = {f.name: f for f in engine.definition.case_file}
+    for f in fields.values():
+        if require and f.required and data.get(f.name) is None and f.default is None:
+            raise InvalidInput(f"'{f.name}' is required", field=f"data.{f.name}")
+    for name, value in data.items():
+        spec = fields.get(name)
+        problem = None if spec is None else field_problem(spec, value)
+        if problem is not None:
+            raise InvalidInput(problem, field=f"data.{name}")

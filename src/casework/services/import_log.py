@@ -44,9 +44,8 @@ from casework.engine import CaseEngine, CaseInstance, CommandRefused
 from casework.engine import commands as c
 from casework.engine.events import event_from_dict, event_payload
 from casework.services.actors import Actor
-from casework.services.audit import GENESIS
+from casework.services.audit import GENESIS, event_rows, insert_events
 from casework.services.case_types import deploy, engine_for
-from casework.services.cases import event_rows, insert_events
 from casework.services.errors import InvalidInput, Refused
 from casework.services.rebuild import LoggedEvent, compute
 from casework.services.search import index_case
