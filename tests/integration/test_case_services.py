@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import delete, event, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.engine import commands as c
@@ -104,6 +104,43 @@ def test_tampering_with_an_event_is_found_and_named(db: sessionmaker[Session]) -
     with db() as session:
         problem = audit.verify_case(session, ref.case_id)
         assert problem is not None and problem.seq == 2 and "altered" in problem.message
+
+
+def test_the_whole_log_is_verified_in_one_pass_as_case_by_case(
+    db: sessionmaker[Session],
+) -> None:
+    """`verify_all` streams the log once; it must name what `verify_case` names, case by
+    case: an altered event, a removed one in the middle, a removed end, all events gone."""
+    _deploy(db)
+    ids = [
+        cases.open_case(db, actor=HANDLER, type_id="claim", data={"amount": n}, now=NOW).case_id
+        for n in range(6)
+    ]
+    intact, altered, holed, cut, emptied, _also_intact = ids
+    with db.begin() as session:
+        session.execute(
+            update(CaseEvent)
+            .where(CaseEvent.case_id == altered, CaseEvent.seq == 3)
+            .values(payload={"forged": True})
+        )
+        session.execute(delete(CaseEvent).where(CaseEvent.case_id == holed, CaseEvent.seq == 2))
+        last = session.scalar(select(Case.last_seq).where(Case.id == cut))
+        session.execute(delete(CaseEvent).where(CaseEvent.case_id == cut, CaseEvent.seq == last))
+        session.execute(delete(CaseEvent).where(CaseEvent.case_id == emptied))
+    seen: list[None] = []
+    with db() as session:
+        found = audit.verify_all(session, on_case=lambda: seen.append(None))
+        one_by_one = [p for c in sorted(ids) if (p := audit.verify_case(session, c)) is not None]
+    assert found == one_by_one
+    assert len(seen) == len(ids)
+    named = {p.case_id: (p.seq, p.message.split(" ")[0]) for p in found}
+    assert named == {
+        altered: (3, "altered"),
+        holed: (2, "missing"),
+        cut: (last, "missing"),
+        emptied: (1, "missing"),
+    }
+    assert intact not in named
 
 
 def test_bad_input_is_refused_naming_the_field_and_nothing_is_written(

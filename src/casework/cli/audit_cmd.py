@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -33,8 +35,20 @@ def verify(
             problem = audit.verify_case(session, case_id)
             problems, checked = ([problem] if problem else []), 1
         else:
-            problems = audit.verify_all(session)
             checked = cases_count(session)
+            # Progress goes to stderr, and only to a terminal: stdout stays the result.
+            console = Console(stderr=True)
+            columns = (
+                TextColumn("[progress.description]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+            )
+            with Progress(
+                *columns, console=console, transient=True, disable=not console.is_terminal
+            ) as progress:
+                task = progress.add_task("verifying the event log", total=checked)
+                problems = audit.verify_all(session, on_case=lambda: progress.advance(task))
     if json_out:
         print_json(
             {

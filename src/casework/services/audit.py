@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii
@@ -138,31 +138,98 @@ class ChainProblem:
 
 def verify_case(session: Session, case_id: str) -> ChainProblem | None:
     """The first event of the case that was altered, removed or inserted, if any."""
-    rows: Iterable[CaseEvent] = session.scalars(
-        select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq)
-    )
-    previous, expected_seq = GENESIS, 1
-    for row in rows:
-        if row.seq != expected_seq:
-            return ChainProblem(case_id, expected_seq, f"missing (the sequence jumps to {row.seq})")
-        # SQLite gives naive UTC back; PostgreSQL gives the session's time zone.
-        at = row.at.astimezone(UTC) if row.at.tzinfo else row.at.replace(tzinfo=UTC)
-        digest = event_hash(previous, case_id, row.seq, row.type, row.payload, row.actor, at)
-        if digest != row.hash:
-            return ChainProblem(case_id, row.seq, "altered (its hash does not match)")
-        previous, expected_seq = row.hash, expected_seq + 1
     case = session.get(Case, case_id)
-    if case is not None and case.last_seq != expected_seq - 1:
-        return ChainProblem(
-            case_id, expected_seq, f"missing (the case records {case.last_seq} events)"
+    check = _Chain(case_id, case.last_seq if case is not None else None)
+    events = table_of(CaseEvent)
+    for row in session.execute(
+        select(events).where(events.c.case_id == case_id).order_by(events.c.seq)
+    ):
+        check.add(row)
+    return check.finish()
+
+
+def verify_all(
+    session: Session, *, on_case: Callable[[], None] | None = None
+) -> list[ChainProblem]:
+    """`verify_case` for every case, in one pass over the log: cases and their events
+    streamed in (case, seq) order, not a query per case, so a nightly check of millions
+    of events costs one scan. `on_case` is called once per case checked (progress)."""
+    events = table_of(CaseEvent)
+    cases = table_of(Case)
+    rows = session.execute(
+        select(
+            cases.c.id,
+            cases.c.last_seq,
+            events.c.seq,
+            events.c.type,
+            events.c.payload,
+            events.c.actor,
+            events.c.at,
+            events.c.hash,
         )
-    return None
-
-
-def verify_all(session: Session) -> list[ChainProblem]:
-    problems = []
-    for case_id in session.scalars(select(Case.id).order_by(Case.id)):
-        problem = verify_case(session, case_id)
-        if problem is not None:
-            problems.append(problem)
+        .select_from(cases.outerjoin(events, events.c.case_id == cases.c.id))
+        .order_by(cases.c.id, events.c.seq)
+        .execution_options(yield_per=STREAM_ROWS)
+    )
+    problems: list[ChainProblem] = []
+    check: _Chain | None = None
+    for row in rows:
+        if check is None or row.id != check.case_id:
+            if check is not None:
+                _done(check, problems, on_case)
+            check = _Chain(row.id, row.last_seq)
+        if row.seq is not None:
+            check.add(row)
+    if check is not None:
+        _done(check, problems, on_case)
     return problems
+
+
+def _done(check: _Chain, problems: list[ChainProblem], on_case: Callable[[], None] | None) -> None:
+    problem = check.finish()
+    if problem is not None:
+        problems.append(problem)
+    if on_case is not None:
+        on_case()
+
+
+STREAM_ROWS = 2_000  # rows fetched at a time by verify_all
+
+
+class _Chain:
+    """One case's chain as `verify_all` reads it, event by event; the first problem."""
+
+    __slots__ = ("case_id", "expected_seq", "last_seq", "previous", "problem")
+
+    def __init__(self, case_id: str, last_seq: int | None) -> None:
+        self.case_id, self.last_seq = case_id, last_seq
+        self.previous, self.expected_seq = GENESIS, 1
+        self.problem: ChainProblem | None = None
+
+    def add(self, row: Any) -> None:
+        if self.problem is not None:
+            return  # the first problem is the one to name
+        if row.seq != self.expected_seq:
+            self.problem = ChainProblem(
+                self.case_id, self.expected_seq, f"missing (the sequence jumps to {row.seq})"
+            )
+            return
+        at = row.at.astimezone(UTC) if row.at.tzinfo else row.at.replace(tzinfo=UTC)
+        digest = event_hash(
+            self.previous, self.case_id, row.seq, row.type, row.payload, row.actor, at
+        )
+        if digest != row.hash:
+            self.problem = ChainProblem(self.case_id, row.seq, "altered (its hash does not match)")
+            return
+        self.previous, self.expected_seq = row.hash, self.expected_seq + 1
+
+    def finish(self) -> ChainProblem | None:
+        """The problem, once every event was added: the log may also have lost its end
+        (the case row counts more events than came; None: no case row to count)."""
+        if self.problem is None and self.last_seq not in (None, self.expected_seq - 1):
+            self.problem = ChainProblem(
+                self.case_id,
+                self.expected_seq,
+                f"missing (the case records {self.last_seq} events)",
+            )
+        return self.problem
