@@ -154,14 +154,19 @@ def link_identity(
         ) from None
 
 
-def _one_per_issuer(session: Session, user: User, issuer: str) -> None:
-    # As when a sign-in links by address: an account is one person at a provider, so a
-    # second subject there would be a second person in one account.
-    other = session.scalars(
+def subject_at(session: Session, user_id: int, issuer: str) -> str | None:
+    """The subject the account is linked to at `issuer`, if any. An account is one
+    person at a provider: a second subject there would be a second person in one account,
+    so neither an administrator's link nor a sign-in's link by address may add one."""
+    return session.scalars(
         select(UserIdentity.subject).where(
-            UserIdentity.user_id == user.id, UserIdentity.issuer == issuer
+            UserIdentity.user_id == user_id, UserIdentity.issuer == issuer
         )
     ).first()
+
+
+def _one_per_issuer(session: Session, user: User, issuer: str) -> None:
+    other = subject_at(session, user.id, issuer)
     if other is not None:
         raise Conflict(
             f"{user.username} is linked to another identity at {issuer} already "

@@ -61,6 +61,7 @@ from casework.services.identity import (
     record_of,
     secret_digest,
 )
+from casework.services.identity_links import subject_at
 from casework.services.oidc_client import (
     DEFAULT_SCOPES,
     CodeRefused,
@@ -360,12 +361,7 @@ def _link_by_email(
             "each its own before you can sign in this way"
         )
     user = _active(found[0])
-    other = session.scalars(
-        select(UserIdentity.id).where(
-            UserIdentity.user_id == user.id, UserIdentity.issuer == issuer
-        )
-    ).first()
-    if other is not None:
+    if subject_at(session, user.id, issuer) is not None:
         # The account is someone else's at this provider: an address that moved from
         # one person to another there must not move the account with it.
         raise Forbidden(
