@@ -6,12 +6,13 @@ migrations build: FTS5 on SQLite, a tsvector table on PostgreSQL.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.engine import commands as c
@@ -20,7 +21,8 @@ from casework.services.actors import SYSTEM, Actor
 from casework.services.rebuild import rebuild_projections
 from casework.store import migrate
 from casework.store.db import make_engine, session_factory
-from casework.store.tables import Base
+from casework.store.tables import Base, Case, SearchPending
+from casework.worker.runner import Worker
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 HANDLER = Actor("hana", roles=frozenset({"handler"}))
@@ -207,6 +209,7 @@ def test_rebuild_reindexes_every_case(db: sessionmaker[Session]) -> None:
     a = _open(db, "Water damage", city="Lyon")
     b = _open(db, "Fire", city="Lyon")
     collaboration.add_note(db, actor=HANDLER, case_id=b, body="smoke everywhere", now=NOW)
+    assert _find(db, "lyon") == {a, b}
     with db.begin() as session:
         session.execute(text("DELETE FROM case_search"))
     assert _find(db, "lyon") == set()
@@ -294,3 +297,143 @@ def test_a_case_id_typed_into_the_search_finds_that_case(db: sessionmaker[Sessio
     _open(db, "Fire")
     assert _find(db, water) == {water}
     assert _find(db, water.lower()) == {water}
+
+
+def _marks(db: sessionmaker[Session]) -> dict[str, int]:
+    with db() as session:
+        return {
+            case_id: seq
+            for case_id, seq in session.execute(select(SearchPending.case_id, SearchPending.seq))
+        }
+
+
+def _documents_stored(db: sessionmaker[Session]) -> int:
+    with db() as session:
+        return int(session.scalar(text("SELECT count(*) FROM case_search")) or 0)
+
+
+def _last_seq(db: sessionmaker[Session], case_id: str) -> int:
+    with db() as session:
+        return int(session.scalar(select(Case.last_seq).where(Case.id == case_id)) or 0)
+
+
+def test_writes_mark_the_case_and_a_search_rebuilds_the_document_first(
+    db: sessionmaker[Session],
+) -> None:
+    case_id = _open(db, "Hail damage", city="Lyon")
+    assert _marks(db) == {case_id: _last_seq(db, case_id)}
+    assert _documents_stored(db) == 0  # the write left the document to a batch
+    cases.run_command(
+        db, actor=SYSTEM, case_id=case_id, command=c.SetVariables({"city": "Nantes"}), now=NOW
+    )
+    collaboration.add_note(db, actor=HANDLER, case_id=case_id, body="roof tiles", now=NOW)
+    assert _marks(db) == {case_id: _last_seq(db, case_id)}  # one mark, the newest position
+
+    assert _find(db, "tiles nantes") == {case_id}  # the search caught up before reading
+    assert _marks(db) == {}
+    assert _documents_stored(db) == 1
+    assert _find(db, "lyon") == set()
+    # A command that leaves the case file alone marks nothing.
+    cases.run_command(db, actor=SYSTEM, case_id=case_id, command=c.SetVariables({}), now=NOW)
+    assert _marks(db) == {}
+
+
+def test_the_worker_rebuilds_marked_documents_in_batches(db: sessionmaker[Session]) -> None:
+    opened = {_open(db, f"Storm {n}", city="Lyon") for n in range(5)}
+    worker = Worker(db, name="w1")
+    assert worker.index_search(max_batches=None) == 5
+    assert _marks(db) == {}
+    assert _documents_stored(db) == 5
+    assert search.index_pending(db) == 0  # nothing left: a glance, no work
+    more = _open(db, "Storm 6", city="Lyon")
+    assert search.index_pending(db, batch=2, max_batches=1) == 1
+    with db() as session:
+        page = queries.list_cases(session, actor=SYSTEM, text="storm")
+    assert {row.id for row in page.cases} == opened | {more}
+    # `worker --once` rebuilds them too, after the jobs.
+    last = _open(db, "Storm 7", city="Lyon")
+    worker.run_due()
+    assert _marks(db) == {}
+    assert _find(db, "storm") == opened | {more, last}
+
+
+def test_a_mark_renewed_while_a_batch_runs_outlives_the_batch(
+    db: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write committed while a batch rebuilds its case's document (from what it read
+    before the write) keeps the case marked: the next batch indexes the write."""
+    case_id = _open(db, "Hail", city="Lyon")
+    read, release = threading.Event(), threading.Event()
+    documents = search._documents
+
+    def read_then_wait(conn: Any, ids: Any) -> Any:
+        docs = documents(conn, ids)
+        read.set()
+        release.wait(10)
+        return docs
+
+    monkeypatch.setattr(search, "_documents", read_then_wait)
+    errors: list[BaseException] = []
+
+    def run(work: Any) -> threading.Thread:
+        def target() -> None:
+            try:
+                work()
+            except BaseException as exc:  # reported by the assertion below
+                errors.append(exc)
+
+        thread = threading.Thread(target=target)
+        thread.start()
+        return thread
+
+    batch = run(lambda: search.index_pending(db))
+    assert read.wait(10)
+    write = run(
+        lambda: cases.run_command(
+            db, actor=SYSTEM, case_id=case_id, command=c.SetVariables({"city": "Nantes"}), now=NOW
+        )
+    )
+    # The write waits for the batch (SQLite: its write lock; PostgreSQL: the mark's row).
+    write.join(0.5)
+    assert write.is_alive()
+    release.set()
+    batch.join(10)
+    write.join(10)
+    monkeypatch.undo()
+    assert errors == []
+    assert _marks(db) == {case_id: _last_seq(db, case_id)}
+    assert _find(db, "nantes") == {case_id}
+    assert _find(db, "lyon") == set()
+
+
+def test_a_batch_removes_only_the_marks_it_read(
+    db: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever the locks do, a mark whose position moved after the batch read it stays."""
+    first = _open(db, "Hail", city="Lyon")
+    second = _open(db, "Frost", city="Lyon")
+    documents = search._documents
+
+    def renew_first(conn: Any, ids: Any) -> Any:
+        conn.execute(update(SearchPending).where(SearchPending.case_id == first).values(seq=99))
+        return documents(conn, ids)
+
+    monkeypatch.setattr(search, "_documents", renew_first)
+    assert search.index_pending(db) == 2
+    monkeypatch.undo()
+    assert _marks(db) == {first: 99}
+    assert _find(db, "frost") == {second}
+
+
+def test_a_search_inside_a_started_transaction_sees_the_marked_cases(
+    db: sessionmaker[Session],
+) -> None:
+    case_id = _open(db, "Hail", city="Lyon")
+    with db() as session:
+        session.execute(select(Case.id).limit(1))  # the session's transaction has begun
+        page = queries.list_cases(session, actor=SYSTEM, text="hail")
+        assert [row.id for row in page.cases] == [case_id]
+    # Rolled back with the session: the next search does the work again.
+    assert _marks(db) == {case_id: _last_seq(db, case_id)}
+    assert _find(db, "hail") == {case_id}
+    assert _marks(db) == {}

@@ -9,8 +9,7 @@ read when its command still applies, and otherwise gets a Conflict.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -43,7 +42,8 @@ from casework.services.projection import (
     start_case_update,
     state_columns,
 )
-from casework.services.search import index_case, index_new_case
+from casework.services.search import mark_stale
+from casework.services.transactions import transaction
 from casework.services.warm import WarmCase
 from casework.store.direct import DirectQuery, DirectStatement, json_text, pipeline
 from casework.store.tables import Case, CaseEvent, table_of
@@ -176,8 +176,7 @@ def open_case(
                 now=now,
                 priority=values.get("priority", priority),
             )
-        # A new case has no notes: its document is its title and case file, known here.
-        index_new_case(conn, case_id, row_title, values["data"])
+        mark_stale(conn, case_id, last_seq)  # its search document: see services.search
         webhooks.enqueue(conn, type_id, case_id, rows)
         ref = CaseRef(case_id, 1, values["status"])
         _remember(conn, actor, idempotency_key, request, ref, now)
@@ -196,20 +195,6 @@ def open_case(
     )
     warm_cases.put(bind, case_id, warm)
     return ref
-
-
-@contextmanager
-def transaction(db: sessionmaker[Session]) -> Iterator[Connection]:
-    """One transaction on a Core connection: every statement of a write is Core, so the
-    ORM Session's bookkeeping (identity map, flush, commit events) would be pure cost.
-    A factory not bound to an Engine falls back to a Session's connection."""
-    bind = db.kw.get("bind")
-    if isinstance(bind, Engine):
-        with bind.begin() as conn:
-            yield conn
-    else:
-        with db.begin() as session:
-            yield session.connection()
 
 
 def run_command(
@@ -365,7 +350,7 @@ def _apply(
     if not updated.rowcount:
         raise _StaleWarm if from_warm else _LostRace
     if "data" in values:
-        index_case(conn, case_id)
+        mark_stale(conn, case_id, last_seq)
     webhooks.enqueue(conn, case.type_id, case_id, rows)
     status = after["status"]
     warm = WarmCase(

@@ -18,7 +18,7 @@ from casework.services.actors import Actor
 from casework.services.case_log import append_entry, locked_case
 from casework.services.errors import InvalidInput
 from casework.services.idempotency import remember, replayed
-from casework.services.search import index_case
+from casework.services.search import mark_stale
 from casework.store.tables import CaseEvent, CaseLink, Note
 
 LINK_KINDS = frozenset({"parent", "child", "related", "duplicate-of"})
@@ -61,7 +61,7 @@ def add_note(
         ).scalar_one()
         payload = {"note_id": note_id, "body": body, "mentions": mentions(body)}
         append_entry(session, row, "NoteAdded", payload, actor, now)
-        index_case(session, case_id)
+        mark_stale(session, case_id, row.last_seq)  # append_entry moved it on
         remember(session, actor, idempotency_key, request, {"note_id": int(note_id)}, now)
         return int(note_id)
 

@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, delete, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from casework.services.cases import transaction
 from casework.services.errors import RateLimited
+from casework.services.transactions import transaction
 from casework.store.identity_tables import LoginFailure
 
 MAX_KEY = 200

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from casework.services.actors import Actor
 from casework.services.errors import InvalidInput
-from casework.services.search import search_condition
+from casework.services.search import catch_up, search_condition
 from casework.services.visibility import visible_condition
 from casework.store.tables import Case, PlanItemRow
 
@@ -147,6 +147,9 @@ def list_cases(
     for raw in filters or ():
         conditions.append(_condition(parse_filter(raw)))
     if text:
+        # Documents still behind a write are rebuilt first: a search finds what was
+        # written before it (best before the session's first statement: see catch_up).
+        catch_up(session)
         # A case id typed into the search box finds that case too.
         conditions.append(or_(Case.id == text.strip().upper(), search_condition(session, text)))
     if not actor.is_admin:

@@ -46,8 +46,8 @@ from typing import Any
 from sqlalchemy import Table, bindparam, exists, select, text, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
-from casework.services.cases import transaction
 from casework.services.errors import InvalidInput
+from casework.services.transactions import transaction
 from casework.store.tables import (
     JOB_DONE_WHERE,
     JOB_FAILED_WHERE,

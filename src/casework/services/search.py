@@ -11,9 +11,18 @@ The index is a table of its own, created by migration 0002 and not part of table
   text search configuration `case_search`: `simple` (no stemming, no stop words), with
   the `unaccent` dictionary in front when the extension could be installed.
 
-A case's document is rebuilt whole (`index_case`) in the transaction that changes what
-it holds: opening the case, a command that changes its case file, a note. `reindex_all`
-rebuilds every document (`casework projections rebuild` calls it).
+A write does not rebuild the document itself: it marks the case in
+`case_search_pending` (`mark_stale`), in its own transaction, at the cost of one small
+row. The marked documents are rebuilt whole, in batches (`index_pending`): by the worker
+at every poll, and by `catch_up` before a text search reads, so a search sees every
+write committed before it. A document costs FTS5 a new segment and its merges per
+transaction, which a batch of cases shares. `reindex_all` marks every case and rebuilds
+them (`casework projections rebuild` calls it).
+
+Marks and batches never lose a write: a batch locks the marks it takes (`FOR UPDATE` on
+PostgreSQL; SQLite has one writer at a time), reads the cases after that, and removes a
+mark only if it still has the log position it read; a write that marks its case again
+meanwhile waits for the batch's lock or keeps its mark for the next batch.
 
 User text never reaches the query syntax: it is cut into words (runs of letters and
 digits), each word is quoted, the words are ANDed and the last one matches as a prefix,
@@ -38,6 +47,7 @@ from sqlalchemy import (
     Engine,
     bindparam,
     column,
+    delete,
     func,
     literal_column,
     select,
@@ -49,9 +59,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.expression import ColumnClause
 
 from casework.store.direct import DirectStatement
-from casework.store.tables import Case, Note
+from casework.store.tables import Case, Note, SearchPending
 
-BATCH = 200  # cases per transaction in reindex_all
+BATCH = 200  # cases per transaction when documents are rebuilt
 CONFIG = "case_search"  # the PostgreSQL text search configuration (migration 0002)
 
 _WORD = re.compile(r"[^\W_]+")
@@ -69,6 +79,13 @@ _SQLITE_INSERT = DirectStatement(
     text(
         "INSERT INTO case_search (rowid, case_id, title, body) "
         "VALUES (:rowid, :case_id, :title, :body)"
+    )
+)
+# A newer mark for a case replaces the older one (and waits for a batch holding it).
+_MARK = DirectStatement(
+    text(
+        "INSERT INTO case_search_pending (case_id, seq) VALUES (:case_id, :seq) "
+        "ON CONFLICT (case_id) DO UPDATE SET seq = excluded.seq"
     )
 )
 _PG_DELETE = DirectStatement(text("DELETE FROM case_search WHERE case_id = :case_id"))
@@ -143,39 +160,111 @@ def has_index(session: Session | Connection) -> bool:
     return True
 
 
+def mark_stale(session: Session | Connection, case_id: str, seq: int) -> None:
+    """Note that the case's title, case file or notes changed in this transaction, whose
+    last log entry is `seq`: its document is rebuilt by the next batch."""
+    if has_index(session):
+        conn = session if isinstance(session, Connection) else session.connection()
+        _MARK.execute(conn, {"case_id": case_id, "seq": seq})
+
+
 def index_case(session: Session | Connection, case_id: str) -> None:
-    """(Re)build the case's search document from its current title, case file and notes;
-    call it in the transaction that changed them, after the change."""
+    """Rebuild the case's document now, in this transaction (bulk loads, which hold
+    their cases' rows anyway); writes call `mark_stale` instead."""
     if has_index(session):
         _store(session, [case_id], _documents(session, [case_id]))
 
 
-def index_new_case(session: Session | Connection, case_id: str, title: str, data: Any) -> None:
-    """`index_case` for a case inserted in this transaction: no notes yet, and the title
-    and case file are the ones just written, so nothing needs reading back."""
-    if has_index(session):
-        _store(session, [case_id], {case_id: document(title, data, ())}, new=True)
+def index_pending(
+    db: sessionmaker[Session] | Engine,
+    *,
+    batch: int = BATCH,
+    max_batches: int | None = None,
+    skip_locked: bool = False,
+) -> int:
+    """Rebuild the documents of marked cases, a batch per transaction, until none is
+    left (or `max_batches` were done): the number of cases indexed. `skip_locked`
+    (PostgreSQL): leave the marks another batch holds instead of waiting for it, as
+    workers sharing the table do."""
+    done = batches = 0
+    while max_batches is None or batches < max_batches:
+        with db.begin() as tx:
+            conn = tx if isinstance(tx, Connection) else tx.connection()
+            if not has_index(conn):
+                return done
+            indexed = _index_batch(conn, batch, skip_locked)
+        done += indexed
+        batches += 1
+        if indexed < batch:
+            break
+    return done
+
+
+def catch_up(session: Session) -> int:
+    """Bring every marked document up to date before `session` reads the index, so a
+    search finds what was written before it. Done in transactions of its own when the
+    session has not started one (and kept); otherwise in the session's own transaction,
+    where its query sees them (and kept only if the session commits)."""
+    if session.in_transaction():
+        if not has_index(session):
+            return 0
+        done = 0
+        while (indexed := _index_batch(session.connection(), BATCH, False)) > 0:
+            done += indexed
+        return done
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    with engine.connect() as conn:
+        # A glance first: the index is nearly always up to date already.
+        if conn.scalar(select(SearchPending.case_id).limit(1)) is None:
+            return 0
+    return index_pending(engine)
+
+
+def pending_count(session: Session | Connection) -> int:
+    """How many cases' documents are behind (for operators: search lag)."""
+    return int(session.scalar(select(func.count()).select_from(SearchPending)) or 0)
+
+
+def _index_batch(conn: Connection, batch: int, skip_locked: bool) -> int:
+    marks = list(
+        conn.execute(
+            select(SearchPending.case_id, SearchPending.seq)
+            .order_by(SearchPending.case_id)
+            .limit(batch)
+            .with_for_update(skip_locked=skip_locked)
+        )
+    )
+    if not marks:
+        return 0
+    ids = [case_id for case_id, _ in marks]
+    _store(conn, ids, _documents(conn, ids))
+    conn.execute(
+        delete(SearchPending).where(
+            SearchPending.case_id == bindparam("b_case"),
+            SearchPending.seq == bindparam("b_seq"),
+        ),
+        [{"b_case": case_id, "b_seq": seq} for case_id, seq in marks],
+    )
+    return len(marks)
 
 
 def reindex_all(db: sessionmaker[Session], *, batch: int = BATCH) -> int:
     """Rebuild every case's search document; the number of cases indexed."""
-    with db() as session:
+    with db.begin() as session:
         if not has_index(session):
             return 0
-        ids = list(session.scalars(select(Case.id).order_by(Case.id)))
-    indexed = 0
-    for start in range(0, len(ids), batch):
-        with db.begin() as session:
-            chunk = ids[start : start + batch]
-            # Locked in id order like run_command locks a case: no write interleaves.
-            session.execute(select(Case.id).where(Case.id.in_(chunk)).with_for_update())
-            docs = _documents(session, chunk)
-            _store(session, chunk, docs)
-            indexed += len(docs)
-    with db.begin() as session:
+        # SQLite reads `INSERT ... SELECT ... ON CONFLICT` only with a WHERE in the SELECT.
+        session.execute(
+            text(
+                "INSERT INTO case_search_pending (case_id, seq) "
+                "SELECT id, last_seq FROM cases WHERE true "
+                "ON CONFLICT (case_id) DO UPDATE SET seq = excluded.seq"
+            )
+        )
         # Documents of deleted cases (the FTS5 table has no foreign key to cascade).
         session.execute(text("DELETE FROM case_search WHERE case_id NOT IN (SELECT id FROM cases)"))
-    return indexed
+    return index_pending(db, batch=batch)
 
 
 def _documents(session: Session | Connection, ids: Sequence[str]) -> dict[str, Document]:
@@ -198,15 +287,11 @@ def _store(
     session: Session | Connection,
     ids: Sequence[str],
     docs: dict[str, Document],
-    *,
-    new: bool = False,
 ) -> None:
-    """Replace the documents of `ids`: those in `docs` are written, the others removed
-    (`new`: the cases were inserted in this transaction, so there is nothing to remove)."""
+    """Replace the documents of `ids`: those in `docs` are written, the others removed."""
     conn = session if isinstance(session, Connection) else session.connection()
     if conn.dialect.name == "sqlite":
-        if not new:
-            _SQLITE_DELETE.executemany(conn, [{"rowid": _rowid(i), "case_id": i} for i in ids])
+        _SQLITE_DELETE.executemany(conn, [{"rowid": _rowid(i), "case_id": i} for i in ids])
         _SQLITE_INSERT.executemany(
             conn,
             [

@@ -63,9 +63,9 @@ from casework.services import cases
 from casework.services import warm as warm_cases
 from casework.services.access import claimable_cases_condition
 from casework.services.actors import Actor
-from casework.services.cases import transaction
 from casework.services.errors import Conflict, Forbidden, InvalidInput, ServiceError
 from casework.services.idempotency import remember, replayed
+from casework.services.transactions import transaction
 from casework.services.visibility import visible_condition
 from casework.store.direct import DirectQuery
 from casework.store.tables import INBOX_WHERE, QUEUE_WHERE, Case, PlanItemRow, table_of

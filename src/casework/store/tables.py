@@ -268,6 +268,26 @@ class Note(Base):
     created_at: Mapped[datetime] = mapped_column(_utc())
 
 
+class SearchPending(Base):
+    """Cases whose search document is behind their title, case file or notes.
+
+    A write marks its case here, in its own transaction, instead of rebuilding the
+    document there: an FTS5 document costs a segment and its merges on every commit
+    that writes one. `services.search` rebuilds the documents in batches (the worker,
+    and every text search before it reads). `seq` is the case's log position at the
+    mark: a batch removes a row only if no write marked it again meanwhile.
+    """
+
+    __tablename__ = "case_search_pending"
+    # One B-tree keyed by case id (no rowid table beside it): one page per mark.
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    case_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer)
+
+
 class CaseLink(Base):
     __tablename__ = "case_links"
 

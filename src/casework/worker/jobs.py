@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from casework.services.cases import transaction
+from casework.services.transactions import transaction
 from casework.store.direct import DirectStatement
 from casework.store.tables import JOB_PENDING_WHERE, JOB_RUNNING_WHERE, Job, table_of
 

@@ -12,7 +12,8 @@ Between jobs the worker does housekeeping: at most once per `housekeeping_interv
 (an hour) it deletes finished jobs, webhook deliveries and idempotency keys past their
 retention (`services/retention.py`; CASEWORK_RETENTION_DONE / _FAILED / _IDEMPOTENCY,
 `off` for all three turns it off), a bounded slice at a time so that due jobs never
-wait long.
+wait long. At every poll it also rebuilds the search documents writes have marked
+(`services/search.py`), a few batches at a time.
 
 Time comes from `clock`, never from the system directly, so tests move it by hand.
 Logs carry ids, kinds and handler names only: never case data or handler outputs.
@@ -36,10 +37,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from casework.engine import commands as c
 from casework.services import retention as retention_service
+from casework.services import search
 from casework.services.actors import Actor
 from casework.services.cases import run_command
 from casework.services.errors import InvalidInput, NotFound, Refused
 from casework.services.retention import PruneResult, Retention
+from casework.services.transactions import holding
 from casework.store.tables import Case, PlanItemRow
 from casework.worker import jobs, webhooks
 from casework.worker.handlers import REGISTRY, HandlerContext, HandlerRegistry, UnknownHandler
@@ -62,6 +65,8 @@ HOUSEKEEPING_BATCHES = 10
 # cheap, 1-2 % where a fsync dominates). A job waiting behind the others in its batch
 # has its lease renewed before it starts.
 BATCH = 25
+# Batches of search documents (services.search.BATCH cases each) per poll, between jobs.
+SEARCH_BATCHES = 5
 
 
 def system_clock() -> datetime:
@@ -146,6 +151,12 @@ class Worker:
     # -- the loop ------------------------------------------------------------------------
     def run_once(self) -> int:
         """Claim the jobs due now and run them; how many were claimed (0: nothing due)."""
+        # One connection for the claim and every job's command: a connection from the
+        # pool per commit costs about as much CPU as a timer job's statements.
+        with holding(self.db):
+            return self._run_batch()
+
+    def _run_batch(self) -> int:
         claimed = jobs.claim(
             self.db, worker=self.name, now=self.now(), lease=self.lease, limit=self.batch
         )
@@ -175,6 +186,7 @@ class Worker:
         total = 0
         while (claimed := self.run_once()) > 0:
             total += claimed
+        self.index_search(max_batches=None)
         pruned: dict[str, int] | None = None
         while (result := self.housekeeping()) is not None:
             before = pruned or {}
@@ -195,6 +207,7 @@ class Worker:
                 # Housekeeping first (a slice at most), so a worker that always has jobs
                 # due still gets to it; a round left unfinished goes on without waiting.
                 busy = self._housekeeping_quietly()
+                busy = self._index_search_quietly() or busy
                 try:
                     busy = self.run_once() > 0 or busy
                 except Exception as exc:
@@ -205,6 +218,24 @@ class Worker:
                 if not busy:
                     stop.wait(poll_interval)
         log.info("worker %s stopped", self.name)
+
+    # -- search documents ----------------------------------------------------------------
+    def index_search(self, max_batches: int | None = SEARCH_BATCHES) -> int:
+        """Rebuild the search documents that writes marked (`services.search`), at most
+        `max_batches` batches of them (None: all); how many cases were indexed. Workers
+        sharing PostgreSQL take different batches."""
+        indexed = search.index_pending(self.db, max_batches=max_batches, skip_locked=True)
+        if indexed:
+            log.debug("worker %s indexed %d case(s) for search", self.name, indexed)
+        return indexed
+
+    def _index_search_quietly(self) -> bool:
+        """`index_search()` for the loop; True when more may be waiting."""
+        try:
+            return self.index_search() >= SEARCH_BATCHES * search.BATCH
+        except Exception as exc:
+            log.error("worker %s: search indexing failed (%s)", self.name, _kind(exc))
+            return False
 
     # -- housekeeping --------------------------------------------------------------------
     def housekeeping(self) -> PruneResult | None:

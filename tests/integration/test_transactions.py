@@ -1,0 +1,116 @@
+"""`holding(db)`: a loop of writes on one connection, each still its own transaction,
+on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from casework.engine import commands as c
+from casework.services import case_types, cases
+from casework.services.actors import SYSTEM
+from casework.services.errors import InvalidInput
+from casework.services.transactions import holding, transaction
+from casework.store import migrate
+from casework.store.db import make_engine, session_factory
+from casework.store.tables import Case
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+TYPE = """
+id: note_pad
+name: Note pad
+case_file:
+  text: {type: string}
+plan:
+  items:
+    - task: Write
+"""
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    migrate.upgrade(db_url)
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def db(engine: Engine) -> sessionmaker[Session]:
+    factory = session_factory(engine)
+    case_types.deploy(factory, actor=SYSTEM, source=TYPE, now=NOW)
+    return factory
+
+
+def _set(db: sessionmaker[Session], case_id: str, text: Any, seen: list[Any]) -> None:
+    def record(conn: Connection) -> None:
+        seen.append(conn.connection.dbapi_connection)
+
+    cases.run_command(
+        db,
+        actor=SYSTEM,
+        case_id=case_id,
+        command=c.SetVariables({"text": text}),
+        now=NOW,
+        on_commit=record,
+    )
+
+
+def _text(db: sessionmaker[Session], case_id: str) -> Any:
+    with db() as session:
+        return session.scalar(select(Case.data).where(Case.id == case_id))["text"]
+
+
+def test_commands_in_a_holding_block_share_one_connection_and_each_commits(
+    db: sessionmaker[Session], engine: Engine
+) -> None:
+    case_id = cases.open_case(db, actor=SYSTEM, type_id="note_pad", now=NOW).case_id
+    seen: list[Any] = []
+    with holding(db):
+        for n in range(3):
+            _set(db, case_id, f"v{n}", seen)
+            assert _text(db, case_id) == f"v{n}"  # committed, seen by another connection
+        assert engine.pool.checkedout() == 1  # the held one; the reads above gave theirs back
+    assert engine.pool.checkedout() == 0
+    assert len(seen) == 3 and all(conn is seen[0] for conn in seen)
+    # Outside the block each command takes a connection from the pool and returns it.
+    _set(db, case_id, "after", seen)
+    assert engine.pool.checkedout() == 0
+
+
+def test_a_failed_command_in_the_block_leaves_the_next_one_working(
+    db: sessionmaker[Session],
+) -> None:
+    case_id = cases.open_case(db, actor=SYSTEM, type_id="note_pad", now=NOW).case_id
+    with holding(db):
+        with pytest.raises(InvalidInput):
+            _set(db, case_id, 42, [])  # not a string: refused, nothing written
+        _set(db, case_id, "fine", [])
+    assert _text(db, case_id) == "fine"
+
+
+def test_a_write_nested_in_a_held_transaction_gets_its_own_connection(
+    db: sessionmaker[Session],
+) -> None:
+    first = cases.open_case(db, actor=SYSTEM, type_id="note_pad", now=NOW).case_id
+    second = cases.open_case(db, actor=SYSTEM, type_id="note_pad", now=NOW).case_id
+    outer: list[Any] = []
+    inner: list[Any] = []
+    with holding(db):
+        with transaction(db) as conn:
+            outer.append(conn.connection.dbapi_connection)
+        if db.kw["bind"].dialect.name == "postgresql":
+            # The held connection is in a transaction: another write takes its own.
+            with transaction(db) as held:
+                _set(db, second, "nested", inner)
+                outer.append(held.connection.dbapi_connection)
+            assert inner[0] is not outer[1]
+            assert _text(db, second) == "nested"
+        _set(db, first, "held", inner)
+        assert inner[-1] is outer[0]
+    assert _text(db, first) == "held"
