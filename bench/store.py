@@ -89,10 +89,12 @@ from casework.engine import CaseEngine
 from casework.engine import commands as c
 from casework.engine.serialize import dump_state
 from casework.model.yaml_loader import load_yaml
-from casework.services import case_types, cases, work
+from casework.services import case_types, cases, search, work
 from casework.services.actors import SYSTEM, Actor
 from casework.services.audit import GENESIS, event_hash
+from casework.services.transactions import holding
 from casework.store.db import make_engine, session_factory
+from casework.store.direct import DirectStatement
 from casework.store.migrate import upgrade
 from casework.store.tables import INBOX_WHERE, Case, CaseEvent, Job, PlanItemRow, table_of
 from casework.worker import Worker
@@ -374,7 +376,13 @@ def floor_rate(target: Target, url: str, threads: int, seconds: float) -> float:
 
 
 def case_worker(db: sessionmaker[Session], i: int, deadline: float, out: list[int]) -> None:
-    """Open a case and complete its 3 tasks, again and again, until the deadline."""
+    """Open a case and complete its 3 tasks, again and again, until the deadline: on the
+    one connection the thread holds (as the worker holds one for a batch of jobs)."""
+    with holding(db):
+        out.append(case_steps(db, i, deadline))
+
+
+def case_steps(db: sessionmaker[Session], i: int, deadline: float) -> int:
     actor = Actor(f"bench-user-{i}")
     steps = 0
     while time.perf_counter() < deadline:
@@ -391,7 +399,7 @@ def case_worker(db: sessionmaker[Session], i: int, deadline: float, out: list[in
                 now=datetime.now(UTC),
             )
             steps += 1
-    out.append(steps)
+    return steps
 
 
 def services_db(url: str, threads: int) -> tuple[Engine, sessionmaker[Session]]:
@@ -456,6 +464,7 @@ def workload_1(target: Target, cfg: Config, res: Results) -> None:
                 f"  (load {res.loads[-1]:.1f})",
                 flush=True,
             )
+        index_backlog(target, db, res, n)
         engine.dispose()
         floor, rate = max(floors), max(rates)
         goal = GOAL_1CONN if n == 1 else GOAL_8CONN
@@ -498,6 +507,26 @@ def workload_1(target: Target, cfg: Config, res: Results) -> None:
                 f"{pverdict})",
                 flush=True,
             )
+
+
+def index_backlog(target: Target, db: sessionmaker[Session], res: Results, n: int) -> None:
+    """The search documents the opened cases left to batches (services.search): rebuilt
+    here as the worker would, timed, so what moved out of the commands is on record."""
+    with db() as session:
+        backlog = search.pending_count(session)
+    start = time.perf_counter()
+    indexed = search.index_pending(db)
+    elapsed = time.perf_counter() - start
+    per_case = elapsed / max(indexed, 1)
+    res.figures[f"{target.kind}.w1.{n}conn.search_batches"] = {
+        "cases": indexed,
+        "us_per_case": round(per_case * 1e6, 1),
+    }
+    print(
+        f"    search documents of {backlog:,} opened cases rebuilt in batches: "
+        f"{per_case * 1e6:,.0f} us per case",
+        flush=True,
+    )
 
 
 # --- workload (3): the inbox page ------------------------------------------------------
@@ -1011,7 +1040,8 @@ def raw_claim_worker(
 
 
 _PI = table_of(PlanItemRow)
-COMPLETE_TASK = (
+# Run as the services run their writes (a DirectStatement: one DBAPI call).
+COMPLETE_TASK = DirectStatement(
     _PI.update()
     .where(
         _PI.c.case_id == bindparam("b_case"),
@@ -1026,7 +1056,15 @@ COMPLETE_TASK = (
 def services_claim_worker(
     db: sessionmaker[Session], i: int, deadline: float, out: list[int], claims: Claims
 ) -> None:
-    """`work.claim_next` (the "next task" button), then complete it in a second transaction."""
+    """`work.claim_next` (the "next task" button), then complete it in a second transaction,
+    on the one connection the thread holds."""
+    with holding(db):
+        services_claims(db, i, deadline, out, claims)
+
+
+def services_claims(
+    db: sessionmaker[Session], i: int, deadline: float, out: list[int], claims: Claims
+) -> None:
     actor = Actor(f"bench-clerk-{i}", roles=frozenset(QUEUES))
     rnd = random.Random(1000 + i)
     mine: list[tuple[str, str]] = []
@@ -1041,8 +1079,8 @@ def services_claim_worker(
             empty.add(role)
             continue
         with cases.transaction(db) as conn:  # a Core connection, as the services write
-            done = conn.execute(
-                COMPLETE_TASK,
+            done = COMPLETE_TASK.execute(
+                conn,
                 {
                     "b_case": task.case_id,
                     "b_instance": task.instance_id,
