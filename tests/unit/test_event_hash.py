@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from casework.services.audit import encoded_log_row, event_hash, log_row
+from casework.engine.events import CaseFileChanged
+from casework.services.actors import Actor
+from casework.services.audit import encoded_log_row, event_hash, event_rows, log_row
 
 texts = st.text(max_size=20)
 json_values = st.recursive(
@@ -69,3 +71,19 @@ def test_a_change_anywhere_changes_the_hash() -> None:
     assert event_hash("0" * 64, "C-1", 1, "T", {"a": 1}, "bob", at) != base
     assert event_hash("0" * 64, "C-1", 1, "T", {"a": 1}, "ana", at + timedelta(1)) != base
     assert event_hash("1" * 64, "C-1", 1, "T", {"a": 1}, "ana", at) != base
+
+
+@given(texts, texts, st.lists(st.dictionaries(texts, json_values, max_size=3), max_size=4), moments)
+def test_the_rows_of_one_append_chain_like_single_entries(
+    case: str, actor: str, changes: list[dict[str, object]], at: datetime
+) -> None:
+    """`event_rows` encodes what the events of one command share once: each row still
+    has the hash a lone entry would have, chained in order."""
+    events = [CaseFileChanged(change) for change in changes]
+    rows, last_seq, last_hash = event_rows(case, 7, "cd" * 32, events, Actor(actor), at)
+    previous = "cd" * 32
+    for seq, (row, change) in enumerate(zip(rows, changes, strict=True), start=8):
+        expected = log_row(previous, case, seq, "CaseFileChanged", {"changes": change}, actor, at)
+        assert row["hash"] == expected["hash"] and row["seq"] == seq
+        previous = expected["hash"]
+    assert (last_seq, last_hash) == (7 + len(changes), previous)

@@ -43,14 +43,26 @@ def event_hash(
 def _chained(
     previous: str, case_id: str, seq: int, type_: str, payload_json: str, actor: str, at: datetime
 ) -> str:
+    return _chained_after(previous, _Entry(case_id, actor, at), seq, type_, payload_json)
+
+
+class _Entry:
+    """What every event of one append shares (case, actor, time), as canonical JSON
+    pieces: encoded once per command rather than once per event."""
+
+    __slots__ = ("head",)
+
+    def __init__(self, case_id: str, actor: str, at: datetime) -> None:
+        text = _STRING
+        # Keys in sorted order, exactly as the canonical encoder writes them (a property
+        # test holds the two together): actor, at, case | payload | seq, type.
+        self.head = f'{{"actor":{text(actor)},"at":{text(at.isoformat())},"case":{text(case_id)},'
+
+
+def _chained_after(previous: str, entry: _Entry, seq: int, type_: str, payload_json: str) -> str:
     # Spelled out rather than encoding a dict around the payload: the payload's JSON is
-    # encoded once and also stored (see encoded_log_row). Keys in sorted order, exactly
-    # as the canonical encoder writes them (a property test holds the two together).
-    text = _STRING
-    body = (
-        f'{{"actor":{text(actor)},"at":{text(at.isoformat())},"case":{text(case_id)},'
-        f'"payload":{payload_json},"seq":{seq},"type":{text(type_)}}}'
-    )
+    # encoded once and also stored (see encoded_log_row).
+    body = f'{entry.head}"payload":{payload_json},"seq":{seq},"type":{_STRING(type_)}}}'
     return hashlib.sha256((previous + body).encode()).hexdigest()
 
 
@@ -83,10 +95,14 @@ def encoded_log_row(
     payload: dict[str, Any],
     actor: str,
     at: datetime,
+    entry: _Entry | None = None,
 ) -> dict[str, Any]:
     """`log_row` with the payload already encoded as JSON text, for `DirectStatement`s
-    only (SQLAlchemy's JSON type would encode the text again, as a JSON string)."""
+    only (SQLAlchemy's JSON type would encode the text again, as a JSON string).
+    `entry`: the shared pieces, when several rows of one append are made."""
     payload_json = JsonText(_CANONICAL.encode(payload))
+    if entry is None:
+        entry = _Entry(case_id, actor, at)
     return {
         "case_id": case_id,
         "seq": seq,
@@ -94,7 +110,7 @@ def encoded_log_row(
         "payload": payload_json,
         "actor": actor,
         "at": at,
-        "hash": _chained(previous, case_id, seq, type_, payload_json, actor, at),
+        "hash": _chained_after(previous, entry, seq, type_, payload_json),
     }
 
 
@@ -109,10 +125,13 @@ def event_rows(
     """The engine's events as `case_events` rows numbered after `last_seq` and chained
     after `last_hash`, for `insert_events`; with the new last seq and hash."""
     rows = []
+    entry = _Entry(case_id, actor.id, now)
     for event in events:
         last_seq += 1
         payload = event_payload(event)
-        row = encoded_log_row(last_hash, case_id, last_seq, event.type, payload, actor.id, now)
+        row = encoded_log_row(
+            last_hash, case_id, last_seq, event.type, payload, actor.id, now, entry
+        )
         last_hash = row["hash"]
         rows.append(row)
     return rows, last_seq, last_hash
