@@ -120,16 +120,17 @@ def load_state(data: dict[str, Any], compiled: CompiledCase) -> CaseInstance:
             bool(extra.get("required", False)),
             seq,
         )
-        inst.memory = frozenset((str(c), int(i)) for c, i in extra.get("memory", ()))
-        due = extra.get("due")
-        inst.due = datetime.fromisoformat(due) if due else None
-        inst.period = extra.get("period")
-        inst.repeats_left = extra.get("repeats_left")
-        suspended = extra.get("suspended_from")
-        inst.suspended_from = PlanItemState(suspended) if suspended else None
-        # Both optional keys of format 1: states saved before they existed load as None.
-        inst.assignee = extra.get("assignee")
-        inst.adhoc = _load_adhoc(extra.get("adhoc"))
+        if extra:  # most instances have none: the constructor's defaults stand
+            inst.memory = frozenset((str(c), int(i)) for c, i in extra.get("memory", ()))
+            due = extra.get("due")
+            inst.due = datetime.fromisoformat(due) if due else None
+            inst.period = extra.get("period")
+            inst.repeats_left = extra.get("repeats_left")
+            suspended = extra.get("suspended_from")
+            inst.suspended_from = PlanItemState(suspended) if suspended else None
+            # Both optional keys of format 1: states saved before they existed load as None.
+            inst.assignee = extra.get("assignee")
+            inst.adhoc = _load_adhoc(extra.get("adhoc"))
         case.items[inst.id] = inst
         case.by_item[item_id] = (*case.by_item.get(item_id, ()), inst.id)
         if inst.parent_id is None:
