@@ -31,6 +31,7 @@ from casework.store.db import make_engine, session_factory
 from casework.store.tables import CaseEvent, Job, table_of
 from casework.store.webhook_tables import WebhookDelivery
 from casework.worker import Worker
+from casework.worker.runner import DueRun
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -629,11 +630,11 @@ def test_a_run_of_due_jobs_finishes_its_housekeeping_round(db: sessionmaker[Sess
         retention=Retention(),
         housekeeping_batches=1,
     )
-    assert worker.run_due() == (1, _counts(jobs=total))
+    assert worker.run_due() == DueRun(jobs=1, indexed=0, pruned=_counts(jobs=total))
     assert sent == ["message"] and _job_keys(db) == {"message"}
     # Retention off: nothing pruned, nothing said about it.
     off = Worker(db, name="w2", clock=Clock(NOW), retention=Retention(None, None, None))
-    assert off.run_due() == (0, None)
+    assert off.run_due() == DueRun(jobs=0, indexed=0, pruned=None)
 
 
 def test_the_worker_command_once_runs_due_jobs_and_prunes(db_url: str) -> None:

@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 
+from casework.cli.main import app
 from casework.engine import commands as c
 from casework.services import case_types, cases, collaboration, queries, search
 from casework.services.actors import SYSTEM, Actor
@@ -352,9 +354,30 @@ def test_the_worker_rebuilds_marked_documents_in_batches(db: sessionmaker[Sessio
     assert {row.id for row in page.cases} == opened | {more}
     # `worker --once` rebuilds them too, after the jobs.
     last = _open(db, "Storm 7", city="Lyon")
-    worker.run_due()
+    assert worker.run_due().indexed == 1
     assert _marks(db) == {}
     assert _find(db, "storm") == opened | {more, last}
+
+
+def test_the_worker_command_once_says_what_it_indexed(db_url: str) -> None:
+    migrate.upgrade(db_url)
+    engine = make_engine(db_url)
+    try:
+        db = session_factory(engine)
+        case_types.deploy(db, actor=SYSTEM, source=CLAIM, now=NOW)
+        _open(db, "Storm", city="Lyon")
+        _open(db, "Hail", city="Lyon")
+    finally:
+        engine.dispose()
+    args = ["worker", "--once", "--name", "cron", "--database-url", db_url]
+    pruned = "pruned 0 job(s), 0 webhook delivery(ies), 0 idempotency key(s)"
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == (
+        f"worker cron: ran 0 job(s); indexed 2 case(s) for search; {pruned}"
+    )
+    again = CliRunner().invoke(app, args)
+    assert again.output.strip() == f"worker cron: ran 0 job(s); {pruned}"
 
 
 def test_a_mark_renewed_while_a_batch_runs_outlives_the_batch(

@@ -63,11 +63,13 @@ def worker(
             fail(one_line(exc))
         if once:
             try:
-                total, pruned = runner.run_due()
+                done = runner.run_due()
             except SQLAlchemyError as exc:
                 fail(f"{shown_url(url)}: {one_line(exc)}")
-            line = f"worker {worker_name}: ran {total} job(s)"
-            if pruned:
+            line = f"worker {worker_name}: ran {done.jobs} job(s)"
+            if done.indexed:
+                line += f"; indexed {done.indexed} case(s) for search"
+            if pruned := done.pruned:
                 line += (
                     f"; pruned {pruned[retention.JOBS]} job(s), "
                     f"{pruned[retention.DELIVERIES]} webhook delivery(ies), "

@@ -28,6 +28,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import FrameType, MappingProxyType
 from typing import Any
@@ -67,6 +68,16 @@ HOUSEKEEPING_BATCHES = 10
 BATCH = 25
 # Batches of search documents (services.search.BATCH cases each) per poll, between jobs.
 SEARCH_BATCHES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class DueRun:
+    """What `Worker.run_due` did: the jobs claimed, the cases whose search documents it
+    rebuilt, and the rows pruned per table (None: retention is off)."""
+
+    jobs: int
+    indexed: int
+    pruned: dict[str, int] | None
 
 
 def system_clock() -> datetime:
@@ -178,22 +189,21 @@ class Worker:
             self._run(job)
         return len(claimed)
 
-    def run_due(self) -> tuple[int, dict[str, int] | None]:
+    def run_due(self) -> DueRun:
         """What a worker started from cron does (`casework worker --once`): every job due
-        now, then a whole round of housekeeping. The jobs claimed, and the rows pruned per
-        table (None: retention is off). The jobs come first: should pruning fail, the work
-        that matters is done."""
+        now, every search document writes marked, then a whole round of housekeeping.
+        The jobs come first: should pruning fail, the work that matters is done."""
         total = 0
         while (claimed := self.run_once()) > 0:
             total += claimed
-        self.index_search(max_batches=None)
+        indexed = self.index_search(max_batches=None)
         pruned: dict[str, int] | None = None
         while (result := self.housekeeping()) is not None:
             before = pruned or {}
             pruned = {table: before.get(table, 0) + n for table, n in result.deleted.items()}
             if result.complete:
                 break
-        return total, pruned
+        return DueRun(total, indexed, pruned)
 
     def run_forever(
         self, poll_interval: float = 1.0, stop_event: threading.Event | None = None
