@@ -3,12 +3,13 @@ on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.engine import commands as c
@@ -114,3 +115,56 @@ def test_a_write_nested_in_a_held_transaction_gets_its_own_connection(
         _set(db, first, "held", inner)
         assert inner[-1] is outer[0]
     assert _text(db, first) == "held"
+
+
+def test_a_reading_session_holds_up_no_writer_and_keeps_its_snapshot(
+    db: sessionmaker[Session], engine: Engine
+) -> None:
+    """On SQLite a session made to read takes no write lock (WAL gives it a snapshot);
+    on PostgreSQL reads never blocked writes. Either way a write commits while the
+    reading session is open, and the session goes on seeing what it first saw."""
+    case_id = cases.open_case(db, actor=SYSTEM, type_id="note_pad", now=NOW).case_id
+    _set(db, case_id, "before", [])
+    with db() as session:
+        assert session.scalar(select(Case.version).where(Case.id == case_id)) == 2
+        done = threading.Event()
+
+        def write() -> None:
+            _set(db, case_id, "after", [])
+            done.set()
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        assert done.wait(10), "the write waited for a reading session"
+        writer.join()
+        if engine.dialect.name == "sqlite":
+            # One snapshot for the whole read transaction.
+            assert session.scalar(select(Case.version).where(Case.id == case_id)) == 2
+    assert _text(db, case_id) == "after"
+
+
+def test_a_writing_session_takes_the_sqlite_write_lock_at_its_start(
+    db: sessionmaker[Session], engine: Engine
+) -> None:
+    """Two writers that read first never fail on upgrading to a write lock: the second
+    waits for the first at its start."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's locking")
+    case_id = cases.open_case(db, actor=SYSTEM, type_id="note_pad", now=NOW).case_id
+    started = threading.Event()
+    with db.begin() as session:
+        session.execute(select(Case.version).where(Case.id == case_id)).scalar()
+
+        def write() -> None:
+            started.set()
+            _set(db, case_id, "second", [])
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        assert started.wait(10)
+        writer.join(0.5)
+        assert writer.is_alive()  # waiting for the write lock this session holds
+        session.execute(update(Case).where(Case.id == case_id).values(title="first"))
+    writer.join(10)
+    assert not writer.is_alive()
+    assert _text(db, case_id) == "second"

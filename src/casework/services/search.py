@@ -55,9 +55,11 @@ from sqlalchemy import (
     text,
     true,
 )
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.expression import ColumnClause
 
+from casework.store.db import writer_of
 from casework.store.direct import DirectStatement
 from casework.store.tables import Case, Note, SearchPending
 
@@ -203,22 +205,28 @@ def index_pending(
 def catch_up(session: Session) -> int:
     """Bring every marked document up to date before `session` reads the index, so a
     search finds what was written before it. Done in transactions of its own when the
-    session has not started one (and kept); otherwise in the session's own transaction,
-    where its query sees them (and kept only if the session commits)."""
+    session has not started one (and kept); otherwise, as far as it can, in the
+    session's own transaction, where its query sees them (kept only if the session
+    commits; a reading SQLite session that a writer got ahead of cannot write, and its
+    search then reads the index as it is)."""
     if session.in_transaction():
         if not has_index(session):
             return 0
         done = 0
-        while (indexed := _index_batch(session.connection(), BATCH, False)) > 0:
-            done += indexed
+        try:
+            with session.begin_nested():
+                while (indexed := _index_batch(session.connection(), BATCH, False)) > 0:
+                    done += indexed
+        except OperationalError:
+            return 0
         return done
     bind = session.get_bind()
-    engine = bind if isinstance(bind, Engine) else bind.engine
-    with engine.connect() as conn:
-        # A glance first: the index is nearly always up to date already.
+    reader = bind if isinstance(bind, Engine) else bind.engine
+    with reader.connect() as conn:
+        # A glance first (as a reader): the index is nearly always up to date already.
         if conn.scalar(select(SearchPending.case_id).limit(1)) is None:
             return 0
-    return index_pending(engine)
+    return index_pending(writer_of(reader))
 
 
 def pending_count(session: Session | Connection) -> int:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import time
+import weakref
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, make_url
@@ -42,11 +45,14 @@ def make_engine(url: str | None = None, *, synchronous: str = "FULL", **kwargs: 
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            # Take the write lock at the start: two writers never both read a version
-            # and then fail late on upgrade to a write lock.
+            # A write takes the write lock at the start: two writers never both read a
+            # version and then fail late on upgrade to a write lock. A session made to
+            # read (`session_factory`) takes none: WAL gives it a snapshot at its first
+            # statement, and writers go on meanwhile.
             # Straight on the DBAPI connection: this runs before every write, and a
             # full SQLAlchemy execution costs more than the statement itself.
-            conn.connection.driver_connection.execute("BEGIN IMMEDIATE")
+            reading = conn.get_execution_options().get(READING)
+            conn.connection.driver_connection.execute("BEGIN" if reading else "BEGIN IMMEDIATE")
 
         return engine
     if url.startswith("postgresql://"):
@@ -97,5 +103,44 @@ def _ping_when_idle(engine: Engine) -> None:
             raise DisconnectionError(str(exc)) from exc
 
 
+# The execution option of connections that only read (SQLite: BEGIN without IMMEDIATE).
+READING = "casework_reading"
+# The engine each reading engine (see Sessions) reads for.
+_WRITERS: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+class Sessions(sessionmaker[Session]):
+    """Sessions on one database: `sessions()` makes one that reads, `sessions.begin()`
+    one that writes and commits (as every service does). On SQLite they differ: a
+    reading session takes no write lock, so a slow list or report never holds up the
+    writes of other requests and of the worker; a writing one takes it at its start.
+    Every write of the services goes through `begin()` or a Core transaction on the
+    engine (`services.transactions`), never through a reading session."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine, expire_on_commit=False)
+        self.reader = engine
+        if engine.dialect.name == "sqlite":
+            self.reader = engine.execution_options(**{READING: True})
+            _WRITERS[self.reader] = engine
+
+    def __call__(self, **local_kw: Any) -> Session:
+        local_kw.setdefault("bind", self.reader)
+        return super().__call__(**local_kw)
+
+    def begin(self) -> AbstractContextManager[Session]:
+        return self._writing()
+
+    @contextmanager
+    def _writing(self) -> Iterator[Session]:
+        with self(bind=self.kw["bind"]) as session, session.begin():
+            yield session
+
+
+def writer_of(bind: Engine) -> Engine:
+    """The engine to write with, for a session's bind (which may be a reading one)."""
+    return _WRITERS.get(bind, bind)
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    return Sessions(engine)
