@@ -26,14 +26,18 @@ from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from operator import itemgetter
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Insert, Select, TextClause, Update
+from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
 Processor = Callable[[Any], Any]
+# SQLAlchemy's default storage format for SQLite DATETIME columns.
+_SQLITE_DATETIME_FORMAT: str = SQLITE_DATETIME._storage_format
 T = TypeVar("T")
 
 
@@ -181,6 +185,23 @@ def _converted(value: Any, process: Processor, memo: dict[tuple[int, Processor],
     return converted
 
 
+def quicker(impl: Any, process: Processor) -> Processor:
+    """`process`, or a quicker function known to give the same values (a property test
+    holds them equal). SQLite's DATETIME formats a dict of seven fields for every value
+    it binds, and a case step binds a few: isoformat does it in C."""
+    if isinstance(impl, SQLITE_DATETIME) and impl._storage_format == _SQLITE_DATETIME_FORMAT:
+        exact = datetime
+
+        def sqlite_datetime(value: Any) -> Any:
+            if type(value) is exact:
+                # "YYYY-MM-DD HH:MM:SS.ffffff", any offset cut off as SQLAlchemy does.
+                return value.isoformat(" ", "microseconds")[:26]
+            return process(value)  # None, dates, subclasses, errors: SQLAlchemy's own
+
+        return sqlite_datetime
+    return process
+
+
 def _taker(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
     """A function giving a mapping's values for `names`, in order, as a tuple (in C)."""
     if len(names) > 1:
@@ -217,9 +238,10 @@ def _compile(
             if bind.required:
                 raise ValueError(f"direct statement needs a value for {name!r}")
             constants[name] = bind.effective_value
-        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        impl = bind.type.dialect_impl(dialect)
+        process = impl.bind_processor(dialect)
         if process is not None:
-            processors[name] = process
+            processors[name] = quicker(impl, process)
     positional = getattr(compiled, "positiontup", None)
     order = tuple(positional) if positional is not None else ()
     return _Compiled(
