@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,14 +14,14 @@ from sqlalchemy.orm import Session
 
 from casework.engine.events import Event, event_payload
 from casework.services.actors import Actor
-from casework.store.direct import DirectStatement, JsonText
+from casework.store.direct import DirectStatement, JsonText, json_encoder
 from casework.store.tables import Case, CaseEvent, table_of
 
 GENESIS = "0" * 64
 # What json.dumps(..., sort_keys=True, separators=(",", ":"), default=str) gives, with
 # the encoder built once instead of on every call.
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
-# What _CANONICAL.encode does with a str (ensure_ascii), without its Python-level call.
+_CANONICAL = json_encoder(sort_keys=True, default=str)
+# What _CANONICAL does with a str (ensure_ascii), without its Python-level call.
 _STRING: Callable[[str], str] = encode_basestring_ascii
 
 
@@ -37,7 +36,7 @@ def event_hash(
 ) -> str:
     """sha256 over the previous hash and this event's canonical JSON (sorted keys, no
     spaces), so changing or removing any event breaks every hash after it."""
-    return _chained(previous, case_id, seq, type_, _CANONICAL.encode(payload), actor, at)
+    return _chained(previous, case_id, seq, type_, _CANONICAL(payload), actor, at)
 
 
 def _chained(
@@ -100,7 +99,7 @@ def encoded_log_row(
     """`log_row` with the payload already encoded as JSON text, for `DirectStatement`s
     only (SQLAlchemy's JSON type would encode the text again, as a JSON string).
     `entry`: the shared pieces, when several rows of one append are made."""
-    payload_json = JsonText(_CANONICAL.encode(payload))
+    payload_json = JsonText(_CANONICAL(payload))
     if entry is None:
         entry = _Entry(case_id, actor, at)
     return {

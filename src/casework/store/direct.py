@@ -21,12 +21,14 @@ classes (`IntegrityError`...), as from `Connection.execute`.
 from __future__ import annotations
 
 import json
+import json.encoder
 import threading
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from json.encoder import encode_basestring_ascii
 from operator import itemgetter
 from typing import Any, Generic, TypeVar
 
@@ -78,13 +80,35 @@ class JsonText(str):
     __slots__ = ()
 
 
+def json_encoder(
+    *, sort_keys: bool = False, default: Callable[[Any], Any] | None = None
+) -> Callable[[Any], str]:
+    """`json.JSONEncoder(separators=(",", ":"), check_circular=False, ...).encode`, the
+    same C encoder, but made once: `encode` builds it anew on every call, which costs
+    as much as encoding an event's payload."""
+    encoder = json.JSONEncoder(
+        separators=(",", ":"), check_circular=False, sort_keys=sort_keys, default=default
+    )
+    make = getattr(json.encoder, "c_make_encoder", None)  # not in the type stubs
+    if make is None:  # a Python built without the C accelerator
+        return encoder.encode
+    chunks = make(
+        None, encoder.default, encode_basestring_ascii, None, ":", ",", sort_keys, False, True
+    )
+
+    def encode(value: Any) -> str:
+        return "".join(chunks(value, 0))
+
+    return encode
+
+
 # Compact: the engine state is the largest value of a case row, and its bytes are pages.
-_COMPACT = json.JSONEncoder(separators=(",", ":"), check_circular=False)
+_COMPACT = json_encoder()
 
 
 def json_text(value: Any) -> JsonText:
     """`value` encoded once, compactly, for a JSON column of a direct statement."""
-    return JsonText(_COMPACT.encode(value))
+    return JsonText(_COMPACT(value))
 
 
 class Outcome:
