@@ -10,16 +10,18 @@ import stat
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import insert, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from tests.api.support import bearer, login, problem, token_for
-from tests.people import PASSWORD, make_user
+from tests.people import NOW, PASSWORD, make_user
 
 from casework.blobs import BlobConfigError, DocumentStorage, FilesystemBlobStore
 from casework.server import Settings, create_app
@@ -27,8 +29,19 @@ from casework.server.deps import IdempotencyKey
 from casework.server.logs import JsonFormatter, configure_logging
 from casework.server.routes_ops import PROBE_TIMEOUT_MS
 from casework.server.settings import SettingsError
+from casework.services import backlog, case_types, cases, queries
+from casework.services.actors import SYSTEM
 from casework.store import migrate
 from casework.store.db import make_engine
+from casework.store.tables import Job
+
+PAD = """
+id: pad
+name: Pad
+plan:
+  items:
+    - task: Write
+"""
 
 
 def test_healthz_and_readyz(client: TestClient, blob_dir: Path) -> None:
@@ -405,3 +418,61 @@ def test_configure_logging_writes_json_and_silences_uvicorns_access_line() -> No
     finally:
         root.handlers[:], root.level = saved[0], saved[1]
         access.disabled = False
+
+
+def test_metrics_say_what_waits_for_the_workers(
+    client: TestClient, db: sessionmaker[Session]
+) -> None:
+    def job(key: str, status: str, due: timedelta) -> dict[str, Any]:
+        return {
+            "kind": "timer",
+            "payload": {},
+            "status": status,
+            "due_at": NOW + due,
+            "idempotency_key": key,
+            "created_at": NOW - timedelta(hours=1),
+        }
+
+    rows = [
+        job("late", "pending", -timedelta(seconds=90)),
+        job("due", "pending", -timedelta(seconds=10)),
+        job("later", "pending", timedelta(hours=1)),
+        job("busy", "running", -timedelta(seconds=5)),
+        job("gave-up-1", "failed", -timedelta(days=1)),
+        job("gave-up-2", "failed", -timedelta(days=2)),
+        *(job(f"done-{n}", "done", -timedelta(days=1)) for n in range(3)),
+    ]
+    with db.begin() as session:
+        session.execute(insert(Job), rows)
+    case_types.deploy(db, actor=SYSTEM, source=PAD, now=NOW)
+    cases.open_case(db, actor=SYSTEM, type_id="pad", now=NOW)  # its search document waits
+
+    text_ = client.get("/metrics").text
+    assert 'casework_jobs{status="pending"} 3.0' in text_
+    assert 'casework_jobs{status="running"} 1.0' in text_
+    assert 'casework_jobs{status="failed"} 2.0' in text_
+    assert 'status="done"' not in text_
+    assert "casework_jobs_due 2.0" in text_
+    assert "casework_jobs_oldest_due_seconds 90.0" in text_
+    assert "casework_search_documents_behind 1.0" in text_
+    # Read at each scrape: a search catches the document up (the worker would too).
+    with db() as session:
+        queries.list_cases(session, actor=SYSTEM, text="pad")
+    assert "casework_search_documents_behind 0.0" in client.get("/metrics").text
+
+
+def test_metrics_without_the_database_still_count_requests(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def down(*_args: Any, **_kwargs: Any) -> None:
+        raise OperationalError("SELECT", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(backlog, "measure", down)
+    client.get("/healthz")
+    with caplog.at_level(logging.WARNING, logger="casework.server.routes_ops"):
+        response = client.get("/metrics")
+    assert response.status_code == 200
+    assert 'route="/healthz",status="200"' in response.text
+    assert "casework_jobs" not in response.text
+    assert "backlog could not be read (OperationalError)" in caplog.text
+    assert "connection refused" not in caplog.text

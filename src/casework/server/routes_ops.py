@@ -6,6 +6,7 @@ Outside /api/v1 and the OpenAPI document: they are about the process, not the AP
 from __future__ import annotations
 
 import hmac
+import logging
 
 from alembic.runtime.migration import MigrationContext
 from fastapi import APIRouter, Request, Response
@@ -15,8 +16,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from casework.server.deps import State
 from casework.server.problems import problem_response
 from casework.server.routes_documents import document_storage
+from casework.services import backlog
 from casework.services.errors import Unauthenticated
 from casework.store import migrate
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(include_in_schema=False)
 
@@ -79,5 +83,12 @@ def metrics(request: Request, state: State) -> Response:
         sent = request.headers.get("authorization", "")
         if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
             raise Unauthenticated("/metrics needs `Authorization: Bearer <metrics token>`")
-    body, content_type = state.metrics.render()
+    try:
+        with state.db() as session:
+            waiting = backlog.measure(session, now=state.clock())
+    except SQLAlchemyError as exc:
+        # The HTTP metrics still count; /readyz is where a database outage shows.
+        log.warning("metrics: the backlog could not be read (%s)", type(exc).__name__)
+        waiting = None
+    body, content_type = state.metrics.render(waiting)
     return Response(body, media_type=content_type)

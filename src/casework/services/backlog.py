@@ -1,0 +1,57 @@
+"""What is waiting for the workers: jobs by status, due jobs and how late the oldest is,
+search documents behind their cases. Read for `/metrics`, where operators watch the
+workers keep up (see docs/operations.md, "Workers").
+
+Every count goes through the partial index of its status (each status of `jobs` has its
+own, and a query must spell its condition out word for word to use it), so the finished
+jobs kept for retention are never read here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import TextClause, func, select, text
+from sqlalchemy.orm import Session
+
+from casework.store.tables import (
+    JOB_FAILED_WHERE,
+    JOB_PENDING_WHERE,
+    JOB_RUNNING_WHERE,
+    Job,
+    SearchPending,
+)
+
+_STATUSES: dict[str, TextClause] = {
+    "pending": text(JOB_PENDING_WHERE),
+    "running": text(JOB_RUNNING_WHERE),
+    "failed": text(JOB_FAILED_WHERE),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    jobs: dict[str, int]  # pending, running, failed
+    due: int  # pending jobs whose time has come
+    oldest_due_seconds: float  # how long the oldest of those has waited; 0 when none
+    search_behind: int  # cases whose search document waits for a batch
+
+
+def measure(session: Session, *, now: datetime) -> Backlog:
+    jobs = {
+        status: int(session.scalar(select(func.count()).select_from(Job).where(where)) or 0)
+        for status, where in _STATUSES.items()
+    }
+    pending = _STATUSES["pending"]
+    due = int(
+        session.scalar(select(func.count()).select_from(Job).where(pending, Job.due_at <= now)) or 0
+    )
+    oldest = session.scalar(select(func.min(Job.due_at)).where(pending))
+    waited = 0.0
+    if due and oldest is not None:
+        if oldest.tzinfo is None:  # SQLite gives the stored UTC time back naive
+            oldest = oldest.replace(tzinfo=UTC)
+        waited = max(0.0, (now - oldest).total_seconds())
+    behind = int(session.scalar(select(func.count()).select_from(SearchPending)) or 0)
+    return Backlog(jobs, due, waited, behind)
