@@ -460,3 +460,28 @@ def test_a_search_inside_a_started_transaction_sees_the_marked_cases(
     assert _marks(db) == {case_id: _last_seq(db, case_id)}
     assert _find(db, "hail") == {case_id}
     assert _marks(db) == {}
+
+
+def test_a_running_worker_rebuilds_marked_documents_between_jobs(
+    db: sessionmaker[Session],
+) -> None:
+    opened = {_open(db, f"Flood {n}", city="Lyon") for n in range(3)}
+    stop = threading.Event()
+    worker = Worker(db, name="w-loop")
+    loop = threading.Thread(
+        target=worker.run_forever, kwargs={"poll_interval": 0.05, "stop_event": stop}
+    )
+    loop.start()
+    try:
+        for _ in range(200):
+            if not _marks(db):
+                break
+            stop.wait(0.05)
+    finally:
+        stop.set()
+        loop.join(10)
+    assert _marks(db) == {}
+    assert _documents_stored(db) == 3
+    with db() as session:
+        page = queries.list_cases(session, actor=SYSTEM, text="flood")
+    assert {row.id for row in page.cases} == opened
