@@ -101,7 +101,7 @@ def _count(values: Any) -> Decimal | None:
 
 def _sum(*args: Any) -> Decimal | None:
     numbers = numbers_arg(args)
-    if numbers is None:
+    if not numbers:  # DMN 1.4: sum([]) = null, as product, mean, min and max of nothing
         return None
     total = Decimal(0)
     for n in numbers:
