@@ -12,7 +12,8 @@
 
 Use it with `casework.store.migrate.upgrade(db_url)` to get the current schema, or with
 `make_engine(db_url)`; dispose of engines you create before the test ends (the schema
-cannot be dropped while a connection holds locks in it).
+cannot be dropped while a connection holds locks in it). `engine` does all of that: an
+engine on the migrated database, disposed of at the end.
 
 When PostgreSQL cannot be reached, its half of the tests is skipped with the reason,
 unless CI is set or CASEWORK_TEST_POSTGRES_URL is set explicitly: then it fails, so a
@@ -30,6 +31,7 @@ import pytest
 from sqlalchemy import Engine, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from casework.store import migrate
 from casework.store.db import make_engine
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -91,3 +93,12 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'casework.db'}"
     url: str = request.getfixturevalue("postgres_schema_url")
     return url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on `db_url`, migrated to the newest schema; disposed of afterwards."""
+    migrate.upgrade(db_url)
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()

@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import Connection, Engine, bindparam, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from casework.store import migrate
-from casework.store.db import make_engine
 from casework.store.direct import DirectQuery, DirectStatement, json_text, pipeline
 from casework.store.tables import Case, CaseEvent, PlanItemRow, table_of
 
 AT = datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=UTC)
 EVENTS = table_of(CaseEvent)
 ITEMS = table_of(PlanItemRow)
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    migrate.upgrade(db_url)
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
 
 
 def _event(seq: int, payload: dict[str, object]) -> dict[str, object]:

@@ -26,8 +26,7 @@ from casework.services import case_types, cases, idempotency, retention
 from casework.services.actors import SYSTEM, Actor
 from casework.services.errors import InvalidInput
 from casework.services.retention import Retention
-from casework.store import migrate
-from casework.store.db import make_engine, session_factory
+from casework.store.db import session_factory
 from casework.store.tables import IdempotencyKey, table_of
 from casework.worker import Worker
 
@@ -37,14 +36,6 @@ KEYS = table_of(IdempotencyKey)
 ALICE = Actor("alice")
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    migrate.upgrade(db_url)
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,20 +10,10 @@ from sqlalchemy.orm import Session
 from tests.integration.plans import query_plan
 
 from casework.services import work
-from casework.store import migrate
-from casework.store.db import make_engine
 from casework.store.tables import Case, PlanItemRow, table_of
 from casework.worker import jobs
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    migrate.upgrade(db_url)
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
 
 
 def _items(conn: Connection, n: int) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,14 +38,6 @@ JOBS = table_of(Job)
 DELIVERIES = table_of(WebhookDelivery)
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    migrate.upgrade(db_url)
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,8 +16,7 @@ from casework.services import case_types, cases
 from casework.services.actors import SYSTEM
 from casework.services.errors import InvalidInput
 from casework.services.transactions import holding, transaction
-from casework.store import migrate
-from casework.store.db import make_engine, session_factory
+from casework.store.db import session_factory
 from casework.store.tables import Case
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -31,14 +29,6 @@ plan:
   items:
     - task: Write
 """
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    migrate.upgrade(db_url)
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
