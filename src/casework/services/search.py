@@ -59,7 +59,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.expression import ColumnClause
 
-from casework.store.db import writer_of
+from casework.store.db import READING, writer_of
 from casework.store.direct import DirectStatement
 from casework.store.tables import Case, Note, SearchPending
 
@@ -188,6 +188,9 @@ def index_pending(
     left (or `max_batches` were done): the number of cases indexed. `skip_locked`
     (PostgreSQL): leave the marks another batch holds instead of waiting for it, as
     workers sharing the table do."""
+    engine = db if isinstance(db, Engine) else db.kw["bind"]
+    if not _anything_marked(engine):  # nearly always, at a worker's poll
+        return 0
     done = batches = 0
     while max_batches is None or batches < max_batches:
         with db.begin() as tx:
@@ -221,12 +224,14 @@ def catch_up(session: Session) -> int:
             return 0
         return done
     bind = session.get_bind()
-    reader = bind if isinstance(bind, Engine) else bind.engine
-    with reader.connect() as conn:
-        # A glance first (as a reader): the index is nearly always up to date already.
-        if conn.scalar(select(SearchPending.case_id).limit(1)) is None:
-            return 0
-    return index_pending(writer_of(reader))
+    return index_pending(writer_of(bind if isinstance(bind, Engine) else bind.engine))
+
+
+def _anything_marked(engine: Engine) -> bool:
+    """A glance as a reader (on SQLite: without the write lock a batch takes)."""
+    with engine.connect() as conn:
+        conn.execution_options(**{READING: True})
+        return conn.scalar(select(SearchPending.case_id).limit(1)) is not None
 
 
 def pending_count(session: Session | Connection) -> int:
