@@ -43,15 +43,13 @@ def measure(session: Session, *, now: datetime) -> Backlog:
         status: int(session.scalar(select(func.count()).select_from(Job).where(where)) or 0)
         for status, where in _STATUSES.items()
     }
-    pending = _STATUSES["pending"]
-    due = int(
-        session.scalar(select(func.count()).select_from(Job).where(pending, Job.due_at <= now)) or 0
-    )
-    oldest = session.scalar(select(func.min(Job.due_at)).where(pending))
+    due, oldest = session.execute(
+        select(func.count(), func.min(Job.due_at)).where(_STATUSES["pending"], Job.due_at <= now)
+    ).one()
     waited = 0.0
-    if due and oldest is not None:
+    if oldest is not None:
         if oldest.tzinfo is None:  # SQLite gives the stored UTC time back naive
             oldest = oldest.replace(tzinfo=UTC)
         waited = max(0.0, (now - oldest).total_seconds())
     behind = int(session.scalar(select(func.count()).select_from(SearchPending)) or 0)
-    return Backlog(jobs, due, waited, behind)
+    return Backlog(jobs, int(due), waited, behind)
