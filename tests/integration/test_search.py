@@ -495,3 +495,21 @@ def test_a_batch_with_nothing_marked_only_glances(db: sessionmaker[Session]) -> 
         glance.start()
         assert finished.wait(5), "an empty batch waited for the writer"
         glance.join()
+
+
+def test_a_search_in_a_reading_session_a_writer_got_ahead_of_still_answers(
+    db: sessionmaker[Session], db_url: str
+) -> None:
+    """SQLite cannot turn a reading transaction into a writing one once another writer
+    committed after its snapshot: the catch-up then gives up, and the search reads the
+    index as the snapshot has it, instead of failing."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("SQLite's snapshots")
+    first = _open(db, "Hail", city="Lyon")
+    with db() as session:
+        session.execute(select(Case.id).limit(1)).all()  # the snapshot starts here
+        _open(db, "Hailstorm", city="Lyon")  # committed after it, by another connection
+        page = queries.list_cases(session, actor=SYSTEM, text="hail")
+        assert [row.id for row in page.cases] == []  # `first` was never indexed either
+    assert first in _marks(db) and len(_marks(db)) == 2  # both still marked
+    assert len(_find(db, "hail")) == 2  # a fresh search catches both up
