@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 from tests.people import cheap_hashing, make_user  # noqa: F401  (autouse fixture)
 
@@ -22,6 +22,7 @@ from casework.services import audit, case_types, cases, participants
 from casework.services.actors import SYSTEM, Actor
 from casework.services.errors import Forbidden
 from casework.services.rebuild import rebuild_projections
+from casework.services.transactions import holding, transaction
 from casework.services.work import ClaimedTask, claim_next
 from casework.store import migrate
 from casework.store.db import make_engine, session_factory
@@ -146,6 +147,46 @@ def test_an_empty_queue_gives_none(db: sessionmaker[Session]) -> None:
     assert claim_next(db, actor=boss, role="reviewer", now=NOW) is None  # all taken
     task = claim_next(db, actor=boss, role="approver", now=NOW)
     assert task is not None and task.item_id == "approve"
+
+
+def test_postgresql_plans_the_pick_once_per_connection_not_for_every_claim(
+    db: sessionmaker[Session], db_url: str
+) -> None:
+    """A long queue's statistics make a prepared pick with an unknown LIMIT look dearer
+    than planning it afresh: PostgreSQL then re-plans it for every claim, which cost a
+    quarter of a claim's server time. With its LIMIT written in, the generic plan wins."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's plan cache")
+    opened = _open(db, 16, priority=1)
+    with db.begin() as session:
+        # 20,000 queued tasks behind the real ones (they stay unclaimed: priority 5).
+        session.execute(
+            text(
+                "INSERT INTO plan_items (case_id, instance_id, item_id, name, kind, state, role,"
+                " priority, created_at, updated_at) SELECT :case, 'filler-' || n, 'review',"
+                " 'Review', 'human_task', 'active', 'reviewer', 5, :now, :now"
+                " FROM generate_series(1, 20000) AS n"
+            ),
+            {"case": opened[0], "now": NOW},
+        )
+        session.execute(text("ANALYZE plan_items"))
+    ann = Actor("ann", roles=REVIEWER)
+    with holding(db):  # one connection, so one prepared statement
+        claimed = [claim_next(db, actor=ann, role="reviewer", now=NOW) for _ in opened]
+        with transaction(db) as conn:
+            plans = conn.execute(
+                text(
+                    "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+                    " WHERE statement LIKE '%SKIP LOCKED%'"
+                )
+            ).all()
+    assert sorted(t.case_id for t in claimed if t is not None) == sorted(opened)
+    # psycopg prepares a statement once it has run it five times; PostgreSQL plans the
+    # first five runs of a prepared statement afresh, then keeps the generic plan if it
+    # is no dearer: 16 claims, the last six (at least) on the generic plan.
+    assert len(plans) == 1
+    generic, custom = plans[0]
+    assert generic >= 5 and custom == 5
 
 
 # --- assignment on the record -----------------------------------------------------------
