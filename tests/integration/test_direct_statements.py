@@ -166,6 +166,36 @@ def test_a_pipeline_reports_row_counts_after_it_and_errors_as_sqlalchemys(
         assert [r.seq for r in conn.execute(select(EVENTS.c.seq).order_by(EVENTS.c.seq))] == [1, 2]
 
 
+def test_each_run_keeps_its_own_row_count_though_the_connection_reuses_cursors(
+    engine: Engine,
+) -> None:
+    """PostgreSQL keeps one cursor per statement on a connection: an outcome read after
+    the same statement ran again, in or out of a pipeline, nested or not, still tells
+    its own run's count; and the kept cursors serve the connection's next transactions."""
+    insert = DirectStatement(EVENTS.insert())
+    update = DirectStatement(
+        EVENTS.update().where(EVENTS.c.case_id == bindparam("b_case")).values(actor="cy")
+    )
+    with engine.connect() as conn:
+        with conn.begin():
+            _case(conn)
+            insert.executemany(conn, [_event(1, {}), _event(2, {})])
+            hit = update.execute(conn, {"b_case": "C-1"})
+            miss = update.execute(conn, {"b_case": "C-404"})
+            with pipeline(conn):
+                outer = update.execute(conn, {"b_case": "C-1"})
+                with pipeline(conn):
+                    inner = update.execute(conn, {"b_case": "C-404"})
+                    again = update.execute(conn, {"b_case": "C-1"})
+                last = update.execute(conn, {"b_case": "C-404"})
+        assert (hit.rowcount, miss.rowcount) == (2, 0)
+        assert (outer.rowcount, inner.rowcount, again.rowcount, last.rowcount) == (2, 0, 2, 0)
+        for seq in (3, 4):
+            with conn.begin():
+                insert.execute(conn, _event(seq, {}))
+                assert update.execute(conn, {"b_case": "C-1"}).rowcount == seq
+
+
 CASES = table_of(Case)
 
 
