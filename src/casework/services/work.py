@@ -160,7 +160,8 @@ def claim_next(
                     due_at=_utc(row.due_at),
                     assignee=actor.id,
                 )
-                remember(conn, actor, idempotency_key, request, _claimed_result(task), now)
+                if idempotency_key is not None:
+                    remember(conn, actor, idempotency_key, request, _claimed_result(task), now)
                 bind = conn.engine
         except _PassOver as skip:
             passed.append(skip.task)
