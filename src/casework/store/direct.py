@@ -136,8 +136,8 @@ class Outcome:
 # Per PostgreSQL connection (in its pool record's `info`, which lives as long as the
 # DBAPI connection): one cursor per compiled statement, kept. psycopg gives a new cursor
 # a new adapter map and transformer, and looks up the dumper of every parameter and the
-# loader of every column again on its first run: about a tenth of a claim's client CPU.
-# A cursor that runs the same SQL string again keeps them.
+# loader of every column again on its first run: a fifth of a small statement's client
+# CPU (64 → 51 µs here). A cursor that runs the same SQL string again keeps them.
 _CURSORS = "casework.direct.cursors"
 # The outcomes of the pipeline running on the connection, settled when it ends.
 _PIPELINE = "casework.direct.pipeline"
