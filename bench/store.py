@@ -724,7 +724,10 @@ def time_inbox(engine: Engine, users: list[str]) -> tuple[float, float, int]:
 
 
 def workload_3(target: Target, cfg: Config, res: Results) -> None:
-    p95s = []
+    """Each size loaded once, then timed in alternating rounds (every size once per
+    round), and each size's best round counts: a p95 of a few tenths of a millisecond
+    moves with any other load on the machine, and the growth goal compares two of them."""
+    loaded = []
     for n_cases in cfg.inbox_sizes:
         url = target.new_db(f"w3_{n_cases}")
         seconds = populate(target, url, n_cases)
@@ -748,10 +751,23 @@ def workload_3(target: Target, cfg: Config, res: Results) -> None:
             ).scalar_one()
         rnd = random.Random(11)
         sample_users = [rnd.choice(users) for _ in range(INBOX_SAMPLES)]
-        plan = explain(engine, sample_users[0])
-        p50, p95, page = time_inbox(engine, sample_users)
-        engine.dispose()
+        loaded.append((n_cases, engine, sample_users, n_items, users, active, seconds))
+    timings: dict[int, list[tuple[float, float, int]]] = {n: [] for n in cfg.inbox_sizes}
+    for r in range(cfg.rounds):
+        for n_cases, engine, sample_users, *_ in loaded:
+            timings[n_cases].append(time_inbox(engine, sample_users))
         res.loads.append(load1())
+        print(
+            f"    round {r + 1}: p95 "
+            + ", ".join(f"{timings[n][-1][1]:.2f} ms at {n:,}" for n in cfg.inbox_sizes)
+            + f"  (load {res.loads[-1]:.1f})",
+            flush=True,
+        )
+    p95s = []
+    for n_cases, engine, sample_users, n_items, users, active, seconds in loaded:
+        plan = explain(engine, sample_users[0])
+        engine.dispose()
+        p50, p95, page = min(timings[n_cases], key=lambda t: t[1])
         p95s.append(p95)
         per_user = active / len(users)
         key = f"{target.kind}.w3.{n_cases}"
@@ -763,13 +779,14 @@ def workload_3(target: Target, cfg: Config, res: Results) -> None:
             "rows_per_page": page,
             "p50_ms": round(p50, 3),
             "p95_ms": round(p95, 3),
+            "rounds_p95_ms": [round(t[1], 3) for t in timings[n_cases]],
             "load_s": round(seconds, 1),
             "plan": plan,
         }
         print(
             f"  (3) {target.kind} {n_cases:,} cases ({n_items:,} plan items, {len(users):,} "
             f"users, ~{per_user:.0f} active each; loaded in {seconds:.0f} s): "
-            f"p50 {p50:.2f} ms, p95 {p95:.2f} ms, {page} rows/page  (load {res.loads[-1]:.1f})\n"
+            f"p50 {p50:.2f} ms, p95 {p95:.2f} ms, {page} rows/page\n"
             f"      plan: {plan}",
             flush=True,
         )
