@@ -27,6 +27,7 @@ from sqlalchemy import (
     insert,
     inspect,
     select,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from typer.testing import CliRunner
@@ -41,7 +42,7 @@ VERSION_TABLE = "alembic_version"
 
 runner = CliRunner()
 
-HEAD = "0013"  # the newest migration: a new one must be named here too
+HEAD = "0014"  # the newest migration: a new one must be named here too
 
 
 @contextmanager
@@ -115,6 +116,26 @@ def test_upgrade_creates_exactly_the_model_schema(db_url: str) -> None:
         insp = inspect(conn)
         assert table_names(insp) == set(METADATA.tables) | {VERSION_TABLE}
         assert actual_schema(insp) == expected_schema()
+
+
+def test_case_rows_leave_room_for_their_next_version_on_postgresql(db_url: str) -> None:
+    """Migration 0014: `cases` pages are filled to 80 %, so a command's rewrite of the
+    row fits beside it and skips the table's indexes; going back restores the default."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("a PostgreSQL storage parameter")
+
+    def options() -> list[str] | None:
+        with connected(db_url) as conn:
+            return conn.execute(
+                text("SELECT reloptions FROM pg_class WHERE oid = 'cases'::regclass")
+            ).scalar_one()
+
+    migrate.upgrade(db_url)
+    assert options() == ["fillfactor=80"]
+    migrate.downgrade(db_url, "0013")
+    assert options() is None
+    migrate.upgrade(db_url)
+    assert options() == ["fillfactor=80"]
 
 
 def test_json_columns_are_jsonb_on_postgresql(db_url: str) -> None:

@@ -96,6 +96,9 @@ class Case(Base):
             )
             for column in ("owner", "team", "next_due")
         ),
+        # Room on each page for a row's next version: every command rewrites its case
+        # row, and on PostgreSQL an update that fits on the page skips the indexes (0014).
+        {"postgresql_with": {"fillfactor": 80}},
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
