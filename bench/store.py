@@ -79,6 +79,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 import psycopg
@@ -1367,7 +1368,7 @@ class Procs:
         for name in names:
             self.start(name)
         for _ in names:
-            self.ready.get(timeout=300)
+            self._get(self.ready, names, timeout=300)
         started = time.time()
         self.go.set()
         return started
@@ -1375,13 +1376,28 @@ class Procs:
     def results(self, names: list[str], timeout: float) -> dict[str, tuple[int, float]]:
         got: dict[str, tuple[int, float]] = {}
         while len(got) < len(names):
-            name, done, end = self.out.get(timeout=timeout)
+            name, done, end = self._get(self.out, [n for n in names if n not in got], timeout)
             got[name] = (done, end)
         for name in names:
             self.procs[name].join(timeout=60)
             if self.procs[name].exitcode != 0:
                 raise RuntimeError(f"worker {name} exited with {self.procs[name].exitcode}")
         return got
+
+    def _get(self, queue: Any, awaited: list[str], timeout: float) -> Any:
+        """The next message on `queue`; a worker that died before sending it (a traceback
+        on stderr) fails the run at once instead of after the whole timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return queue.get(timeout=1.0)
+            except Empty:
+                dead = [n for n in awaited if self.procs[n].exitcode not in (None, 0)]
+                if dead:
+                    codes = ", ".join(f"{n} ({self.procs[n].exitcode})" for n in dead)
+                    raise RuntimeError(f"worker process died: {codes}") from None
+                if time.monotonic() > deadline:
+                    raise
 
     def kill_all(self) -> None:
         for p in self.procs.values():
