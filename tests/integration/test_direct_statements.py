@@ -194,6 +194,12 @@ def test_each_run_keeps_its_own_row_count_though_the_connection_reuses_cursors(
             with conn.begin():
                 insert.execute(conn, _event(seq, {}))
                 assert update.execute(conn, {"b_case": "C-1"}).rowcount == seq
+        # A statement that failed leaves its kept cursor fit for the next transaction.
+        with pytest.raises(IntegrityError), conn.begin():
+            insert.execute(conn, _event(4, {}))
+        with conn.begin():
+            insert.execute(conn, _event(5, {}))
+            assert update.execute(conn, {"b_case": "C-1"}).rowcount == 5
 
 
 CASES = table_of(Case)
