@@ -183,7 +183,7 @@ def test_postgresql_plans_the_pick_once_per_connection_not_for_every_claim(
     assert sorted(t.case_id for t in claimed if t is not None) == sorted(opened)
     # psycopg prepares a statement once it has run it five times; PostgreSQL plans the
     # first five runs of a prepared statement afresh, then keeps the generic plan if it
-    # is no dearer: 16 claims, the last six (at least) on the generic plan.
+    # is no dearer: of 16 claims, at least the last five run on the generic plan.
     assert len(plans) == 1
     generic, custom = plans[0]
     assert generic >= 5 and custom == 5
