@@ -29,7 +29,8 @@ Workloads:
   (3)    the inbox page of one user: 50 `plan_items` rows (assignee = user, state =
          'active', by priority then due_at) with 10k and 1M cases stored (10k and 100k
          with --quick), rows bulk-loaded directly; SQLAlchemy Core select, 200 samples,
-         p50/p95. Goals: p95 < 20 ms at 1M cases and at most 1.5x the 10k figure.
+         p50/p95, both sizes timed in alternating rounds (each size's best round
+         counts). Goals: p95 < 20 ms at 1M cases and at most 1.5x the 10k figure.
   (4)    100k cases (5k with --quick) each with a due timer job (one case opened through
          the services, cloned in bulk), fired by 1 and 2 worker processes (spawned, each
          `Worker.run_once()` until nothing is left; SQLite 1 process): jobs per second
