@@ -186,7 +186,8 @@ class DirectStatement:
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> Outcome:
         """Run with one parameter set."""
         compiled = self._compiled.get(conn.dialect, params)
-        return _outcome(conn, _cursor(conn, compiled, _bind(compiled, params)))
+        kept = _kept(conn)
+        return _outcome(kept, _cursor(conn, kept, compiled, _bind(compiled, params)))
 
     def executemany(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> Outcome | None:
         """Run once per parameter set (all with the same names), in one DBAPI call."""
@@ -195,7 +196,8 @@ class DirectStatement:
         compiled = self._compiled.get(conn.dialect, rows[0])
         memo: dict[tuple[int, Processor], Any] = {}
         prepared = [_bind(compiled, row, memo) for row in rows]
-        return _outcome(conn, _cursor(conn, compiled, prepared, many=True))
+        kept = _kept(conn)
+        return _outcome(kept, _cursor(conn, kept, compiled, prepared, many=True))
 
 
 def _bind(
@@ -335,9 +337,10 @@ class DirectQuery:
     def first(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         """The first row (attributes named as the selected columns), or None."""
         compiled = self._compiled.get(conn.dialect, params)
-        cursor = _cursor(conn, compiled.statement, _bind(compiled.statement, params))
+        kept = _kept(conn)
+        cursor = _cursor(conn, kept, compiled.statement, _bind(compiled.statement, params))
         raw = cursor.fetchone()
-        if conn.dialect.name != "postgresql":
+        if kept is None:
             cursor.close()
         if raw is None:
             return None
@@ -362,9 +365,16 @@ class DirectQuery:
         )
 
 
-def _outcome(conn: Connection, cursor: Any) -> Outcome:
+def _kept(conn: Connection) -> dict[str, Any] | None:
+    """Where the connection keeps its statements' cursors and its pipeline's outcomes
+    (PostgreSQL: its pool record's `info`), or None: on SQLite a cursor costs nothing,
+    and there is no pipeline."""
+    return conn.connection.info if conn.dialect.name == "postgresql" else None
+
+
+def _outcome(kept: dict[str, Any] | None, cursor: Any) -> Outcome:
     outcome = Outcome(cursor)
-    running = conn.connection.info.get(_PIPELINE) if conn.dialect.name == "postgresql" else None
+    running = kept.get(_PIPELINE) if kept is not None else None
     if running is None:
         outcome.settle()
     else:
@@ -372,9 +382,16 @@ def _outcome(conn: Connection, cursor: Any) -> Outcome:
     return outcome
 
 
-def _cursor(conn: Connection, compiled: _Compiled, prepared: Any, *, many: bool = False) -> Any:
+def _cursor(
+    conn: Connection,
+    kept: dict[str, Any] | None,
+    compiled: _Compiled,
+    prepared: Any,
+    *,
+    many: bool = False,
+) -> Any:
     """The statement run on the transaction's DBAPI cursor; errors as SQLAlchemy's."""
-    cursor = _cursor_for(conn, compiled)
+    cursor = _cursor_for(conn, kept, compiled)
     try:
         if many:
             cursor.executemany(compiled.sql, prepared)
@@ -387,22 +404,21 @@ def _cursor(conn: Connection, compiled: _Compiled, prepared: Any, *, many: bool 
     return cursor
 
 
-def _cursor_for(conn: Connection, compiled: _Compiled) -> Any:
-    """The connection's own cursor for this statement (PostgreSQL), or a new one: on
-    SQLite, where a cursor costs nothing, and for a statement run again within one
-    pipeline (its first run's row count is not in yet)."""
+def _cursor_for(conn: Connection, kept: dict[str, Any] | None, compiled: _Compiled) -> Any:
+    """The connection's own cursor for this statement (`kept`), or a new one: where
+    cursors are not kept, and for a statement run again within one pipeline (its first
+    run's row count is not in yet)."""
     proxied = conn.connection
-    if conn.dialect.name != "postgresql":
+    if kept is None:
         return proxied.cursor()
-    info = proxied.info
-    cursors: dict[str, Any] | None = info.get(_CURSORS)
+    cursors: dict[str, Any] | None = kept.get(_CURSORS)
     if cursors is None:
-        cursors = info[_CURSORS] = {}
+        cursors = kept[_CURSORS] = {}
     cursor = cursors.get(compiled.sql)
     if cursor is None:
         cursor = cursors[compiled.sql] = proxied.cursor()
         return cursor
-    running: list[Outcome] | None = info.get(_PIPELINE)
+    running: list[Outcome] | None = kept.get(_PIPELINE)
     if running is not None and any(o._cursor is cursor for o in running):
         return proxied.cursor()
     return cursor
