@@ -81,7 +81,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from queue import Empty
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from sqlalchemy import Engine, bindparam, make_url, select, text
@@ -725,11 +725,23 @@ def time_inbox(engine: Engine, users: list[str]) -> tuple[float, float, int]:
     return cuts[49], cuts[94], rows // INBOX_SAMPLES
 
 
+class InboxDb(NamedTuple):
+    """One size of (3), loaded: what its timing rounds and its report need."""
+
+    cases: int
+    engine: Engine
+    sample_users: list[str]
+    plan_items: int
+    users: int
+    active: int
+    load_seconds: float
+
+
 def workload_3(target: Target, cfg: Config, res: Results) -> None:
     """Each size loaded once, then timed in alternating rounds (every size once per
     round), and each size's best round counts: a p95 of a few tenths of a millisecond
     moves with any other load on the machine, and the growth goal compares two of them."""
-    loaded = []
+    loaded: list[InboxDb] = []
     for n_cases in cfg.inbox_sizes:
         url = target.new_db(f"w3_{n_cases}")
         seconds = populate(target, url, n_cases)
@@ -753,11 +765,11 @@ def workload_3(target: Target, cfg: Config, res: Results) -> None:
             ).scalar_one()
         rnd = random.Random(11)
         sample_users = [rnd.choice(users) for _ in range(INBOX_SAMPLES)]
-        loaded.append((n_cases, engine, sample_users, n_items, users, active, seconds))
+        loaded.append(InboxDb(n_cases, engine, sample_users, n_items, len(users), active, seconds))
     timings: dict[int, list[tuple[float, float, int]]] = {n: [] for n in cfg.inbox_sizes}
     for r in range(cfg.rounds):
-        for n_cases, engine, sample_users, *_ in loaded:
-            timings[n_cases].append(time_inbox(engine, sample_users))
+        for db in loaded:
+            timings[db.cases].append(time_inbox(db.engine, db.sample_users))
         res.loads.append(load1())
         print(
             f"    round {r + 1}: p95 "
@@ -766,29 +778,28 @@ def workload_3(target: Target, cfg: Config, res: Results) -> None:
             flush=True,
         )
     p95s = []
-    for n_cases, engine, sample_users, n_items, users, active, seconds in loaded:
-        plan = explain(engine, sample_users[0])
-        engine.dispose()
-        p50, p95, page = min(timings[n_cases], key=lambda t: t[1])
+    for db in loaded:
+        plan = explain(db.engine, db.sample_users[0])
+        db.engine.dispose()
+        p50, p95, page = min(timings[db.cases], key=lambda t: t[1])
         p95s.append(p95)
-        per_user = active / len(users)
-        key = f"{target.kind}.w3.{n_cases}"
-        res.figures[key] = {
-            "cases": n_cases,
-            "plan_items": n_items,
-            "users": len(users),
+        per_user = db.active / db.users
+        res.figures[f"{target.kind}.w3.{db.cases}"] = {
+            "cases": db.cases,
+            "plan_items": db.plan_items,
+            "users": db.users,
             "active_per_user": round(per_user),
             "rows_per_page": page,
             "p50_ms": round(p50, 3),
             "p95_ms": round(p95, 3),
-            "rounds_p95_ms": [round(t[1], 3) for t in timings[n_cases]],
-            "load_s": round(seconds, 1),
+            "rounds_p95_ms": [round(t[1], 3) for t in timings[db.cases]],
+            "load_s": round(db.load_seconds, 1),
             "plan": plan,
         }
         print(
-            f"  (3) {target.kind} {n_cases:,} cases ({n_items:,} plan items, {len(users):,} "
-            f"users, ~{per_user:.0f} active each; loaded in {seconds:.0f} s): "
-            f"p50 {p50:.2f} ms, p95 {p95:.2f} ms, {page} rows/page\n"
+            f"  (3) {target.kind} {db.cases:,} cases ({db.plan_items:,} plan items, "
+            f"{db.users:,} users, ~{per_user:.0f} active each; loaded in "
+            f"{db.load_seconds:.0f} s): p50 {p50:.2f} ms, p95 {p95:.2f} ms, {page} rows/page\n"
             f"      plan: {plan}",
             flush=True,
         )
