@@ -15,13 +15,8 @@ from datetime import UTC, datetime
 from sqlalchemy import TextClause, func, select, text
 from sqlalchemy.orm import Session
 
-from casework.store.tables import (
-    JOB_FAILED_WHERE,
-    JOB_PENDING_WHERE,
-    JOB_RUNNING_WHERE,
-    Job,
-    SearchPending,
-)
+from casework.services import search
+from casework.store.tables import JOB_FAILED_WHERE, JOB_PENDING_WHERE, JOB_RUNNING_WHERE, Job
 
 _STATUSES: dict[str, TextClause] = {
     "pending": text(JOB_PENDING_WHERE),
@@ -51,5 +46,4 @@ def measure(session: Session, *, now: datetime) -> Backlog:
         if oldest.tzinfo is None:  # SQLite gives the stored UTC time back naive
             oldest = oldest.replace(tzinfo=UTC)
         waited = max(0.0, (now - oldest).total_seconds())
-    behind = int(session.scalar(select(func.count()).select_from(SearchPending)) or 0)
-    return Backlog(jobs, int(due), waited, behind)
+    return Backlog(jobs, int(due), waited, search.pending_count(session))
