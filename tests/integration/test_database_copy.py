@@ -211,6 +211,9 @@ def test_a_source_behind_this_casework_is_refused_before_the_target_is_touched(
     with pytest.raises(CopyRefused, match="source is at schema revision 0013"):
         copy_database(db_url, f"sqlite:///{target}")
     assert not target.exists()
+    with pytest.raises(CopyRefused, match="source has no Casework tables"):
+        copy_database(f"sqlite:///{tmp_path / 'typo.db'}", f"sqlite:///{target}")
+    assert not target.exists() and not (tmp_path / "typo.db").exists()
 
 
 def test_a_copy_that_fails_half_way_leaves_the_target_without_a_row(

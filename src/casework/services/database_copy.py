@@ -54,9 +54,11 @@ def copy_database(
     `on_rows(table, n)` of each batch of rows copied."""
     head = migrate.head()
     at = migrate.current(source_url)
+    if at is None:
+        raise CopyRefused("the source has no Casework tables: is its URL the right one?")
     if at != head:
         raise CopyRefused(
-            f"the source is at schema revision {at or 'base'}, this Casework at {head}: "
+            f"the source is at schema revision {at}, this Casework at {head}: "
             "run `casework db upgrade` on it first"
         )
     target_at = migrate.current(target_url)
