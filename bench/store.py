@@ -91,7 +91,7 @@ from casework.engine import CaseEngine
 from casework.engine import commands as c
 from casework.engine.serialize import dump_state
 from casework.model.yaml_loader import load_yaml
-from casework.services import case_types, cases, search, work
+from casework.services import case_types, cases, queries, search, work
 from casework.services.actors import SYSTEM, Actor
 from casework.services.audit import GENESIS, event_hash
 from casework.services.transactions import holding
@@ -725,6 +725,35 @@ def time_inbox(engine: Engine, users: list[str]) -> tuple[float, float, int]:
     return cuts[49], cuts[94], rows // INBOX_SAMPLES
 
 
+CASE_LISTS: dict[str, dict[str, Any]] = {
+    "newest": {},
+    "active": {"status": "active"},
+    "type+active": {"type_id": "bench_seq3", "status": "active"},
+}
+
+
+def time_case_lists(engine: Engine) -> dict[str, float]:
+    """p95 in ms of a page of 50 cases as `GET /cases` reads it (`queries.list_cases`, an
+    admin): newest first, of all cases, of a status, of a type and status, and the page
+    after a page (the cursor), over 60 samples each."""
+    db = session_factory(engine)
+    admin = Actor("bench-admin", is_admin=True)
+    out: dict[str, float] = {}
+    for name, kwargs in CASE_LISTS.items():
+        samples = []
+        for k in range(65):
+            with db() as session:
+                t0 = time.perf_counter()
+                page = queries.list_cases(session, actor=admin, **kwargs)
+                if name == "newest" and page.next_cursor:
+                    # the page after it too: a seek in the index, not a sort
+                    queries.list_cases(session, actor=admin, cursor=page.next_cursor)
+                if k >= 5:  # the first few warm the caches
+                    samples.append((time.perf_counter() - t0) * 1000)
+        out[name] = statistics.quantiles(samples, n=100)[94]
+    return out
+
+
 class InboxDb(NamedTuple):
     """One size of (3), loaded: what its timing rounds and its report need."""
 
@@ -777,6 +806,7 @@ def workload_3(target: Target, cfg: Config, res: Results) -> None:
             + f"  (load {res.loads[-1]:.1f})",
             flush=True,
         )
+    lists = {db.cases: time_case_lists(db.engine) for db in loaded}
     p95s = []
     for db in loaded:
         plan = explain(db.engine, db.sample_users[0])
@@ -795,12 +825,15 @@ def workload_3(target: Target, cfg: Config, res: Results) -> None:
             "rounds_p95_ms": [round(t[1], 3) for t in timings[db.cases]],
             "load_s": round(db.load_seconds, 1),
             "plan": plan,
+            "case_list_p95_ms": {k: round(v, 3) for k, v in lists[db.cases].items()},
         }
         print(
             f"  (3) {target.kind} {db.cases:,} cases ({db.plan_items:,} plan items, "
             f"{db.users:,} users, ~{per_user:.0f} active each; loaded in "
             f"{db.load_seconds:.0f} s): p50 {p50:.2f} ms, p95 {p95:.2f} ms, {page} rows/page\n"
-            f"      plan: {plan}",
+            f"      plan: {plan}\n"
+            f"      case list pages (GET /cases, 50 cases), p95: "
+            + ", ".join(f"{k} {v:.2f} ms" for k, v in lists[db.cases].items()),
             flush=True,
         )
     growth = p95s[-1] / p95s[0]

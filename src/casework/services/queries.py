@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select
+from sqlalchemy import ColumnElement, and_, exists, literal, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from casework.services.actors import Actor
@@ -159,14 +159,12 @@ def list_cases(
         last_value, last_id = _decode(cursor)
         if key in ("opened_at", "updated_at") and last_value is not None:
             last_value = datetime.fromisoformat(last_value)
-        if descending:
-            conditions.append(
-                or_(sort_column < last_value, and_(sort_column == last_value, Case.id < last_id))
-            )
-        else:
-            conditions.append(
-                or_(sort_column > last_value, and_(sort_column == last_value, Case.id > last_id))
-            )
+        # A row value, not `a < x OR (a = x AND id < y)`: both databases seek to it in
+        # an index on (sort column, id), where the OR reads the index from its end.
+        # Every sortable column is NOT NULL, so the two mean the same.
+        after = tuple_(sort_column, Case.id)
+        mark = tuple_(literal(last_value, sort_column.type), literal(last_id, Case.id.type))
+        conditions.append(after < mark if descending else after > mark)
     if conditions:
         query = query.where(and_(*conditions))
     order = (

@@ -84,8 +84,12 @@ class CaseTypeVersion(Base):
 class Case(Base):
     __tablename__ = "cases"
     __table_args__ = (
-        Index("ix_cases_type_status", "type_id", "status"),
-        Index("ix_cases_status_priority_opened", "status", "priority", "opened_at"),
+        # Case lists, newest first, page by page: of all cases, of a status, of a case
+        # type and status, of a case type (0015).
+        Index("ix_cases_opened", "opened_at", "id"),
+        Index("ix_cases_status_opened", "status", "opened_at", "id"),
+        Index("ix_cases_type_status_opened", "type_id", "status", "opened_at", "id"),
+        Index("ix_cases_type_opened", "type_id", "opened_at", "id"),
         # Sparse: a case without an owner, a team or a deadline writes no entry (0009).
         *(
             Index(
