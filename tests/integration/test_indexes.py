@@ -232,3 +232,17 @@ def test_case_lists_read_newest_first_from_the_index_and_page_by_seeking_into_it
     assert ids == active[5:10]
     assert "ix_cases_status_opened" in plan
     assert "TEMP B-TREE" not in plan and "Sort" not in plan
+
+
+def test_the_cases_of_someone_with_work_start_from_the_inbox_index(engine: Engine) -> None:
+    """`assignee=` lists the cases where the person has active work: found through the
+    inbox index, not by testing every case in list order (SQLite ran a correlated
+    EXISTS once per case: 1.4 s at 200,000 cases for someone with no work)."""
+    with engine.begin() as conn:
+        _items(conn, 12)  # one case, C-1, with active tasks assigned to ana
+        _cases(conn, 20)
+    ids, (plan,) = _list_plans(engine, assignee="ana")
+    assert ids == ["C-1"]
+    assert "ix_plan_items_inbox" in plan
+    assert "SCAN cases" not in plan and "Seq Scan on cases" not in plan
+    assert _list_plans(engine, assignee="nobody")[0] == []

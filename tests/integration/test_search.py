@@ -513,3 +513,30 @@ def test_a_search_in_a_reading_session_a_writer_got_ahead_of_still_answers(
         assert [row.id for row in page.cases] == []  # `first` was never indexed either
     assert first in _marks(db) and len(_marks(db)) == 2  # both still marked
     assert len(_find(db, "hail")) == 2  # a fresh search catches both up
+
+
+@pytest.mark.parametrize("few", [1000, 2], ids=["found-few", "found-many"])
+def test_a_search_lists_the_same_pages_whether_it_finds_few_cases_or_many(
+    db: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch, few: int
+) -> None:
+    """Few cases found are read by id and sorted; many are kept while the list is read
+    in its own order (`queries.FEW_MATCHES`). Either way: the same cases, in order."""
+    monkeypatch.setattr(queries, "FEW_MATCHES", few)
+    storms = [_open(db, f"Storm damage {n}") for n in range(5)]
+    fire = _open(db, "Fire", cause="storm")  # found by its case file
+    _open(db, "Flood")
+    found = [*storms, fire]
+    with db() as session:
+        seen: list[str] = []
+        cursor = None
+        while True:
+            page = queries.list_cases(session, actor=SYSTEM, text="storm", limit=2, cursor=cursor)
+            seen += [row.id for row in page.cases]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+    newest_first = sorted(found, reverse=True)  # opened at the same time: by id
+    assert seen == newest_first
+    assert _find(db, "storm", status="active") == set(found)
+    assert _find(db, "storm dam") == set(storms)
+    assert _find(db, "storm", filters=["cause = storm"]) == {fire}

@@ -45,6 +45,7 @@ from sqlalchemy import (
     Connection,
     Dialect,
     Engine,
+    Select,
     bindparam,
     column,
     delete,
@@ -340,23 +341,30 @@ def search_condition(
 ) -> ColumnElement[bool]:
     """The cases whose title, case file strings or notes contain every word of
     `user_text`, the last one as a prefix; no words at all is no condition."""
+    found = matching_ids(session_or_dialect, user_text)
+    return true() if found is None else Case.id.in_(found)
+
+
+def matching_ids(
+    session_or_dialect: Session | Connection | Engine | Dialect, user_text: str
+) -> Select[tuple[str]] | None:
+    """The ids of the cases `search_condition` finds, as a subquery; None when the text
+    has no words (nothing to look for)."""
     terms = words(user_text)
     if not terms:
-        return true()
+        return None
     name = _dialect_name(session_or_dialect)
     if name == "sqlite":
         query = " ".join('"' + t.replace('"', '""') + '"' for t in terms) + "*"
-        found = select(_SEARCH.c.case_id).where(_FTS_MATCH.match(bindparam(None, query)))
-    elif name == "postgresql":
+        return select(_SEARCH.c.case_id).where(_FTS_MATCH.match(bindparam(None, query)))
+    if name == "postgresql":
         tsquery = " & ".join("'" + t.replace("\\", "\\\\").replace("'", "''") + "'" for t in terms)
-        found = select(_SEARCH.c.case_id).where(
+        return select(_SEARCH.c.case_id).where(
             _SEARCH.c.document.op("@@")(
                 func.to_tsquery(_TSQUERY_CONFIG, bindparam(None, tsquery + ":*"))
             )
         )
-    else:
-        raise NotImplementedError(f"no full-text search on {name}")
-    return Case.id.in_(found)
+    raise NotImplementedError(f"no full-text search on {name}")
 
 
 def _dialect_name(bind: Session | Connection | Engine | Dialect) -> str:
