@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from tests.integration.plans import query_plan
 
 from casework.services import queries, work
-from casework.services.actors import SYSTEM
+from casework.services.actors import SYSTEM, Actor
 from casework.store.tables import Case, PlanItemRow, table_of
 from casework.worker import jobs
 
@@ -153,7 +153,9 @@ def _cases(conn: Connection, n: int) -> None:
     )
 
 
-def _list_plans(engine: Engine, **kwargs: Any) -> tuple[list[str], list[str]]:
+def _list_plans(
+    engine: Engine, actor: Actor = SYSTEM, **kwargs: Any
+) -> tuple[list[str], list[str]]:
     """The ids `list_cases` returns, and the plan of each SELECT it ran."""
     statements: list[tuple[str, Any]] = []
 
@@ -164,7 +166,7 @@ def _list_plans(engine: Engine, **kwargs: Any) -> tuple[list[str], list[str]]:
     event.listen(engine, "before_cursor_execute", seen)
     try:
         with Session(engine) as session:
-            page = queries.list_cases(session, actor=SYSTEM, **kwargs)
+            page = queries.list_cases(session, actor=actor, **kwargs)
     finally:
         event.remove(engine, "before_cursor_execute", seen)
     plans = []
@@ -246,3 +248,21 @@ def test_the_cases_of_someone_with_work_start_from_the_inbox_index(engine: Engin
     assert "ix_plan_items_inbox" in plan
     assert "SCAN cases" not in plan and "Seq Scan on cases" not in plan
     assert _list_plans(engine, assignee="nobody")[0] == []
+
+
+def test_a_requester_s_case_list_reads_their_cases_by_id_not_every_case(engine: Engine) -> None:
+    """Someone with no role on any case type sees the cases they own or take part in:
+    those few are read by id and sorted, not found by testing every case in list order
+    (300-580 ms at 200,000 cases on either database)."""
+    with engine.begin() as conn:
+        _cases(conn, 30)
+        conn.execute(
+            table_of(Case).update().where(Case.id.in_(["C-0003", "C-0017"])).values(owner="rita")
+        )
+    ids, plans = _list_plans(engine, actor=Actor("rita"))
+    assert ids == ["C-0017", "C-0003"]
+    plan = plans[-1]  # after the case type roles' lookup
+    assert "ix_cases_owner" in plan  # their cases found through the owner index
+    if engine.dialect.name == "sqlite":  # PostgreSQL weighs it by the table's size
+        assert "SCAN cases" not in plan
+    assert _list_plans(engine, actor=Actor("nobody"))[0] == []

@@ -76,7 +76,7 @@ from casework.model.definitions import CaseDefinition
 from casework.services.actors import Actor
 from casework.services.errors import Forbidden
 from casework.store.identity_tables import CaseParticipant, User
-from casework.store.tables import Case
+from casework.store.tables import Case, table_of
 
 # The grant that lets someone who is not an admin deploy case types.
 CASE_TYPE_ADMIN = "case_type_admin"
@@ -194,6 +194,11 @@ def role_type_versions(
     return out
 
 
+# `cases` once more, for the ids of the cases naming a person inside a query on `cases`
+# (the same table without an alias would be the outer query's row).
+_OWNED = table_of(Case).alias("owned")
+
+
 def visible_cases_condition(
     actor: Actor, type_roles: Mapping[TypeVersion, frozenset[str]]
 ) -> ColumnElement[bool]:
@@ -204,12 +209,20 @@ def visible_cases_condition(
     """
     if actor.is_admin:
         return true()
-    participant = exists(
-        select(CaseParticipant.case_id)
-        .join(User, User.id == CaseParticipant.user_id)
-        .where(CaseParticipant.case_id == Case.id, User.username == actor.id)
+    # The cases naming the person, as one list of ids (their own, and those they take
+    # part in): a requester's case list reads those few cases by id, where testing
+    # every case in list order for an owner or a participant row took 300-580 ms at
+    # 200,000 cases (SQLite and PostgreSQL alike).
+    owned = _OWNED.c
+    named = Case.id.in_(
+        select(owned.id)
+        .where(owned.owner == actor.id)
+        .union_all(
+            select(CaseParticipant.case_id)
+            .join(User, User.id == CaseParticipant.user_id)
+            .where(User.username == actor.id)
+        )
     )
-    named = or_(Case.owner == actor.id, participant)
     shared: list[ColumnElement[bool]] = []
     if actor.teams:
         shared.append(Case.team.in_(sorted(actor.teams)))
