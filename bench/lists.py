@@ -1,0 +1,127 @@
+"""Case lists (`GET /cases`, `casework case list`) on a large database.
+
+Loads synthetic cases the way bench/store.py (3) does (COPY / executemany, ANALYZE),
+then times `queries.list_cases` as the API runs it (ORM rows, a page of 50) for the
+lists a case worker or a manager opens: all cases and a status's cases newest first,
+a case type's, someone's work, a requester's own cases, the page after a page, a sort
+by priority, a case file filter, and text searches (their documents built first).
+Median of 7 runs each, on SQLite and PostgreSQL. Figures in docs/performance.md.
+
+    .venv/bin/python bench/lists.py                     # 200,000 cases, both databases
+    .venv/bin/python bench/lists.py --cases 50000 --db sqlite
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from casework.services import queries, search
+from casework.services.actors import Actor
+from casework.store.db import make_engine, session_factory
+from casework.store.tables import PlanItemRow
+from store import Target, pg_available, populate  # bench/ is the script's path
+
+ADMIN = Actor("bench-admin", is_admin=True)
+REQUESTER = Actor("bench-requester")  # no role: sees the cases naming them (none here)
+RUNS = 7
+
+
+def timed(run: Callable[[], queries.Page]) -> tuple[float, int]:
+    samples = []
+    rows = 0
+    for _ in range(RUNS):
+        t0 = time.perf_counter()
+        page = run()
+        samples.append((time.perf_counter() - t0) * 1000)
+        rows = len(page.cases)
+    return statistics.median(samples), rows
+
+
+def lists(target: Target, n_cases: int, texts: bool) -> None:
+    url = target.new_db("lists")
+    print(f"{target.kind}: loading {n_cases:,} cases...", flush=True)
+    populate(target, url, n_cases)
+    engine = make_engine(url)
+    db = session_factory(engine)
+    if texts:
+        started = time.perf_counter()
+        indexed = search.reindex_all(db)
+        print(
+            f"  search documents of {indexed:,} cases built in "
+            f"{time.perf_counter() - started:.0f} s",
+            flush=True,
+        )
+        if target.kind == "postgresql":
+            # As autovacuum would have: merges GIN's pending list, refreshes statistics.
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("VACUUM ANALYZE")
+    with db() as session:
+        someone = session.scalar(
+            select(PlanItemRow.assignee).where(PlanItemRow.assignee.is_not(None)).limit(1)
+        )
+        first = queries.list_cases(session, actor=ADMIN)
+
+    def page(actor: Actor = ADMIN, **kwargs: Any) -> Callable[[], queries.Page]:
+        def run() -> queries.Page:
+            with db() as session:
+                return queries.list_cases(session, actor=actor, **kwargs)
+
+        return run
+
+    cases: list[tuple[str, Callable[[], queries.Page]]] = [
+        ("all cases, newest first", page()),
+        ("the page after it (cursor)", page(cursor=first.next_cursor)),
+        ("active cases, newest first", page(status="active")),
+        ("a type's active cases", page(type_id="bench_seq3", status="active")),
+        ("a type's cases", page(type_id="bench_seq3")),
+        ("a type with no cases", page(type_id="no_such_type")),
+        (f"assignee={someone}", page(assignee=someone)),
+        ("assignee with no work", page(assignee="nobody")),
+        ("a requester's own cases", page(actor=REQUESTER)),
+        ("sorted by priority", page(sort="priority")),
+        ("case file filter amount > 9990", page(filters=["amount > 9990"])),
+    ]
+    if texts:
+        cases += [
+            ("text: a word every case has", page(text="Synthetic")),
+            ("text: a rare word", page(text="Synthetic case 4711")),
+            ("text: no match", page(text="nothinglikethis")),
+        ]
+    for label, run in cases:
+        ms, rows = timed(run)
+        print(f"  {label:34s} {ms:8.1f} ms  ({rows} rows)", flush=True)
+    engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=200_000)
+    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--no-text", action="store_true", help="skip the text searches")
+    args = parser.parse_args()
+    kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    for kind in kinds:
+        if kind == "postgresql":
+            problem = pg_available()
+            if problem:
+                print(f"postgresql: skipped ({problem})")
+                continue
+        target = Target(kind, Path(tempfile.mkdtemp(prefix="casework-lists-")))
+        try:
+            lists(target, args.cases, texts=not args.no_text)
+        finally:
+            target.drop()
+            shutil.rmtree(target.workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
