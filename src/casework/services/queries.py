@@ -150,10 +150,8 @@ def list_cases(
         # Documents still behind a write are rebuilt first: a search finds what was
         # written before it (best before the session's first statement: see catch_up).
         catch_up(session)
-        # A case id typed into the search box finds that case too.
-        # One IN over both, not an OR: each database may then start from the matching
-        # cases (few, when the words are rare) instead of testing every case in list order.
-        # No words at all (only punctuation): no condition, as before.
+        # The cases found, and the case whose id was typed into the search box (see
+        # _matching). Text without words (only punctuation) sets no condition.
         found = matching_ids(session, text)
         if found is not None:
             conditions.append(_matching(session, found, text))

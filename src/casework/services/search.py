@@ -41,7 +41,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     Dialect,
     Engine,
@@ -54,7 +53,6 @@ from sqlalchemy import (
     select,
     table,
     text,
-    true,
 )
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -336,20 +334,12 @@ def _pg_row(case_id: str, doc: Document) -> dict[str, str]:
 # --- searching ---------------------------------------------------------------------------
 
 
-def search_condition(
-    session_or_dialect: Session | Connection | Engine | Dialect, user_text: str
-) -> ColumnElement[bool]:
-    """The cases whose title, case file strings or notes contain every word of
-    `user_text`, the last one as a prefix; no words at all is no condition."""
-    found = matching_ids(session_or_dialect, user_text)
-    return true() if found is None else Case.id.in_(found)
-
-
 def matching_ids(
     session_or_dialect: Session | Connection | Engine | Dialect, user_text: str
 ) -> Select[tuple[str]] | None:
-    """The ids of the cases `search_condition` finds, as a subquery; None when the text
-    has no words (nothing to look for)."""
+    """The ids of the cases whose title, case file strings or notes contain every word
+    of `user_text`, the last one as a prefix, as a subquery; None when the text has no
+    words (nothing to look for)."""
     terms = words(user_text)
     if not terms:
         return None
