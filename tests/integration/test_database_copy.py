@@ -253,8 +253,13 @@ def test_the_cli_copies_says_what_it_did_and_fails_in_one_line(tmp_path: Path) -
     again = runner.invoke(app, ["db", "copy", "--to", target, "--database-url", source])
     assert again.exit_code == 2
     assert again.output.strip().splitlines() == [
-        f"error: {target}: the target is not empty: table case_type_versions has rows"
+        f"error: copy from {source} to {target}: the target is not empty: "
+        "table case_type_versions has rows"
     ]
+    bad = runner.invoke(app, ["db", "copy", "--to", "nonsense", "--database-url", source])
+    assert bad.exit_code == 2
+    assert bad.output.startswith(f"error: copy from {source} to (invalid URL): ")
+    assert "nothing was copied" in bad.output and len(bad.output.strip().splitlines()) == 1
 
     other = f"sqlite:///{tmp_path / 'json.db'}"
     as_json = runner.invoke(app, ["db", "copy", "--to", other, "--database-url", source, "--json"])

@@ -239,15 +239,23 @@ def copy(
         def advance(table: str, rows: int) -> None:
             progress.update(task, description=f"copying {table}", advance=rows)
 
+        where = f"copy from {shown_url(source)} to {shown_url(to)}"
         try:
             report = copy_database(source, to, on_rows=advance, on_step=step)
         except CopyRefused as exc:
-            fail(f"{shown_url(to)}: {exc}")
+            fail(f"{where}: {exc}")
         except CopyUnchecked as exc:
-            fail(f"{shown_url(to)}: the rows were copied, but {one_line(exc)}")
-        except (CommandError, SQLAlchemyError, migrate.MigrationError, OSError) as exc:
+            fail(f"{where}: the rows were copied, but {one_line(exc)}")
+        except (
+            CommandError,
+            SQLAlchemyError,
+            migrate.MigrationError,
+            OSError,
+            ImportError,
+            ValueError,
+        ) as exc:
             # The rows are written in one transaction: none of them stayed.
-            fail(f"{one_line(exc)} (nothing was copied into {shown_url(to)})")
+            fail(f"{where}: {one_line(exc)} (nothing was copied)")
     rows = sum(report.tables.values())
     if json_out:
         print_json(
