@@ -20,6 +20,10 @@ def database_url() -> str:
     return os.environ.get("CASEWORK_DATABASE_URL") or DEFAULT_URL
 
 
+# The most page cache one SQLite connection keeps, in KiB.
+SQLITE_CACHE_KIB = 32 * 1024
+
+
 def make_engine(url: str | None = None, *, synchronous: str = "FULL", **kwargs: Any) -> Engine:
     """An engine for `url` (default: CASEWORK_DATABASE_URL, else ./casework.db).
 
@@ -41,6 +45,11 @@ def make_engine(url: str | None = None, *, synchronous: str = "FULL", **kwargs: 
             cur.execute(f"PRAGMA synchronous={synchronous}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            # SQLite's default page cache is 2 MiB a connection: once the hot pages of a
+            # busy database no longer fit, every write reads pages back from the OS. At
+            # 60,000 cases, rebuilding search documents went 10x slower per case with it
+            # than with 32 MiB. Pages are allocated as they are read, up to the cap.
+            cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
             cur.close()
 
         @event.listens_for(engine, "begin")
