@@ -95,7 +95,7 @@ from casework.services import case_types, cases, queries, search, work
 from casework.services.actors import SYSTEM, Actor
 from casework.services.audit import GENESIS, event_hash
 from casework.services.transactions import holding
-from casework.store.db import make_engine, session_factory
+from casework.store.db import SQLITE_CACHE_KIB, make_engine, session_factory
 from casework.store.direct import DirectStatement
 from casework.store.migrate import upgrade
 from casework.store.tables import INBOX_WHERE, Case, CaseEvent, Job, PlanItemRow, table_of
@@ -216,6 +216,7 @@ class Target:
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
             return conn
         options = make_url(url).query["options"]
         return psycopg.connect(pg_conninfo(), options=options)
