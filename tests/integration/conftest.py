@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -70,8 +71,8 @@ def postgres_admin() -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture
-def postgres_schema_url(postgres_admin: Engine) -> Iterator[str]:
+@contextmanager
+def _new_schema(postgres_admin: Engine) -> Iterator[str]:
     """The URL of a new, empty schema in the PostgreSQL test database; dropped afterwards."""
     schema = f"t_{uuid.uuid4().hex[:16]}"
     with postgres_admin.connect() as conn:
@@ -84,6 +85,20 @@ def postgres_schema_url(postgres_admin: Engine) -> Iterator[str]:
             # Fail (not hang) if the test left a connection holding locks in the schema.
             conn.execute(text("SET lock_timeout = '20s'"))
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+@pytest.fixture
+def postgres_schema_url(postgres_admin: Engine) -> Iterator[str]:
+    """The URL of a new, empty schema in the PostgreSQL test database; dropped afterwards."""
+    with _new_schema(postgres_admin) as url:
+        yield url
+
+
+@pytest.fixture
+def other_postgres_schema_url(postgres_admin: Engine) -> Iterator[str]:
+    """A second one, for tests that need two databases (`db_url` gives one)."""
+    with _new_schema(postgres_admin) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

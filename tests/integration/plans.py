@@ -16,9 +16,16 @@ def query_plan(conn: Connection, statement: Any, params: dict[str, Any]) -> str:
     values = compiled.construct_params(params)
     order = getattr(compiled, "positiontup", None)
     args: Any = tuple(values[n] for n in order) if order else values
+    return sql_plan(conn, compiled.string, args)
+
+
+def sql_plan(conn: Connection, sql: str, args: Any, *, dear: tuple[str, ...] = ("seqscan",)) -> str:
+    """The plan of SQL text with its DBAPI parameters (as an execution event sees them).
+    `dear`: what PostgreSQL is told to avoid (`enable_<name> = off`) on tiny test tables,
+    so it plans as it would on a big one."""
     if conn.dialect.name == "sqlite":
-        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + compiled.string, args).all()
+        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, args).all()
         return "\n".join(str(r[-1]) for r in rows)
-    # Tiny test tables: make scans look as expensive as on a big table.
-    conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-    return "\n".join(str(r[0]) for r in conn.exec_driver_sql("EXPLAIN " + compiled.string, args))
+    for kind in dear:
+        conn.exec_driver_sql(f"SET LOCAL enable_{kind} = off")
+    return "\n".join(str(r[0]) for r in conn.exec_driver_sql("EXPLAIN " + sql, args))

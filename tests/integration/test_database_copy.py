@@ -4,14 +4,12 @@ row for row, with its hash chains, its ids and its times intact."""
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import JSON, Engine, insert, make_url, null, select, text
+from sqlalchemy import JSON, insert, make_url, null, select
 from typer.testing import CliRunner
 
 from casework.cli.main import app
@@ -30,26 +28,11 @@ NOW = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 ADMIN = Actor("admin", is_admin=True)
 
 
-@pytest.fixture
-def other_postgres_url(postgres_admin: Engine) -> Iterator[str]:
-    """A second empty schema (the `db_url` fixture gives one per test)."""
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    with postgres_admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = postgres_admin.url.update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with postgres_admin.connect() as conn:
-            conn.execute(text("SET lock_timeout = '20s'"))
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def target_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'target.db'}"
-    url: str = request.getfixturevalue("other_postgres_url")
+    url: str = request.getfixturevalue("other_postgres_schema_url")
     return url
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, Engine, bindparam, event, select
 from sqlalchemy.orm import Session
-from tests.integration.plans import query_plan
+from tests.integration.plans import query_plan, sql_plan
 
 from casework.services import queries, work
 from casework.services.actors import SYSTEM, Actor
@@ -18,25 +18,28 @@ from casework.worker import jobs
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
+def _case_row(case_id: str, **changes: Any) -> dict[str, Any]:
+    """A `cases` row with every required column; `changes` override them."""
+    return {
+        "id": case_id,
+        "type_id": "t",
+        "type_version": 1,
+        "title": "T",
+        "status": "active",
+        "priority": 3,
+        "opened_at": NOW,
+        "updated_at": NOW,
+        "data": {},
+        "state": {},
+        "version": 1,
+        "last_seq": 0,
+        "last_hash": "0" * 64,
+        **changes,
+    }
+
+
 def _items(conn: Connection, n: int) -> None:
-    conn.execute(
-        table_of(Case).insert(),
-        {
-            "id": "C-1",
-            "type_id": "t",
-            "type_version": 1,
-            "title": "T",
-            "status": "active",
-            "priority": 3,
-            "opened_at": NOW,
-            "updated_at": NOW,
-            "data": {},
-            "state": {},
-            "version": 1,
-            "last_seq": 0,
-            "last_hash": "0" * 64,
-        },
-    )
+    conn.execute(table_of(Case).insert(), _case_row("C-1"))
     conn.execute(
         table_of(PlanItemRow).insert(),
         [
@@ -132,22 +135,14 @@ def _cases(conn: Connection, n: int) -> None:
     conn.execute(
         table_of(Case).insert(),
         [
-            {
-                "id": f"C-{i:04d}",
-                "type_id": "t",
-                "type_version": 1,
-                "title": f"Case {i}",
-                "status": ("active", "completed")[i % 2],
-                "priority": 1 + i % 5,
+            _case_row(
+                f"C-{i:04d}",
+                title=f"Case {i}",
+                status=("active", "completed")[i % 2],
+                priority=1 + i % 5,
                 # Some cases opened in the same second: the id breaks the tie.
-                "opened_at": NOW + timedelta(seconds=i // 3),
-                "updated_at": NOW,
-                "data": {},
-                "state": {},
-                "version": 1,
-                "last_seq": 0,
-                "last_hash": "0" * 64,
-            }
+                opened_at=NOW + timedelta(seconds=i // 3),
+            )
             for i in range(n)
         ],
     )
@@ -169,18 +164,10 @@ def _list_plans(
             page = queries.list_cases(session, actor=actor, **kwargs)
     finally:
         event.remove(engine, "before_cursor_execute", seen)
-    plans = []
     with engine.begin() as conn:
-        for sql, params in statements:
-            if conn.dialect.name == "sqlite":
-                rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params).all()
-                plans.append("\n".join(str(r[-1]) for r in rows))
-            else:
-                # Tiny test tables: make scans and sorts look as dear as on a big table.
-                for kind in ("seqscan", "bitmapscan", "sort"):
-                    conn.exec_driver_sql(f"SET LOCAL enable_{kind} = off")
-                rows = conn.exec_driver_sql("EXPLAIN " + sql, params).all()
-                plans.append("\n".join(str(r[0]) for r in rows))
+        # Sorts too: a list read in order must not look dearer than sorting ten rows.
+        dear = ("seqscan", "bitmapscan", "sort")
+        plans = [sql_plan(conn, sql, params, dear=dear) for sql, params in statements]
     return [c.id for c in page.cases], plans
 
 
