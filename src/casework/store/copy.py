@@ -120,7 +120,7 @@ def _copy_table(
     columns = list(table.columns)
     nullable_json = [c for c in columns if _is_json(c) and c.nullable]
     # For a nullable JSON column, whether the value is SQL NULL: both read back as None.
-    flags = [c.is_(None).label(f"null_{c.name}") for c in nullable_json]
+    flags = [c.is_(None).label(_null_flag(c)) for c in nullable_json]
     query = select(*columns, *flags).order_by(*table.primary_key.columns)
     statement = insert(table).values(
         {c.name: bindparam(_param(c), type_=_bind_type(c)) for c in columns}
@@ -141,6 +141,10 @@ def _param(column: Column[Any]) -> str:
     return f"p_{column.name}"
 
 
+def _null_flag(column: Column[Any]) -> str:
+    return f"null_{column.name}"
+
+
 def _is_json(column: Column[Any]) -> bool:
     return isinstance(column.type, JSON)
 
@@ -155,19 +159,19 @@ def _bind_type(column: Column[Any]) -> Any:
 def _converter(
     columns: list[Column[Any]], nullable_json: list[Column[Any]]
 ) -> Callable[[Mapping[Any, Any]], dict[str, Any]]:
-    times = [c.name for c in columns if isinstance(c.type, DateTime)]
-    json_nulls = [(c.name, f"null_{c.name}") for c in nullable_json]
     names = [(c.name, _param(c)) for c in columns]
+    times = [_param(c) for c in columns if isinstance(c.type, DateTime)]
+    json_nulls = [(_param(c), _null_flag(c)) for c in nullable_json]
 
     def convert(row: Mapping[Any, Any]) -> dict[str, Any]:
         values = {param: row[name] for name, param in names}
-        for name in times:
-            value = values[f"p_{name}"]
+        for param in times:
+            value = values[param]
             if isinstance(value, datetime):
-                values[f"p_{name}"] = _utc(value)
-        for name, flag in json_nulls:
-            if values[f"p_{name}"] is None and not row[flag]:
-                values[f"p_{name}"] = JSON.NULL
+                values[param] = _utc(value)
+        for param, flag in json_nulls:
+            if values[param] is None and not row[flag]:
+                values[param] = JSON.NULL
         return values
 
     return convert
