@@ -101,8 +101,10 @@ def test_a_copy_holds_every_row_of_every_table_and_carries_on_as_the_original(
 ) -> None:
     known = filled(db_url)
     before = contents(db_url)
-    steps: list[str] = []
-    report = copy_database(db_url, target_url, on_step=lambda what, rows: steps.append(what))
+    steps: list[tuple[str, int | None]] = []
+    report = copy_database(
+        db_url, target_url, on_step=lambda what, rows: steps.append((what, rows))
+    )
 
     assert report.problems == []
     copied = contents(target_url)
@@ -112,7 +114,9 @@ def test_a_copy_holds_every_row_of_every_table_and_carries_on_as_the_original(
     assert copied == {k: v for k, v in before.items() if k != "case_search_pending"}
     assert report.tables == {name: len(rows) for name, rows in before.items()}
     assert report.tables["cases"] == 8 and report.tables["case_events"] > 8
-    assert steps[-1] == "building the search index of the target"
+    # The progress total is counted in the copy's own snapshot: exactly what it copies.
+    assert ("copying the tables", sum(report.tables.values())) in steps
+    assert steps[-1][0] == "building the search index of the target"
     assert report.indexed == 8
 
     engine = make_engine(target_url)
@@ -252,3 +256,24 @@ def test_the_cli_copies_says_what_it_did_and_fails_in_one_line(tmp_path: Path) -
     assert summary["tables"]["cases"] == len(known["case_ids"]) == 8
     assert summary["rows"] == sum(summary["tables"].values())
     assert summary["cases_indexed"] == 8
+
+
+def test_a_chain_broken_in_the_source_is_named_and_the_cli_exits_1(tmp_path: Path) -> None:
+    source = f"sqlite:///{tmp_path / 'casework.db'}"
+    known = filled(source)
+    victim = known["case_ids"][3]
+    engine = make_engine(source)
+    try:
+        with engine.begin() as conn:  # someone edited the log behind Casework's back
+            conn.exec_driver_sql(
+                "UPDATE case_events SET actor = 'mallory' WHERE case_id = ? AND seq = 2",
+                (victim,),
+            )
+    finally:
+        engine.dispose()
+    target = f"sqlite:///{tmp_path / 'copy.db'}"
+    result = CliRunner().invoke(app, ["db", "copy", "--to", target, "--database-url", source])
+    assert result.exit_code == 1, result.output
+    broken = [line for line in result.output.splitlines() if line.startswith("broken chain:")]
+    assert len(broken) == 1 and broken[0].startswith(f"broken chain: case {victim}: event 2: ")
+    assert "verified on the target" not in result.output

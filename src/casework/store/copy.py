@@ -69,16 +69,20 @@ def copy_tables(
     target: Engine,
     *,
     on_rows: Callable[[str, int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
     batch: int = BATCH,
 ) -> dict[str, int]:
     """Copy every row of every schema table from `source` into `target` (migrated to the
-    same revision, and empty); the rows copied per table. `on_rows(table, n)` is told
-    of each batch written."""
+    same revision, and empty); the rows copied per table. `on_total(n)` is told how
+    many rows the snapshot holds before the first is written (counted only when it is
+    given), `on_rows(table, n)` of each batch written."""
     tables = schema_tables()
     with _snapshot(source) as src, target.begin() as dst:
         for table in tables:
             if dst.execute(select(literal(1)).select_from(table).limit(1)).first():
                 raise CopyRefused(f"the target is not empty: table {table.name} has rows")
+        if on_total is not None:
+            on_total(sum(_counts(src).values()))
         copied = {table.name: _copy_table(src, dst, table, batch, on_rows) for table in tables}
         if dst.dialect.name == "postgresql":
             _move_sequences(dst, tables)
@@ -88,10 +92,14 @@ def copy_tables(
 def table_counts(engine: Engine) -> dict[str, int]:
     """The rows of each schema table, in one snapshot."""
     with _snapshot(engine) as conn:
-        return {
-            table.name: conn.execute(select(func.count()).select_from(table)).scalar_one()
-            for table in schema_tables()
-        }
+        return _counts(conn)
+
+
+def _counts(conn: Connection) -> dict[str, int]:
+    return {
+        table.name: conn.execute(select(func.count()).select_from(table)).scalar_one()
+        for table in schema_tables()
+    }
 
 
 @contextmanager
