@@ -4,19 +4,24 @@ on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, select, text, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.engine import commands as c
 from casework.services import case_types, cases
 from casework.services.actors import SYSTEM
 from casework.services.errors import InvalidInput
-from casework.services.transactions import holding, transaction
+from casework.services.transactions import _HELD, busy, holding, transaction
 from casework.store.db import session_factory
+from casework.store.direct import DirectStatement
 from casework.store.tables import Case
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -158,3 +163,108 @@ def test_a_writing_session_takes_the_sqlite_write_lock_at_its_start(
     writer.join(10)
     assert not writer.is_alive()
     assert _text(db, case_id) == "second"
+
+
+def _titles(db: sessionmaker[Session], *case_ids: str) -> list[str]:
+    with db() as session:
+        return [session.scalar(select(Case.title).where(Case.id == i)) or "" for i in case_ids]
+
+
+def _retitle(conn: Connection, case_id: str, title: str) -> None:
+    conn.execute(update(Case).where(Case.id == case_id).values(title=title))
+
+
+@pytest.mark.parametrize("held", [False, True])
+def test_statements_through_sqlalchemy_join_the_transaction_and_end_with_it(
+    db: sessionmaker[Session], held: bool
+) -> None:
+    """`transaction` begins and commits on the driver; a statement run through
+    SQLAlchemy inside it is part of that one transaction, committed or rolled back
+    with the rest, and the connection is ready for the next transaction after either."""
+    first = cases.open_case(db, actor=SYSTEM, type_id="note_pad", now=NOW).case_id
+    second = cases.open_case(db, actor=SYSTEM, type_id="note_pad", now=NOW).case_id
+    with holding(db) if held else nullcontext():
+        with pytest.raises(RuntimeError), transaction(db) as conn:
+            _retitle(conn, first, "lost")
+            _retitle(conn, second, "lost too")
+            raise RuntimeError("changed my mind")
+        assert _titles(db, first, second) == ["Note pad " + first, "Note pad " + second]
+        with transaction(db) as conn:
+            _retitle(conn, first, "kept")
+            assert busy(conn) and conn.in_transaction()
+            _retitle(conn, second, "kept too")
+        assert not held or not busy(conn)  # (a connection of the pool's is closed)
+        assert _titles(db, first, second) == ["kept", "kept too"]
+        with transaction(db) as conn:
+            assert busy(conn) and not conn.in_transaction()  # the driver's only
+        # A command after both kinds: the connection was left with no transaction open.
+        _set(db, first, "after", [])
+    assert _text(db, first) == "after"
+
+
+def test_an_error_of_the_driver_comes_back_as_sqlalchemys(db: sessionmaker[Session]) -> None:
+    """What the services catch (IntegrityError, OperationalError...) is SQLAlchemy's
+    class whether the statement, the BEGIN or the COMMIT failed on the driver."""
+    case_id = cases.open_case(db, actor=SYSTEM, type_id="note_pad", now=NOW).case_id
+    bind = db.kw["bind"]
+    if bind.dialect.name == "sqlite":
+        # The write lock held elsewhere: BEGIN IMMEDIATE gives up after the busy timeout.
+        blocker = bind.connect()
+        blocker.connection.driver_connection.execute("BEGIN IMMEDIATE")
+        try:
+            with holding(db):
+                conn = _HELD.get()[bind]  # type: ignore[index]
+                conn.connection.driver_connection.execute("PRAGMA busy_timeout=50")
+                with pytest.raises(OperationalError, match="locked"), transaction(db):
+                    pass
+                assert not busy(conn)
+        finally:
+            blocker.rollback()
+            blocker.close()
+    else:
+        # A deferred constraint fails at COMMIT, on the driver.
+        with holding(db):
+            with pytest.raises(IntegrityError), transaction(db) as conn:
+                for sql in (
+                    "CREATE TEMPORARY TABLE once (x int UNIQUE DEFERRABLE INITIALLY "
+                    "DEFERRED) ON COMMIT DROP",
+                    "INSERT INTO once VALUES (1), (1)",
+                ):
+                    DirectStatement(text(sql)).execute(conn, {})
+            assert not busy(conn)
+    _set(db, case_id, "still works", [])
+    assert _text(db, case_id) == "still works"
+
+
+def _round_trips(conn: Connection, work: Callable[[], object], tmp_path: Path) -> int:
+    """How many times the client waited for the server during `work`: each wait ends
+    with the server's ReadyForQuery, in libpq's protocol trace."""
+    pgconn = conn.connection.driver_connection.pgconn  # type: ignore[union-attr]
+    trace = tmp_path / "trace.txt"
+    with trace.open("w") as out:
+        pgconn.trace(out.fileno())
+        try:
+            work()
+        finally:
+            pgconn.untrace()
+    return sum("\tB\t" in line and "ReadyForQuery" in line for line in trace.open())
+
+
+def test_a_command_costs_two_round_trips_on_postgresql(
+    db: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """BEGIN goes with the command's statements (one pipeline), then COMMIT: psycopg
+    alone would wait for the BEGIN first. A claim from a queue reads its pick first
+    (with the BEGIN), then writes, then commits."""
+    bind = db.kw["bind"]
+    if bind.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's protocol")
+    case_id = cases.open_case(db, actor=SYSTEM, type_id="note_pad", now=NOW).case_id
+    with holding(db):
+        _set(db, case_id, "warm", [])  # the case is warm: no read of its row
+        conn = _HELD.get()[bind]  # type: ignore[index]
+        assert _round_trips(conn, lambda: _set(db, case_id, "next", []), tmp_path) == 2
+        with transaction(db) as tx:
+            tx.execute(select(Case.version).where(Case.id == case_id)).scalar()
+        assert not busy(conn)
+    assert _text(db, case_id) == "next"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -54,3 +54,20 @@ def test_other_types_formats_and_dialects_keep_their_own_processor() -> None:
     impl = DateTime(timezone=True).dialect_impl(postgresql.dialect())
     pg_process = impl.bind_processor(postgresql.dialect())
     assert pg_process is None or quicker(impl, pg_process) is pg_process
+
+
+def test_the_last_datetime_is_converted_once_and_never_confused_with_an_equal_one() -> None:
+    """A command binds its `now` in several statements: the SQLite processor converts a
+    datetime object once. Another object is converted anew even when it is equal (the
+    same instant with another offset is another local time, which is what is stored)."""
+    process, fast = _processors(DateTime(timezone=True), SQLITE)
+    utc = datetime(2026, 3, 2, 9, 30, 1, 5, tzinfo=UTC)
+    paris = utc.astimezone(timezone(timedelta(hours=1)))
+    assert utc == paris
+    first = fast(utc)
+    assert fast(utc) is first  # the stored text, not a new conversion
+    assert fast(paris) == process(paris) == "2026-03-02 10:30:01.000005"
+    assert fast(utc) == process(utc) == "2026-03-02 09:30:01.000005"
+    naive = datetime(2026, 3, 2, 9, 30)
+    for value in (naive, naive, datetime(2026, 3, 2, 9, 30)):
+        assert fast(value) == process(value)

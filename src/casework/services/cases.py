@@ -42,7 +42,7 @@ from casework.services.projection import (
     start_case_update,
     state_columns,
 )
-from casework.services.search import mark_stale
+from casework.services.search import has_index, mark
 from casework.services.transactions import transaction
 from casework.services.warm import WarmCase
 from casework.store.direct import DirectQuery, DirectStatement, json_text, pipeline
@@ -147,6 +147,10 @@ def open_case(
         first = encoded_log_row(GENESIS, case_id, 1, "CaseOpened", opened, actor.id, now)
         rows, last_seq, last_hash = event_rows(case_id, 1, first["hash"], events, actor, now)
         rows.insert(0, first)
+        # Its search document is marked in the pipeline; whether the database has the
+        # index is asked before it (a read through SQLAlchemy, which cannot run inside a
+        # pipeline; answered from memory once it is yes).
+        indexed = has_index(conn)
         with pipeline(conn):
             _INSERT_CASE.execute(
                 conn,
@@ -176,7 +180,8 @@ def open_case(
                 now=now,
                 priority=values.get("priority", priority),
             )
-        mark_stale(conn, case_id, last_seq)  # its search document: see services.search
+            if indexed:
+                mark(conn, case_id, last_seq)  # its search document: services.search
         webhooks.enqueue(conn, type_id, case_id, rows)
         ref = CaseRef(case_id, 1, values["status"])
         _remember(conn, actor, idempotency_key, request, ref, now)
@@ -327,6 +332,7 @@ def _apply(
     # One round trip on PostgreSQL for all of it. The case row first: its conditional
     # UPDATE is the check that the state the command ran on is still the stored one,
     # and takes the row lock; when it matched nothing, the rest is rolled back.
+    marking = "data" in values and has_index(conn)  # before the pipeline: see open_case
     try:
         with pipeline(conn):
             updated = start_case_update(conn, case_id, version, values, case.last_hash)
@@ -342,6 +348,8 @@ def _apply(
             )
             if priority != case.priority:
                 reprioritise(conn, case_id, priority, now)
+            if marking:
+                mark(conn, case_id, last_seq)
     except IntegrityError:
         # Events numbered after a stale last_seq collide with stored ones.
         if from_warm:
@@ -349,8 +357,6 @@ def _apply(
         raise
     if not updated.rowcount:
         raise _StaleWarm if from_warm else _LostRace
-    if "data" in values:
-        mark_stale(conn, case_id, last_seq)
     webhooks.enqueue(conn, case.type_id, case_id, rows)
     status = after["status"]
     warm = WarmCase(

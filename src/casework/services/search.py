@@ -165,8 +165,13 @@ def mark_stale(session: Session | Connection, case_id: str, seq: int) -> None:
     """Note that the case's title, case file or notes changed in this transaction, whose
     last log entry is `seq`: its document is rebuilt by the next batch."""
     if has_index(session):
-        conn = session if isinstance(session, Connection) else session.connection()
-        _MARK.execute(conn, {"case_id": case_id, "seq": seq})
+        mark(session if isinstance(session, Connection) else session.connection(), case_id, seq)
+
+
+def mark(conn: Connection, case_id: str, seq: int) -> None:
+    """`mark_stale` for a caller that knows the database has the index (`has_index`):
+    a direct statement only, so it can go in a pipeline."""
+    _MARK.execute(conn, {"case_id": case_id, "seq": seq})
 
 
 def index_case(session: Session | Connection, case_id: str) -> None:

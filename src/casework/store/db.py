@@ -13,6 +13,8 @@ from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
+from casework.store import deferred_begin
+
 DEFAULT_URL = "sqlite:///./casework.db"
 
 
@@ -60,8 +62,13 @@ def make_engine(url: str | None = None, *, synchronous: str = "FULL", **kwargs: 
             # statement, and writers go on meanwhile.
             # Straight on the DBAPI connection: this runs before every write, and a
             # full SQLAlchemy execution costs more than the statement itself.
+            driver = conn.connection.driver_connection
+            if driver.in_transaction:
+                # A statement run through SQLAlchemy inside a transaction begun on the
+                # driver (`services.transactions`): that transaction is this one.
+                return
             reading = conn.get_execution_options().get(READING)
-            conn.connection.driver_connection.execute("BEGIN" if reading else "BEGIN IMMEDIATE")
+            driver.execute("BEGIN" if reading else "BEGIN IMMEDIATE")
 
         return engine
     if url.startswith("postgresql://"):
@@ -75,6 +82,12 @@ def make_engine(url: str | None = None, *, synchronous: str = "FULL", **kwargs: 
     engine = create_engine(url, **kwargs)
     if not kwargs.get("pool_pre_ping"):
         _ping_when_idle(engine)
+
+    @event.listens_for(engine, "begin")
+    def _begin_due(conn: Any) -> None:
+        # Inside a transaction whose BEGIN waits for its first statement: this one.
+        deferred_begin.begin_now(conn)
+
     return engine
 
 

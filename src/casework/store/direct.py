@@ -37,6 +37,8 @@ from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
+from casework.store import deferred_begin
+
 Processor = Callable[[Any], Any]
 # SQLAlchemy's default storage format for SQLite DATETIME columns.
 _SQLITE_DATETIME_FORMAT: str = SQLITE_DATETIME._storage_format
@@ -241,6 +243,11 @@ def _converted(value: Any, process: Processor, memo: dict[tuple[int, Processor],
     return converted
 
 
+# The last datetime `quicker`'s SQLite processor converted, and its text: one pair,
+# replaced whole, so threads sharing it read a consistent one.
+_LAST_SQLITE_DATETIME: tuple[object, str] = (object(), "")
+
+
 def quicker(impl: Any, process: Processor) -> Processor:
     """`process`, or a quicker function known to give the same values (a property test
     holds them equal). SQLite's DATETIME formats a dict of seven fields for every value
@@ -249,9 +256,18 @@ def quicker(impl: Any, process: Processor) -> Processor:
         exact = datetime
 
         def sqlite_datetime(value: Any) -> Any:
+            global _LAST_SQLITE_DATETIME
             if type(value) is exact:
+                # The same object as the last one: a command binds its `now` in each of
+                # its statements. (The pair keeps the object alive, so no other value
+                # can be at that address meanwhile.)
+                last = _LAST_SQLITE_DATETIME
+                if last[0] is value:
+                    return last[1]
                 # "YYYY-MM-DD HH:MM:SS.ffffff", any offset cut off as SQLAlchemy does.
-                return value.isoformat(" ", "microseconds")[:26]
+                text = value.isoformat(" ", "microseconds")[:26]
+                _LAST_SQLITE_DATETIME = (value, text)
+                return text
             return process(value)  # None, dates, subclasses, errors: SQLAlchemy's own
 
         return sqlite_datetime
@@ -392,11 +408,18 @@ def _cursor(
 ) -> Any:
     """The statement run on the transaction's DBAPI cursor; errors as SQLAlchemy's."""
     cursor = _cursor_for(conn, kept, compiled)
+    run = cursor.executemany if many else cursor.execute
     try:
-        if many:
-            cursor.executemany(compiled.sql, prepared)
+        if kept is not None and deferred_begin.DUE in kept:
+            # The transaction's first statement: its BEGIN goes with it.
+            deferred_begin.send_with(
+                kept,
+                conn.connection.driver_connection,
+                kept.get(_PIPELINE) is not None,
+                lambda: run(compiled.sql, prepared),
+            )
         else:
-            cursor.execute(compiled.sql, prepared)
+            run(compiled.sql, prepared)
     except conn.dialect.loaded_dbapi.Error as exc:
         raise DBAPIError.instance(
             compiled.sql, prepared, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
