@@ -268,3 +268,28 @@ def test_a_command_costs_two_round_trips_on_postgresql(
             tx.execute(select(Case.version).where(Case.id == case_id)).scalar()
         assert not busy(conn)
     assert _text(db, case_id) == "next"
+
+
+def test_a_held_connection_lost_mid_command_fails_it_and_the_next_one_reconnects(
+    db: sessionmaker[Session],
+) -> None:
+    """The server ends the held connection (a restart, a failover): the command fails
+    with SQLAlchemy's error, having written nothing, and the next one, on the same held
+    Connection, gets a new DBAPI connection, out of autocommit as SQLAlchemy expects."""
+    bind = db.kw["bind"]
+    if bind.dialect.name != "postgresql":
+        pytest.skip("a server that ends connections")
+    case_id = cases.open_case(db, actor=SYSTEM, type_id="note_pad", now=NOW).case_id
+    with holding(db):
+        _set(db, case_id, "before", [])
+        conn = _HELD.get()[bind]  # type: ignore[index]
+        pid = conn.connection.driver_connection.info.backend_pid  # type: ignore[union-attr]
+        with bind.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with pytest.raises(OperationalError):
+            _set(db, case_id, "lost", [])
+        _set(db, case_id, "after", [])
+        driver = conn.connection.driver_connection
+        assert driver.info.backend_pid != pid  # type: ignore[union-attr]
+        assert driver.autocommit is False  # type: ignore[union-attr]
+    assert _text(db, case_id) == "after"

@@ -81,8 +81,8 @@ def _on_driver(conn: Connection) -> Iterator[None]:
             _driver_call(conn, driver.commit)
     finally:
         proxied.info.pop(_RUNNING, None)
-        if deferred:
-            _driver_call(conn, lambda: deferred_begin.finish(conn))
+        if deferred and not conn.invalidated:
+            _driver_call(conn, lambda: deferred_begin.finish(proxied))
 
 
 def _driver_call(conn: Connection, call: Callable[[], object]) -> None:

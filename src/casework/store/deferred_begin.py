@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection
+from sqlalchemy.pool import PoolProxiedConnection
 
 # In the DBAPI connection's `info` from `defer` until the BEGIN has gone out.
 DUE = "casework.begin_due"
@@ -65,9 +66,8 @@ def begin_now(conn: Connection) -> None:
         driver.execute("BEGIN")
 
 
-def finish(conn: Connection) -> None:
+def finish(proxied: PoolProxiedConnection) -> None:
     """After COMMIT or ROLLBACK: the connection back out of autocommit."""
-    proxied = conn.connection
     proxied.info.pop(DUE, None)
     driver: Any = proxied.driver_connection
     driver.autocommit = False
