@@ -17,17 +17,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 from tests.clock import Clock
 
 from casework.services import case_types, cases
 from casework.services.actors import SYSTEM
+from casework.services.transactions import holding, transaction
 from casework.store import migrate
 from casework.store.db import make_engine, session_factory
 from casework.store.tables import Case, CaseEvent, Job, PlanItemRow
 from casework.worker import HandlerContext, RetryPolicy, Worker, registered
 from casework.worker.handlers import adapt
+from casework.worker.jobs import claim
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -441,3 +443,38 @@ def test_a_crashed_job_is_taken_back_before_a_flood_of_newer_ones(
     [job] = _jobs(db, crashed, "automated_task")
     assert (job.status, job.attempts, job.locked_by) == ("done", 1, "w1")
     assert all(_jobs(db, c, "automated_task")[0].status == "pending" for c in others)
+
+
+def test_postgresql_plans_the_job_claim_once_per_connection_not_for_every_poll(
+    db: sessionmaker[Session], db_url: str
+) -> None:
+    """Like the task queue's pick (test_work): over a long queue of jobs not yet due, a
+    prepared claim's generic plan looks dearer than one planned for the poll's `now`,
+    so PostgreSQL planned it again on every poll (11 custom plans of 11 here)."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's plan cache")
+    with db.begin() as session:
+        # 20,000 pending jobs, due in a year: in the index the claim reads, never due.
+        session.execute(
+            text(
+                "INSERT INTO jobs (kind, payload, status, due_at, attempts, max_attempts,"
+                " idempotency_key, created_at) SELECT 'message', '{}', 'pending',"
+                " :later, 0, 5, 'filler-' || n, :now FROM generate_series(1, 20000) AS n"
+            ),
+            {"later": NOW + timedelta(days=365), "now": NOW},
+        )
+        session.execute(text("ANALYZE jobs"))
+    with holding(db):  # one connection, so one prepared statement per claim statement
+        for _ in range(16):
+            assert claim(db, worker="w1", now=NOW, lease=timedelta(minutes=5), limit=25) == []
+        with transaction(db) as conn:
+            plans = conn.execute(
+                text(
+                    "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+                    " WHERE statement LIKE '%SKIP LOCKED%'"
+                )
+            ).all()
+    # Two statements (expired leases, then due jobs), each prepared by psycopg after
+    # five runs, and from then on run on its generic plan, never planned again.
+    assert len(plans) == 2
+    assert all(generic == 11 and custom == 0 for generic, custom in plans)
