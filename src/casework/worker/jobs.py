@@ -167,8 +167,9 @@ _JOBS = table_of(Job)
 # when it looks no dearer than one made for the values at hand, and for "due before
 # $now" over a long queue of jobs not yet due it never does (a third of the queue
 # guessed against none), so the claim was planned again on every poll. Its plan is the
-# same either way: the partial index in due order, up to the limit. (Sent with the
-# transaction's BEGIN: no round trip of its own.)
+# same either way: the partial index in due order, up to the limit. The SET is a round
+# trip of its own, and an empty poll over 20,000 jobs not yet due still takes about
+# 300 µs less (1.1-1.3 against 1.4-1.5 ms).
 _GENERIC_PLANS = DirectStatement(text("SET LOCAL plan_cache_mode = force_generic_plan"))
 # Built once: these run for every job, and a prebuilt statement skips SQLAlchemy's
 # per-call construction and cache-key work.
