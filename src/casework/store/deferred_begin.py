@@ -1,4 +1,4 @@
-"""PostgreSQL: a write transaction's BEGIN sent with its first statement.
+"""PostgreSQL: a write transaction's BEGIN sent in front of its first pipeline.
 
 psycopg begins a transaction by sending BEGIN on its own and waiting for the answer
 (in pipeline mode too: it syncs after it), so every write transaction paid a round trip
