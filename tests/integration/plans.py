@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 
 def query_plan(conn: Connection, statement: Any, params: dict[str, Any]) -> str:
@@ -29,3 +29,16 @@ def sql_plan(conn: Connection, sql: str, args: Any, *, dear: tuple[str, ...] = (
     for kind in dear:
         conn.exec_driver_sql(f"SET LOCAL enable_{kind} = off")
     return "\n".join(str(r[0]) for r in conn.exec_driver_sql("EXPLAIN " + sql, args))
+
+
+def prepared_plans(conn: Connection, like: str) -> list[tuple[int, int]]:
+    """(generic plans, custom plans) of each statement prepared on this PostgreSQL
+    connection whose text contains `like`: how often the server planned it afresh."""
+    rows = conn.execute(
+        text(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+            " WHERE statement LIKE :like"
+        ),
+        {"like": f"%{like}%"},
+    )
+    return [(int(generic), int(custom)) for generic, custom in rows]

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -165,6 +165,13 @@ def test_a_writing_session_takes_the_sqlite_write_lock_at_its_start(
     assert _text(db, case_id) == "second"
 
 
+def _held(bind: Engine) -> Connection:
+    """The connection the enclosing `holding` block holds for `bind`."""
+    held = _HELD.get()
+    assert held is not None
+    return held[bind]
+
+
 def _titles(db: sessionmaker[Session], *case_ids: str) -> list[str]:
     with db() as session:
         return [session.scalar(select(Case.title).where(Case.id == i)) or "" for i in case_ids]
@@ -213,7 +220,7 @@ def test_an_error_of_the_driver_comes_back_as_sqlalchemys(db: sessionmaker[Sessi
         blocker.connection.driver_connection.execute("BEGIN IMMEDIATE")
         try:
             with holding(db):
-                conn = _HELD.get()[bind]  # type: ignore[index]
+                conn = _held(bind)
                 conn.connection.driver_connection.execute("PRAGMA busy_timeout=50")
                 with pytest.raises(OperationalError, match="locked"), transaction(db):
                     pass
@@ -262,7 +269,7 @@ def test_a_command_costs_two_round_trips_on_postgresql(
     case_id = cases.open_case(db, actor=SYSTEM, type_id="note_pad", now=NOW).case_id
     with holding(db):
         _set(db, case_id, "warm", [])  # the case is warm: no read of its row
-        conn = _HELD.get()[bind]  # type: ignore[index]
+        conn = _held(bind)
         assert _round_trips(conn, lambda: _set(db, case_id, "next", []), tmp_path) == 2
         with transaction(db) as tx:
             tx.execute(select(Case.version).where(Case.id == case_id)).scalar()
@@ -282,7 +289,7 @@ def test_a_held_connection_lost_mid_command_fails_it_and_the_next_one_reconnects
     case_id = cases.open_case(db, actor=SYSTEM, type_id="note_pad", now=NOW).case_id
     with holding(db):
         _set(db, case_id, "before", [])
-        conn = _HELD.get()[bind]  # type: ignore[index]
+        conn = _held(bind)
         pid = conn.connection.driver_connection.info.backend_pid  # type: ignore[union-attr]
         with bind.connect() as other:
             other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
@@ -293,3 +300,23 @@ def test_a_held_connection_lost_mid_command_fails_it_and_the_next_one_reconnects
         assert driver.info.backend_pid != pid  # type: ignore[union-attr]
         assert driver.autocommit is False  # type: ignore[union-attr]
     assert _text(db, case_id) == "after"
+
+
+def test_a_first_statement_outside_a_pipeline_is_inside_the_transaction(
+    db: sessionmaker[Session],
+) -> None:
+    """On PostgreSQL the connection is in autocommit until BEGIN goes out: a direct
+    statement that comes first and is in no pipeline (a claim's pick) must begin the
+    transaction before it runs, or it would commit alone and survive the rollback."""
+    case_id = cases.open_case(db, actor=SYSTEM, type_id="note_pad", now=NOW).case_id
+    retitle = DirectStatement(
+        update(Case).where(Case.id == bindparam("b_id")).values(title=bindparam("title"))
+    )
+    with holding(db):
+        with pytest.raises(RuntimeError), transaction(db) as conn:
+            retitle.execute(conn, {"b_id": case_id, "title": "lost"})
+            raise RuntimeError("changed my mind")
+        assert _titles(db, case_id) == ["Note pad " + case_id]
+        with transaction(db) as conn:
+            retitle.execute(conn, {"b_id": case_id, "title": "kept"})
+    assert _titles(db, case_id) == ["kept"]

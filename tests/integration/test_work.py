@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, sessionmaker
+from tests.integration.plans import prepared_plans
 from tests.people import cheap_hashing, make_user  # noqa: F401  (autouse fixture)
 
 from casework.engine import CaseInstance
@@ -174,12 +175,7 @@ def test_postgresql_plans_the_pick_once_per_connection_not_for_every_claim(
     with holding(db):  # one connection, so one prepared statement
         claimed = [claim_next(db, actor=ann, role="reviewer", now=NOW) for _ in opened]
         with transaction(db) as conn:
-            plans = conn.execute(
-                text(
-                    "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
-                    " WHERE statement LIKE '%SKIP LOCKED%'"
-                )
-            ).all()
+            plans = prepared_plans(conn, "SKIP LOCKED")
     assert sorted(t.case_id for t in claimed if t is not None) == sorted(opened)
     # psycopg prepares a statement once it has run it five times; PostgreSQL plans the
     # first five runs of a prepared statement afresh, then keeps the generic plan if it

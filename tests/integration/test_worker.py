@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 from tests.clock import Clock
+from tests.integration.plans import prepared_plans
 
 from casework.services import case_types, cases
 from casework.services.actors import SYSTEM
@@ -468,12 +469,7 @@ def test_postgresql_plans_the_job_claim_once_per_connection_not_for_every_poll(
         for _ in range(16):
             assert claim(db, worker="w1", now=NOW, lease=timedelta(minutes=5), limit=25) == []
         with transaction(db) as conn:
-            plans = conn.execute(
-                text(
-                    "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
-                    " WHERE statement LIKE '%SKIP LOCKED%'"
-                )
-            ).all()
+            plans = prepared_plans(conn, "SKIP LOCKED")
     # Two statements (expired leases, then due jobs), each prepared by psycopg after
     # five runs, and from then on run on its generic plan, never planned again.
     assert len(plans) == 2
