@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from casework.store import deferred_begin
+from casework.store import deferred_begin, libpq_pipeline
 
 # In the DBAPI connection's `info` while a transaction of ours runs on it, which
 # SQLAlchemy's Connection does not know of (see `_on_driver`).
@@ -73,6 +73,7 @@ def _on_driver(conn: Connection) -> Iterator[None]:
             if conn.in_transaction():
                 conn.rollback()
             else:
+                libpq_pipeline.forget(proxied.info, driver)
                 _driver_call(conn, driver.rollback)
             raise
         if conn.in_transaction():

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
-from casework.store import deferred_begin
+from casework.store import deferred_begin, libpq_pipeline
 
 DEFAULT_URL = "sqlite:///./casework.db"
 
@@ -88,6 +88,17 @@ def make_engine(url: str | None = None, *, synchronous: str = "FULL", **kwargs: 
         # Inside a transaction whose BEGIN waits for its first statement: this one.
         deferred_begin.begin_now(conn)
 
+    # A rollback makes psycopg deallocate the direct statements' prepared statements
+    # too (`libpq_pipeline.forget`): through a Connection, and the pool's reset.
+    @event.listens_for(engine, "rollback")
+    def _rollback(conn: Any) -> None:
+        if not conn.invalidated:  # else its DBAPI connection is gone with its statements
+            libpq_pipeline.forget(conn.connection.info, conn.connection.driver_connection)
+
+    @event.listens_for(engine, "reset")
+    def _reset(dbapi_conn: Any, record: Any, _state: Any) -> None:
+        libpq_pipeline.forget(record.info, dbapi_conn)
+
     return engine
 
 
@@ -119,6 +130,7 @@ def _ping_when_idle(engine: Engine) -> None:
             cursor = dbapi_conn.cursor()
             cursor.execute("SELECT 1")
             cursor.close()
+            libpq_pipeline.forget(record.info, dbapi_conn)
             dbapi_conn.rollback()
         except Exception as exc:
             # The pool discards this connection and checks out (or opens) another.

@@ -5,8 +5,9 @@ psycopg begins a transaction by sending BEGIN on its own and waiting for the ans
 for BEGIN before its first statement, then one for its statements, then one for COMMIT.
 `services.transactions` puts the connection in autocommit for the transaction and marks
 BEGIN as due (`defer`); a first statement in a pipeline (a command's writes) then takes
-it along (`store.direct`), any other first statement begins as psycopg begins, and for
-a statement run through SQLAlchemy the begin event sends it (`begin_now`). `finish`
+it along (`store.libpq_pipeline`), any other first statement begins as psycopg begins
+(`begin_with_driver`), and for a statement run through SQLAlchemy the begin event sends
+it (`begin_now`). `finish`
 puts the connection back as the pool expects it.
 
 Nothing may reach the driver between `defer` and the first statement except through
@@ -16,7 +17,6 @@ on its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection
@@ -24,7 +24,6 @@ from sqlalchemy.pool import PoolProxiedConnection
 
 # In the DBAPI connection's `info` from `defer` until the BEGIN has gone out.
 DUE = "casework.begin_due"
-_BEGIN_CURSOR = "casework.begin_cursor"
 
 
 def defer(conn: Connection) -> bool:
@@ -41,24 +40,12 @@ def defer(conn: Connection) -> bool:
     return True
 
 
-def send_with(
-    info: dict[str, Any], driver: Any, in_pipeline: bool, run: Callable[[], None]
-) -> None:
-    """Run `run` (the transaction's first statement) with the BEGIN before it: queued
-    in the pipeline running, in one round trip. A first statement outside a pipeline
-    begins as psycopg begins (BEGIN, then the statement): a pipeline of its own for one
-    statement costs more client CPU than the round trip it saves (146 against 87 µs for
-    BEGIN, a SELECT and COMMIT here), and CPU is what many connections run short of."""
+def begin_with_driver(info: dict[str, Any], driver: Any) -> None:
+    """The transaction's first statement is about to run outside a pipeline: psycopg
+    begins (BEGIN, then the statement). A pipeline of its own for one statement would
+    cost more client CPU than the round trip it saves."""
     del info[DUE]
-    if not in_pipeline:
-        driver.autocommit = False
-        run()
-        return
-    begin = info.get(_BEGIN_CURSOR)
-    if begin is None:
-        begin = info[_BEGIN_CURSOR] = driver.cursor()
-    begin.execute("BEGIN")
-    run()
+    driver.autocommit = False
 
 
 def begin_now(conn: Connection) -> None:

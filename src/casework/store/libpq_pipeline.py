@@ -1,0 +1,237 @@
+"""PostgreSQL: a block of direct statements sent as one libpq pipeline, without psycopg's
+cursors.
+
+psycopg's pipeline mode costs its Python machinery per statement (a cursor's execute
+generator, the query's conversion, result bookkeeping): about 250 µs of client CPU for
+a command's BEGIN, five writes and their answers here, against 40 µs for the same
+messages sent through psycopg's own libpq wrapper (`psycopg.pq`). With many
+connections on few cores, client CPU is what a write costs. This module sends the
+statements of a `store.direct.pipeline` block that way: each statement prepared once
+per connection under a name of ours (`cw_1`...), its parameters sent as text (the
+server reads each as its column's type, as it does psycopg's strings), the answers read
+when the block ends. Only writes run here (INSERT, UPDATE, DELETE): their row counts are
+all a caller reads.
+
+psycopg keeps no state that this changes: it reads the transaction status from libpq
+each time, and the connection is back out of pipeline mode, idle or in its transaction,
+when the block ends, failed or not. One thing of psycopg's touches ours: its rollback
+deallocates every prepared statement of the connection (its own, to be safe from
+objects dropped in the transaction); whoever rolls back calls `forget` first
+(`store.db` hooks SQLAlchemy's rollbacks, `services.transactions` its own). A statement
+the server forgot otherwise (DISCARD ALL from a pooler) fails the block that finds it
+gone; the rollback after it forgets them all, and the next block prepares them again.
+"""
+
+from __future__ import annotations
+
+import re
+import select
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from psycopg import errors as pg_errors
+from psycopg import pq
+from psycopg.adapt import PyFormat, Transformer
+
+from casework.store import deferred_begin
+
+_STATEMENTS = "casework.libpq.statements"  # in the pool record's info: sql -> name
+_NAMES = "casework.libpq.names"  # how many names were given on the connection
+
+_OK = pq.ExecStatus.COMMAND_OK
+_TUPLES = pq.ExecStatus.TUPLES_OK
+_SYNC = pq.ExecStatus.PIPELINE_SYNC
+_ABORTED = pq.ExecStatus.PIPELINE_ABORTED
+_FATAL = pq.ExecStatus.FATAL_ERROR
+_PIPELINE_OFF = pq.PipelineStatus.OFF
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
+
+
+def positional(sql: str) -> tuple[str, tuple[str, ...]]:
+    """SQL written with `%(name)s` placeholders (psycopg's named style, as SQLAlchemy
+    compiles for it) as `$1, $2...` and the names in that order: a name used twice is
+    one parameter."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return "%"
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    return _PLACEHOLDER.sub(number, sql), tuple(names)
+
+
+def forget(info: dict[str, Any], driver: Any) -> None:
+    """About to roll back the transaction on `driver`: psycopg then deallocates every
+    prepared statement of the connection when it had some of its own (DEALLOCATE ALL),
+    ours with them, so the next block prepares them again. An idle connection's
+    rollback sends nothing."""
+    pgconn = getattr(driver, "pgconn", None)
+    if pgconn is not None and pgconn.transaction_status != pq.TransactionStatus.IDLE:
+        info.pop(_STATEMENTS, None)
+
+
+def _text(value: Any, transformer: Callable[[], Any]) -> bytes | None:
+    """A parameter as PostgreSQL's text input for its column's type."""
+    kind = type(value)
+    if value is None:
+        return None
+    if kind is str or isinstance(value, str):
+        return str.encode(value)
+    if kind is bool:
+        return b"t" if value else b"f"
+    if kind is int:
+        return str(value).encode()
+    if kind is datetime or kind is date:
+        # A naive datetime is read in the session's time zone, as psycopg sends it.
+        iso: str = value.isoformat()
+        return iso.encode()
+    if kind is float or kind is Decimal or kind is UUID:
+        return str(value).encode()
+    # Anything else (psycopg's Jsonb wrapper from SQLAlchemy's JSON type...): psycopg's
+    # own text dumper for it.
+    dumped = transformer().get_dumper(value, PyFormat.TEXT).dump(value)
+    return None if dumped is None else bytes(dumped)
+
+
+class Batch:
+    """The statements of one pipeline block on one connection, sent as they come and
+    answered when `finish` reads the results."""
+
+    __slots__ = ("_driver", "_info", "_pgconn", "_sent", "_transformer")
+
+    def __init__(self, driver: Any, info: dict[str, Any]) -> None:
+        self._driver = driver
+        self._pgconn: Any = driver.pgconn
+        self._info = info
+        # Per statement sent: (sql, name being prepared or None, how many executions,
+        # a callback taking the summed row count).
+        self._sent: list[tuple[str, bytes | None, int, Callable[[int], None]]] = []
+        self._transformer: Any = None
+
+    def _tx(self) -> Any:
+        if self._transformer is None:
+            self._transformer = Transformer(self._driver)
+        return self._transformer
+
+    def send(
+        self,
+        sql: str,
+        names: Sequence[str],
+        rows: Sequence[Any],
+        settle: Callable[[int], None],
+    ) -> None:
+        """Queue `sql` once per parameter mapping in `rows`; `settle` gets the row count
+        of them all when the block has its answers."""
+        pgconn = self._pgconn
+        if not self._sent:
+            if pgconn.pipeline_status != _PIPELINE_OFF:
+                raise RuntimeError("the connection is in a pipeline already")
+            # BEGIN first where psycopg would send one: the transaction's BEGIN is due
+            # (`deferred_begin`), or the connection is idle outside autocommit.
+            due = self._info.pop(deferred_begin.DUE, None) is not None
+            begin = due or (
+                pgconn.transaction_status == pq.TransactionStatus.IDLE
+                and not self._driver.autocommit
+            )
+            pgconn.enter_pipeline_mode()
+            if begin:
+                pgconn.send_query_params(b"BEGIN", None)
+                self._sent.append(("BEGIN", None, 1, _ignore))
+        statements: dict[str, bytes] | None = self._info.get(_STATEMENTS)
+        if statements is None:
+            statements = self._info[_STATEMENTS] = {}
+        name = statements.get(sql)
+        preparing: bytes | None = None
+        if name is None:
+            number = self._info.get(_NAMES, 0) + 1
+            self._info[_NAMES] = number
+            name = preparing = f"cw_{number}".encode()
+            # Known once the server said yes (`finish`); a failed block prepares again.
+            pgconn.send_prepare(name, sql.encode(), None)
+        tx = self._tx
+        for row in rows:
+            pgconn.send_query_prepared(name, [_text(row[n], tx) for n in names], None, 0)
+        self._sent.append((sql, preparing, len(rows), settle))
+        self._flush(wait=False)
+
+    def finish(self) -> BaseException | None:
+        """Read every answer, leave pipeline mode and settle the row counts. The first
+        error the server gave, as psycopg's exception, is returned (the statements after
+        it were not run); an error of the connection itself is raised."""
+        if not self._sent:
+            return None
+        pgconn = self._pgconn
+        pgconn.pipeline_sync()
+        self._flush(wait=True)
+        error: BaseException | None = None
+        statements: dict[str, bytes] = self._info[_STATEMENTS]
+        for sql, preparing, executions, settle in self._sent:
+            if preparing is not None:
+                result = self._next()
+                if result.status == _OK:
+                    statements[sql] = preparing
+                else:
+                    error = error or self._error(result)
+            count = 0
+            for _ in range(executions):
+                result = self._next()
+                if result.status in (_OK, _TUPLES):
+                    count += int(result.command_tuples or 0)
+                elif result.status != _ABORTED:
+                    error = error or self._error(result)
+            settle(count)
+        while True:  # up to the sync point
+            result = self._next()
+            if result.status == _SYNC:
+                break
+        pgconn.exit_pipeline_mode()
+        return error
+
+    def _error(self, result: Any) -> BaseException:
+        return pg_errors.error_from_result(result, encoding=self._driver.info.encoding)
+
+    def _next(self) -> Any:
+        """The next result of the pipeline, waiting for the server as needed."""
+        pgconn = self._pgconn
+        while True:
+            while pgconn.is_busy():
+                self._wait(read=True)
+                pgconn.consume_input()
+            result = pgconn.get_result()
+            if result is not None:
+                return result
+            if pgconn.status != pq.ConnStatus.OK:
+                raise pg_errors.OperationalError(
+                    f"connection lost: {pgconn.get_error_message().decode(errors='replace')}"
+                )
+            # None: the end of one statement's results; the next one follows.
+
+    def _flush(self, *, wait: bool) -> None:
+        """Send what libpq buffered (psycopg runs connections non-blocking: a large
+        block may not go out at once). Reading while the server's answers pile up keeps
+        both sides from waiting on each other."""
+        pgconn = self._pgconn
+        while pgconn.flush() == 1:
+            if not wait:
+                return  # the rest goes with the next statement or at `finish`
+            self._wait(read=True, write=True)
+            pgconn.consume_input()
+
+    def _wait(self, *, read: bool, write: bool = False) -> None:
+        poller = select.poll()
+        poller.register(
+            self._pgconn.socket, (select.POLLIN if read else 0) | (select.POLLOUT if write else 0)
+        )
+        poller.poll()
+
+
+def _ignore(_count: int) -> None:
+    return None
