@@ -159,8 +159,9 @@ class Batch:
         tx = self._tx
         for row in rows:
             pgconn.send_query_prepared(name, [_text(row[n], tx) for n in names], None, 0)
+        # Not flushed here: libpq sends its buffer once it holds 8 KiB, and the rest goes
+        # with the sync point, one write for a whole command.
         self._sent.append((sql, preparing, len(rows), settle))
-        self._flush(wait=False)
 
     def finish(self) -> BaseException | None:
         """Read every answer, leave pipeline mode and settle the row counts. The first
@@ -170,7 +171,7 @@ class Batch:
             return None
         pgconn = self._pgconn
         pgconn.pipeline_sync()
-        self._flush(wait=True)
+        self._flush()
         error: BaseException | None = None
         statements: dict[str, bytes] = self._info[_STATEMENTS]
         for sql, preparing, executions, settle in self._sent:
@@ -214,14 +215,12 @@ class Batch:
                 )
             # None: the end of one statement's results; the next one follows.
 
-    def _flush(self, *, wait: bool) -> None:
+    def _flush(self) -> None:
         """Send what libpq buffered (psycopg runs connections non-blocking: a large
         block may not go out at once). Reading while the server's answers pile up keeps
         both sides from waiting on each other."""
         pgconn = self._pgconn
         while pgconn.flush() == 1:
-            if not wait:
-                return  # the rest goes with the next statement or at `finish`
             self._wait(read=True, write=True)
             pgconn.consume_input()
 
