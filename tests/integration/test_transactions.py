@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from casework.engine import commands as c
 from casework.services import case_types, cases
+from casework.services import warm as warm_cases
 from casework.services.actors import SYSTEM
 from casework.services.errors import InvalidInput
 from casework.services.transactions import _HELD, busy, holding, transaction
@@ -261,8 +262,9 @@ def test_a_command_costs_two_round_trips_on_postgresql(
     db: sessionmaker[Session], tmp_path: Path
 ) -> None:
     """BEGIN goes with the command's statements (one pipeline), then COMMIT: psycopg
-    alone would wait for the BEGIN first. A claim from a queue reads its pick first
-    (with the BEGIN), then writes, then commits."""
+    alone would wait for the BEGIN first. A command on a case this process does not
+    hold reads its row first (with the BEGIN), then writes, then commits, as a claim
+    from a queue reads its pick."""
     bind = db.kw["bind"]
     if bind.dialect.name != "postgresql":
         pytest.skip("PostgreSQL's protocol")
@@ -270,6 +272,9 @@ def test_a_command_costs_two_round_trips_on_postgresql(
     with holding(db):
         _set(db, case_id, "warm", [])  # the case is warm: no read of its row
         conn = _held(bind)
+        assert _round_trips(conn, lambda: _set(db, case_id, "next", []), tmp_path) == 2
+        warm_cases.drop(bind, case_id)
+        assert _round_trips(conn, lambda: _set(db, case_id, "cold", []), tmp_path) == 3
         assert _round_trips(conn, lambda: _set(db, case_id, "next", []), tmp_path) == 2
         with transaction(db) as tx:
             tx.execute(select(Case.version).where(Case.id == case_id)).scalar()

@@ -204,6 +204,11 @@ class DirectStatement:
         batch = kept.get(_PIPELINE) if kept is not None else None
         if batch is not None:
             return _queued(conn, batch, compiled, [_bind(compiled, params)])
+        if kept is not None and hasattr(conn.connection.driver_connection, "pgconn"):
+            # Alone, it is a block of its own: prepared, and the transaction's BEGIN
+            # (when due) in the same round trip.
+            with pipeline(conn):
+                return self.execute(conn, params)
         outcome = Outcome(_cursor(conn, kept, compiled, _bind(compiled, params)))
         outcome.settle()
         return outcome
@@ -230,7 +235,11 @@ class DirectStatement:
 
 
 def _queued(
-    conn: Connection, batch: libpq_pipeline.Batch, compiled: _Compiled, rows: list[Any]
+    conn: Connection,
+    batch: libpq_pipeline.Batch,
+    compiled: _Compiled,
+    rows: list[Any],
+    fetch: Callable[[list[Any]], None] | None = None,
 ) -> Outcome:
     if compiled.numbered is None:
         raise RuntimeError(f"no positional form of {compiled.sql!r}")
@@ -238,7 +247,7 @@ def _queued(
     outcome = Outcome(None)
     error = conn.dialect.loaded_dbapi.Error
     try:
-        batch.send(sql, names, rows, outcome.resolve)
+        batch.send(sql, names, rows, outcome.resolve, fetch)
     except error as exc:  # the connection failed while sending
         raise DBAPIError.instance(sql, None, exc, error, dialect=conn.dialect) from exc
     return outcome
@@ -403,10 +412,19 @@ class DirectQuery:
         kept = _kept(conn)
         if kept is not None and kept.get(_PIPELINE) is not None:
             raise RuntimeError("a query cannot run inside a pipeline block: it needs its rows")
-        cursor = _cursor(conn, kept, compiled.statement, _bind(compiled.statement, params))
-        raw = cursor.fetchone()
-        if kept is None:
-            cursor.close()
+        bound = _bind(compiled.statement, params)
+        if kept is not None and hasattr(conn.connection.driver_connection, "pgconn"):
+            # A block of its own: prepared, and the transaction's BEGIN (when due) in
+            # the same round trip.
+            fetched: list[Any] = []
+            with pipeline(conn):
+                _queued(conn, kept[_PIPELINE], compiled.statement, [bound], fetched.extend)
+            raw = fetched[0] if fetched else None
+        else:
+            cursor = _cursor(conn, kept, compiled.statement, bound)
+            raw = cursor.fetchone()
+            if kept is None:
+                cursor.close()
         if raw is None:
             return None
         if compiled.converters:

@@ -9,8 +9,9 @@ connections on few cores, client CPU is what a write costs. This module sends th
 statements of a `store.direct.pipeline` block that way: each statement prepared once
 per connection under a name of ours (`cw_1`...), its parameters sent as text (the
 server reads each as its column's type, as it does psycopg's strings), the answers read
-when the block ends. Only writes run here (INSERT, UPDATE, DELETE): their row counts are
-all a caller reads.
+when the block ends. A hot query (`DirectQuery`: a claim's pick, a command's case row)
+goes the same way as a block of its own, its BEGIN in front, its rows loaded by
+psycopg's own loaders.
 
 psycopg keeps no state that this changes: it reads the transaction status from libpq
 each time, and the connection is back out of pipeline mode, idle or in its transaction,
@@ -112,8 +113,10 @@ class Batch:
         self._pgconn: Any = driver.pgconn
         self._info = info
         # Per statement sent: (sql, name being prepared or None, how many executions,
-        # a callback taking the summed row count).
-        self._sent: list[tuple[str, bytes | None, int, Callable[[int], None]]] = []
+        # a callback taking the summed row count, one taking the rows of a query).
+        self._sent: list[
+            tuple[str, bytes | None, int, Callable[[int], None], Callable[[list[Any]], None] | None]
+        ] = []
         self._transformer: Any = None
 
     def _tx(self) -> Any:
@@ -127,9 +130,11 @@ class Batch:
         names: Sequence[str],
         rows: Sequence[Any],
         settle: Callable[[int], None],
+        fetch: Callable[[list[Any]], None] | None = None,
     ) -> None:
         """Queue `sql` once per parameter mapping in `rows`; `settle` gets the row count
-        of them all when the block has its answers."""
+        of them all when the block has its answers, and `fetch` (for a query) the rows
+        each run returned, as tuples of values loaded as psycopg's cursors load them."""
         pgconn = self._pgconn
         if not self._sent:
             if pgconn.pipeline_status != _PIPELINE_OFF:
@@ -144,7 +149,7 @@ class Batch:
             pgconn.enter_pipeline_mode()
             if begin:
                 pgconn.send_query_params(b"BEGIN", None)
-                self._sent.append(("BEGIN", None, 1, _ignore))
+                self._sent.append(("BEGIN", None, 1, _ignore, None))
         statements: dict[str, bytes] | None = self._info.get(_STATEMENTS)
         if statements is None:
             statements = self._info[_STATEMENTS] = {}
@@ -161,7 +166,7 @@ class Batch:
             pgconn.send_query_prepared(name, [_text(row[n], tx) for n in names], None, 0)
         # Not flushed here: libpq sends its buffer once it holds 8 KiB, and the rest goes
         # with the sync point, one write for a whole command.
-        self._sent.append((sql, preparing, len(rows), settle))
+        self._sent.append((sql, preparing, len(rows), settle, fetch))
 
     def finish(self) -> BaseException | None:
         """Read every answer, leave pipeline mode and settle the row counts. The first
@@ -174,7 +179,7 @@ class Batch:
         self._flush()
         error: BaseException | None = None
         statements: dict[str, bytes] = self._info[_STATEMENTS]
-        for sql, preparing, executions, settle in self._sent:
+        for sql, preparing, executions, settle, fetch in self._sent:
             if preparing is not None:
                 result = self._next()
                 if result.status == _OK:
@@ -184,6 +189,10 @@ class Batch:
             count = 0
             for _ in range(executions):
                 result = self._next()
+                if result.status == _TUPLES and fetch is not None:
+                    tx = self._tx()
+                    tx.set_pgresult(result)
+                    fetch(tx.load_rows(0, result.ntuples, tuple))
                 if result.status in (_OK, _TUPLES):
                     count += int(result.command_tuples or 0)
                 elif result.status != _ABORTED:
