@@ -33,7 +33,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from casework.services.transactions import holding, transaction
 from casework.store.db import session_factory
 from casework.store.direct import DirectQuery, DirectStatement, json_text, pipeline
-from casework.store.libpq_pipeline import positional
+from casework.store.libpq_pipeline import Batch, positional
 
 AT = datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=UTC)
 
@@ -219,3 +219,30 @@ def test_after_a_rollback_that_deallocated_everything_the_next_block_prepares_ag
             insert.execute(conn, {"id": 4})
     with pg.connect() as conn:
         assert conn.scalars(ids).all() == [1, 2, 3, 4]
+
+
+def test_a_block_interrupted_while_reading_its_answers_gives_up_its_connection(
+    pg: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A signal (or anything raised) while the answers are read leaves libpq in
+    pipeline mode: that connection is invalidated, the next transaction gets another,
+    and nothing of the interrupted one stays."""
+    insert = DirectStatement(VALUES.insert())
+
+    def interrupted(self: Batch) -> Any:
+        raise KeyboardInterrupt
+
+    with pg.connect() as conn:
+        with conn.begin(), pipeline(conn):
+            insert.execute(conn, {"id": 1})
+        first = conn.connection.driver_connection
+        with monkeypatch.context() as patch:
+            patch.setattr(Batch, "_next", interrupted)
+            with pytest.raises(KeyboardInterrupt), conn.begin(), pipeline(conn):
+                insert.execute(conn, {"id": 2})
+        assert conn.invalidated
+    with pg.connect() as conn:
+        assert conn.connection.driver_connection is not first
+        with conn.begin(), pipeline(conn):
+            insert.execute(conn, {"id": 3})
+        assert conn.scalars(select(VALUES.c.id).order_by(VALUES.c.id)).all() == [1, 3]

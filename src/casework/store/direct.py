@@ -176,15 +176,27 @@ def pipeline(conn: Connection) -> Iterator[None]:
     except BaseException:
         info[_PIPELINE] = None
         with suppress(error_class):
-            batch.finish()  # the connection out of pipeline mode; the block's error wins
+            _finish(conn, batch)  # the connection out of pipeline mode; the block's error wins
         raise
     info[_PIPELINE] = None
     try:
-        error = batch.finish()
+        error = _finish(conn, batch)
     except error_class as exc:
         error = exc
     if error is not None:
         raise DBAPIError.instance(None, None, error, error_class, dialect=conn.dialect) from error
+
+
+def _finish(conn: Connection, batch: libpq_pipeline.Batch) -> BaseException | None:
+    """`batch.finish()`; interrupted (a signal, a lost connection), the connection is
+    left mid-pipeline, which neither psycopg nor the pool could use: it is invalidated,
+    and the pool opens another."""
+    try:
+        return batch.finish()
+    except BaseException:
+        if not conn.invalidated:
+            conn.invalidate()
+        raise
 
 
 class DirectStatement:
