@@ -188,13 +188,13 @@ def pipeline(conn: Connection) -> Iterator[None]:
 
 
 def _finish(conn: Connection, batch: libpq_pipeline.Batch) -> BaseException | None:
-    """`batch.finish()`; interrupted (a signal, a lost connection), the connection is
-    left mid-pipeline, which neither psycopg nor the pool could use: it is invalidated,
-    and the pool opens another."""
+    """`batch.finish()`; interrupted (a signal...), the connection is left mid-pipeline,
+    which neither psycopg nor the pool could use: it is invalidated, and the pool opens
+    another. (A lost connection is the disconnect SQLAlchemy's handling knows.)"""
     try:
         return batch.finish()
     except BaseException:
-        if not conn.invalidated:
+        if batch.stuck() and not conn.invalidated:
             conn.invalidate()
         raise
 

@@ -205,6 +205,11 @@ class Batch:
         pgconn.exit_pipeline_mode()
         return error
 
+    def stuck(self) -> bool:
+        """Whether the connection, still open, was left in pipeline mode."""
+        pgconn = self._pgconn
+        return bool(pgconn.status == pq.ConnStatus.OK and pgconn.pipeline_status != _PIPELINE_OFF)
+
     def _error(self, result: Any) -> BaseException:
         return pg_errors.error_from_result(result, encoding=self._driver.info.encoding)
 
