@@ -246,3 +246,23 @@ def test_a_block_interrupted_while_reading_its_answers_gives_up_its_connection(
         with conn.begin(), pipeline(conn):
             insert.execute(conn, {"id": 3})
         assert conn.scalars(select(VALUES.c.id).order_by(VALUES.c.id)).all() == [1, 3]
+
+
+def test_names_forgotten_at_rollbacks_are_closed_not_left_on_the_server(pg: Engine) -> None:
+    """A rollback psycopg had nothing to deallocate for leaves our statements prepared:
+    the next block closes them before preparing new ones, so failing transactions do
+    not pile prepared statements up in the server session."""
+    insert = DirectStatement(VALUES.insert())
+    ours = text("SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'cw!_%' ESCAPE '!'")
+    counts = []
+    with pg.connect() as conn:
+        for n in range(1, 6):
+            with pytest.raises(IntegrityError), conn.begin(), pipeline(conn):
+                insert.execute(conn, {"id": n})
+                insert.execute(conn, {"id": n})  # fails: rolled back
+            with conn.begin(), pipeline(conn):
+                insert.execute(conn, {"id": n})
+            counts.append(conn.scalar(ours))
+            conn.rollback()
+        assert conn.scalars(select(VALUES.c.id).order_by(VALUES.c.id)).all() == [1, 2, 3, 4, 5]
+    assert counts == [counts[0]] * 5

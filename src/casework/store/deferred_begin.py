@@ -4,11 +4,10 @@ psycopg begins a transaction by sending BEGIN on its own and waiting for the ans
 (in pipeline mode too: it syncs after it), so every write transaction paid a round trip
 for BEGIN before its first statement, then one for its statements, then one for COMMIT.
 `services.transactions` puts the connection in autocommit for the transaction and marks
-BEGIN as due (`defer`); a first statement in a pipeline (a command's writes) then takes
-it along (`store.libpq_pipeline`), any other first statement begins as psycopg begins
-(`begin_with_driver`), and for a statement run through SQLAlchemy the begin event sends
-it (`begin_now`). `finish`
-puts the connection back as the pool expects it.
+BEGIN as due (`defer`); the first direct statement or hot query then takes it along in
+its libpq pipeline (`store.libpq_pipeline`), and for a statement run through SQLAlchemy
+the begin event sends it (`begin_now`). `finish` puts the connection back as the pool
+expects it.
 
 Nothing may reach the driver between `defer` and the first statement except through
 those two doors: in autocommit, a statement without the BEGIN before it would commit
@@ -41,9 +40,8 @@ def defer(conn: Connection) -> bool:
 
 
 def begin_with_driver(info: dict[str, Any], driver: Any) -> None:
-    """The transaction's first statement is about to run outside a pipeline: psycopg
-    begins (BEGIN, then the statement). A pipeline of its own for one statement would
-    cost more client CPU than the round trip it saves."""
+    """The transaction's first statement is about to run on a cursor (a driver without
+    libpq access): psycopg begins, BEGIN and then the statement."""
     del info[DUE]
     driver.autocommit = False
 

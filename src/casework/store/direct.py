@@ -480,7 +480,7 @@ def _cursor(
     run = cursor.executemany if many else cursor.execute
     try:
         if kept is not None and deferred_begin.DUE in kept:
-            # The transaction's first statement, outside a pipeline: psycopg begins.
+            # The transaction's first statement, on a cursor: the driver begins.
             deferred_begin.begin_with_driver(kept, conn.connection.driver_connection)
         run(compiled.sql, prepared)
     except conn.dialect.loaded_dbapi.Error as exc:

@@ -18,7 +18,9 @@ each time, and the connection is back out of pipeline mode, idle or in its trans
 when the block ends, failed or not. One thing of psycopg's touches ours: its rollback
 deallocates every prepared statement of the connection (its own, to be safe from
 objects dropped in the transaction); whoever rolls back calls `forget` first
-(`store.db` hooks SQLAlchemy's rollbacks, `services.transactions` its own). A statement
+(`store.db` hooks SQLAlchemy's rollbacks, `services.transactions` its own), and the next
+block closes the old names, in case psycopg had nothing to deallocate, before preparing
+new ones. A statement
 the server forgot otherwise (DISCARD ALL from a pooler) fails the block that finds it
 gone; the rollback after it forgets them all, and the next block prepares them again.
 """
@@ -33,20 +35,25 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from psycopg import capabilities, pq
 from psycopg import errors as pg_errors
-from psycopg import pq
 from psycopg.adapt import PyFormat, Transformer
 
 from casework.store import deferred_begin
 
 _STATEMENTS = "casework.libpq.statements"  # in the pool record's info: sql -> name
 _NAMES = "casework.libpq.names"  # how many names were given on the connection
+# Names forgotten at a rollback that may still be prepared on the server (psycopg
+# deallocates only when it had statements of its own): closed by the next block.
+_STALE = "casework.libpq.stale"
+# Closing a statement that does not exist is no error (libpq 17's PQsendClosePrepared,
+# in psycopg's binary package); without it, a forgotten name that survived is left.
+_CAN_CLOSE = capabilities.has_send_close_prepared()
 
 _OK = pq.ExecStatus.COMMAND_OK
 _TUPLES = pq.ExecStatus.TUPLES_OK
 _SYNC = pq.ExecStatus.PIPELINE_SYNC
 _ABORTED = pq.ExecStatus.PIPELINE_ABORTED
-_FATAL = pq.ExecStatus.FATAL_ERROR
 _PIPELINE_OFF = pq.PipelineStatus.OFF
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
@@ -76,7 +83,9 @@ def forget(info: dict[str, Any], driver: Any) -> None:
     rollback sends nothing."""
     pgconn = getattr(driver, "pgconn", None)
     if pgconn is not None and pgconn.transaction_status != pq.TransactionStatus.IDLE:
-        info.pop(_STATEMENTS, None)
+        statements = info.pop(_STATEMENTS, None)
+        if statements and _CAN_CLOSE:
+            info.setdefault(_STALE, []).extend(statements.values())
 
 
 def _text(value: Any, transformer: Callable[[], Any]) -> bytes | None:
@@ -106,7 +115,7 @@ class Batch:
     """The statements of one pipeline block on one connection, sent as they come and
     answered when `finish` reads the results."""
 
-    __slots__ = ("_driver", "_info", "_pgconn", "_sent", "_transformer")
+    __slots__ = ("_driver", "_info", "_pending", "_pgconn", "_sent", "_transformer")
 
     def __init__(self, driver: Any, info: dict[str, Any]) -> None:
         self._driver = driver
@@ -118,6 +127,8 @@ class Batch:
             tuple[str, bytes | None, int, Callable[[int], None], Callable[[list[Any]], None] | None]
         ] = []
         self._transformer: Any = None
+        # Statements prepared in this block, not yet answered: run again, they reuse it.
+        self._pending: dict[str, bytes] = {}
 
     def _tx(self) -> Any:
         if self._transformer is None:
@@ -147,18 +158,23 @@ class Batch:
                 and not self._driver.autocommit
             )
             pgconn.enter_pipeline_mode()
+            stale: list[bytes] | None = self._info.pop(_STALE, None)
+            if stale:
+                for old in stale:
+                    pgconn.send_close_prepared(old)
+                self._sent.append(("CLOSE", None, len(stale), _ignore, None))
             if begin:
                 pgconn.send_query_params(b"BEGIN", None)
                 self._sent.append(("BEGIN", None, 1, _ignore, None))
         statements: dict[str, bytes] | None = self._info.get(_STATEMENTS)
         if statements is None:
             statements = self._info[_STATEMENTS] = {}
-        name = statements.get(sql)
+        name = statements.get(sql) or self._pending.get(sql)
         preparing: bytes | None = None
         if name is None:
             number = self._info.get(_NAMES, 0) + 1
             self._info[_NAMES] = number
-            name = preparing = f"cw_{number}".encode()
+            name = preparing = self._pending[sql] = f"cw_{number}".encode()
             # Known once the server said yes (`finish`); a failed block prepares again.
             pgconn.send_prepare(name, sql.encode(), None)
         tx = self._tx
