@@ -4,7 +4,6 @@ on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,13 +13,14 @@ import pytest
 from sqlalchemy import Connection, Engine, bindparam, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from tests.integration.protocol import held, round_trips
 
 from casework.engine import commands as c
 from casework.services import case_types, cases
 from casework.services import warm as warm_cases
 from casework.services.actors import SYSTEM
 from casework.services.errors import InvalidInput
-from casework.services.transactions import _HELD, busy, holding, transaction
+from casework.services.transactions import busy, holding, transaction
 from casework.store.db import session_factory
 from casework.store.direct import DirectStatement
 from casework.store.tables import Case
@@ -166,13 +166,6 @@ def test_a_writing_session_takes_the_sqlite_write_lock_at_its_start(
     assert _text(db, case_id) == "second"
 
 
-def _held(bind: Engine) -> Connection:
-    """The connection the enclosing `holding` block holds for `bind`."""
-    held = _HELD.get()
-    assert held is not None
-    return held[bind]
-
-
 def _titles(db: sessionmaker[Session], *case_ids: str) -> list[str]:
     with db() as session:
         return [session.scalar(select(Case.title).where(Case.id == i)) or "" for i in case_ids]
@@ -221,7 +214,7 @@ def test_an_error_of_the_driver_comes_back_as_sqlalchemys(db: sessionmaker[Sessi
         blocker.connection.driver_connection.execute("BEGIN IMMEDIATE")
         try:
             with holding(db):
-                conn = _held(bind)
+                conn = held(bind)
                 conn.connection.driver_connection.execute("PRAGMA busy_timeout=50")
                 with pytest.raises(OperationalError, match="locked"), transaction(db):
                     pass
@@ -244,20 +237,6 @@ def test_an_error_of_the_driver_comes_back_as_sqlalchemys(db: sessionmaker[Sessi
     assert _text(db, case_id) == "still works"
 
 
-def _round_trips(conn: Connection, work: Callable[[], object], tmp_path: Path) -> int:
-    """How many times the client waited for the server during `work`: each wait ends
-    with the server's ReadyForQuery, in libpq's protocol trace."""
-    pgconn = conn.connection.driver_connection.pgconn  # type: ignore[union-attr]
-    trace = tmp_path / "trace.txt"
-    with trace.open("w") as out:
-        pgconn.trace(out.fileno())
-        try:
-            work()
-        finally:
-            pgconn.untrace()
-    return sum("\tB\t" in line and "ReadyForQuery" in line for line in trace.open())
-
-
 def test_a_command_costs_two_round_trips_on_postgresql(
     db: sessionmaker[Session], tmp_path: Path
 ) -> None:
@@ -271,11 +250,11 @@ def test_a_command_costs_two_round_trips_on_postgresql(
     case_id = cases.open_case(db, actor=SYSTEM, type_id="note_pad", now=NOW).case_id
     with holding(db):
         _set(db, case_id, "warm", [])  # the case is warm: no read of its row
-        conn = _held(bind)
-        assert _round_trips(conn, lambda: _set(db, case_id, "next", []), tmp_path) == 2
+        conn = held(bind)
+        assert round_trips(conn, lambda: _set(db, case_id, "next", []), tmp_path) == 2
         warm_cases.drop(bind, case_id)
-        assert _round_trips(conn, lambda: _set(db, case_id, "cold", []), tmp_path) == 3
-        assert _round_trips(conn, lambda: _set(db, case_id, "next", []), tmp_path) == 2
+        assert round_trips(conn, lambda: _set(db, case_id, "cold", []), tmp_path) == 3
+        assert round_trips(conn, lambda: _set(db, case_id, "next", []), tmp_path) == 2
         with transaction(db) as tx:
             tx.execute(select(Case.version).where(Case.id == case_id)).scalar()
         assert not busy(conn)
@@ -294,7 +273,7 @@ def test_a_held_connection_lost_mid_command_fails_it_and_the_next_one_reconnects
     case_id = cases.open_case(db, actor=SYSTEM, type_id="note_pad", now=NOW).case_id
     with holding(db):
         _set(db, case_id, "before", [])
-        conn = _held(bind)
+        conn = held(bind)
         pid = conn.connection.driver_connection.info.backend_pid  # type: ignore[union-attr]
         with bind.connect() as other:
             other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})

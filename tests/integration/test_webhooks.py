@@ -25,8 +25,9 @@ from tests.clock import Clock
 from casework.engine import commands as c
 from casework.services import case_types, cases, collaboration, webhooks
 from casework.services import webhook_subscriptions as subs
-from casework.services.actors import SYSTEM
+from casework.services.actors import SYSTEM, Actor
 from casework.services.errors import InvalidInput
+from casework.services.work import claim_next
 from casework.store import migrate
 from casework.store.db import make_engine, session_factory
 from casework.store.tables import Job, PlanItemRow
@@ -212,6 +213,38 @@ def test_events_queue_deliveries_in_the_commands_own_transaction(
     # Events appended outside the engine (notes) are sent too.
     collaboration.add_note(db, actor=SYSTEM, case_id=case_id, body="hello", now=NOW)
     assert deliveries(db)[-1].event_type == "NoteAdded"
+
+
+QUEUED = """
+id: queued
+name: Queued
+roles:
+  - name: reviewer
+plan:
+  items:
+    - task: Review
+      role: reviewer
+"""
+
+
+def test_a_claim_from_a_queue_queues_its_deliveries_in_the_write_that_commits_it(
+    db: sessionmaker[Session],
+) -> None:
+    """On PostgreSQL a claim's writes and its COMMIT are one round trip: its deliveries
+    go in it, read from subscriptions fetched before it (none may be read inside)."""
+    case_types.deploy(db=db, actor=SYSTEM, source=QUEUED, now=NOW)
+    sub = subscribe(db, "https://hooks.example.org/in", event_types=["TaskAssigned"])
+    case_id = open_case(db, "queued")
+    webhooks.invalidate(db.kw["bind"])  # the claim reads the subscriptions afresh
+    task = claim_next(
+        db, actor=Actor("ann", roles=frozenset({"reviewer"})), role="reviewer", now=NOW
+    )
+    assert task is not None and task.case_id == case_id
+    queued = deliveries(db, sub.subscription.id)
+    assert [(d.case_id, d.event_type, d.status) for d in queued] == [
+        (case_id, "TaskAssigned", "pending")
+    ]
+    assert [j.idempotency_key for j in webhook_jobs(db)] == [queued[0].job_key]
 
 
 def test_subscriptions_filter_by_case_type_and_event_type(db: sessionmaker[Session]) -> None:

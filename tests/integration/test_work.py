@@ -7,12 +7,14 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 from tests.integration.plans import prepared_plans
+from tests.integration.protocol import held, round_trips
 from tests.people import cheap_hashing, make_user  # noqa: F401  (autouse fixture)
 
 from casework.engine import CaseInstance
@@ -177,12 +179,43 @@ def test_postgresql_plans_the_pick_once_per_connection_not_for_every_claim(
         with transaction(db) as conn:
             plans = prepared_plans(conn, "SKIP LOCKED")
     assert sorted(t.case_id for t in claimed if t is not None) == sorted(opened)
-    # psycopg prepares a statement once it has run it five times; PostgreSQL plans the
+    # The pick is prepared at its first run (store.libpq_pipeline); PostgreSQL plans the
     # first five runs of a prepared statement afresh, then keeps the generic plan if it
     # is no dearer: of 16 claims, at least the last five run on the generic plan.
     assert len(plans) == 1
     generic, custom = plans[0]
     assert generic >= 5 and custom == 5
+
+
+def test_a_claim_costs_two_round_trips_on_postgresql(
+    db: sessionmaker[Session], db_url: str, tmp_path: Path
+) -> None:
+    """The pick goes with the transaction's BEGIN; the claim's writes with its COMMIT
+    (the pick holds the case row's lock, so nothing is left to check before it). A claim
+    with an idempotency key writes the key after its writes, then commits."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's protocol")
+    opened = _open(db, 4)
+    ann = Actor("ann", roles=REVIEWER)
+    with holding(db):
+        assert claim_next(db, actor=ann, role="reviewer", now=NOW) is not None
+        conn = held(db.kw["bind"])
+
+        def claim() -> None:
+            assert claim_next(db, actor=ann, role="reviewer", now=NOW)
+
+        assert round_trips(conn, claim, tmp_path) == 2
+        assert round_trips(conn, claim, tmp_path) == 2
+        keyed = claim_next(db, actor=ann, role="reviewer", now=NOW, idempotency_key="k")
+        assert keyed is not None
+        assert claim_next(db, actor=ann, role="reviewer", now=NOW, idempotency_key="k") == keyed
+    # Every claim committed whole: the projection, the log and its chain, the case row.
+    assert _assignees(db, "review") == dict.fromkeys(opened, "ann")
+    with db() as session:
+        for case_id in opened:
+            assert [actor for actor, _ in _log(db, case_id, "TaskAssigned")] == ["ann"]
+            assert audit.verify_case(session, case_id) is None
+            assert cases.get_row(session, case_id).version == 2
 
 
 # --- assignment on the record -----------------------------------------------------------

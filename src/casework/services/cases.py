@@ -45,7 +45,13 @@ from casework.services.projection import (
 from casework.services.search import has_index, mark
 from casework.services.transactions import transaction
 from casework.services.warm import WarmCase
-from casework.store.direct import DirectQuery, DirectStatement, json_text, pipeline
+from casework.store.direct import (
+    DirectQuery,
+    DirectStatement,
+    commit_in_pipeline,
+    json_text,
+    pipeline,
+)
 from casework.store.tables import Case, CaseEvent, table_of
 
 MAX_ATTEMPTS = 5
@@ -267,14 +273,18 @@ def apply_locked(
     command: c.Command,
     now: datetime,
     row: Any = None,
+    commit: bool = False,
 ) -> tuple[CaseRef, WarmCase]:
     """`run_command`'s work inside the caller's transaction, which must hold the case
     row's lock already (`work.claim_next` picks a task and locks its case in one
     statement): the case is read fresh, nothing is retried. A caller that read the case
     row's command columns (`COMMAND_COLUMNS`) under that lock passes it as `row`, saving
-    the read. After the commit, the caller hands the WarmCase to `warm.put`."""
+    the read. With `commit`, a caller that writes nothing after it lets the writes'
+    round trip commit the transaction too (PostgreSQL; elsewhere the transaction
+    commits as usual): under the lock, the case row cannot have moved. After the
+    commit, the caller hands the WarmCase to `warm.put`."""
     case = case_from_row(conn, case_id, row) if row is not None else None
-    return _apply(conn, actor, case_id, command, now, None, warm_ok=False, case=case)
+    return _apply(conn, actor, case_id, command, now, None, warm_ok=False, case=case, commit=commit)
 
 
 def _apply(
@@ -287,6 +297,7 @@ def _apply(
     *,
     warm_ok: bool,
     case: WarmCase | None = None,
+    commit: bool = False,
 ) -> tuple[CaseRef, WarmCase]:
     from_warm = False
     if case is None and warm_ok:
@@ -333,6 +344,10 @@ def _apply(
     # UPDATE is the check that the state the command ran on is still the stored one,
     # and takes the row lock; when it matched nothing, the rest is rolled back.
     marking = "data" in values and has_index(conn)  # before the pipeline: see open_case
+    # Committing in the pipeline: the webhook deliveries go in it too, so the
+    # subscriptions are read before it.
+    hooks = webhooks.subscriptions(conn) if commit else None
+    committed = False
     try:
         with pipeline(conn):
             updated = start_case_update(conn, case_id, version, values, case.last_hash)
@@ -350,14 +365,20 @@ def _apply(
                 reprioritise(conn, case_id, priority, now)
             if marking:
                 mark(conn, case_id, last_seq)
+            if hooks is not None:
+                webhooks.enqueue(conn, case.type_id, case_id, rows, hooks)
+                committed = commit_in_pipeline(conn)
     except IntegrityError:
         # Events numbered after a stale last_seq collide with stored ones.
         if from_warm:
             raise _StaleWarm from None
         raise
     if not updated.rowcount:
+        if committed:  # the caller holds the row lock: no other writer could get in
+            raise RuntimeError(f"case {case_id} changed under its row lock")
         raise _StaleWarm if from_warm else _LostRace
-    webhooks.enqueue(conn, case.type_id, case_id, rows)
+    if hooks is None:
+        webhooks.enqueue(conn, case.type_id, case_id, rows)
     status = after["status"]
     warm = WarmCase(
         version=version + 1,

@@ -123,6 +123,10 @@ class _Snapshot:
         return not self.every_type and not self.by_type
 
 
+# What `enqueue` reads of the subscriptions, read apart for a caller in a pipeline block.
+Subscriptions = _Snapshot
+
+
 class _Cache:
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -144,6 +148,11 @@ def invalidate(bind: Engine) -> None:
     with _CACHE.lock:
         _CACHE.snapshots.pop(bind, None)
         _CACHE.generations[bind] = _CACHE.generations.get(bind, 0) + 1
+
+
+def subscriptions(conn: Connection) -> Subscriptions:
+    """The active subscriptions, for `enqueue` in a pipeline block (cached a while)."""
+    return _snapshot(conn)
 
 
 def _snapshot(conn: Connection) -> _Snapshot:
@@ -177,11 +186,18 @@ _INSERT_JOBS = DirectStatement(table_of(Job).insert())
 _INSERT_DELIVERIES = DirectStatement(table_of(WebhookDelivery).insert())
 
 
-def enqueue(conn: Connection, case_type: str, case_id: str, rows: Sequence[dict[str, Any]]) -> int:
+def enqueue(
+    conn: Connection,
+    case_type: str,
+    case_id: str,
+    rows: Sequence[dict[str, Any]],
+    subscriptions: Subscriptions | None = None,
+) -> int:
     """Queue the deliveries the event log rows `rows` (as written to `case_events`: `seq`,
     `type`, `at`) of a case of `case_type` call for, in the caller's transaction. How
-    many were queued."""
-    snapshot = _snapshot(conn)
+    many were queued. Inside a pipeline block, pass `subscriptions` read before it (a
+    read needs its answer at once)."""
+    snapshot = subscriptions if subscriptions is not None else _snapshot(conn)
     if snapshot.empty or not rows:
         return 0
     targets = snapshot.every_type + snapshot.by_type.get(case_type, ())

@@ -147,6 +147,8 @@ def claim_next(
                         command=command,
                         now=now,
                         row=row,
+                        # Nothing is written after it unless a key is remembered.
+                        commit=idempotency_key is None,
                     )
                 except ServiceError:
                     raise _PassOver(row.case_id, row.instance_id) from None

@@ -187,6 +187,19 @@ def pipeline(conn: Connection) -> Iterator[None]:
         raise DBAPIError.instance(None, None, error, error_class, dialect=conn.dialect) from error
 
 
+def commit_in_pipeline(conn: Connection) -> bool:
+    """Inside a `pipeline` block on PostgreSQL: queue the transaction's COMMIT at its
+    end, so the block's round trip commits too (the caller's transaction then ends with
+    nothing left to send). Only for a writer that needs no answer of the block before
+    committing. False (and nothing done) elsewhere: the transaction commits as usual."""
+    kept = _kept(conn)
+    batch = kept.get(_PIPELINE) if kept is not None else None
+    if batch is None:
+        return False
+    batch.send_command(b"COMMIT")
+    return True
+
+
 def _finish(conn: Connection, batch: libpq_pipeline.Batch) -> BaseException | None:
     """`batch.finish()`; interrupted (a signal...), the connection is left mid-pipeline,
     which neither psycopg nor the pool could use: it is invalidated, and the pool opens

@@ -115,7 +115,7 @@ class Batch:
     """The statements of one pipeline block on one connection, sent as they come and
     answered when `finish` reads the results."""
 
-    __slots__ = ("_driver", "_info", "_pending", "_pgconn", "_sent", "_transformer")
+    __slots__ = ("_driver", "_info", "_pending", "_pgconn", "_sent", "_started", "_transformer")
 
     def __init__(self, driver: Any, info: dict[str, Any]) -> None:
         self._driver = driver
@@ -127,6 +127,7 @@ class Batch:
             tuple[str, bytes | None, int, Callable[[int], None], Callable[[list[Any]], None] | None]
         ] = []
         self._transformer: Any = None
+        self._started = False  # in pipeline mode
         # Statements prepared in this block, not yet answered: run again, they reuse it.
         self._pending: dict[str, bytes] = {}
 
@@ -147,25 +148,8 @@ class Batch:
         of them all when the block has its answers, and `fetch` (for a query) the rows
         each run returned, as tuples of values loaded as psycopg's cursors load them."""
         pgconn = self._pgconn
-        if not self._sent:
-            if pgconn.pipeline_status != _PIPELINE_OFF:
-                raise RuntimeError("the connection is in a pipeline already")
-            # BEGIN first where psycopg would send one: the transaction's BEGIN is due
-            # (`deferred_begin`), or the connection is idle outside autocommit.
-            due = self._info.pop(deferred_begin.DUE, None) is not None
-            begin = due or (
-                pgconn.transaction_status == pq.TransactionStatus.IDLE
-                and not self._driver.autocommit
-            )
-            pgconn.enter_pipeline_mode()
-            stale: list[bytes] | None = self._info.pop(_STALE, None)
-            if stale:
-                for old in stale:
-                    pgconn.send_close_prepared(old)
-                self._sent.append(("CLOSE", None, len(stale), _ignore, None))
-            if begin:
-                pgconn.send_query_params(b"BEGIN", None)
-                self._sent.append(("BEGIN", None, 1, _ignore, None))
+        if not self._started:
+            self._start()
         statements: dict[str, bytes] | None = self._info.get(_STATEMENTS)
         if statements is None:
             statements = self._info[_STATEMENTS] = {}
@@ -184,11 +168,39 @@ class Batch:
         # with the sync point, one write for a whole command.
         self._sent.append((sql, preparing, len(rows), settle, fetch))
 
+    def send_command(self, sql: bytes) -> None:
+        """Queue a statement without parameters that is not prepared (COMMIT)."""
+        if not self._started:
+            self._start()
+        self._pgconn.send_query_params(sql, None)
+        self._sent.append((sql.decode(), None, 1, _ignore, None))
+
+    def _start(self) -> None:
+        pgconn = self._pgconn
+        if pgconn.pipeline_status != _PIPELINE_OFF:
+            raise RuntimeError("the connection is in a pipeline already")
+        # BEGIN first where psycopg would send one: the transaction's BEGIN is due
+        # (`deferred_begin`), or the connection is idle outside autocommit.
+        due = self._info.pop(deferred_begin.DUE, None) is not None
+        begin = due or (
+            pgconn.transaction_status == pq.TransactionStatus.IDLE and not self._driver.autocommit
+        )
+        pgconn.enter_pipeline_mode()
+        self._started = True
+        stale: list[bytes] | None = self._info.pop(_STALE, None)
+        if stale:
+            for old in stale:
+                pgconn.send_close_prepared(old)
+            self._sent.append(("CLOSE", None, len(stale), _ignore, None))
+        if begin:
+            pgconn.send_query_params(b"BEGIN", None)
+            self._sent.append(("BEGIN", None, 1, _ignore, None))
+
     def finish(self) -> BaseException | None:
         """Read every answer, leave pipeline mode and settle the row counts. The first
         error the server gave, as psycopg's exception, is returned (the statements after
         it were not run); an error of the connection itself is raised."""
-        if not self._sent:
+        if not self._started:
             return None
         pgconn = self._pgconn
         pgconn.pipeline_sync()
