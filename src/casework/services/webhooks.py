@@ -191,13 +191,13 @@ def enqueue(
     case_type: str,
     case_id: str,
     rows: Sequence[dict[str, Any]],
-    subscriptions: Subscriptions | None = None,
+    active: Subscriptions | None = None,
 ) -> int:
     """Queue the deliveries the event log rows `rows` (as written to `case_events`: `seq`,
     `type`, `at`) of a case of `case_type` call for, in the caller's transaction. How
-    many were queued. Inside a pipeline block, pass `subscriptions` read before it (a
-    read needs its answer at once)."""
-    snapshot = subscriptions if subscriptions is not None else _snapshot(conn)
+    many were queued. Inside a pipeline block, pass the `active` subscriptions read
+    before it (`subscriptions`: a read needs its answer at once)."""
+    snapshot = active if active is not None else _snapshot(conn)
     if snapshot.empty or not rows:
         return 0
     targets = snapshot.every_type + snapshot.by_type.get(case_type, ())
