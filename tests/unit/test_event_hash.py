@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from casework.engine.events import CaseFileChanged
+from casework.engine.events import EVENT_TYPES, CaseFileChanged, Event, event_payload
+from casework.engine.states import CaseState, PlanItemState
 from casework.services.actors import Actor
-from casework.services.audit import encoded_log_row, event_hash, event_rows, log_row
+from casework.services.audit import (
+    _CANONICAL,
+    GENESIS,
+    encoded_log_row,
+    event_hash,
+    event_rows,
+    log_row,
+    payload_text,
+)
 
 texts = st.text(max_size=20)
 json_values = st.recursive(
@@ -87,3 +98,36 @@ def test_the_rows_of_one_append_chain_like_single_entries(
         assert row["hash"] == expected["hash"] and row["seq"] == seq
         previous = expected["hash"]
     assert (last_seq, last_hash) == (7 + len(changes), previous)
+
+
+def _event_values() -> st.SearchStrategy[object]:
+    """What an event's fields hold: JSON values, instants, and the engine's StrEnums."""
+    enums = st.sampled_from([*PlanItemState, *CaseState])
+    return json_values | moments | enums
+
+
+@pytest.mark.parametrize("cls", sorted(EVENT_TYPES.values(), key=lambda cls: cls.__name__))
+@given(data=st.data())
+def test_an_events_payload_text_is_the_canonical_json_of_its_payload(
+    cls: type[Event], data: st.DataObject
+) -> None:
+    """`payload_text` writes the payload straight from the event's fields: it must be
+    the very text the canonical encoder makes of `event_payload`, or hashes change."""
+    values = {f.name: data.draw(_event_values(), label=f.name) for f in fields(cls)}
+    event = cls(**values)
+    assert payload_text(event) == _CANONICAL(event_payload(event))
+    rows, _, _ = event_rows(
+        "C-1", 0, GENESIS, [event], Actor("ana"), datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    assert (
+        rows[0]["hash"]
+        == log_row(
+            GENESIS,
+            "C-1",
+            1,
+            cls.type,
+            event_payload(event),
+            "ana",
+            datetime(2026, 1, 1, tzinfo=UTC),
+        )["hash"]
+    )

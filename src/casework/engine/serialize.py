@@ -25,6 +25,10 @@ from casework.engine.instance import (
 from casework.engine.states import TERMINAL, CaseState, PlanItemState
 
 FORMAT_VERSION = 1
+# Members by value: calling the enum class to look one up costs ten times a dict's get,
+# and every instance of every cold case is looked up on load. (An unknown value is
+# still the enum's own ValueError.)
+_PLAN_ITEM_STATES: dict[str, PlanItemState] = {s.value: s for s in PlanItemState}
 
 
 class StateFormatError(ValueError):
@@ -115,7 +119,7 @@ def load_state(data: dict[str, Any], compiled: CompiledCase) -> CaseInstance:
             f"pi-{seq}",
             item_id,
             f"pi-{parent}" if parent is not None else None,
-            PlanItemState(state),
+            _PLAN_ITEM_STATES.get(state) or PlanItemState(state),
             index,
             bool(extra.get("required", False)),
             seq,
