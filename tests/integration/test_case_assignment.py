@@ -20,7 +20,7 @@ from casework.engine import commands as c
 from casework.services import audit, case_types, cases, participants, timeline, work
 from casework.services.actors import SYSTEM, Actor
 from casework.services.case_assignment import reassign_case
-from casework.services.cases import CaseRef
+from casework.services.case_commands import CaseRef
 from casework.services.errors import Forbidden, InvalidInput, NotFound, PreconditionFailed
 from casework.services.identity import actor_for_username
 from casework.store import migrate

@@ -29,8 +29,8 @@ from casework.engine.human_work import task_name
 from casework.engine.serialize import load_state
 from casework.services import case_assignment, cases, queries, timeline
 from casework.services.actors import SYSTEM
+from casework.services.case_commands import CaseRef
 from casework.services.case_types import engine_for
-from casework.services.cases import CaseRef
 from casework.services.errors import Refused
 from casework.services.rebuild import projection_as_of
 from casework.store.tables import Case, CaseEvent

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from casework.services.cases import CaseRef
+from casework.services.case_commands import CaseRef
 from casework.services.tasks import PlanItemSummary, Planned, TaskView
 from casework.services.work import WorkPage
 

@@ -20,8 +20,8 @@ from casework.engine import commands as c
 from casework.services import cases, membership
 from casework.services.access import may_change_case_status, may_open_case, may_see_case
 from casework.services.actors import Actor
+from casework.services.case_commands import CaseRef
 from casework.services.case_types import engine_for, latest_version
-from casework.services.cases import CaseRef
 from casework.services.errors import (
     Conflict,
     Forbidden,

@@ -48,8 +48,8 @@ from casework.services import idempotency, membership
 from casework.services import warm as warm_cases
 from casework.services.access import CaseFacts, may_own_case, may_reassign_case, may_see_case
 from casework.services.actors import Actor
+from casework.services.case_commands import CaseRef
 from casework.services.case_log import append_entries, locked_case
-from casework.services.cases import CaseRef
 from casework.services.errors import Forbidden, InvalidInput, NotFound, PreconditionFailed
 from casework.services.identity import actor_for_username
 from casework.services.projection import reprioritise

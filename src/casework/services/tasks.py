@@ -28,8 +28,8 @@ from casework.engine.serialize import load_state
 from casework.model.definitions import FormField, PlanItemKind
 from casework.services import access, cases
 from casework.services.actors import Actor
+from casework.services.case_commands import CaseRef
 from casework.services.case_types import engine_for
-from casework.services.cases import CaseRef
 from casework.services.errors import Forbidden, InvalidInput, NotFound
 from casework.services.visibility import case_facts, get_case
 from casework.store.tables import Case, PlanItemRow

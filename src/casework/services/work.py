@@ -9,7 +9,7 @@ active tasks assigned to them.
 transaction, so that any number of people (and API processes) pressing the button at
 once never get the same task. The assignment is an event of the case's log
 (`TaskAssigned`, through the engine's `ClaimTask`), written by the same code path as any
-command (`cases.apply_locked`), in the transaction that picked the task:
+command (`case_commands.apply_locked`), in the transaction that picked the task:
 
 - PostgreSQL: one `SELECT ... FROM plan_items JOIN cases ... ORDER BY priority, due_at
   LIMIT 1 FOR UPDATE SKIP LOCKED` picks the task and locks both its row and its case's
@@ -60,7 +60,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.engine import commands as c
-from casework.services import cases
+from casework.services import case_commands
 from casework.services import warm as warm_cases
 from casework.services.access import claimable_cases_condition
 from casework.services.actors import Actor
@@ -140,7 +140,7 @@ def claim_next(
                     return None
                 command = c.ClaimTask(row.instance_id, actor.id)
                 try:
-                    _ref, warm = cases.apply_locked(
+                    _ref, warm = case_commands.apply_locked(
                         conn,
                         actor=actor,
                         case_id=row.case_id,
@@ -398,7 +398,7 @@ _PICK = (
         _ITEMS.c.priority.label("task_priority"),
         _ITEMS.c.due_at,
         # The case row as the claim's command needs it, read under the same lock.
-        *cases.COMMAND_COLUMNS,
+        *case_commands.COMMAND_COLUMNS,
     )
     .select_from(_ITEMS.join(_CASES, _CASES.c.id == _ITEMS.c.case_id))
     .where(_ITEMS.c.role == bindparam("b_role"), _UNASSIGNED)
