@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import Connection, Engine, bindparam, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from casework.store.direct import DirectQuery, DirectStatement, json_text, pipeline
+from casework.store.direct import DirectQuery, DirectStatement, pipeline
+from casework.store.direct_compile import json_text
 from casework.store.tables import Case, CaseEvent, PlanItemRow, table_of
 
 AT = datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=UTC)

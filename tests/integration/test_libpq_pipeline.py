@@ -32,7 +32,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from casework.services.transactions import holding, transaction
 from casework.store.db import session_factory
-from casework.store.direct import DirectQuery, DirectStatement, json_text, pipeline
+from casework.store.direct import DirectQuery, DirectStatement, pipeline
+from casework.store.direct_compile import json_text
 from casework.store.libpq_pipeline import Batch, positional
 
 AT = datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=UTC)

@@ -12,7 +12,7 @@ from sqlalchemy import Date, DateTime
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 
-from casework.store.direct import quicker
+from casework.store.direct_compile import quicker
 
 SQLITE = sqlite.dialect()
 offsets = st.integers(min_value=-23 * 60, max_value=23 * 60).map(

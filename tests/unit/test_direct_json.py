@@ -1,4 +1,4 @@
-"""`store.direct.json_encoder` writes exactly what `json.dumps` writes."""
+"""`store.direct_compile.json_encoder` writes exactly what `json.dumps` writes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from casework.store.direct import json_encoder
+from casework.store.direct_compile import json_encoder
 
 values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from casework.engine.events import Event
 from casework.services.actors import Actor
-from casework.store.direct import DirectStatement, JsonText, json_encoder
+from casework.store.direct import DirectStatement
+from casework.store.direct_compile import JsonText, json_encoder
 from casework.store.tables import Case, CaseEvent, table_of
 
 GENESIS = "0" * 64

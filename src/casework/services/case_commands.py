@@ -37,7 +37,8 @@ from casework.services.projection import (
 )
 from casework.services.search import has_index, mark
 from casework.services.warm import WarmCase
-from casework.store.direct import DirectQuery, commit_in_pipeline, json_text, pipeline
+from casework.store.direct import DirectQuery, commit_in_pipeline, pipeline
+from casework.store.direct_compile import json_text
 from casework.store.tables import Case, table_of
 
 

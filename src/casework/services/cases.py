@@ -47,11 +47,8 @@ from casework.services.projection import (
 from casework.services.search import has_index, mark
 from casework.services.transactions import transaction
 from casework.services.warm import WarmCase
-from casework.store.direct import (
-    DirectStatement,
-    json_text,
-    pipeline,
-)
+from casework.store.direct import DirectStatement, pipeline
+from casework.store.direct_compile import json_text
 from casework.store.tables import Case, CaseEvent, table_of
 
 MAX_ATTEMPTS = 5

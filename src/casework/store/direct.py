@@ -3,8 +3,9 @@
 A case step is a handful of small statements, and SQLAlchemy's per-execution machinery
 (execution context, events, result setup) costs more CPU than the database spends on
 them. `DirectStatement` keeps SQLAlchemy for what it does well (writing the SQL for each
-dialect, converting values through the column types) and does that once per dialect;
-each execution is then one DBAPI call inside the Connection's own transaction.
+dialect, converting values through the column types) and does that once per dialect
+(`direct_compile`); each execution is then one DBAPI call inside the Connection's own
+transaction.
 
 On PostgreSQL, `pipeline(conn)` sends every direct statement run inside it without
 waiting for each answer, as prepared statements through libpq (`libpq_pipeline`): a
@@ -21,100 +22,24 @@ classes (`IntegrityError`...), as from `Connection.execute`.
 
 from __future__ import annotations
 
-import json
-import json.encoder
-import threading
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime
-from json.encoder import encode_basestring_ascii
-from operator import itemgetter
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from sqlalchemy import Connection, Insert, Select, TextClause, Update
-from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
 from casework.store import deferred_begin, libpq_pipeline
-
-Processor = Callable[[Any], Any]
-# SQLAlchemy's default storage format for SQLite DATETIME columns.
-_SQLITE_DATETIME_FORMAT: str = SQLITE_DATETIME._storage_format
-T = TypeVar("T")
-
-
-class _PerDialect(Generic[T]):
-    """A statement's compiled forms, one per (dialect, parameter names), each made once."""
-
-    __slots__ = ("_by_key", "_lock", "_make")
-
-    def __init__(self, make: Callable[[Dialect, Mapping[str, Any]], T]) -> None:
-        self._make = make
-        self._by_key: dict[tuple[str, frozenset[str]], T] = {}
-        self._lock = threading.Lock()
-
-    def get(self, dialect: Dialect, params: Mapping[str, Any]) -> T:
-        key = (dialect.name, frozenset(params))
-        compiled = self._by_key.get(key)
-        if compiled is None:
-            with self._lock:
-                compiled = self._by_key.get(key)
-                if compiled is None:
-                    compiled = self._by_key[key] = self._make(dialect, params)
-        return compiled
-
-
-@dataclass(frozen=True, slots=True)
-class _Compiled:
-    sql: str
-    # The values in placeholder order (qmark/format paramstyles), None for named ones.
-    take: Callable[[Mapping[str, Any]], tuple[Any, ...]] | None
-    constants: dict[str, Any]  # bind values fixed in the statement itself
-    processors: dict[str, Processor]
-    converting: tuple[tuple[int, Processor], ...]  # positions whose type converts
-    # PostgreSQL (psycopg's named style): the SQL with $1, $2... and the names in order,
-    # for `libpq_pipeline`.
-    numbered: tuple[str, tuple[str, ...]] | None
-
-
-class JsonText(str):
-    """JSON already encoded, for a JSON column: written as it is, not encoded again."""
-
-    __slots__ = ()
-
-
-def json_encoder(
-    *, sort_keys: bool = False, default: Callable[[Any], Any] | None = None
-) -> Callable[[Any], str]:
-    """`json.JSONEncoder(separators=(",", ":"), check_circular=False, ...).encode`, the
-    same C encoder, but made once: `encode` builds it anew on every call, which costs
-    as much as encoding an event's payload."""
-    encoder = json.JSONEncoder(
-        separators=(",", ":"), check_circular=False, sort_keys=sort_keys, default=default
-    )
-    make = getattr(json.encoder, "c_make_encoder", None)  # not in the type stubs
-    if make is None:  # a Python built without the C accelerator
-        return encoder.encode
-    chunks = make(
-        None, encoder.default, encode_basestring_ascii, None, ":", ",", sort_keys, False, True
-    )
-
-    def encode(value: Any) -> str:
-        return "".join(chunks(value, 0))
-
-    return encode
-
-
-# Compact: the engine state is the largest value of a case row, and its bytes are pages.
-_COMPACT = json_encoder()
-
-
-def json_text(value: Any) -> JsonText:
-    """`value` encoded once, compactly, for a JSON column of a direct statement."""
-    return JsonText(_COMPACT(value))
+from casework.store.direct_compile import (
+    Compiled,
+    PerDialect,
+    Processor,
+    bind_values,
+    compile_statement,
+)
 
 
 class Outcome:
@@ -220,7 +145,9 @@ class DirectStatement:
 
     def __init__(self, statement: Insert | Update | TextClause) -> None:
         self.statement = statement
-        self._compiled = _PerDialect(lambda dialect, params: _compile(statement, dialect, params))
+        self._compiled = PerDialect(
+            lambda dialect, params: compile_statement(statement, dialect, params)
+        )
 
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> Outcome:
         """Run with one parameter set."""
@@ -228,13 +155,13 @@ class DirectStatement:
         kept = _kept(conn)
         batch = kept.get(_PIPELINE) if kept is not None else None
         if batch is not None:
-            return _queued(conn, batch, compiled, [_bind(compiled, params)])
+            return _queued(conn, batch, compiled, [bind_values(compiled, params)])
         if kept is not None and hasattr(conn.connection.driver_connection, "pgconn"):
             # Alone, it is a block of its own: prepared, and the transaction's BEGIN
             # (when due) in the same round trip.
             with pipeline(conn):
                 return self.execute(conn, params)
-        outcome = Outcome(_cursor(conn, kept, compiled, _bind(compiled, params)))
+        outcome = Outcome(_cursor(conn, kept, compiled, bind_values(compiled, params)))
         outcome.settle()
         return outcome
 
@@ -245,7 +172,7 @@ class DirectStatement:
             return None
         compiled = self._compiled.get(conn.dialect, rows[0])
         memo: dict[tuple[int, Processor], Any] = {}
-        prepared = [_bind(compiled, row, memo) for row in rows]
+        prepared = [bind_values(compiled, row, memo) for row in rows]
         kept = _kept(conn)
         batch = kept.get(_PIPELINE) if kept is not None else None
         if batch is not None:
@@ -262,7 +189,7 @@ class DirectStatement:
 def _queued(
     conn: Connection,
     batch: libpq_pipeline.Batch,
-    compiled: _Compiled,
+    compiled: Compiled,
     rows: list[Any],
     fetch: Callable[[list[Any]], None] | None = None,
 ) -> Outcome:
@@ -278,141 +205,9 @@ def _queued(
     return outcome
 
 
-def _bind(
-    compiled: _Compiled,
-    row: Mapping[str, Any],
-    memo: dict[tuple[int, Processor], Any] | None = None,
-) -> Any:
-    """The DBAPI parameters of one row. `memo` (shared by the rows of one call, which
-    keep their values alive meanwhile) converts a value object once: the rows of a
-    command share their `now` and often more."""
-    # Merging the constants makes a dict of our own; the caller's rows are never written.
-    merged = {**compiled.constants, **row} if compiled.constants else None
-    values = row if merged is None else merged
-    if memo is None:
-        memo = {}
-    # Most columns (strings, integers) convert nothing: only the ones that do are touched.
-    if compiled.take is not None:
-        taken = compiled.take(values)
-        if not compiled.converting:
-            return taken
-        out = list(taken)
-        for position, process in compiled.converting:
-            out[position] = _converted(out[position], process, memo)
-        return out
-    if not compiled.processors:
-        return values
-    named = dict(row) if merged is None else merged
-    for name, process in compiled.processors.items():
-        if name in named:
-            named[name] = _converted(named[name], process, memo)
-    return named
-
-
-def _converted(value: Any, process: Processor, memo: dict[tuple[int, Processor], Any]) -> Any:
-    if type(value) is JsonText:
-        return value
-    key = (id(value), process)
-    converted = memo.get(key, memo)
-    if converted is memo:
-        converted = memo[key] = process(value)
-    return converted
-
-
-# The last datetime `quicker`'s SQLite processor converted, and its text: one pair,
-# replaced whole, so threads sharing it read a consistent one.
-_LAST_SQLITE_DATETIME: tuple[object, str] = (object(), "")
-
-
-def quicker(impl: Any, process: Processor) -> Processor:
-    """`process`, or a quicker function known to give the same values (a property test
-    holds them equal). SQLite's DATETIME formats a dict of seven fields for every value
-    it binds, and a case step binds a few: isoformat does it in C."""
-    if isinstance(impl, SQLITE_DATETIME) and impl._storage_format == _SQLITE_DATETIME_FORMAT:
-        exact = datetime
-
-        def sqlite_datetime(value: Any) -> Any:
-            global _LAST_SQLITE_DATETIME
-            if type(value) is exact:
-                # The same object as the last one: a command binds its `now` in each of
-                # its statements. (The pair keeps the object alive, so no other value
-                # can be at that address meanwhile.)
-                last = _LAST_SQLITE_DATETIME
-                if last[0] is value:
-                    return last[1]
-                # "YYYY-MM-DD HH:MM:SS.ffffff", any offset cut off as SQLAlchemy does.
-                text = value.isoformat(" ", "microseconds")[:26]
-                _LAST_SQLITE_DATETIME = (value, text)
-                return text
-            return process(value)  # None, dates, subclasses, errors: SQLAlchemy's own
-
-        return sqlite_datetime
-    return process
-
-
-def _taker(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
-    """A function giving a mapping's values for `names`, in order, as a tuple (in C)."""
-    if len(names) > 1:
-        return itemgetter(*names)
-    if names:
-        (name,) = names
-        return lambda values: (values[name],)
-    return lambda values: ()
-
-
-def _compile(
-    statement: Insert | Update | Select[Any] | TextClause,
-    dialect: Dialect,
-    params: Mapping[str, Any],
-) -> _Compiled:
-    constants: dict[str, Any] = {}
-    if isinstance(statement, Insert):
-        # Scalar column defaults are constants of the statement; a computed one (a
-        # function) has to be given by the caller.
-        for column in getattr(statement.table, "columns", ()):
-            default = column.default
-            if default is None or column.name in params or column.primary_key:
-                continue
-            if not default.is_scalar:
-                raise ValueError(f"direct INSERT into {statement.table} needs {column.name}")
-            constants[column.name] = default.arg
-        names = sorted({*params, *constants})
-        compiled = statement.compile(dialect=dialect, column_keys=names)
-    else:
-        compiled = statement.compile(dialect=dialect)
-    processors: dict[str, Processor] = {}
-    for name, bind in compiled.binds.items():
-        if name not in params and name not in constants:
-            if bind.required:
-                raise ValueError(f"direct statement needs a value for {name!r}")
-            constants[name] = bind.effective_value
-        impl = bind.type.dialect_impl(dialect)
-        process = impl.bind_processor(dialect)
-        if process is not None:
-            processors[name] = quicker(impl, process)
-    positional = getattr(compiled, "positiontup", None)
-    order = tuple(positional) if positional is not None else ()
-    return _Compiled(
-        sql=compiled.string,
-        take=_taker(order) if positional is not None else None,
-        constants=constants,
-        processors=processors,
-        converting=tuple(
-            (position, processors[name])
-            for position, name in enumerate(order)
-            if name in processors
-        ),
-        numbered=(
-            libpq_pipeline.positional(compiled.string)
-            if dialect.name == "postgresql" and positional is None
-            else None
-        ),
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class _CompiledQuery:
-    statement: _Compiled
+    statement: Compiled
     row: Callable[..., Any]  # a namedtuple class named after the selected columns
     converters: tuple[tuple[int, Processor], ...]  # (position, result processor)
 
@@ -429,7 +224,7 @@ class DirectQuery:
 
     def __init__(self, statement: Select[Any]) -> None:
         self.statement = statement
-        self._compiled = _PerDialect(self._compile)
+        self._compiled = PerDialect(self._compile)
 
     def first(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         """The first row (attributes named as the selected columns), or None."""
@@ -437,7 +232,7 @@ class DirectQuery:
         kept = _kept(conn)
         if kept is not None and kept.get(_PIPELINE) is not None:
             raise RuntimeError("a query cannot run inside a pipeline block: it needs its rows")
-        bound = _bind(compiled.statement, params)
+        bound = bind_values(compiled.statement, params)
         if kept is not None and hasattr(conn.connection.driver_connection, "pgconn"):
             # A block of its own: prepared, and the transaction's BEGIN (when due) in
             # the same round trip.
@@ -467,7 +262,7 @@ class DirectQuery:
             if convert is not None:
                 converters.append((position, convert))
         return _CompiledQuery(
-            statement=_compile(self.statement, dialect, params),
+            statement=compile_statement(self.statement, dialect, params),
             row=namedtuple("Row", [column.key for column in columns]),  # type: ignore[misc]
             converters=tuple(converters),
         )
@@ -483,7 +278,7 @@ def _kept(conn: Connection) -> dict[str, Any] | None:
 def _cursor(
     conn: Connection,
     kept: dict[str, Any] | None,
-    compiled: _Compiled,
+    compiled: Compiled,
     prepared: Any,
     *,
     many: bool = False,
@@ -503,7 +298,7 @@ def _cursor(
     return cursor
 
 
-def _cursor_for(conn: Connection, kept: dict[str, Any] | None, compiled: _Compiled) -> Any:
+def _cursor_for(conn: Connection, kept: dict[str, Any] | None, compiled: Compiled) -> Any:
     """The connection's own cursor for this statement (`kept`), or a new one where
     cursors are not kept."""
     proxied = conn.connection
