@@ -226,6 +226,46 @@ def test_a_direct_query_returns_what_connection_execute_returns(engine: Engine) 
     assert missing is None
 
 
+def test_an_update_returning_gives_every_row_it_changed_as_connection_execute_would(
+    engine: Engine,
+) -> None:
+    """`all` with RETURNING (the worker's job claim): every changed row, converted by the
+    returned columns' types, and the change made; nothing for a WHERE matching nothing."""
+    returning = (
+        ITEMS.update()
+        .where(ITEMS.c.case_id == bindparam("b_case"), ITEMS.c.state == "active")
+        .values(state="completed", updated_at=bindparam("b_at"))
+        .returning(ITEMS.c.instance_id, ITEMS.c.state, ITEMS.c.updated_at)
+    )
+    direct = DirectQuery(returning)
+    later = AT.replace(year=2027)
+    with engine.begin() as conn:
+        _case(conn)
+        for n, state in ((1, "active"), (2, "active"), (3, "available")):
+            conn.execute(
+                ITEMS.insert(),
+                {
+                    "case_id": "C-1",
+                    "instance_id": f"pi-{n}",
+                    "item_id": f"task_{n}",
+                    "name": f"Task {n}",
+                    "kind": "human_task",
+                    "state": state,
+                    "priority": 3,
+                    "created_at": AT,
+                    "updated_at": AT,
+                },
+            )
+        rows = direct.all(conn, {"b_case": "C-1", "b_at": later})
+        again = direct.all(conn, {"b_case": "C-1", "b_at": later})
+        stored = dict(conn.execute(select(ITEMS.c.instance_id, ITEMS.c.state)).all())
+    assert sorted(row.instance_id for row in rows) == ["pi-1", "pi-2"]
+    assert all(row.state == "completed" for row in rows)
+    assert all(row.updated_at.replace(tzinfo=UTC) == later for row in rows)
+    assert again == []
+    assert stored == {"pi-1": "completed", "pi-2": "completed", "pi-3": "available"}
+
+
 def test_a_direct_query_raises_sqlalchemys_error_classes(engine: Engine) -> None:
     direct = DirectQuery(select(CASES.c.id).where(CASES.c.id == bindparam("b_id")))
     with engine.connect() as conn:

@@ -213,7 +213,8 @@ class _CompiledQuery:
 
 
 class DirectQuery:
-    """A SELECT compiled once per (dialect, parameter names), run on the DBAPI cursor.
+    """A SELECT (or an INSERT/UPDATE ... RETURNING) compiled once per (dialect, parameter
+    names), run on the DBAPI cursor.
 
     For the hot path's reads, whose SQLAlchemy execution (context, result metadata,
     cursor description) costs more than the database's work. No expanding (IN) bind
@@ -222,12 +223,23 @@ class DirectQuery:
 
     __slots__ = ("_compiled", "statement")
 
-    def __init__(self, statement: Select[Any]) -> None:
+    def __init__(self, statement: Select[Any] | Insert | Update) -> None:
         self.statement = statement
         self._compiled = PerDialect(self._compile)
 
     def first(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         """The first row (attributes named as the selected columns), or None."""
+        compiled, raws = self._run(conn, params, every=True)
+        return _loaded(compiled, raws[0]) if raws else None
+
+    def all(self, conn: Connection, params: Mapping[str, Any]) -> list[Any]:
+        """Every row, as `first` gives one."""
+        compiled, raws = self._run(conn, params, every=True)
+        return [_loaded(compiled, raw) for raw in raws]
+
+    def _run(
+        self, conn: Connection, params: Mapping[str, Any], *, every: bool
+    ) -> tuple[_CompiledQuery, list[Any]]:
         compiled = self._compiled.get(conn.dialect, params)
         kept = _kept(conn)
         if kept is not None and kept.get(_PIPELINE) is not None:
@@ -239,33 +251,44 @@ class DirectQuery:
             fetched: list[Any] = []
             with pipeline(conn):
                 _queued(conn, kept[_PIPELINE], compiled.statement, [bound], fetched.extend)
-            raw = fetched[0] if fetched else None
+            return compiled, fetched if every else fetched[:1]
+        cursor = _cursor(conn, kept, compiled.statement, bound)
+        if every:
+            raws = cursor.fetchall()
         else:
-            cursor = _cursor(conn, kept, compiled.statement, bound)
             raw = cursor.fetchone()
-            if kept is None:
-                cursor.close()
-        if raw is None:
-            return None
-        if compiled.converters:
-            values = list(raw)
-            for position, convert in compiled.converters:
-                values[position] = convert(values[position])
-            raw = values
-        return compiled.row(*raw)
+            raws = [] if raw is None else [raw]
+        if kept is None:
+            cursor.close()
+        return compiled, raws
 
     def _compile(self, dialect: Dialect, params: Mapping[str, Any]) -> _CompiledQuery:
-        columns = list(self.statement.selected_columns)
+        statement = self.statement
+        columns = list(
+            statement.selected_columns
+            if isinstance(statement, Select)
+            else statement.exported_columns  # what RETURNING gives
+        )
         converters = []
         for position, column in enumerate(columns):
             convert = column.type.dialect_impl(dialect).result_processor(dialect, None)
             if convert is not None:
                 converters.append((position, convert))
         return _CompiledQuery(
-            statement=compile_statement(self.statement, dialect, params),
+            statement=compile_statement(statement, dialect, params),
             row=namedtuple("Row", [column.key for column in columns]),  # type: ignore[misc]
             converters=tuple(converters),
         )
+
+
+def _loaded(compiled: _CompiledQuery, raw: Any) -> Any:
+    """A raw DBAPI row, its values converted by the columns' types, as a named tuple."""
+    if compiled.converters:
+        values = list(raw)
+        for position, convert in compiled.converters:
+            values[position] = convert(values[position])
+        raw = values
+    return compiled.row(*raw)
 
 
 def _kept(conn: Connection) -> dict[str, Any] | None:
