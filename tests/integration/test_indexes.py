@@ -76,8 +76,8 @@ def test_queue_and_inbox_queries_read_their_partial_indexes(engine: Engine) -> N
 def test_job_claims_read_the_partial_job_indexes(engine: Engine) -> None:
     with engine.begin() as conn:
         params = {"b_now": NOW, "b_limit": 10, "b_worker": "w", "b_until": NOW}
-        assert "ix_jobs_due" in query_plan(conn, jobs._CLAIM_PENDING, params)
-        assert "ix_jobs_leased" in query_plan(conn, jobs._RECLAIM_EXPIRED, params)
+        assert "ix_jobs_due" in query_plan(conn, jobs._CLAIM_PENDING.statement, params)
+        assert "ix_jobs_leased" in query_plan(conn, jobs._RECLAIM_EXPIRED.statement, params)
 
 
 def test_the_inbox_lists_only_active_assigned_work_most_urgent_first(engine: Engine) -> None:

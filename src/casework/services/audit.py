@@ -97,14 +97,11 @@ def encoded_log_row(
     payload: dict[str, Any],
     actor: str,
     at: datetime,
-    entry: _Entry | None = None,
 ) -> dict[str, Any]:
     """`log_row` with the payload already encoded as JSON text, for `DirectStatement`s
-    only (SQLAlchemy's JSON type would encode the text again, as a JSON string).
-    `entry`: the shared pieces, when several rows of one append are made."""
+    only (SQLAlchemy's JSON type would encode the text again, as a JSON string)."""
     payload_json = JsonText(_CANONICAL(payload))
-    if entry is None:
-        entry = _Entry(case_id, actor, at)
+    entry = _Entry(case_id, actor, at)
     return {
         "case_id": case_id,
         "seq": seq,

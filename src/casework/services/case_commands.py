@@ -56,8 +56,6 @@ class CaseRef:
 class LostRace(Exception):
     """Another writer committed first: the command's case row no longer matched."""
 
-    pass
-
 
 class StaleWarm(LostRace):
     """The warm copy the command ran on was not the stored state: not a race at all."""

@@ -198,8 +198,8 @@ def _pick(name: str, *conditions: Any) -> Any:
 _DUE = (text(JOB_PENDING_WHERE), _JOBS.c.due_at <= bindparam("b_now"))
 _EXPIRED = (text(JOB_RUNNING_WHERE), _JOBS.c.locked_until < bindparam("b_now"))
 # Direct queries: SQLAlchemy's execution of them (the statement's cache key, the
-# execution context, the result's metadata) cost as much as the claim itself, about a
-# tenth of a timer job's time on SQLite when it came 25 jobs to a claim.
+# execution context, the result's metadata) was most of an empty poll's CPU (85 against
+# 32 µs on SQLite) and a tenth of a timer job's time there, 25 jobs to a claim.
 _CLAIM_PENDING = DirectQuery(
     _JOBS.update()
     .where(_JOBS.c.id.in_(_pick("due", *_DUE)), *_DUE)
