@@ -5,8 +5,10 @@ The index is a table of its own, created by migration 0002 and not part of table
 
 - SQLite: the FTS5 table `case_search(case_id UNINDEXED, title, body)`, tokenizer
   unicode61 with remove_diacritics 2, so "resume" finds "résumé". Its rowid is derived
-  from the case id (`_rowid`), so a case's document is replaced through the rowid
-  instead of scanning the whole table for an unindexed `case_id`;
+  from the case id (`store.db.search_rowid`, also an SQL function on every SQLite
+  connection), so a case's document is replaced through the rowid instead of scanning
+  the whole table for an unindexed `case_id`, and a search that finds most cases is
+  matched by rowid, without reading each match's `case_id` (`matching_rowids`);
 - PostgreSQL: `case_search(case_id, document tsvector)` with a GIN index, built with the
   text search configuration `case_search`: `simple` (no stemming, no stop words), with
   the `unaccent` dictionary in front when the extension could be installed.
@@ -32,7 +34,6 @@ operators, and a query cannot fail to parse.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import unicodedata
 import weakref
@@ -44,6 +45,7 @@ from sqlalchemy import (
     Connection,
     Dialect,
     Engine,
+    Integer,
     Select,
     bindparam,
     column,
@@ -58,7 +60,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.expression import ColumnClause
 
-from casework.store.db import READING, writer_of
+from casework.store.db import READING, search_rowid, writer_of
 from casework.store.direct import DirectStatement
 from casework.store.tables import Case, Note, SearchPending
 
@@ -308,24 +310,17 @@ def _store(
     """Replace the documents of `ids`: those in `docs` are written, the others removed."""
     conn = session if isinstance(session, Connection) else session.connection()
     if conn.dialect.name == "sqlite":
-        _SQLITE_DELETE.executemany(conn, [{"rowid": _rowid(i), "case_id": i} for i in ids])
+        _SQLITE_DELETE.executemany(conn, [{"rowid": search_rowid(i), "case_id": i} for i in ids])
         _SQLITE_INSERT.executemany(
             conn,
             [
-                {"rowid": _rowid(i), "case_id": i, "title": d.title, "body": d.body}
+                {"rowid": search_rowid(i), "case_id": i, "title": d.title, "body": d.body}
                 for i, d in docs.items()
             ],
         )
         return
     _PG_DELETE.executemany(conn, [{"case_id": i} for i in ids if i not in docs])
     _PG_UPSERT.executemany(conn, [_pg_row(i, d) for i, d in docs.items()])
-
-
-def _rowid(case_id: str) -> int:
-    """The FTS5 rowid of a case's document: 63 bits of a hash of its id. Two ids with the
-    same hash (odds about n²/2⁶⁴) would make the insert fail loudly, never mix documents:
-    the delete before it also checks the case id."""
-    return int.from_bytes(hashlib.blake2b(case_id.encode(), digest_size=8).digest()) >> 1
 
 
 def _pg_row(case_id: str, doc: Document) -> dict[str, str]:
@@ -350,8 +345,7 @@ def matching_ids(
         return None
     name = _dialect_name(session_or_dialect)
     if name == "sqlite":
-        query = " ".join('"' + t.replace('"', '""') + '"' for t in terms) + "*"
-        return select(_SEARCH.c.case_id).where(_FTS_MATCH.match(bindparam(None, query)))
+        return select(_SEARCH.c.case_id).where(_FTS_MATCH.match(bindparam(None, _fts5(terms))))
     if name == "postgresql":
         tsquery = " & ".join("'" + t.replace("\\", "\\\\").replace("'", "''") + "'" for t in terms)
         return select(_SEARCH.c.case_id).where(
@@ -360,6 +354,27 @@ def matching_ids(
             )
         )
     raise NotImplementedError(f"no full-text search on {name}")
+
+
+def matching_rowids(user_text: str) -> Select[Any] | None:
+    """SQLite: the search documents matching `user_text` as `matching_ids` finds them,
+    by rowid (`store.db.search_rowid` of their case's id). FTS5 answers that from its
+    index alone, where each match's `case_id` is a read of its stored row: for a word
+    most of 200,000 cases hold, 16 against 136 ms."""
+    terms = words(user_text)
+    if not terms:
+        return None
+    return (
+        select(literal_column("rowid", Integer))
+        .where(_FTS_MATCH.match(bindparam(None, _fts5(terms))))
+        .select_from(_SEARCH)
+    )
+
+
+def _fts5(terms: list[str]) -> str:
+    """FTS5 query text: every word quoted (never an operator), all of them, the last
+    one as a prefix."""
+    return " ".join('"' + t.replace('"', '""') + '"' for t in terms) + "*"
 
 
 def _dialect_name(bind: Session | Connection | Engine | Dialect) -> str:

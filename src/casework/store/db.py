@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 import weakref
@@ -24,6 +25,15 @@ def database_url() -> str:
 
 # The most page cache one SQLite connection keeps, in KiB.
 SQLITE_CACHE_KIB = 32 * 1024
+# The SQL function giving `search_rowid` on every SQLite connection.
+SEARCH_ROWID_FUNCTION = "casework_search_rowid"
+
+
+def search_rowid(case_id: str) -> int:
+    """The SQLite FTS5 rowid of a case's search document: 63 bits of a hash of its id.
+    Two ids with the same hash (odds about n²/2⁶⁴) would make the insert fail loudly,
+    never mix documents: the delete before it also checks the case id."""
+    return int.from_bytes(hashlib.blake2b(case_id.encode(), digest_size=8).digest()) >> 1
 
 
 def make_engine(url: str | None = None, *, synchronous: str = "FULL", **kwargs: Any) -> Engine:
@@ -53,6 +63,9 @@ def make_engine(url: str | None = None, *, synchronous: str = "FULL", **kwargs: 
             # than with 32 MiB. Pages are allocated as they are read, up to the cap.
             cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
             cur.close()
+            # For searches that find many cases (`services.queries`): the rowid of a
+            # case's search document, computed from its id.
+            dbapi_conn.create_function(SEARCH_ROWID_FUNCTION, 1, search_rowid, deterministic=True)
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
