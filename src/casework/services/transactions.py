@@ -57,19 +57,23 @@ class _OnDriver:
     manager costs a few µs more each time.
     """
 
-    __slots__ = ("_bind", "_conn", "_deferred")
+    __slots__ = ("_bind", "_conn", "_deferred", "_proxied")
 
     def __init__(self, conn: Connection | None, bind: Engine | None) -> None:
         self._conn = conn
         self._bind = bind  # set: the connection is the transaction's own, from the pool
         self._deferred = False
+        self._proxied: Any = None
 
     def __enter__(self) -> Connection:
         if self._bind is not None:
             self._conn = self._bind.connect()
         conn = self._conn
         assert conn is not None
-        proxied = conn.connection
+        # Kept for the end, as the transaction's own: once SQLAlchemy has invalidated a
+        # lost connection, `conn.connection` would take a new one from the pool (or
+        # refuse, with its transaction pending), and the end is the lost one's.
+        proxied = self._proxied = conn.connection
         proxied.info[_RUNNING] = True
         try:
             if conn.dialect.name == "sqlite":
@@ -91,7 +95,7 @@ class _OnDriver:
         self._end(conn, failed=kind is not None)
 
     def _end(self, conn: Connection, *, failed: bool) -> None:
-        proxied = conn.connection
+        proxied = self._proxied
         driver: Any = proxied.driver_connection
         try:
             try:
