@@ -3,9 +3,9 @@
 Load (from the warm copy, or the row read and decoded), authorize, call the engine, then
 write in one pipeline: the conditional UPDATE of the case row (the optimistic
 concurrency check: it matches only the version and last event hash the command ran on),
-the events, the projections, the search mark and the webhook deliveries. `cases`
-wraps it in a transaction with retries; `work.claim_next` runs it under the row lock
-its pick took.
+the events, the projections and the search mark; then the webhook deliveries (in the
+pipeline too, with the COMMIT, for a caller holding the row lock). `cases` wraps it in
+a transaction with retries; `work.claim_next` runs it under the row lock its pick took.
 """
 
 from __future__ import annotations
