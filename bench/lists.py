@@ -4,8 +4,11 @@ Loads synthetic cases the way bench/store.py (3) does (COPY / executemany, ANALY
 then times `queries.list_cases` as the API runs it (ORM rows, a page of 50) for the
 lists a case worker or a manager opens: all cases and a status's cases newest first,
 a case type's, someone's work, a requester's own cases, the page after a page, a sort
-by priority, a case file filter, and text searches (their documents built first).
-Median of 7 runs each, on SQLite and PostgreSQL. Figures in docs/performance.md.
+by priority, a case file filter, text searches (their documents built first), and the
+lists of case workers who see the cases of their case types and teams: 1 % of the
+cases are of a second type, 0.1 % belong to a team. SQLite's planner statistics are
+the ones Casework takes (`store.db.refresh_statistics`). Median of 7 runs each, on
+SQLite and PostgreSQL. Figures in docs/performance.md.
 
     .venv/bin/python bench/lists.py                     # 200,000 cases, both databases
     .venv/bin/python bench/lists.py --cases 50000 --db sqlite
@@ -19,19 +22,35 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
-from casework.services import queries, search
-from casework.services.actors import Actor
-from casework.store.db import make_engine, session_factory
+from casework.services import case_types, queries, search
+from casework.services.actors import SYSTEM, Actor
+from casework.store.db import make_engine, refresh_statistics, session_factory
 from casework.store.tables import PlanItemRow
 from store import Target, pg_available, populate  # bench/ is the script's path
 
 ADMIN = Actor("bench-admin", is_admin=True)
-REQUESTER = Actor("bench-requester")  # no role: sees the cases naming them (none here)
+REQUESTER = Actor("bench-requester")  # no role: sees the cases naming them (10 here)
+# Case workers: a role of the type of most cases, a role of a type of 1 % of them, a team
+# of 0.1 % of them, a role of a type with no cases yet.
+CLERK = Actor("bench-clerk", roles=frozenset({"clerk"}))
+SPECIALIST = Actor("bench-specialist", roles=frozenset({"specialist"}))
+TEAM_MEMBER = Actor("bench-member", teams=frozenset({"tiny"}))
+NEWCOMER = Actor("bench-newcomer", roles=frozenset({"newrole"}))
+TYPE = """
+id: {id}
+name: {id}
+roles: [{role}]
+plan:
+  items:
+    - task: Step one
+      role: {role}
+"""
 RUNS = 7
 
 
@@ -52,6 +71,22 @@ def lists(target: Target, n_cases: int, texts: bool) -> None:
     populate(target, url, n_cases)
     engine = make_engine(url)
     db = session_factory(engine)
+    for type_id, role in (("bench_seq3", "clerk"), ("rare", "specialist"), ("new", "newrole")):
+        case_types.deploy(
+            db, actor=SYSTEM, source=TYPE.format(id=type_id, role=role), now=datetime.now(UTC)
+        )
+    number = "cast(substr(id, 3) as integer)"  # S-0000000042 -> 42
+    with engine.begin() as conn:
+        conn.execute(text(f"UPDATE cases SET type_id = 'rare' WHERE {number} % 100 = 7"))
+        conn.execute(text(f"UPDATE cases SET team = 'tiny' WHERE {number} % 1000 = 3"))
+        conn.execute(
+            text(f"UPDATE cases SET owner = 'bench-requester' WHERE {number} % {n_cases // 10} = 1")
+        )
+        if target.kind == "sqlite":
+            # The statistics Casework itself takes (an upgrade, the worker's housekeeping),
+            # not the full ones of the load.
+            conn.execute(text("DELETE FROM sqlite_stat1"))
+            refresh_statistics(conn)
     if texts:
         started = time.perf_counter()
         indexed = search.reindex_all(db)
@@ -87,6 +122,15 @@ def lists(target: Target, n_cases: int, texts: bool) -> None:
         (f"assignee={someone}", page(assignee=someone)),
         ("assignee with no work", page(assignee="nobody")),
         ("a requester's own cases", page(actor=REQUESTER)),
+        ("a requester's active cases", page(actor=REQUESTER, status="active")),
+        ("worker: role of most cases' type", page(actor=CLERK)),
+        ("  the same, active cases", page(actor=CLERK, status="active")),
+        ("worker: role of a 1 % type", page(actor=SPECIALIST)),
+        ("  the same, active cases", page(actor=SPECIALIST, status="active")),
+        ("worker: team of 0.1 %", page(actor=TEAM_MEMBER)),
+        ("  the same, active cases", page(actor=TEAM_MEMBER, status="active")),
+        ("worker: role of a type with none", page(actor=NEWCOMER)),
+        ("  the same, active cases", page(actor=NEWCOMER, status="active")),
         ("sorted by priority", page(sort="priority")),
         ("case file filter amount > 9990", page(filters=["amount > 9990"])),
     ]

@@ -10,8 +10,9 @@ from sqlalchemy import Connection, Engine, bindparam, event, select
 from sqlalchemy.orm import Session
 from tests.integration.plans import query_plan, sql_plan
 
-from casework.services import queries, work
+from casework.services import access, case_types, queries, work
 from casework.services.actors import SYSTEM, Actor
+from casework.store.db import session_factory
 from casework.store.tables import Case, PlanItemRow, table_of
 from casework.worker import jobs
 
@@ -253,3 +254,77 @@ def test_a_requester_s_case_list_reads_their_cases_by_id_not_every_case(engine: 
     if engine.dialect.name == "sqlite":  # PostgreSQL weighs it by the table's size
         assert "SCAN cases" not in plan
     assert _list_plans(engine, actor=Actor("nobody"))[0] == []
+
+
+RARE = """
+id: rare
+name: Rare
+roles: [specialist]
+plan:
+  items:
+    - task: Look
+      role: specialist
+"""
+
+
+def test_a_case_worker_s_list_reads_each_team_and_case_type_in_its_own_index(
+    engine: Engine,
+) -> None:
+    """Someone who sees the cases of a case type, of a team and their own: each branch
+    is read from its own index and the first page of each merged, not found by testing
+    every case in list order (250-420 ms at 200,000 cases when those hold few cases),
+    and every case they may see comes once, in order, page after page."""
+    case_types.deploy(session_factory(engine), actor=SYSTEM, source=RARE, now=NOW)
+    with engine.begin() as conn:
+        _cases(conn, 60)  # of type "t", which no deployed version names: no role shows it
+        conn.execute(
+            table_of(Case).update().where(Case.id.in_([f"C-{i:04d}" for i in range(3, 60, 7)])),
+            {"type_id": "rare"},
+        )
+        conn.execute(table_of(Case).update().where(Case.id == "C-0010"), {"confidential": True})
+        conn.execute(table_of(Case).update().where(Case.id == "C-0017"), {"confidential": True})
+        conn.execute(table_of(Case).update().where(Case.id == "C-0025"), {"team": "tiny"})
+        conn.execute(table_of(Case).update().where(Case.id == "C-0033"), {"owner": "wes"})
+    wes = Actor("wes", roles=frozenset({"specialist"}), teams=frozenset({"tiny"}))
+    with Session(engine) as session:
+        every = session.scalars(select(Case)).all()
+        facts = {c.id: _facts(c) for c in every}
+        expected = [
+            c.id
+            for c in sorted(every, key=lambda c: (c.opened_at, c.id), reverse=True)
+            if access.may_see_case(wes, facts[c.id])
+        ]
+    # The nine rare ones (C-0003, -10, -17, ...) but the confidential -10 and -17, the
+    # team's -25, their own -33.
+    assert "C-0025" in expected and "C-0033" in expected and "C-0010" not in expected
+    assert len(expected) == 9 - 2 + 1 + 1
+    seen: list[str] = []
+    cursor = None
+    while True:
+        with Session(engine) as session:
+            page = queries.list_cases(session, actor=wes, limit=2, cursor=cursor)
+        seen += [c.id for c in page.cases]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == expected
+    active = [i for i in expected if int(i[2:]) % 2 == 0]
+    ids, plans = _list_plans(engine, actor=wes, status="active", limit=3)
+    assert ids == active[:3]
+    plan = plans[-1]  # after the case type roles' lookup
+    assert "ix_cases_type_status_opened" in plan or "ix_cases_type_opened" in plan
+    if engine.dialect.name == "sqlite":  # PostgreSQL weighs it by the table's size
+        assert "SCAN cases" not in plan
+    else:
+        assert "Seq Scan on cases" not in plan
+
+
+def _facts(case: Case) -> access.CaseFacts:
+    return access.CaseFacts(
+        type_id=case.type_id,
+        owner=case.owner,
+        team=case.team,
+        confidential=case.confidential,
+        participants=frozenset(),
+        type_roles=frozenset({"specialist"}) if case.type_id == "rare" else frozenset(),
+    )

@@ -24,7 +24,7 @@ from casework.services import audit, search
 from casework.services.audit import ChainProblem
 from casework.store import migrate
 from casework.store.copy import CopyRefused, copy_tables, table_counts
-from casework.store.db import make_engine, session_factory
+from casework.store.db import make_engine, refresh_statistics, session_factory
 
 __all__ = ["CopyRefused", "CopyReport", "CopyUnchecked", "copy_database"]
 
@@ -103,7 +103,10 @@ def _check(
     with db() as session:
         problems = audit.verify_all(session)
     _step(on_step, "building the search index of the target")
-    return problems, search.reindex_all(db)
+    indexed = search.reindex_all(db)
+    with target.begin() as conn:
+        refresh_statistics(conn)  # its tables were empty when last analysed
+    return problems, indexed
 
 
 def _step(

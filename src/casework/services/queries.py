@@ -14,14 +14,26 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Select, and_, literal, or_, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Integer,
+    Select,
+    and_,
+    literal,
+    or_,
+    select,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import Function
 
+from casework.services.access import VisibleCases
 from casework.services.actors import Actor
 from casework.services.errors import InvalidInput
 from casework.services.search import catch_up, matching_ids, matching_rowids
-from casework.services.visibility import visible_condition
+from casework.services.visibility import visible_cases
 from casework.store.db import SEARCH_ROWID_FUNCTION
 from casework.store.tables import Case, PlanItemRow
 
@@ -157,8 +169,6 @@ def list_cases(
         found = matching_ids(session, text)
         if found is not None:
             conditions.append(_matching(session, found, text))
-    if not actor.is_admin:
-        conditions.append(visible_condition(session, actor))  # the policy in access.py
     sort_column = getattr(Case, key)
     if cursor is not None:
         last_value, last_id = _decode(cursor)
@@ -170,11 +180,16 @@ def list_cases(
         after = tuple_(sort_column, Case.id)
         mark = tuple_(literal(last_value, sort_column.type), literal(last_id, Case.id.type))
         conditions.append(after < mark if descending else after > mark)
-    if conditions:
-        query = query.where(and_(*conditions))
     order = (
         (sort_column.desc(), Case.id.desc()) if descending else (sort_column.asc(), Case.id.asc())
     )
+    visible = visible_cases(session, actor)  # the policy in access.py
+    if visible is not None:
+        # Nothing but the ids, so that the page is read by them and not by testing
+        # every case in list order for being one of them.
+        query = query.where(Case.id.in_(_first_of_each(visible, conditions, order, limit + 1)))
+    elif conditions:
+        query = query.where(and_(*conditions))
     rows = list(session.scalars(query.order_by(*order).limit(limit + 1)))
     next_cursor = None
     if len(rows) > limit:
@@ -183,6 +198,25 @@ def list_cases(
         value = getattr(last, key)
         next_cursor = _encode(value.isoformat() if isinstance(value, datetime) else value, last.id)
     return Page(rows, next_cursor)
+
+
+def _first_of_each(
+    visible: VisibleCases,
+    conditions: list[ColumnElement[bool]],
+    order: tuple[Any, ...],
+    count: int,
+) -> CompoundSelect[tuple[str]]:
+    """The ids among which a page of someone's case list is (`access.visible_cases`):
+    the first `count` in list order, with the list's other conditions, of the cases
+    naming them and of each team and case type that shows them cases, each read from
+    its own index. The OR of them read the whole list in order, testing every case:
+    250-420 ms at 200,000 cases for someone whose teams and case types hold few of them
+    (SQLite and PostgreSQL alike)."""
+    firsts = [
+        select(Case.id).where(*conditions, shown).order_by(*order).limit(count).subquery()
+        for shown in (visible.named, *visible.shared)
+    ]
+    return union_all(*(select(first.c.id) for first in firsts))
 
 
 # Up to this many cases found by a search, a page reads them by id and sorts them;

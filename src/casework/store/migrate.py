@@ -20,7 +20,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, make_url, text
 
-from casework.store.db import database_url, make_engine
+from casework.store.db import database_url, make_engine, refresh_statistics
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -94,6 +94,9 @@ def upgrade(url: str | None = None, revision: str = "head") -> None:
     with _migrating(url) as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
+        # A database upgraded with its rows in it (or a copy made) is planned by them
+        # at once, not only after the worker's next housekeeping.
+        refresh_statistics(conn)
 
 
 def downgrade(url: str | None, revision: str) -> None:

@@ -8,11 +8,10 @@ longer active, the timer already fired) and just marks the job done. So the case
 each job's effect exactly once, while a handler may run again after a crash: it gets
 the same idempotency key every time to recognise that.
 
-Between jobs the worker does housekeeping: at most once per `housekeeping_interval`
-(an hour) it deletes finished jobs, webhook deliveries and idempotency keys past their
-retention (`services/retention.py`; CASEWORK_RETENTION_DONE / _FAILED / _IDEMPOTENCY,
-`off` for all three turns it off), a bounded slice at a time so that due jobs never
-wait long. At every poll it also rebuilds the search documents writes have marked
+Between jobs the worker does housekeeping (`housekeeping.py`): at most once per
+`housekeeping_interval` (an hour) it refreshes SQLite's planner statistics and deletes
+what is past its retention, a bounded slice at a time so that due jobs never wait long.
+At every poll it also rebuilds the search documents writes have marked
 (`services/search.py`), a few batches at a time.
 
 Time comes from `clock`, never from the system directly, so tests move it by hand.
@@ -45,8 +44,9 @@ from casework.services.errors import InvalidInput, NotFound, Refused
 from casework.services.retention import PruneResult, Retention
 from casework.services.transactions import holding
 from casework.store.tables import Case, PlanItemRow
-from casework.worker import jobs, webhooks
+from casework.worker import housekeeping, jobs, webhooks
 from casework.worker.handlers import REGISTRY, HandlerContext, HandlerRegistry, UnknownHandler
+from casework.worker.housekeeping import Housekeeping
 from casework.worker.jobs import ClaimedJob, RetryPolicy
 from casework.worker.webhooks import WebhookSender
 
@@ -55,10 +55,8 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 Deliver = Callable[[ClaimedJob], None]
 
-HOUSEKEEPING_INTERVAL = timedelta(hours=1)
-# Batches (of retention.BATCH_SIZE rows) per slice of housekeeping: the loop then runs
-# the jobs that came due meanwhile before pruning on.
-HOUSEKEEPING_BATCHES = 10
+HOUSEKEEPING_INTERVAL = housekeeping.INTERVAL
+HOUSEKEEPING_BATCHES = housekeeping.BATCHES
 
 
 # Jobs claimed per claim: each claim is a commit of its own, so a bigger batch spreads it
@@ -119,8 +117,6 @@ class Worker:
             raise ValueError("batch must be at least 1")
         if lease <= timedelta(0):
             raise ValueError("lease must be positive")
-        if housekeeping_interval <= timedelta(0) or housekeeping_batches < 1:
-            raise ValueError("housekeeping_interval and housekeeping_batches must be positive")
         try:
             if retention is None:
                 retention = retention_service.from_env(os.environ)
@@ -141,11 +137,13 @@ class Worker:
         # the id says which worker did it in the audit trail.
         self.actor = Actor(f"worker:{name}", is_admin=True)
         self.retention = retention
-        self.housekeeping_interval = housekeeping_interval
-        self.housekeeping_batches = housekeeping_batches
-        # When the current (or last) round of housekeeping started; None: never yet.
-        self._housekeeping_started: datetime | None = None
-        self._housekeeping_unfinished = False
+        self._upkeep = Housekeeping(
+            db,
+            name=name,
+            retention=retention,
+            interval=housekeeping_interval,
+            batches=housekeeping_batches,
+        )
         self._stopping = threading.Event()
         self._finished_with_case = False
 
@@ -249,41 +247,9 @@ class Worker:
 
     # -- housekeeping --------------------------------------------------------------------
     def housekeeping(self) -> PruneResult | None:
-        """Prune what is past its retention, if due: a round starts at most once per
-        `housekeeping_interval` and deletes at most `housekeeping_batches` batches per
-        call; an unfinished round goes on at the next call. None when nothing was due
-        (or retention is off)."""
-        if not self.retention.enabled:
-            return None
-        now = self.now()
-        if not self._housekeeping_unfinished:
-            started = self._housekeeping_started
-            if started is not None and now < started + self.housekeeping_interval:
-                return None
-            self._housekeeping_started = now
-        # Should the pruning fail, the round counts as done: it is tried again in an
-        # interval, not at every poll.
-        self._housekeeping_unfinished = False
-        result = retention_service.prune(
-            self.db,
-            now=now,
-            done_after=self.retention.done_after,
-            failed_after=self.retention.failed_after,
-            idempotency_after=self.retention.idempotency_after,
-            max_batches=self.housekeeping_batches,
-        )
-        self._housekeeping_unfinished = not result.complete
-        if result.total:
-            log.info(
-                "worker %s housekeeping: deleted %d job(s), %d webhook delivery(ies), "
-                "%d idempotency key(s)%s",
-                self.name,
-                result.deleted[retention_service.JOBS],
-                result.deleted[retention_service.DELIVERIES],
-                result.deleted[retention_service.KEYS],
-                "" if result.complete else "; more to come",
-            )
-        return result
+        """The next slice of housekeeping, if due (`housekeeping.Housekeeping.run`): what
+        was pruned; None when no pruning was due (or retention is off)."""
+        return self._upkeep.run(self.now())
 
     def _housekeeping_quietly(self) -> bool:
         """`housekeeping()` for the loop, whose jobs must go on whatever happens to it;
@@ -292,7 +258,7 @@ class Worker:
             self.housekeeping()
         except Exception as exc:
             log.error("worker %s: housekeeping failed (%s)", self.name, _kind(exc))
-        return self._housekeeping_unfinished
+        return self._upkeep.unfinished
 
     # -- one job -------------------------------------------------------------------------
     def _run(self, job: ClaimedJob) -> None:
