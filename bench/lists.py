@@ -84,7 +84,7 @@ def lists(target: Target, n_cases: int, texts: bool) -> None:
         )
         if target.kind == "sqlite":
             # The statistics Casework itself takes (an upgrade, the worker's housekeeping),
-            # not the full ones of the load.
+            # after the changes above.
             conn.execute(text("DELETE FROM sqlite_stat1"))
             refresh_statistics(conn)
     if texts:

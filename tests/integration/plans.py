@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy.orm import Session
+
+from casework.services import queries
+from casework.services.actors import SYSTEM, Actor
 
 
 def query_plan(conn: Connection, statement: Any, params: dict[str, Any]) -> str:
@@ -42,3 +46,24 @@ def prepared_plans(conn: Connection, like: str) -> list[tuple[int, int]]:
         {"like": f"%{like}%"},
     )
     return [(int(generic), int(custom)) for generic, custom in rows]
+
+
+def list_plans(engine: Engine, actor: Actor = SYSTEM, **kwargs: Any) -> tuple[list[str], list[str]]:
+    """The ids `list_cases` returns, and the plan of each SELECT it ran."""
+    statements: list[tuple[str, Any]] = []
+
+    def seen(_conn: Any, _cursor: Any, sql: str, params: Any, *_args: Any) -> None:
+        if sql.lstrip().upper().startswith("SELECT") and "FROM cases" in sql:
+            statements.append((sql, params))
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with Session(engine) as session:
+            page = queries.list_cases(session, actor=actor, **kwargs)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    with engine.begin() as conn:
+        # Sorts too: a list read in order must not look dearer than sorting ten rows.
+        dear = ("seqscan", "bitmapscan", "sort")
+        plans = [sql_plan(conn, sql, params, dear=dear) for sql, params in statements]
+    return [c.id for c in page.cases], plans

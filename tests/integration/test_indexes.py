@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, bindparam, event, select
+from sqlalchemy import Connection, Engine, bindparam, select
 from sqlalchemy.orm import Session
-from tests.integration.plans import query_plan, sql_plan
+from tests.integration.plans import list_plans, query_plan
 
 from casework.services import access, case_types, queries, work
 from casework.services.actors import SYSTEM, Actor
@@ -149,29 +149,6 @@ def _cases(conn: Connection, n: int) -> None:
     )
 
 
-def _list_plans(
-    engine: Engine, actor: Actor = SYSTEM, **kwargs: Any
-) -> tuple[list[str], list[str]]:
-    """The ids `list_cases` returns, and the plan of each SELECT it ran."""
-    statements: list[tuple[str, Any]] = []
-
-    def seen(_conn: Any, _cursor: Any, sql: str, params: Any, *_args: Any) -> None:
-        if sql.lstrip().upper().startswith("SELECT") and "FROM cases" in sql:
-            statements.append((sql, params))
-
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
-        with Session(engine) as session:
-            page = queries.list_cases(session, actor=actor, **kwargs)
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
-    with engine.begin() as conn:
-        # Sorts too: a list read in order must not look dearer than sorting ten rows.
-        dear = ("seqscan", "bitmapscan", "sort")
-        plans = [sql_plan(conn, sql, params, dear=dear) for sql, params in statements]
-    return [c.id for c in page.cases], plans
-
-
 def test_case_lists_read_newest_first_from_the_index_and_page_by_seeking_into_it(
     engine: Engine,
 ) -> None:
@@ -193,7 +170,7 @@ def test_case_lists_read_newest_first_from_the_index_and_page_by_seeking_into_it
 
     with Session(engine) as session:
         first = queries.list_cases(session, actor=SYSTEM, limit=12)
-    ids, plans = _list_plans(engine, limit=12, cursor=first.next_cursor)
+    ids, plans = list_plans(engine, limit=12, cursor=first.next_cursor)
     assert ids == newest_first[12:24]
     (plan,) = plans
     assert "ix_cases_opened" in plan
@@ -205,20 +182,20 @@ def test_case_lists_read_newest_first_from_the_index_and_page_by_seeking_into_it
     # A status asked for: its own index, in the same order, whether or not the database
     # has statistics (SQLite's tables here were never analysed).
     active = [i for i in newest_first if int(i[2:]) % 2 == 0]
-    ids, (plan,) = _list_plans(engine, status="active", limit=5)
+    ids, (plan,) = list_plans(engine, status="active", limit=5)
     assert ids == active[:5]
     assert "ix_cases_status_opened" in plan
     assert "TEMP B-TREE" not in plan and "Sort" not in plan
     # A case type, with a status or without: an index of the type, in order (which of
     # the two for both is the planner's call on a table this small).
     for by_status in ({}, {"status": "active"}):
-        ids, (plan,) = _list_plans(engine, type_id="t", limit=5, **by_status)
+        ids, (plan,) = list_plans(engine, type_id="t", limit=5, **by_status)
         assert ids == (active if by_status else newest_first)[:5]
         assert "ix_cases_type_opened" in plan or "ix_cases_type_status_opened" in plan
         assert "TEMP B-TREE" not in plan and "Sort" not in plan
     with Session(engine) as session:
         first = queries.list_cases(session, actor=SYSTEM, status="active", limit=5)
-    ids, (plan,) = _list_plans(engine, status="active", limit=5, cursor=first.next_cursor)
+    ids, (plan,) = list_plans(engine, status="active", limit=5, cursor=first.next_cursor)
     assert ids == active[5:10]
     assert "ix_cases_status_opened" in plan
     assert "TEMP B-TREE" not in plan and "Sort" not in plan
@@ -231,11 +208,11 @@ def test_the_cases_of_someone_with_work_start_from_the_inbox_index(engine: Engin
     with engine.begin() as conn:
         _items(conn, 12)  # one case, C-1, with active tasks assigned to ana
         _cases(conn, 20)
-    ids, (plan,) = _list_plans(engine, assignee="ana")
+    ids, (plan,) = list_plans(engine, assignee="ana")
     assert ids == ["C-1"]
     assert "ix_plan_items_inbox" in plan
     assert "SCAN cases" not in plan and "Seq Scan on cases" not in plan
-    assert _list_plans(engine, assignee="nobody")[0] == []
+    assert list_plans(engine, assignee="nobody")[0] == []
 
 
 def test_a_requester_s_case_list_reads_their_cases_by_id_not_every_case(engine: Engine) -> None:
@@ -247,13 +224,13 @@ def test_a_requester_s_case_list_reads_their_cases_by_id_not_every_case(engine: 
         conn.execute(
             table_of(Case).update().where(Case.id.in_(["C-0003", "C-0017"])).values(owner="rita")
         )
-    ids, plans = _list_plans(engine, actor=Actor("rita"))
+    ids, plans = list_plans(engine, actor=Actor("rita"))
     assert ids == ["C-0017", "C-0003"]
     plan = plans[-1]  # after the case type roles' lookup
     assert "ix_cases_owner" in plan  # their cases found through the owner index
     if engine.dialect.name == "sqlite":  # PostgreSQL weighs it by the table's size
         assert "SCAN cases" not in plan
-    assert _list_plans(engine, actor=Actor("nobody"))[0] == []
+    assert list_plans(engine, actor=Actor("nobody"))[0] == []
 
 
 RARE = """
@@ -309,7 +286,7 @@ def test_a_case_worker_s_list_reads_each_team_and_case_type_in_its_own_index(
             break
     assert seen == expected
     active = [i for i in expected if int(i[2:]) % 2 == 0]
-    ids, plans = _list_plans(engine, actor=wes, status="active", limit=3)
+    ids, plans = list_plans(engine, actor=wes, status="active", limit=3)
     assert ids == active[:3]
     plan = plans[-1]  # after the case type roles' lookup
     assert "ix_cases_type_status_opened" in plan or "ix_cases_type_opened" in plan
