@@ -6,9 +6,9 @@ lists a case worker or a manager opens: all cases and a status's cases newest fi
 a case type's, someone's work, a requester's own cases, the page after a page, a sort
 by priority, a case file filter, text searches (their documents built first), and the
 lists of case workers who see the cases of their case types and teams: 1 % of the
-cases are of a second type, 0.1 % belong to a team. SQLite's planner statistics are
-the ones Casework takes (`store.db.refresh_statistics`). Median of 7 runs each, on
-SQLite and PostgreSQL. Figures in docs/performance.md.
+cases are of a second type, 0.1 % belong to a small team and half to a big one.
+SQLite's planner statistics are the ones Casework takes (`store.db.refresh_statistics`).
+Median of 7 runs each, on SQLite and PostgreSQL. Figures in docs/performance.md.
 
     .venv/bin/python bench/lists.py                     # 200,000 cases, both databases
     .venv/bin/python bench/lists.py --cases 50000 --db sqlite
@@ -37,7 +37,7 @@ from store import Target, pg_available, populate  # bench/ is the script's path
 ADMIN = Actor("bench-admin", is_admin=True)
 REQUESTER = Actor("bench-requester")  # no role: sees the cases naming them (10 here)
 # Case workers: a role of the type of most cases, a role of a type of 1 % of them, a team
-# of 0.1 % of them, a role of a type with no cases yet.
+# of 0.1 % of them (another has half), a role of a type with no cases yet.
 CLERK = Actor("bench-clerk", roles=frozenset({"clerk"}))
 SPECIALIST = Actor("bench-specialist", roles=frozenset({"specialist"}))
 TEAM_MEMBER = Actor("bench-member", teams=frozenset({"tiny"}))
@@ -78,6 +78,7 @@ def lists(target: Target, n_cases: int, texts: bool) -> None:
     number = "cast(substr(id, 3) as integer)"  # S-0000000042 -> 42
     with engine.begin() as conn:
         conn.execute(text(f"UPDATE cases SET type_id = 'rare' WHERE {number} % 100 = 7"))
+        conn.execute(text(f"UPDATE cases SET team = 'big' WHERE {number} % 2 = 0"))
         conn.execute(text(f"UPDATE cases SET team = 'tiny' WHERE {number} % 1000 = 3"))
         conn.execute(
             text(f"UPDATE cases SET owner = 'bench-requester' WHERE {number} % {n_cases // 10} = 1")

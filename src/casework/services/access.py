@@ -247,8 +247,9 @@ def visible_cases(
     )
     not_confidential = Case.confidential == false()
     shared: list[ColumnElement[bool]] = []
-    if actor.teams:
-        shared.append(and_(not_confidential, Case.team.in_(sorted(actor.teams))))
+    # One condition per team, as per case type: each is read in order from its index.
+    for team in sorted(actor.teams):
+        shared.append(and_(not_confidential, Case.team == team))
     for type_id, versions in role_type_versions(actor, type_roles).items():
         shared.append(
             and_(not_confidential, Case.type_id == type_id, Case.type_version.in_(versions))
