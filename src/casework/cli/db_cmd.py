@@ -1,12 +1,14 @@
 """`casework db upgrade | downgrade | current`: create and migrate the database;
 `casework db prune`: delete finished jobs, webhook deliveries and idempotency keys past
 their retention; `casework db copy`: copy everything into another database (SQLite to
-PostgreSQL)."""
+PostgreSQL); `casework db backup`: a consistent copy of a SQLite database while it runs."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -20,7 +22,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from casework.cli.common import (
     DatabaseUrl,
@@ -36,7 +38,9 @@ from casework.services import retention
 from casework.services.database_copy import CopyRefused, CopyUnchecked, copy_database
 from casework.services.errors import InvalidInput
 from casework.store import migrate
+from casework.store.backup import BackupFailed, BackupRefused, backup_sqlite
 from casework.store.db import database_url as default_database_url
+from casework.store.db import make_engine
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -285,3 +289,51 @@ def copy(
             typer.echo("every case's event log verified on the target")
     if report.problems:
         raise typer.Exit(code=1)
+
+
+@app.command()
+def backup(
+    destination: Annotated[
+        Path, typer.Argument(metavar="FILE", help="The backup to write: a new file.")
+    ],
+    database_url: DatabaseUrl = None,
+    json_out: Json = False,
+) -> None:
+    """Back up a SQLite database while Casework runs: a consistent copy (SQLite's online
+    backup), written under a temporary name, checked (integrity, schema revision) and
+    then renamed to FILE, so FILE is a whole backup or does not exist. Documents are in
+    the blob store: back it up after the database (docs/operations.md). PostgreSQL:
+    use pg_dump."""
+    url = database_url or default_database_url()
+    where = f"backup of {shown_url(url)}"
+    try:
+        engine = make_engine(url)
+    except (ArgumentError, ImportError, ValueError) as exc:
+        fail(f"{where}: {one_line(exc)}")
+    console = Console(stderr=True)
+    try:
+        with console.status(f"copying {shown_url(url)}", spinner="dots"):
+            report = backup_sqlite(engine, destination)
+    except (BackupRefused, BackupFailed) as exc:
+        fail(f"{where}: {exc} (no backup written)")
+    except (SQLAlchemyError, OSError, sqlite3.Error) as exc:
+        fail(f"{where}: {one_line(exc)} (no backup written)")
+    finally:
+        engine.dispose()
+    if json_out:
+        print_json(
+            {
+                "source": shown_url(url),
+                "backup": str(report.path),
+                "bytes": report.bytes,
+                "cases": report.cases,
+                "events": report.events,
+                "revision": report.revision,
+            }
+        )
+        return
+    typer.echo(
+        f"backed up {shown_url(url)} to {report.path}: {report.bytes:,} bytes, "
+        f"{report.cases} cases, {report.events} events, schema {report.revision}; "
+        "integrity checked"
+    )
