@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import Connection, Engine, bindparam, select
 from sqlalchemy.orm import Session
 from tests.integration.plans import list_plans, query_plan
+from tests.integration.rows import NOW, case_row
 
 from casework.services import access, case_types, queries, work
 from casework.services.actors import SYSTEM, Actor
@@ -16,31 +16,9 @@ from casework.store.db import refresh_statistics, session_factory
 from casework.store.tables import Case, PlanItemRow, table_of
 from casework.worker import jobs
 
-NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-def _case_row(case_id: str, **changes: Any) -> dict[str, Any]:
-    """A `cases` row with every required column; `changes` override them."""
-    return {
-        "id": case_id,
-        "type_id": "t",
-        "type_version": 1,
-        "title": "T",
-        "status": "active",
-        "priority": 3,
-        "opened_at": NOW,
-        "updated_at": NOW,
-        "data": {},
-        "state": {},
-        "version": 1,
-        "last_seq": 0,
-        "last_hash": "0" * 64,
-        **changes,
-    }
-
 
 def _items(conn: Connection, n: int) -> None:
-    conn.execute(table_of(Case).insert(), _case_row("C-1"))
+    conn.execute(table_of(Case).insert(), case_row("C-1"))
     conn.execute(
         table_of(PlanItemRow).insert(),
         [
@@ -136,7 +114,7 @@ def _cases(conn: Connection, n: int) -> None:
     conn.execute(
         table_of(Case).insert(),
         [
-            _case_row(
+            case_row(
                 f"C-{i:04d}",
                 title=f"Case {i}",
                 status=("active", "completed")[i % 2],
@@ -149,6 +127,20 @@ def _cases(conn: Connection, n: int) -> None:
     )
 
 
+def _every_page(engine: Engine, actor: Actor, limit: int) -> list[str]:
+    """The ids of a case list, page after page through its cursor, to its end."""
+    seen: list[str] = []
+    cursor = None
+    for _ in range(100):
+        with Session(engine) as session:
+            page = queries.list_cases(session, actor=actor, limit=limit, cursor=cursor)
+        seen += [c.id for c in page.cases]
+        cursor = page.next_cursor
+        if cursor is None:
+            return seen
+    raise AssertionError("a list that never ends")
+
+
 def test_case_lists_read_newest_first_from_the_index_and_page_by_seeking_into_it(
     engine: Engine,
 ) -> None:
@@ -157,16 +149,8 @@ def test_case_lists_read_newest_first_from_the_index_and_page_by_seeking_into_it
     newest_first = sorted(
         (f"C-{i:04d}" for i in range(40)), key=lambda id_: (int(id_[2:]) // 3, id_), reverse=True
     )
-    seen: list[str] = []
-    cursor = None
-    for _ in range(4):
-        with Session(engine) as session:
-            page = queries.list_cases(session, actor=SYSTEM, limit=12, cursor=cursor)
-        seen += [c.id for c in page.cases]
-        cursor = page.next_cursor
-        if cursor is None:
-            break
-    assert seen == newest_first  # every case once, ties broken by id, across pages
+    # Every case once, ties broken by id, across pages.
+    assert _every_page(engine, SYSTEM, 12) == newest_first
 
     with Session(engine) as session:
         first = queries.list_cases(session, actor=SYSTEM, limit=12)
@@ -275,16 +259,7 @@ def test_a_case_worker_s_list_reads_each_team_and_case_type_in_its_own_index(
     # team's -25, their own -33.
     assert "C-0025" in expected and "C-0033" in expected and "C-0010" not in expected
     assert len(expected) == 9 - 2 + 1 + 1
-    seen: list[str] = []
-    cursor = None
-    while True:
-        with Session(engine) as session:
-            page = queries.list_cases(session, actor=wes, limit=2, cursor=cursor)
-        seen += [c.id for c in page.cases]
-        cursor = page.next_cursor
-        if cursor is None:
-            break
-    assert seen == expected
+    assert _every_page(engine, wes, 2) == expected
     active = [i for i in expected if int(i[2:]) % 2 == 0]
     ids, plans = list_plans(engine, actor=wes, status="active", limit=3)
     assert ids == active[:3]

@@ -5,13 +5,13 @@ housekeeping, so that its plans follow the rows the database holds."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 from tests.clock import Clock
 from tests.integration.plans import list_plans
+from tests.integration.rows import NOW, case_row
 
 from casework.services.retention import Retention
 from casework.store import migrate
@@ -19,33 +19,18 @@ from casework.store.db import make_engine, refresh_statistics, session_factory
 from casework.store.tables import Case, table_of
 from casework.worker import Worker, housekeeping
 
-NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
 
 def _add_cases(engine: Engine, first: int, n: int) -> None:
-    with engine.begin() as conn:
-        conn.execute(
-            table_of(Case).insert(),
-            [
-                {
-                    "id": f"C-{i:05d}",
-                    "type_id": ("claim", "permit")[i % 2],
-                    "type_version": 1,
-                    "title": f"Case {i}",
-                    "status": "active",
-                    "priority": 3,
-                    "opened_at": NOW,
-                    "updated_at": NOW,
-                    "data": {},
-                    "state": {},
-                    "version": 1,
-                    "last_seq": 0,
-                    "last_hash": "0" * 64,
-                    "team": "north" if i % 10 == 0 else None,
-                }
-                for i in range(first, first + n)
-            ],
+    rows = [
+        case_row(
+            f"C-{i:05d}",
+            type_id=("claim", "permit")[i % 2],
+            team="north" if i % 10 == 0 else None,
         )
+        for i in range(first, first + n)
+    ]
+    with engine.begin() as conn:
+        conn.execute(table_of(Case).insert(), rows)
 
 
 def _case_statistics(engine: Engine) -> dict[str, str]:

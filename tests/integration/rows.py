@@ -1,0 +1,29 @@
+"""Rows written straight into the tables, for tests of queries and plans that need many
+cases without running them through the services."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def case_row(case_id: str, **changes: Any) -> dict[str, Any]:
+    """A `cases` row with every required column; `changes` override them."""
+    return {
+        "id": case_id,
+        "type_id": "t",
+        "type_version": 1,
+        "title": "T",
+        "status": "active",
+        "priority": 3,
+        "opened_at": NOW,
+        "updated_at": NOW,
+        "data": {},
+        "state": {},
+        "version": 1,
+        "last_seq": 0,
+        "last_hash": "0" * 64,
+        **changes,
+    }
