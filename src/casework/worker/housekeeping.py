@@ -16,6 +16,8 @@ from casework.services import retention as retention_service
 from casework.services.retention import PruneResult, Retention
 from casework.store.db import refresh_statistics
 
+# The worker's own logger, as before this module was split from it: operators filter its
+# lines by that name (docs/operations.md).
 log = logging.getLogger("casework.worker.runner")
 
 INTERVAL = timedelta(hours=1)

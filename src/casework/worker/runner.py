@@ -46,7 +46,6 @@ from casework.services.transactions import holding
 from casework.store.tables import Case, PlanItemRow
 from casework.worker import housekeeping, jobs, webhooks
 from casework.worker.handlers import REGISTRY, HandlerContext, HandlerRegistry, UnknownHandler
-from casework.worker.housekeeping import Housekeeping
 from casework.worker.jobs import ClaimedJob, RetryPolicy
 from casework.worker.webhooks import WebhookSender
 
@@ -137,7 +136,7 @@ class Worker:
         # the id says which worker did it in the audit trail.
         self.actor = Actor(f"worker:{name}", is_admin=True)
         self.retention = retention
-        self._upkeep = Housekeeping(
+        self._upkeep = housekeeping.Housekeeping(
             db,
             name=name,
             retention=retention,
