@@ -229,7 +229,7 @@ plan:
 
 
 def test_a_case_worker_s_list_reads_each_team_and_case_type_in_its_own_index(
-    engine: Engine,
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Someone who sees the cases of a case type, of a team and their own: each branch
     is read from its own index and the first page of each merged, not found by testing
@@ -260,10 +260,18 @@ def test_a_case_worker_s_list_reads_each_team_and_case_type_in_its_own_index(
     assert "C-0025" in expected and "C-0033" in expected and "C-0010" not in expected
     assert len(expected) == 9 - 2 + 1 + 1
     assert _every_page(engine, wes, 2) == expected
+    # Someone with more teams and case types than a list reads one by one: the same
+    # cases, from one read in list order.
+    with monkeypatch.context() as patch:
+        patch.setattr(queries, "MAX_PARTS", 1)
+        assert _every_page(engine, wes, 2) == expected
+        ids, plans = list_plans(engine, actor=wes, limit=50)
+        assert ids == expected and "anon_" not in plans[-1]  # no first pages
     active = [i for i in expected if int(i[2:]) % 2 == 0]
     ids, plans = list_plans(engine, actor=wes, status="active", limit=3)
     assert ids == active[:3]
     plan = plans[-1]  # after the case type roles' lookup
+    assert "anon_" in plan  # the first page of each part, merged
     assert "ix_cases_type_status_opened" in plan or "ix_cases_type_opened" in plan
     if engine.dialect.name == "sqlite":  # PostgreSQL weighs it by the table's size
         assert "SCAN cases" not in plan
