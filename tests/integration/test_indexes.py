@@ -231,7 +231,7 @@ plan:
 def test_a_case_worker_s_list_reads_each_team_and_case_type_in_its_own_index(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Someone who sees the cases of a case type, of a team and their own: each branch
+    """Someone who sees the cases of a case type, of a team and their own: each part
     is read from its own index and the first page of each merged, not found by testing
     every case in list order (250-420 ms at 200,000 cases when those hold few cases),
     and every case they may see comes once, in order, page after page."""
