@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine, bindparam, select
@@ -127,13 +128,13 @@ def _cases(conn: Connection, n: int) -> None:
     )
 
 
-def _every_page(engine: Engine, actor: Actor, limit: int) -> list[str]:
+def _every_page(engine: Engine, actor: Actor, limit: int, **kwargs: Any) -> list[str]:
     """The ids of a case list, page after page through its cursor, to its end."""
     seen: list[str] = []
     cursor = None
     for _ in range(100):
         with Session(engine) as session:
-            page = queries.list_cases(session, actor=actor, limit=limit, cursor=cursor)
+            page = queries.list_cases(session, actor=actor, limit=limit, cursor=cursor, **kwargs)
         seen += [c.id for c in page.cases]
         cursor = page.next_cursor
         if cursor is None:
@@ -260,6 +261,12 @@ def test_a_case_worker_s_list_reads_each_team_and_case_type_in_its_own_index(
     assert "C-0025" in expected and "C-0033" in expected and "C-0010" not in expected
     assert len(expected) == 9 - 2 + 1 + 1
     assert _every_page(engine, wes, 2) == expected
+    # In another order too: each part's first page in that order, the cursor in each.
+    by_priority = sorted(expected, key=lambda i: (1 + int(i[2:]) % 5, i))
+    assert _every_page(engine, wes, 2, sort="priority") == by_priority
+    assert _every_page(engine, wes, 3, sort="-title") == sorted(
+        expected, key=lambda i: f"Case {int(i[2:])}", reverse=True
+    )
     # Someone with more teams and case types than a list reads one by one: the same
     # cases, from one read in list order.
     with monkeypatch.context() as patch:
