@@ -186,3 +186,32 @@ def test_a_copy_that_does_not_check_out_is_not_kept(
     _one_line_error(_backup(url, destination), "page 7 is never used (no backup written)")
     assert not destination.exists()
     assert not destination.with_name("bad.db.partial").exists()
+
+
+def test_verify_recomputes_every_chain_in_the_backup(
+    source: tuple[str, sessionmaker[Session]], tmp_path: Path
+) -> None:
+    url, db = source
+    good = _backup(url, tmp_path / "good.db", "--verify")
+    assert good.exit_code == 0, good.output
+    assert "every case's event log verified in the backup" in good.stdout
+    # Read only: the backup is still a plain file, no write-ahead log turned on.
+    plain = sqlite3.connect(tmp_path / "good.db")
+    try:
+        assert plain.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    finally:
+        plain.close()
+
+    with db() as session:
+        victim = session.scalars(select(Case.id).order_by(Case.id)).first()
+    with db.kw["bind"].begin() as conn:  # someone edited the log behind Casework's back
+        conn.exec_driver_sql(
+            "UPDATE case_events SET actor = 'mallory' WHERE case_id = ? AND seq = 2", (victim,)
+        )
+    result = _backup(url, tmp_path / "bad.db", "--verify", "--json")
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert report["verified"] is False
+    assert [(p["case_id"], p["seq"]) for p in report["problems"]] == [(victim, 2)]
+    # Kept: it is what the database holds, broken chain and all.
+    assert (tmp_path / "bad.db").exists()

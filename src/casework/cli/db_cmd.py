@@ -22,7 +22,9 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from sqlalchemy import create_engine
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from casework.cli.common import (
     DatabaseUrl,
@@ -34,7 +36,8 @@ from casework.cli.common import (
     shown_url,
 )
 from casework.cli.errors import fail
-from casework.services import retention
+from casework.services import audit, retention
+from casework.services.audit import ChainProblem
 from casework.services.database_copy import CopyRefused, CopyUnchecked, copy_database
 from casework.services.errors import InvalidInput
 from casework.store import migrate
@@ -297,13 +300,18 @@ def backup(
         Path, typer.Argument(metavar="FILE", help="The backup to write: a new file.")
     ],
     database_url: DatabaseUrl = None,
+    verify: Annotated[
+        bool,
+        typer.Option("--verify", help="Also recompute every case's hash chain in the backup."),
+    ] = False,
     json_out: Json = False,
 ) -> None:
     """Back up a SQLite database while Casework runs: a consistent copy (SQLite's online
     backup), written under a temporary name, checked (integrity, schema revision) and
     then renamed to FILE, so FILE is a whole backup or does not exist. Documents are in
     the blob store: back it up after the database (docs/operations.md). PostgreSQL:
-    use pg_dump."""
+    use pg_dump. Exit 0; 1 when --verify finds a broken chain (the backup is kept: it
+    is what the database holds); 2 on errors."""
     url = database_url or default_database_url()
     where = f"backup of {shown_url(url)}"
     try:
@@ -320,6 +328,13 @@ def backup(
         fail(f"{where}: {one_line(exc)} (no backup written)")
     finally:
         engine.dispose()
+    problems: list[ChainProblem] | None = None
+    if verify:
+        try:
+            with console.status(f"verifying {report.path}", spinner="dots"):
+                problems = _chain_problems(report.path)
+        except (SQLAlchemyError, OSError) as exc:
+            fail(f"{where}: written to {report.path}, but not verified: {one_line(exc)}")
     if json_out:
         print_json(
             {
@@ -329,11 +344,33 @@ def backup(
                 "cases": report.cases,
                 "events": report.events,
                 "revision": report.revision,
+                "verified": None if problems is None else not problems,
+                "problems": [
+                    {"case_id": p.case_id, "seq": p.seq, "message": p.message}
+                    for p in problems or ()
+                ],
             }
         )
-        return
-    typer.echo(
-        f"backed up {shown_url(url)} to {report.path}: {report.bytes:,} bytes, "
-        f"{report.cases} cases, {report.events} events, schema {report.revision}; "
-        "integrity checked"
-    )
+    else:
+        typer.echo(
+            f"backed up {shown_url(url)} to {report.path}: {report.bytes:,} bytes, "
+            f"{report.cases} cases, {report.events} events, schema {report.revision}; "
+            "integrity checked"
+        )
+        for problem in problems or ():
+            typer.echo(f"broken chain: {problem}")
+        if problems == []:
+            typer.echo("every case's event log verified in the backup")
+    if problems:
+        raise typer.Exit(code=1)
+
+
+def _chain_problems(path: Path) -> list[ChainProblem]:
+    """`audit verify` of a backup file, read only: not through `make_engine`, whose
+    connections would turn the file's write-ahead log on."""
+    engine = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+    try:
+        with Session(engine) as session:
+            return audit.verify_all(session)
+    finally:
+        engine.dispose()
