@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -209,11 +209,16 @@ class ChainProblem:
 def verify_case(session: Session, case_id: str) -> ChainProblem | None:
     """The first event of the case that was altered, removed or inserted, if any."""
     case = session.get(Case, case_id)
-    check = _Chain(case_id, case.last_seq if case is not None else None)
     events = table_of(CaseEvent)
-    for row in session.execute(
-        select(events).where(events.c.case_id == case_id).order_by(events.c.seq)
-    ):
+    rows = session.execute(select(events).where(events.c.case_id == case_id).order_by(events.c.seq))
+    return verify_rows(case_id, case.last_seq if case is not None else None, rows)
+
+
+def verify_rows(case_id: str, last_seq: int | None, rows: Iterable[Any]) -> ChainProblem | None:
+    """`verify_case` of the case's events already read, in `seq` order (rows or
+    `CaseEvent`s), against the count its row records (`last_seq`; None: no row)."""
+    check = _Chain(case_id, last_seq)
+    for row in rows:
         check.add(row)
     return check.finish()
 
