@@ -215,3 +215,27 @@ def test_verify_recomputes_every_chain_in_the_backup(
     assert [(p["case_id"], p["seq"]) for p in report["problems"]] == [(victim, 2)]
     # Kept: it is what the database holds, broken chain and all.
     assert (tmp_path / "bad.db").exists()
+
+
+def test_writers_are_not_held_up_while_the_copy_is_taken(
+    source: tuple[str, sessionmaker[Session]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, _db = source
+    copy = backup_module._copy
+    took_the_lock: list[bool] = []
+
+    def copy_while_writing(driver: sqlite3.Connection, partial: Path) -> None:
+        # Another process's writer, waiting for nobody: it gets the write lock at once.
+        writer = sqlite3.connect(tmp_path / "casework.db", timeout=0, isolation_level=None)
+        try:
+            writer.execute("BEGIN IMMEDIATE")
+            writer.execute("ROLLBACK")
+            took_the_lock.append(True)
+        finally:
+            writer.close()
+        copy(driver, partial)
+
+    monkeypatch.setattr(backup_module, "_copy", copy_while_writing)
+    result = _backup(url, tmp_path / "b.db")
+    assert result.exit_code == 0, result.output
+    assert took_the_lock == [True]

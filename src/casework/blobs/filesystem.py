@@ -30,6 +30,7 @@ from casework.blobs.base import (
     new_key,
     sharded,
 )
+from casework.fsync import fsync_directory
 
 TEMP_PREFIX = ".tmp-"
 _DIR_MODE = 0o750
@@ -76,7 +77,7 @@ class FilesystemBlobStore:
             os.replace(temp, final)
             # The rename and any new directories are durable only once their parents are.
             for directory in [final.parent, *created]:
-                _fsync_dir(directory)
+                fsync_directory(directory)
         except BaseException:
             # Interrupted (the client went away, too large, disk full): no partial blob.
             for leftover in (temp, final):
@@ -134,11 +135,3 @@ def _make_dirs(directory: Path) -> list[Path]:
         # One by one: `mkdir(parents=True)` would give the parents the default mode.
         new.mkdir(mode=_DIR_MODE, exist_ok=True)
     return [d.parent for d in missing]
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -208,9 +208,7 @@ def visible_cases_condition(
     (`visibility.case_type_roles`).
     """
     visible = visible_cases(actor, type_roles)
-    if visible is None:
-        return true()
-    return or_(visible.named, *visible.shared)
+    return true() if visible is None else visible.condition()
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +221,10 @@ class VisibleCases:
 
     named: ColumnElement[bool]
     shared: list[ColumnElement[bool]]
+
+    def condition(self) -> ColumnElement[bool]:
+        """All of it as one condition (`visible_cases_condition`)."""
+        return or_(self.named, *self.shared)
 
 
 def visible_cases(

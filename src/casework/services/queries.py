@@ -190,7 +190,7 @@ def list_cases(
         query = query.where(Case.id.in_(_first_of_each(visible, conditions, order, limit + 1)))
     else:
         if visible is not None:
-            conditions.append(or_(visible.named, *visible.shared))
+            conditions.append(visible.condition())
         if conditions:
             query = query.where(and_(*conditions))
     rows = list(session.scalars(query.order_by(*order).limit(limit + 1)))

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine, make_url
 
+from casework.fsync import fsync_directory
+
 
 class BackupRefused(Exception):
     """The backup cannot be taken as asked (nothing was written)."""
@@ -54,36 +56,37 @@ def backup_sqlite(engine: Engine, destination: Path) -> BackupReport:
     if not destination.parent.is_dir():
         raise BackupRefused(f"there is no directory {destination.parent}")
     with engine.connect() as conn:
-        named = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE name = 'cases'")
-        if named.first() is None:
+        # Straight on the driver (autocommit): through SQLAlchemy the read would begin a
+        # write transaction (`make_engine`'s BEGIN IMMEDIATE), held through the copy.
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        named = driver.execute("SELECT name FROM sqlite_master WHERE name = 'cases'")
+        if named.fetchone() is None:
             raise BackupRefused(f"{source} holds no Casework tables")
-    partial = destination.with_name(destination.name + ".partial")
-    partial.unlink(missing_ok=True)  # left by a backup that was killed
-    try:
-        _copy(engine, partial)
-        report = _check(partial, destination)
-        os.replace(partial, destination)
-        _sync_directory(destination.parent)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+        partial = destination.with_name(destination.name + ".partial")
+        partial.unlink(missing_ok=True)  # left by a backup that was killed
+        try:
+            _copy(driver, partial)
+            report = _check(partial, destination)
+            os.replace(partial, destination)
+            fsync_directory(destination.parent)  # the rename, durable
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
     return report
 
 
-def _copy(engine: Engine, partial: Path) -> None:
+def _copy(driver: sqlite3.Connection, partial: Path) -> None:
     # One step (pages=-1): one read transaction from the first page to the last, so the
     # copy is one committed state; in steps, each write by another process between two
     # of them would start the copy over.
-    with engine.connect() as conn:
-        driver = conn.connection.driver_connection
-        assert driver is not None
-        target = sqlite3.connect(partial)
-        try:
-            driver.backup(target, pages=-1)
-            # The copy is a file of its own, not part of a WAL database: no -wal to lose.
-            target.execute("PRAGMA journal_mode=DELETE")
-        finally:
-            target.close()
+    target = sqlite3.connect(partial)
+    try:
+        driver.backup(target, pages=-1)
+        # The copy is a file of its own, not part of a WAL database: no -wal to lose.
+        target.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        target.close()
     with open(partial, "rb+") as written:
         os.fsync(written.fileno())
 
@@ -106,12 +109,3 @@ def _check(partial: Path, destination: Path) -> BackupReport:
     finally:
         copy.close()
     return BackupReport(destination, partial.stat().st_size, cases, events, revision)
-
-
-def _sync_directory(directory: Path) -> None:
-    # The rename itself survives a power cut only once the directory is on disk.
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
