@@ -84,6 +84,10 @@ def test_find_cases(
     body = problem(client.get(CASES, params={"filter": "amount>1"}, headers=ann), 422, "validation")
     assert body["errors"][0] == {"field": "filter", "location": "query", "detail": body["detail"]}
     problem(client.get(CASES, params={"filter": "data.amount>>1"}, headers=ann), 422, "validation")
+    body = problem(client.get(f"{CASES}?data.covered>true", headers=ann), 422, "validation")
+    assert body["errors"][0]["field"] == "filter" and "= and != only" in body["detail"]
+    # A number compares with numbers only: a text value never fails the filter.
+    assert ids({"filter": "data.claimant.city>1"}) == []
     problem(client.get(CASES, params={"sort": "data"}, headers=ann), 422, "validation")
     problem(client.get(CASES, params={"cursor": "nope"}, headers=ann), 422, "validation")
     problem(client.get(CASES, params={"limit": 0}, headers=ann), 422, "validation")

@@ -1,15 +1,13 @@
 """Finding cases: filters on columns and on case file fields, sorting, cursor pages.
 
-Case file filters run in the database on both engines: SQLAlchemy turns
-`Case.data["amount"].as_float() > 1000` into `json_extract` on SQLite and `->>` on
-PostgreSQL, so a filter never loads cases it does not return.
+Case file filters (`case_file_filters`) run in the database on both engines, so a
+filter never loads cases it does not return.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,77 +29,16 @@ from sqlalchemy.sql.functions import Function
 
 from casework.services.access import VisibleCases
 from casework.services.actors import Actor
+from casework.services.case_file_filters import DataFilter, condition, parse_filter
 from casework.services.errors import InvalidInput
 from casework.services.search import catch_up, matching_ids, matching_rowids
 from casework.services.visibility import visible_cases
 from casework.store.db import SEARCH_ROWID_FUNCTION
 from casework.store.tables import Case, PlanItemRow
 
-_FILTER = re.compile(r"^\s*([A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*)\s*(>=|<=|!=|=|>|<)\s*(.+?)\s*$")
+__all__ = ["DataFilter", "Page", "list_cases", "parse_filter"]
+
 SORTABLE = {"opened_at", "updated_at", "priority", "title", "status"}
-
-
-@dataclass(frozen=True, slots=True)
-class DataFilter:
-    path: tuple[str, ...]
-    op: str
-    value: Any
-
-
-def parse_filter(text: str) -> DataFilter:
-    """`amount > 1000`, `risk = high`, `claimant.city = "Lyon"`, `covered = true`."""
-    m = _FILTER.match(text)
-    if not m:
-        raise InvalidInput(
-            f"cannot read filter {text!r}: expected FIELD OP VALUE with OP one of "
-            "=, !=, <, <=, >, >=",
-            field="filter",
-        )
-    path, op, raw = m.groups()
-    if raw[0] in "<>=!":
-        raise InvalidInput(f"cannot read filter {text!r}: two operators", field="filter")
-    return DataFilter(tuple(path.split(".")), op, _value(raw))
-
-
-def _value(raw: str) -> Any:
-    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'":
-        return raw[1:-1]
-    if raw in ("true", "false"):
-        return raw == "true"
-    if raw == "null":
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        pass
-    try:
-        return float(raw)
-    except ValueError:
-        return raw
-
-
-def _condition(f: DataFilter) -> ColumnElement[bool]:
-    element = Case.data[f.path if len(f.path) > 1 else f.path[0]]
-    if isinstance(f.value, bool):
-        column: Any = element.as_boolean()
-    elif isinstance(f.value, int | float):
-        column = element.as_float()
-    elif f.value is None:
-        column = element.as_string()
-        missing: ColumnElement[bool] = column.is_(None) if f.op == "=" else column.is_not(None)
-        return missing
-    else:
-        column = element.as_string()
-    ops = {
-        "=": column == f.value,
-        "!=": column != f.value,
-        ">": column > f.value,
-        ">=": column >= f.value,
-        "<": column < f.value,
-        "<=": column <= f.value,
-    }
-    result: ColumnElement[bool] = ops[f.op]
-    return result
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,8 +95,9 @@ def list_cases(
                 )
             )
         )
+    dialect = session.get_bind().dialect.name
     for raw in filters or ():
-        conditions.append(_condition(parse_filter(raw)))
+        conditions.append(condition(parse_filter(raw), dialect))
     if text:
         # Documents still behind a write are rebuilt first: a search finds what was
         # written before it (best before the session's first statement: see catch_up).

@@ -1,0 +1,158 @@
+"""Case file filters give the same cases on both databases, whatever kinds of values the
+case files hold: every filter is checked against `case_file_filters.matches`, the rule
+written in Python."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, insert, text
+from tests.integration.rows import case_row
+
+from casework.services import queries
+from casework.services.actors import SYSTEM
+from casework.services.case_file_filters import DataFilter, matches, parse_filter
+from casework.services.errors import InvalidInput
+from casework.store import migrate
+from casework.store.db import make_engine, session_factory
+from casework.store.tables import Case, table_of
+
+NUMBERS: list[Any] = [-3, -1, 0, 1, 2, 2.0, 2.5, 10, 1000, 1500, 25000, 1e-3]
+TEXTS = ["", "a", "B", "ab", "b", "é", "Z", "2", "10", "2000", "n/a", "true", "null", "Lyon"]
+VALUES: list[Any] = [*NUMBERS, *TEXTS, True, False, None, [1], {"x": 1}]
+MISSING = object()
+
+
+def _case_files(n: int, seed: int) -> list[dict[str, Any]]:
+    """Case files whose fields `a` and `b.c` hold values of every kind, or are missing."""
+    rnd = random.Random(seed)
+    files = []
+    for _ in range(n):
+        data: dict[str, Any] = {}
+        a = rnd.choice([*VALUES, MISSING])
+        if a is not MISSING:
+            data["a"] = a
+        b = rnd.choice([{"c": rnd.choice(VALUES)}, {}, "flat", None, MISSING])
+        if b is not MISSING:
+            data["b"] = b
+        files.append(data)
+    return files
+
+
+def _filter_text(path: str, op: str, value: Any) -> str:
+    if isinstance(value, str):
+        return f'{path} {op} "{value}"'
+    if value is None:
+        return f"{path} {op} null"
+    if isinstance(value, bool):
+        return f"{path} {op} {'true' if value else 'false'}"
+    return f"{path} {op} {value!r}"
+
+
+def test_filters_match_the_same_cases_as_the_rule_on_every_kind_of_value(engine: Engine) -> None:
+    files = _case_files(160, seed=11)
+    ids = [f"C-{i:04d}" for i in range(len(files))]
+    with engine.begin() as conn:
+        conn.execute(
+            insert(table_of(Case)),
+            [case_row(case_id, data=data) for case_id, data in zip(ids, files, strict=True)],
+        )
+    db = session_factory(engine)
+    comparable = st.sampled_from([*NUMBERS, *TEXTS])
+
+    @settings(max_examples=150, deadline=None, database=None)
+    @given(
+        path=st.sampled_from(["a", "b.c", "b", "missing"]),
+        op_value=st.one_of(
+            st.tuples(st.sampled_from(["=", "!=", "<", "<=", ">", ">="]), comparable),
+            st.tuples(st.sampled_from(["=", "!="]), st.sampled_from([True, False, None])),
+        ),
+    )
+    def check(path: str, op_value: tuple[str, Any]) -> None:
+        op, value = op_value
+        text = _filter_text(path, op, value)
+        f = parse_filter(text)
+        assert f == DataFilter(tuple(path.split(".")), op, value)
+        expected = {i for i, data in zip(ids, files, strict=True) if matches(f, data)}
+        with db() as session:
+            page = queries.list_cases(session, actor=SYSTEM, filters=[text], limit=500)
+        assert {row.id for row in page.cases} == expected, text
+
+    check()
+
+
+def test_a_text_that_looks_like_a_number_is_text_and_a_number_never_matches_text(
+    engine: Engine,
+) -> None:
+    files = {"C-1": {"amount": 2000}, "C-2": {"amount": "3000"}, "C-3": {"amount": "n/a"}}
+    with engine.begin() as conn:
+        conn.execute(insert(table_of(Case)), [case_row(i, data=data) for i, data in files.items()])
+    db = session_factory(engine)
+    with db() as session:
+
+        def found(text: str) -> set[str]:
+            page = queries.list_cases(session, actor=SYSTEM, filters=[text])
+            return {row.id for row in page.cases}
+
+        # PostgreSQL failed on "n/a" (a cast to a number); SQLite matched "3000".
+        assert found("amount > 1000") == {"C-1"}
+        assert found("amount = '3000'") == {"C-2"}
+        assert found("amount != 'n/a'") == {"C-2"}
+        assert found("amount < 'o'") == {"C-2", "C-3"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["covered > true", "covered <= false", "owner < null", "amount >> 3", "amount", "= 3"],
+)
+def test_filters_that_cannot_hold_are_refused_naming_the_filter(text: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        parse_filter(text)
+    assert refused.value.field == "filter"
+    assert repr(text) in str(refused.value)
+
+
+def test_words_that_are_no_json_number_stay_text() -> None:
+    assert parse_filter("code = nan").value == "nan"
+    assert parse_filter("code = inf").value == "inf"
+    assert parse_filter("amount >= 1e3").value == 1000.0
+    assert parse_filter("risk = high").value == "high"
+
+
+def test_text_compares_by_code_point_in_a_postgresql_database_that_collates_by_language(
+    postgres_admin: Engine,
+) -> None:
+    """A database created with a language's collation (ICU, English) orders "a" before
+    "B"; a filter still compares text by code point, as SQLite does."""
+    name = f"t_icu_{uuid.uuid4().hex[:12]}"
+    with postgres_admin.connect() as conn:
+        conn.execute(
+            text(
+                f'CREATE DATABASE "{name}" TEMPLATE template0 ENCODING UTF8 '
+                "LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+            )
+        )
+    url = postgres_admin.url.set(database=name).render_as_string(hide_password=False)
+    try:
+        migrate.upgrade(url)
+        engine = make_engine(url)
+        try:
+            with engine.begin() as conn:
+                assert conn.scalar(text("SELECT 'a' < 'B'")) is True  # the language's order
+                conn.execute(
+                    insert(table_of(Case)),
+                    [case_row(f"C-{v}", data={"name": v}) for v in ("a", "B", "b", "Z")],
+                )
+            with session_factory(engine)() as session:
+                page = queries.list_cases(session, actor=SYSTEM, filters=["name < a"])
+                assert {row.id for row in page.cases} == {"C-B", "C-Z"}
+        finally:
+            engine.dispose()
+    finally:
+        with postgres_admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
