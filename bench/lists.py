@@ -4,9 +4,10 @@ Loads synthetic cases the way bench/store.py (3) does (COPY / executemany, ANALY
 then times `queries.list_cases` as the API runs it (ORM rows, a page of 50) for the
 lists a case worker or a manager opens: all cases and a status's cases newest first,
 a case type's, someone's work, a requester's own cases, the page after a page, a sort
-by priority, a case file filter, text searches (their documents built first), and the
-lists of case workers who see the cases of their case types and teams: 1 % of the
-cases are of a second type, 0.1 % belong to a small team and half to a big one.
+by priority, case file filters, text searches (the search documents and case file
+fields built first), and the lists of case workers who see the cases of their case
+types and teams: 1 % of the cases are of a second type, 0.1 % belong to a small team
+and half to a big one.
 SQLite's planner statistics are the ones Casework takes (`store.db.refresh_statistics`).
 Median of 7 runs each, on SQLite and PostgreSQL. Figures in docs/performance.md.
 
@@ -88,18 +89,19 @@ def lists(target: Target, n_cases: int, texts: bool) -> None:
             # after the changes above.
             conn.execute(text("DELETE FROM sqlite_stat1"))
             refresh_statistics(conn)
-    if texts:
-        started = time.perf_counter()
-        indexed = search.reindex_all(db)
-        print(
-            f"  search documents of {indexed:,} cases built in "
-            f"{time.perf_counter() - started:.0f} s",
-            flush=True,
-        )
-        if target.kind == "postgresql":
-            # As autovacuum would have: merges GIN's pending list, refreshes statistics.
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.exec_driver_sql("VACUUM ANALYZE")
+    # Bulk-loaded cases are not marked: their search documents and case file fields
+    # are built here, as `casework projections rebuild` would.
+    started = time.perf_counter()
+    indexed = search.reindex_all(db)
+    print(
+        f"  search documents and case file fields of {indexed:,} cases built in "
+        f"{time.perf_counter() - started:.0f} s",
+        flush=True,
+    )
+    if target.kind == "postgresql":
+        # As autovacuum would have: merges GIN's pending list, refreshes statistics.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
     with db() as session:
         someone = session.scalar(
             select(PlanItemRow.assignee).where(PlanItemRow.assignee.is_not(None)).limit(1)
@@ -134,6 +136,10 @@ def lists(target: Target, n_cases: int, texts: bool) -> None:
         ("  the same, active cases", page(actor=NEWCOMER, status="active")),
         ("sorted by priority", page(sort="priority")),
         ("case file filter amount > 9990", page(filters=["amount > 9990"])),
+        ("  amount = 5000 (1 in 10,000)", page(filters=["amount = 5000"])),
+        ("  amount > 200 (98 %)", page(filters=["amount > 200"])),
+        ("  amount > 9990, a type's", page(type_id="bench_seq3", filters=["amount > 9990"])),
+        ("  amount > 9990, worker (1 % type)", page(actor=SPECIALIST, filters=["amount > 9990"])),
     ]
     if texts:
         cases += [

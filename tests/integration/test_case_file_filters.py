@@ -11,19 +11,24 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, insert, text
+from sqlalchemy import Engine, insert, select, text, update
 from tests.integration.rows import case_row
+from tests.integration.test_case_services import HANDLER, NOW, _deploy
 
-from casework.services import queries
+from casework.engine import commands as c
+from casework.services import case_fields, cases, queries, search
 from casework.services.actors import SYSTEM
+from casework.services.case_fields import field_rows
 from casework.services.case_file_filters import DataFilter, matches, parse_filter
 from casework.services.errors import InvalidInput
 from casework.store import migrate
 from casework.store.db import make_engine, session_factory
-from casework.store.tables import Case, table_of
+from casework.store.tables import Case, CaseField, table_of
 
 NUMBERS: list[Any] = [-3, -1, 0, 1, 2, 2.0, 2.5, 10, 1000, 1500, 25000, 1e-3]
+LONG = "x" * 240  # longer than the index keeps of a text (FIELD_TEXT_CHARS)
 TEXTS = ["", "a", "B", "ab", "b", "é", "Z", "2", "10", "2000", "n/a", "true", "null", "Lyon"]
+TEXTS += [LONG, LONG + "y", LONG[:200], "x" * 199 + "y"]
 VALUES: list[Any] = [*NUMBERS, *TEXTS, True, False, None, [1], {"x": 1}]
 MISSING = object()
 
@@ -54,7 +59,12 @@ def _filter_text(path: str, op: str, value: Any) -> str:
     return f"{path} {op} {value!r}"
 
 
-def test_filters_match_the_same_cases_as_the_rule_on_every_kind_of_value(engine: Engine) -> None:
+def test_filters_match_the_same_cases_as_the_rule_on_every_kind_of_value(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through each way a filter reads: the case fields' index (built by a batch), that
+    index behind writes still marked for the next batch, and the JSON alone (the index
+    finding too many cases)."""
     files = _case_files(160, seed=11)
     ids = [f"C-{i:04d}" for i in range(len(files))]
     with engine.begin() as conn:
@@ -63,9 +73,10 @@ def test_filters_match_the_same_cases_as_the_rule_on_every_kind_of_value(engine:
             [case_row(case_id, data=data) for case_id, data in zip(ids, files, strict=True)],
         )
     db = session_factory(engine)
+    assert search.reindex_all(db) == len(ids)  # every case's fields in the index
     comparable = st.sampled_from([*NUMBERS, *TEXTS])
 
-    @settings(max_examples=150, deadline=None, database=None)
+    @settings(max_examples=100, deadline=None, database=None)
     @given(
         path=st.sampled_from(["a", "b.c", "b", "missing"]),
         op_value=st.one_of(
@@ -84,6 +95,21 @@ def test_filters_match_the_same_cases_as_the_rule_on_every_kind_of_value(engine:
         assert {row.id for row in page.cases} == expected, text
 
     check()
+    # A third of the case files rewritten, as writes do: each case marked in the same
+    # transaction, its fields in the index left as they were until the next batch.
+    changed = _case_files(len(ids) // 3, seed=12)
+    with engine.begin() as conn:
+        for k, data in enumerate(changed):
+            case_id = ids[3 * k]
+            conn.execute(update(Case).where(Case.id == case_id).values(data=data))
+            search.mark(conn, case_id, 1)
+            files[3 * k] = data
+    check()
+    monkeypatch.setattr(case_fields, "FEW_MATCHES", 3)
+    check()
+    monkeypatch.undo()
+    assert search.index_pending(db) == len(changed)
+    check()
 
 
 def test_a_text_that_looks_like_a_number_is_text_and_a_number_never_matches_text(
@@ -93,6 +119,7 @@ def test_a_text_that_looks_like_a_number_is_text_and_a_number_never_matches_text
     with engine.begin() as conn:
         conn.execute(insert(table_of(Case)), [case_row(i, data=data) for i, data in files.items()])
     db = session_factory(engine)
+    search.reindex_all(db)
     with db() as session:
 
         def found(text: str) -> set[str]:
@@ -148,6 +175,7 @@ def test_text_compares_by_code_point_in_a_postgresql_database_that_collates_by_l
                     insert(table_of(Case)),
                     [case_row(f"C-{v}", data={"name": v}) for v in ("a", "B", "b", "Z")],
                 )
+            search.reindex_all(session_factory(engine))
             with session_factory(engine)() as session:
                 page = queries.list_cases(session, actor=SYSTEM, filters=["name < a"])
                 assert {row.id for row in page.cases} == {"C-B", "C-Z"}
@@ -156,3 +184,69 @@ def test_text_compares_by_code_point_in_a_postgresql_database_that_collates_by_l
     finally:
         with postgres_admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+def test_a_case_is_found_by_its_new_case_file_before_and_after_the_batch(engine: Engine) -> None:
+    """Through the services: an opened case and a changed case file are found at once
+    (marked), and after the batch that rebuilds their fields (from the index)."""
+    db = session_factory(engine)
+    _deploy(db)
+    ref = cases.open_case(
+        db, actor=HANDLER, type_id="claim", data={"amount": 1200, "city": "Lyon"}, now=NOW
+    )
+    other = cases.open_case(db, actor=HANDLER, type_id="claim", data={"amount": 80}, now=NOW)
+
+    def found(*filters: str) -> set[str]:
+        with db() as session:
+            page = queries.list_cases(session, actor=SYSTEM, filters=list(filters))
+        return {row.id for row in page.cases}
+
+    def fields() -> dict[str, Any]:
+        with db() as session:
+            rows = session.execute(select(CaseField).where(CaseField.case_id == ref.case_id))
+            return {
+                row.path: row.number if row.text is None else row.text for row in rows.scalars()
+            }
+
+    assert fields() == {}  # the write marked the case, the batch builds its fields
+    assert found("amount > 1000") == {ref.case_id}
+    assert search.index_pending(db) == 2
+    assert fields() == {"amount": 1200.0, "city": "Lyon"}
+    assert found("amount > 1000") == {ref.case_id}
+    assert found("city = Lyon") == {ref.case_id}
+    assert found("amount < 100") == {other.case_id}
+    cases.run_command(
+        db,
+        actor=HANDLER,
+        case_id=ref.case_id,
+        command=c.SetVariables({"amount": 90, "city": "Nantes"}),
+        now=NOW,
+    )
+    assert found("amount > 1000") == set()
+    assert found("amount < 100") == {ref.case_id, other.case_id}
+    assert found("city = Lyon") == set()
+    assert search.index_pending(db) == 1
+    assert fields() == {"amount": 90.0, "city": "Nantes"}
+    assert found("amount < 100") == {ref.case_id, other.case_id}
+
+
+def test_fields_of_a_case_file_are_its_numbers_and_texts_by_the_paths_filters_name() -> None:
+    data = {
+        "amount": 12,
+        "rate": 0.5,
+        "covered": True,
+        "note": None,
+        "claimant": {"city": "Lyon", "age": 40, "tags": ["a", "b"]},
+        "items": [{"price": 3}],
+        "not a key": 1,
+        "big": 10**400,
+        "long": "y" * 300,
+    }
+    assert {row["path"]: (row["number"], row["text"]) for row in field_rows("C-1", data)} == {
+        "amount": (12.0, None),
+        "rate": (0.5, None),
+        "claimant.city": (None, "Lyon"),
+        "claimant.age": (40.0, None),
+        "big": (float("inf"), None),
+        "long": (None, "y" * 200),
+    }

@@ -16,12 +16,13 @@ from casework.cli.main import app
 from casework.engine import commands as c
 from casework.services import audit, cases, collaboration, demo_data, queries
 from casework.services.actors import SYSTEM, Actor
+from casework.services.case_fields import field_rows
 from casework.services.database_copy import CopyRefused, copy_database
 from casework.store import copy as store_copy
 from casework.store import migrate
 from casework.store.copy import schema_tables, table_counts
 from casework.store.db import make_engine, session_factory
-from casework.store.tables import Case
+from casework.store.tables import Case, CaseField
 from casework.store.webhook_tables import WebhookSubscription
 
 NOW = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
@@ -118,6 +119,19 @@ def test_a_copy_holds_every_row_of_every_table_and_carries_on_as_the_original(
     assert ("copying the tables", sum(report.tables.values())) in steps
     assert steps[-1][0] == "building the search index of the target"
     assert report.indexed == 8
+    # The case file fields are not copied but built on the target, with the index.
+    engine = make_engine(target_url)
+    try:
+        with engine.connect() as conn:
+            built = set(conn.scalars(select(CaseField.case_id)))
+            with_fields = {
+                case_id
+                for case_id, data in conn.execute(select(Case.id, Case.data))
+                if field_rows(case_id, data)
+            }
+    finally:
+        engine.dispose()
+    assert built == with_fields and built
 
     engine = make_engine(target_url)
     db = session_factory(engine)

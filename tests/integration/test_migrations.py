@@ -33,16 +33,17 @@ from sqlalchemy.dialects.postgresql import JSONB
 from typer.testing import CliRunner
 
 from casework.cli.main import app
+from casework.services import search
 from casework.store import migrate
 from casework.store.db import make_engine
-from casework.store.tables import Base, Case, CaseEvent, Job
+from casework.store.tables import Base, Case, CaseEvent, CaseField, Job, SearchPending
 
 METADATA: MetaData = Base.metadata
 VERSION_TABLE = "alembic_version"
 
 runner = CliRunner()
 
-HEAD = "0016"  # the newest migration: a new one must be named here too
+HEAD = "0017"  # the newest migration: a new one must be named here too
 
 
 @contextmanager
@@ -372,3 +373,31 @@ def test_sqlite_table_rebuild_keeps_dependent_rows(tmp_path: Path) -> None:
         assert conn.scalars(select(CaseEvent.seq)).all() == [1]
         assert "deadline" in {c["name"] for c in inspect(conn).get_columns("cases")}
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_upgrading_to_case_fields_marks_every_case_for_its_fields(db_url: str) -> None:
+    """0017 leaves building the fields of existing cases to the search batches."""
+    migrate.upgrade(db_url, "0016")
+    now = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                insert(Case).values(
+                    id="c1", type_id="claim", type_version=1, title="A claim", status="active",
+                    priority=3, opened_at=now, updated_at=now, data={"amount": 12},
+                    state={}, version=1, last_seq=4, last_hash="0" * 64,
+                )
+            )  # fmt: skip
+        migrate.upgrade(db_url)
+        with engine.begin() as conn:
+            assert conn.execute(select(SearchPending.case_id, SearchPending.seq)).all() == [
+                ("c1", 4)
+            ]
+        assert search.index_pending(engine) == 1
+        with engine.begin() as conn:
+            assert conn.execute(select(CaseField.path, CaseField.number)).all() == [
+                ("amount", 12.0)
+            ]
+    finally:
+        engine.dispose()

@@ -19,7 +19,8 @@ row. The marked documents are rebuilt whole, in batches (`index_pending`): by th
 at every poll, and by `catch_up` before a text search reads, so a search sees every
 write committed before it. A document costs FTS5 a new segment and its merges per
 transaction, which a batch of cases shares. `reindex_all` marks every case and rebuilds
-them (`casework projections rebuild` calls it).
+them (`casework projections rebuild` calls it). The numbers and texts of each case
+file (`case_fields`, which narrows case file filters) are rebuilt with the documents.
 
 Marks and batches never lose a write: a batch locks the marks it takes (`FOR UPDATE` on
 PostgreSQL; SQLite has one writer at a time), reads the cases after that, and removes a
@@ -60,6 +61,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.expression import ColumnClause
 
+from casework.services import case_fields
 from casework.store.db import READING, search_rowid, writer_of
 from casework.store.direct import DirectStatement
 from casework.store.tables import Case, Note, SearchPending
@@ -180,7 +182,7 @@ def index_case(session: Session | Connection, case_id: str) -> None:
     """Rebuild the case's document now, in this transaction (bulk loads, which hold
     their cases' rows anyway); writes call `mark_stale` instead."""
     if has_index(session):
-        _store(session, [case_id], _documents(session, [case_id]))
+        _rebuild(session, [case_id])
 
 
 def index_pending(
@@ -257,7 +259,7 @@ def _index_batch(conn: Connection, batch: int, skip_locked: bool) -> int:
     if not marks:
         return 0
     ids = [case_id for case_id, _ in marks]
-    _store(conn, ids, _documents(conn, ids))
+    _rebuild(conn, ids)
     conn.execute(
         delete(SearchPending).where(
             SearchPending.case_id == bindparam("b_case"),
@@ -286,20 +288,31 @@ def reindex_all(db: sessionmaker[Session], *, batch: int = BATCH) -> int:
     return index_pending(db, batch=batch)
 
 
-def _documents(session: Session | Connection, ids: Sequence[str]) -> dict[str, Document]:
+def _rebuild(session: Session | Connection, ids: Sequence[str]) -> None:
+    """The documents of `ids` and their case files' fields (`case_fields`), rebuilt."""
+    conn = session if isinstance(session, Connection) else session.connection()
+    docs, files = _documents(conn, ids)
+    _store(conn, ids, docs)
+    case_fields.store(conn, ids, files)
+
+
+def _documents(conn: Connection, ids: Sequence[str]) -> tuple[dict[str, Document], dict[str, Any]]:
+    """The search documents of the cases of `ids` still there, and their case files."""
     notes: dict[str, list[str]] = {}
-    for case_id, body in session.execute(
+    for case_id, body in conn.execute(
         select(Note.case_id, Note.body)
         .where(Note.case_id.in_(ids))
         .order_by(Note.case_id, Note.created_at, Note.id)
     ):
         notes.setdefault(case_id, []).append(body)
-    return {
-        case_id: document(title, data, notes.get(case_id, ()))
-        for case_id, title, data in session.execute(
-            select(Case.id, Case.title, Case.data).where(Case.id.in_(ids))
-        )
-    }
+    docs: dict[str, Document] = {}
+    files: dict[str, Any] = {}
+    for case_id, title, data in conn.execute(
+        select(Case.id, Case.title, Case.data).where(Case.id.in_(ids))
+    ):
+        docs[case_id] = document(title, data, notes.get(case_id, ()))
+        files[case_id] = data
+    return docs, files
 
 
 def _store(

@@ -19,7 +19,8 @@ What makes it a faithful copy, not a dump and load:
 
 The tables are those of the schema (`Base.metadata`), parents before children. The
 search index is not a table of the schema (FTS5 or tsvector, per database) and is
-rebuilt on the target from the copied cases (`services.database_copy`).
+rebuilt on the target from the copied cases (`services.database_copy`), and so are the
+case file fields (`case_fields`), which are left out of the copy.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ import casework.store.identity_tables
 import casework.store.oidc_tables
 import casework.store.webhook_tables  # noqa: F401  (their tables join Base.metadata)
 from casework.store.db import READING
-from casework.store.tables import Base
+from casework.store.tables import Base, CaseField, table_of
 
 BATCH = 1000  # rows per INSERT round trip, and rows fetched at a time from the source
 
@@ -60,8 +61,13 @@ class CopyRefused(Exception):
 
 
 def schema_tables() -> list[Table]:
-    """Every table of the schema, each after the tables it refers to."""
-    return list(Base.metadata.sorted_tables)
+    """Every table of the schema a copy writes, each after the tables it refers to."""
+    return [table for table in Base.metadata.sorted_tables if table.name not in _REBUILT]
+
+
+# Built from the cases on the target, with the search index: copying them would be
+# writing them twice.
+_REBUILT = {table_of(CaseField).name}
 
 
 def copy_tables(

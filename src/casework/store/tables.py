@@ -17,6 +17,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -294,6 +295,50 @@ class SearchPending(Base):
         String(40), ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
     )
     seq: Mapped[int] = mapped_column(Integer)
+
+
+# Text values of case_fields are cut to this many characters: an index entry has a size
+# limit on PostgreSQL, and the index only narrows a filter (see services.case_fields).
+FIELD_TEXT_CHARS = 200
+NUMBER_FIELD_WHERE = "number IS NOT NULL"
+TEXT_FIELD_WHERE = "text IS NOT NULL"
+
+
+class CaseField(Base):
+    """The numbers and texts of each case file, a row per field (`claimant.city`), for
+    case file filters: the cases whose `amount` is above 1000 are found in an index
+    instead of by reading every case's JSON. Rebuilt with the search documents, in
+    batches (`services.case_fields`): a filter adds the cases still marked in
+    `case_search_pending` to what the index finds, and checks each case's JSON itself.
+    Text compares by code point ("C" collation on PostgreSQL, as SQLite's BINARY)."""
+
+    __tablename__ = "case_fields"
+    __table_args__ = (
+        Index(
+            "ix_case_fields_number",
+            "path",
+            "number",
+            sqlite_where=text(NUMBER_FIELD_WHERE),
+            postgresql_where=text(NUMBER_FIELD_WHERE),
+        ),
+        Index(
+            "ix_case_fields_text",
+            "path",
+            "text",
+            sqlite_where=text(TEXT_FIELD_WHERE),
+            postgresql_where=text(TEXT_FIELD_WHERE),
+        ),
+        {"sqlite_with_rowid": False},
+    )
+
+    case_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    path: Mapped[str] = mapped_column(String(300), primary_key=True)
+    number: Mapped[float | None] = mapped_column(Double)
+    text: Mapped[str | None] = mapped_column(
+        String(FIELD_TEXT_CHARS).with_variant(String(FIELD_TEXT_CHARS, collation="C"), "postgresql")
+    )
 
 
 class CaseLink(Base):
