@@ -23,6 +23,7 @@ from casework.services.case_file_filters import DataFilter, matches, parse_filte
 from casework.services.errors import InvalidInput
 from casework.store import migrate
 from casework.store.db import make_engine, session_factory
+from casework.store.libpq_pipeline import positional
 from casework.store.tables import Case, CaseField, table_of
 
 NUMBERS: list[Any] = [-3, -1, 0, 1, 2, 2.0, 2.5, 10, 1000, 1500, 25000, 1e-3]
@@ -250,3 +251,43 @@ def test_fields_of_a_case_file_are_its_numbers_and_texts_by_the_paths_filters_na
         "big": (float("inf"), None),
         "long": (None, "y" * 200),
     }
+
+
+def test_postgresql_plans_the_index_reads_for_any_value(postgres_schema_url: str) -> None:
+    """psycopg prepares a statement run often, and PostgreSQL then keeps one plan for
+    every value: the index reads must be index scans in that plan too, or a filter few
+    cases pass (and each batch's delete) would scan the whole table."""
+    migrate.upgrade(postgres_schema_url)
+    engine = make_engine(postgres_schema_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(table_of(Case)), [case_row(f"C-{i:05d}") for i in range(20_000)])
+            conn.execute(
+                text(
+                    "INSERT INTO case_fields (case_id, path, number, text) "
+                    "SELECT id, 'amount', cast(substr(id, 3) AS integer), NULL FROM cases"
+                )
+            )
+            conn.exec_driver_sql("ANALYZE case_fields")
+        reads = {
+            "narrowing": case_fields._narrowing(parse_filter("amount > 19990")).limit(1001),  # type: ignore[union-attr]
+            "delete": case_fields.DELETE_CASE,
+        }
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+            for name, statement in reads.items():
+                compiled = statement.compile(dialect=conn.dialect)
+                sql, names = positional(compiled.string)
+                conn.exec_driver_sql(f"PREPARE {name} AS {sql}")
+                values = compiled.construct_params({"b_case": "C-00001"})
+                given = ", ".join(_literal(values[n]) for n in names)
+                plan = "\n".join(
+                    str(row[0]) for row in conn.exec_driver_sql(f"EXPLAIN EXECUTE {name}({given})")
+                )
+                assert "Index" in plan and "Seq Scan" not in plan, (name, plan)
+    finally:
+        engine.dispose()
+
+
+def _literal(value: Any) -> str:
+    return "'" + value.replace("'", "''") + "'" if isinstance(value, str) else repr(value)
