@@ -1,7 +1,8 @@
 """`casework db upgrade | downgrade | current`: create and migrate the database;
 `casework db prune`: delete finished jobs, webhook deliveries and idempotency keys past
 their retention; `casework db copy`: copy everything into another database (SQLite to
-PostgreSQL); `casework db backup`: a consistent copy of a SQLite database while it runs."""
+PostgreSQL); `casework db backup`: a consistent copy of a SQLite database while it runs;
+`casework db restore`: put such a backup back."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -41,7 +42,7 @@ from casework.services.audit import ChainProblem
 from casework.services.database_copy import CopyRefused, CopyUnchecked, copy_database
 from casework.services.errors import InvalidInput
 from casework.store import migrate
-from casework.store.backup import BackupFailed, BackupRefused, backup_sqlite
+from casework.store.backup import BackupFailed, BackupRefused, backup_sqlite, restore_sqlite
 from casework.store.db import database_url as default_database_url
 from casework.store.db import make_engine
 
@@ -363,6 +364,65 @@ def backup(
             typer.echo("every case's event log verified in the backup")
     if problems:
         raise typer.Exit(code=1)
+
+
+@app.command()
+def restore(
+    backup_file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="A backup written by `casework db backup`.")
+    ],
+    database_url: DatabaseUrl = None,
+    replace: Annotated[
+        bool,
+        typer.Option("--replace", help="Overwrite a database that holds Casework tables."),
+    ] = False,
+    json_out: Json = False,
+) -> None:
+    """Put a SQLite backup back in place of the database (a new file, or with --replace
+    an existing one). The backup is checked first (integrity, Casework tables, a schema
+    this version knows), and copied in one transaction while no other process has the
+    database open: stop the server and workers first. A backup of an older schema is
+    restored as it is: run `casework db upgrade` after. PostgreSQL: use pg_restore.
+    Exit 0; 2 on errors, with the database as it was."""
+    url = database_url or default_database_url()
+    where = f"restore of {shown_url(url)}"
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        fail(f"{where}: {one_line(exc)}")
+    if parsed.get_backend_name() != "sqlite":
+        fail(f"{where}: only a SQLite database is restored this way; for PostgreSQL use pg_restore")
+    if parsed.database in (None, "", ":memory:"):
+        fail(f"{where}: an in-memory database cannot be restored into")
+    database = Path(parsed.database)
+    try:
+        with Console(stderr=True).status(f"restoring {backup_file}", spinner="dots"):
+            report = restore_sqlite(
+                backup_file, database, known=migrate.revisions(), replace=replace
+            )
+    except (BackupRefused, BackupFailed) as exc:
+        fail(f"{where}: {exc} (nothing restored)")
+    except (OSError, sqlite3.Error) as exc:
+        fail(f"{where}: {one_line(exc)} (nothing restored)")
+    behind = report.revision != migrate.head()
+    if json_out:
+        print_json(
+            {
+                "database": str(report.database),
+                "backup": str(backup_file),
+                "cases": report.cases,
+                "events": report.events,
+                "revision": report.revision,
+                "replaced": report.replaced,
+                "upgrade_needed": behind,
+            }
+        )
+        return
+    typer.echo(
+        f"restored {report.database} from {backup_file}: {report.cases} cases, "
+        f"{report.events} events, schema {report.revision}"
+        + ("; run `casework db upgrade` before starting Casework" if behind else "")
+    )
 
 
 def _chain_problems(path: Path) -> list[ChainProblem]:

@@ -7,6 +7,12 @@ writers go on (WAL). The copy is written next to its destination under a tempora
 name, synced, checked (`PRAGMA integrity_check`, the schema revision) and only then
 renamed into place, so the destination holds a whole, checked backup or nothing.
 
+`restore_sqlite` puts a backup back: checked first (integrity, Casework tables, a schema
+revision this Casework knows), then copied into the database through the same backup
+API, in one write transaction on a connection that holds the database exclusively: a
+server or worker still using it makes the restore refuse instead of pulling the data
+from under their caches, and a restore that fails leaves the database as it was.
+
 PostgreSQL has its own tools for this (`pg_dump`, `pg_basebackup`); docs/operations.md.
 """
 
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +44,15 @@ class BackupReport:
     cases: int
     events: int
     revision: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreReport:
+    database: Path
+    cases: int
+    events: int
+    revision: str | None
+    replaced: bool  # the database held Casework tables before
 
 
 def backup_sqlite(engine: Engine, destination: Path) -> BackupReport:
@@ -94,18 +110,100 @@ def _copy(driver: sqlite3.Connection, partial: Path) -> None:
 def _check(partial: Path, destination: Path) -> BackupReport:
     copy = sqlite3.connect(f"file:{partial}?mode=ro", uri=True)
     try:
-        problems = [str(row[0]) for row in copy.execute("PRAGMA integrity_check")]
-        if problems != ["ok"]:
-            raise BackupFailed(f"the copy does not check out: {problems[0]}")
-        tables = {str(r[0]) for r in copy.execute("SELECT name FROM sqlite_master")}
-        if "cases" not in tables or "case_events" not in tables:
-            raise BackupFailed("the database holds no Casework tables")
-        cases = int(copy.execute("SELECT count(*) FROM cases").fetchone()[0])
-        events = int(copy.execute("SELECT count(*) FROM case_events").fetchone()[0])
-        revision = None
-        if "alembic_version" in tables:
-            row = copy.execute("SELECT version_num FROM alembic_version").fetchone()
-            revision = None if row is None else str(row[0])
+        cases, events, revision = _contents(copy, BackupFailed, "the copy")
     finally:
         copy.close()
     return BackupReport(destination, partial.stat().st_size, cases, events, revision)
+
+
+def _contents(
+    conn: sqlite3.Connection, problem: type[Exception], what: str
+) -> tuple[int, int, str | None]:
+    """(cases, events, schema revision) of a Casework database that checks out, or
+    `problem` saying why not."""
+    checked = [str(row[0]) for row in conn.execute("PRAGMA integrity_check")]
+    if checked != ["ok"]:
+        raise problem(f"{what} does not check out: {checked[0]}")
+    tables = {str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master")}
+    if "cases" not in tables or "case_events" not in tables:
+        raise problem(f"{what} holds no Casework tables")
+    cases = int(conn.execute("SELECT count(*) FROM cases").fetchone()[0])
+    events = int(conn.execute("SELECT count(*) FROM case_events").fetchone()[0])
+    revision = None
+    if "alembic_version" in tables:
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        revision = None if row is None else str(row[0])
+    return cases, events, revision
+
+
+def restore_sqlite(
+    backup: Path, database: Path, *, known: Collection[str], replace: bool = False
+) -> RestoreReport:
+    """Put the backup at `backup` in place of the SQLite database at `database` (a new
+    file, or with `replace` one holding Casework tables). `known`: the schema revisions
+    this Casework can run or upgrade from."""
+    if not backup.is_file():
+        raise BackupRefused(f"there is no backup at {backup}")
+    if not database.parent.is_dir():
+        raise BackupRefused(f"there is no directory {database.parent}")
+    try:
+        source = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise BackupRefused(f"{backup} cannot be read: {exc}") from None
+    try:
+        try:
+            _, _, revision = _contents(source, BackupRefused, str(backup))
+        except sqlite3.DatabaseError as exc:  # not a database file at all
+            raise BackupRefused(f"{backup} is not a SQLite backup: {exc}") from None
+        if revision is not None and revision not in known:
+            raise BackupRefused(
+                f"{backup} is at schema {revision}, which this Casework does not know: "
+                "restore it with the version that wrote it"
+            )
+        created = not database.exists()
+        try:
+            target = _exclusive(database)
+            try:
+                replaced = _holds_casework(target)
+                if replaced and not replace:
+                    raise BackupRefused(
+                        f"{database} holds a Casework database: add --replace to overwrite "
+                        "it (back it up first)"
+                    )
+                # One step: one write transaction on the database, all of it or nothing.
+                source.backup(target, pages=-1)
+                cases, events, revision = _contents(target, BackupFailed, str(database))
+            finally:
+                target.close()
+        except BaseException:
+            if created:  # no empty database left where there was none
+                for leftover in ("", "-wal", "-shm"):
+                    Path(f"{database}{leftover}").unlink(missing_ok=True)
+            raise
+    finally:
+        source.close()
+    return RestoreReport(database, cases, events, revision, replaced)
+
+
+def _exclusive(database: Path) -> sqlite3.Connection:
+    """A connection holding the database alone until it is closed; refused while any
+    other connection (a server, a worker, a shell) has it open."""
+    conn = sqlite3.connect(database, isolation_level=None, timeout=1)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA locking_mode=EXCLUSIVE")
+        conn.execute("BEGIN EXCLUSIVE")  # in this mode, the lock outlives the transaction
+        conn.execute("COMMIT")
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise BackupRefused(
+                f"{database} is in use by another process: stop the server and workers first"
+            ) from None
+        raise
+    return conn
+
+
+def _holds_casework(conn: sqlite3.Connection) -> bool:
+    found = conn.execute("SELECT 1 FROM sqlite_master WHERE name IN ('cases', 'alembic_version')")
+    return found.fetchone() is not None

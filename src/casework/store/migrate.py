@@ -50,6 +50,13 @@ def head() -> str:
     return heads[0]
 
 
+def revisions() -> set[str]:
+    """Every revision shipped with this version of Casework."""
+    return {
+        script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()
+    }
+
+
 @contextmanager
 def _migrating(url: str | None) -> Iterator[Connection]:
     """A connection inside one transaction, committed if the block succeeds."""
