@@ -30,6 +30,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from tests.integration.rows import case_row
 from typer.testing import CliRunner
 
 from casework.cli.main import app
@@ -378,17 +379,10 @@ def test_sqlite_table_rebuild_keeps_dependent_rows(tmp_path: Path) -> None:
 def test_upgrading_to_case_fields_marks_every_case_for_its_fields(db_url: str) -> None:
     """0017 leaves building the fields of existing cases to the search batches."""
     migrate.upgrade(db_url, "0016")
-    now = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
     engine = make_engine(db_url)
     try:
         with engine.begin() as conn:
-            conn.execute(
-                insert(Case).values(
-                    id="c1", type_id="claim", type_version=1, title="A claim", status="active",
-                    priority=3, opened_at=now, updated_at=now, data={"amount": 12},
-                    state={}, version=1, last_seq=4, last_hash="0" * 64,
-                )
-            )  # fmt: skip
+            conn.execute(insert(Case).values(case_row("c1", data={"amount": 12}, last_seq=4)))
         migrate.upgrade(db_url)
         with engine.begin() as conn:
             assert conn.execute(select(SearchPending.case_id, SearchPending.seq)).all() == [

@@ -32,6 +32,17 @@ from casework.store.tables import Case
 __all__ = ["source"]  # the fixture, shared with test_backup
 
 
+@pytest.fixture
+def backed_up(
+    source: tuple[str, sessionmaker[Session]], tmp_path: Path
+) -> tuple[str, sessionmaker[Session], Path]:
+    """`source` and a backup of it."""
+    url, db = source
+    backup = tmp_path / "backup.db"
+    assert _backup(url, backup).exit_code == 0
+    return url, db, backup
+
+
 def _restore(url: str, backup: Path, *more: str) -> Result:
     return runner.invoke(app, ["db", "restore", str(backup), "--database-url", url, *more])
 
@@ -54,11 +65,9 @@ def _counts(url: str) -> dict[str, int]:
 
 
 def test_a_restore_puts_back_what_the_backup_holds(
-    source: tuple[str, sessionmaker[Session]], tmp_path: Path
+    backed_up: tuple[str, sessionmaker[Session], Path], tmp_path: Path
 ) -> None:
-    url, db = source
-    backup = tmp_path / "backup.db"
-    assert _backup(url, backup).exit_code == 0
+    url, db, backup = backed_up
     kept = _case_ids(url)
     counts = _counts(url)
     # Work after the backup, which the restore takes back.
@@ -86,11 +95,9 @@ def test_a_restore_puts_back_what_the_backup_holds(
 
 
 def test_a_database_in_use_or_holding_cases_is_not_overwritten(
-    source: tuple[str, sessionmaker[Session]], tmp_path: Path
+    backed_up: tuple[str, sessionmaker[Session], Path], tmp_path: Path
 ) -> None:
-    url, db = source
-    backup = tmp_path / "backup.db"
-    assert _backup(url, backup).exit_code == 0
+    url, db, backup = backed_up
     cases.open_case(db, actor=SYSTEM, type_id="steps", now=NOW)
     after = _case_ids(url)
     with db.kw["bind"].connect():  # a server or worker still has it open
@@ -102,11 +109,9 @@ def test_a_database_in_use_or_holding_cases_is_not_overwritten(
 
 
 def test_a_backup_restores_into_a_new_database(
-    source: tuple[str, sessionmaker[Session]], tmp_path: Path
+    backed_up: tuple[str, sessionmaker[Session], Path], tmp_path: Path
 ) -> None:
-    url, _ = source
-    backup = tmp_path / "backup.db"
-    assert _backup(url, backup).exit_code == 0
+    url, _, backup = backed_up
     new = f"sqlite:///{tmp_path / 'new.db'}"
     result = _restore(new, backup, "--json")
     assert result.exit_code == 0, result.output
@@ -131,12 +136,10 @@ def test_a_backup_of_an_older_schema_is_restored_for_an_upgrade(tmp_path: Path) 
 
 
 def test_what_cannot_be_restored_is_refused_leaving_the_database_as_it_was(
-    source: tuple[str, sessionmaker[Session]], tmp_path: Path
+    backed_up: tuple[str, sessionmaker[Session], Path], tmp_path: Path
 ) -> None:
-    url, db = source
+    url, db, backup = backed_up
     db.kw["bind"].dispose()
-    backup = tmp_path / "backup.db"
-    assert _backup(url, backup).exit_code == 0
     ids = _case_ids(url)
     garbage = tmp_path / "garbage.db"
     garbage.write_bytes(b"not a database at all" * 100)
@@ -164,11 +167,11 @@ def test_what_cannot_be_restored_is_refused_leaving_the_database_as_it_was(
 
 
 def test_a_restore_that_fails_into_a_new_file_leaves_no_database_behind(
-    source: tuple[str, sessionmaker[Session]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    backed_up: tuple[str, sessionmaker[Session], Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    url, _ = source
-    backup = tmp_path / "backup.db"
-    assert _backup(url, backup).exit_code == 0
+    backup = backed_up[2]
 
     def broken(_conn: sqlite3.Connection) -> bool:
         raise sqlite3.OperationalError("disk I/O error")
