@@ -146,6 +146,14 @@ def lists(target: Target, n_cases: int, texts: bool) -> None:
             ("text: a word every case has", page(text="Synthetic")),
             ("text: a rare word", page(text="Synthetic case 4711")),
             ("text: no match", page(text="nothinglikethis")),
+            (
+                "  a rare word, worker (1 % type)",
+                page(actor=SPECIALIST, text="Synthetic case 4711"),
+            ),
+            (
+                "  a rare word, worker (team 0.1 %)",
+                page(actor=TEAM_MEMBER, text="Synthetic case 4711"),
+            ),
         ]
     for label, run in cases:
         ms, rows = timed(run)

@@ -99,12 +99,16 @@ def list_cases(
     dialect = session.get_bind().dialect.name
     parsed = [parse_filter(raw) for raw in filters or ()]
     conditions.extend(condition(f, dialect) for f in parsed)
+    # Whether the page is among at most FEW_MATCHES cases named by id: read by id, each
+    # tested for the rest (who may see it included) instead of read in list order.
+    by_ids = False
     if parsed:
         # The cases the index of case file fields finds, when they are few: read by id
         # instead of testing every case's JSON in list order.
         narrowed = case_fields.candidates(session, parsed)
         if narrowed is not None:
             conditions.append(Case.id.in_(narrowed))
+            by_ids = True
     if text:
         # Documents still behind a write are rebuilt first: a search finds what was
         # written before it (best before the session's first statement: see catch_up).
@@ -113,7 +117,9 @@ def list_cases(
         # _matching). Text without words (only punctuation) sets no condition.
         found = matching_ids(session, text)
         if found is not None:
-            conditions.append(_matching(session, found, text))
+            matched, few = _matching(session, found, text)
+            conditions.append(matched)
+            by_ids = by_ids or few
     sort_column = getattr(Case, key)
     if cursor is not None:
         last_value, last_id = _decode(cursor)
@@ -129,7 +135,7 @@ def list_cases(
         (sort_column.desc(), Case.id.desc()) if descending else (sort_column.asc(), Case.id.asc())
     )
     visible = visible_cases(session, actor)  # the policy in access.py
-    if visible is not None and len(visible.shared) <= MAX_PARTS:
+    if visible is not None and not by_ids and len(visible.shared) <= MAX_PARTS:
         # Nothing but the ids, so that the page is read by them and not by testing
         # every case in list order for being one of them.
         query = query.where(Case.id.in_(_first_of_each(visible, conditions, order, limit + 1)))
@@ -178,16 +184,18 @@ def _first_of_each(
 FEW_MATCHES = 1000
 
 
-def _matching(session: Session, found: Select[tuple[str]], text: str) -> ColumnElement[bool]:
-    """The cases a search found, or the case whose id was typed. How a database reads
-    them best depends on how many there are, which neither can tell from a search term:
-    a rare word finds a few cases among millions, read by id; a common one finds most,
-    and the newest of them come first in the list's own order. So the found ids are
-    counted first, up to FEW_MATCHES."""
+def _matching(
+    session: Session, found: Select[tuple[str]], text: str
+) -> tuple[ColumnElement[bool], bool]:
+    """The cases a search found, or the case whose id was typed, and whether they are
+    few. How a database reads them best depends on how many there are, which neither
+    can tell from a search term: a rare word finds a few cases among millions, read by
+    id; a common one finds most, and the newest of them come first in the list's own
+    order. So the found ids are counted first, up to FEW_MATCHES."""
     typed_id = text.strip().upper()
     few = session.scalars(found.limit(FEW_MATCHES + 1)).all()
     if len(few) <= FEW_MATCHES:
-        return Case.id.in_([typed_id, *few])
+        return Case.id.in_([typed_id, *few]), True
     # Many (a common word): read the list in its order and keep the cases found, until
     # the page is full. `id || ''` is no indexed column, so neither database starts
     # from the matches instead (all of them, then sorted). SQLite matches by the
@@ -196,8 +204,8 @@ def _matching(session: Session, found: Select[tuple[str]], text: str) -> ColumnE
     rowids = matching_rowids(text) if session.get_bind().dialect.name == "sqlite" else None
     if rowids is not None:
         rowid = Function(SEARCH_ROWID_FUNCTION, Case.id, type_=Integer)
-        return or_(Case.id == typed_id, rowid.in_(rowids))
-    return or_(Case.id == typed_id, Case.id.concat("").in_(found))
+        return or_(Case.id == typed_id, rowid.in_(rowids)), False
+    return or_(Case.id == typed_id, Case.id.concat("").in_(found)), False
 
 
 def _encode(value: Any, case_id: str) -> str:
