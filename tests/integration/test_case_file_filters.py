@@ -242,6 +242,7 @@ def test_fields_of_a_case_file_are_its_numbers_and_texts_by_the_paths_filters_na
         "not a key": 1,
         "big": 10**400,
         "long": "y" * 300,
+        "deep": {"k" * 200: {"k" * 200: 1}},  # a path longer than the index keeps
     }
     assert {row["path"]: (row["number"], row["text"]) for row in field_rows("C-1", data)} == {
         "amount": (12.0, None),
@@ -291,3 +292,15 @@ def test_postgresql_plans_the_index_reads_for_any_value(postgres_schema_url: str
 
 def _literal(value: Any) -> str:
     return "'" + value.replace("'", "''") + "'" if isinstance(value, str) else repr(value)
+
+
+def test_a_field_whose_path_the_index_does_not_keep_is_still_found(engine: Engine) -> None:
+    key = "k" * 200
+    with engine.begin() as conn:
+        conn.execute(insert(table_of(Case)), [case_row("C-1", data={key: {key: 7}})])
+    db = session_factory(engine)
+    search.reindex_all(db)
+    with db() as session:
+        page = queries.list_cases(session, actor=SYSTEM, filters=[f"{key}.{key} > 5"])
+        assert [row.id for row in page.cases] == ["C-1"]
+        assert session.scalar(select(CaseField.path).where(CaseField.case_id == "C-1")) is None

@@ -10,6 +10,8 @@ so the index only has to find every case that matches, and may find more:
 
 - texts are kept to their first FIELD_TEXT_CHARS characters, and a number as a double:
   the index looks for `text >= v[:200]` where the filter says `text > v`, and so on;
+  a path longer than FIELD_PATH_CHARS is left out, and a filter naming one reads the
+  JSON only;
 - the rows are rebuilt with the search documents, in batches (`services.search`): a
   write marks its case in `case_search_pending`, in its own transaction, and the marked
   cases join what the index finds (read first: a batch that ends in between leaves
@@ -32,7 +34,13 @@ from sqlalchemy import Connection, Engine, Select, bindparam, delete, insert, in
 from sqlalchemy.orm import Session
 
 from casework.services.case_file_filters import DataFilter
-from casework.store.tables import FIELD_TEXT_CHARS, CaseField, SearchPending, table_of
+from casework.store.tables import (
+    FIELD_PATH_CHARS,
+    FIELD_TEXT_CHARS,
+    CaseField,
+    SearchPending,
+    table_of,
+)
 
 # Up to this many cases found by the index (marked cases included), a list reads them by
 # id; beyond it, in its own order (`queries.FEW_MATCHES` for text search).
@@ -55,7 +63,7 @@ def _walk(case_id: str, value: Any, path: str, rows: list[dict[str, Any]]) -> No
             if isinstance(key, str) and _KEY.fullmatch(key):
                 _walk(case_id, inner, f"{path}.{key}" if path else key, rows)
         return
-    if not path or isinstance(value, bool):
+    if not path or isinstance(value, bool) or len(path) > FIELD_PATH_CHARS:
         return
     if isinstance(value, int | float):
         rows.append({"case_id": case_id, "path": path, "number": _double(value), "text": None})
@@ -133,7 +141,8 @@ def candidates(session: Session, filters: Sequence[DataFilter]) -> list[str] | N
 def _narrowing(f: DataFilter) -> Select[Any] | None:
     """The index read finding every case whose field may satisfy `f`, or None when the
     index cannot tell (`!=`, true/false, null)."""
-    if f.op == "!=":
+    path = ".".join(f.path)
+    if f.op == "!=" or len(path) > FIELD_PATH_CHARS:
         return None
     kind = f.kind
     if kind == "number":
@@ -150,7 +159,6 @@ def _narrowing(f: DataFilter) -> Select[Any] | None:
         condition = column >= value
     else:
         condition = column <= value
-    path = ".".join(f.path)
     # In the index's order: a plan PostgreSQL prepares (for any value) then reads the
     # index from the bound, where it would otherwise scan the table until it has enough.
     return select(_FIELDS.c.case_id).where(_FIELDS.c.path == path, condition).order_by(column)

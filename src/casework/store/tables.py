@@ -300,6 +300,7 @@ class SearchPending(Base):
 # Text values of case_fields are cut to this many characters: an index entry has a size
 # limit on PostgreSQL, and the index only narrows a filter (see services.case_fields).
 FIELD_TEXT_CHARS = 200
+FIELD_PATH_CHARS = 300  # longer paths are left out of case_fields (filters read the JSON)
 NUMBER_FIELD_WHERE = "number IS NOT NULL"
 TEXT_FIELD_WHERE = "text IS NOT NULL"
 
@@ -334,7 +335,7 @@ class CaseField(Base):
     case_id: Mapped[str] = mapped_column(
         String(40), ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
     )
-    path: Mapped[str] = mapped_column(String(300), primary_key=True)
+    path: Mapped[str] = mapped_column(String(FIELD_PATH_CHARS), primary_key=True)
     number: Mapped[float | None] = mapped_column(Double)
     text: Mapped[str | None] = mapped_column(
         String(FIELD_TEXT_CHARS).with_variant(String(FIELD_TEXT_CHARS, collation="C"), "postgresql")
