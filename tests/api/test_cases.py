@@ -80,6 +80,17 @@ def test_what_opening_checks(client: TestClient, people: People) -> None:
     assert body["errors"][0]["pointer"] == "#/data/risk"
     body = refused({"type": "claim", "data": {"amount": 1}, "priority": 9})
     assert body["errors"][0]["field"] == "priority"
+    # Python's JSON reads NaN and Infinity; no database's JSON can hold them.
+    nan = '{"type": "claim", "data": {"amount": 1, "x": {"y": [1, NaN]}}}'
+    json_body = {**ann, "content-type": "application/json"}
+    body = problem(client.post(CASES, content=nan, headers=json_body), 422, "validation")
+    assert body["errors"][0]["pointer"] == "#/data/x/y/1"
+    body = problem(
+        client.post(CASES, content=nan.replace("NaN", "-Infinity"), headers=json_body),
+        422,
+        "validation",
+    )
+    assert body["errors"][0]["field"] == "data.x.y.1"
     body = refused({"type": "nope", "data": {"amount": 1}})
     assert body["errors"][0]["field"] == "type"
     body = refused({"type": "claim", "data": {"amount": 1}, "owner": "ghost"})
@@ -330,6 +341,11 @@ def test_merge_patch_of_the_case_file(client: TestClient, people: People) -> Non
     ]
     body = problem(client.patch(url, json={"risk": "extreme"}, headers=ann), 422, "validation")
     assert body["errors"][0]["pointer"] == "#/risk"
+    infinite = {**ann, **MERGE_PATCH}
+    body = problem(
+        client.patch(url, content='{"rate": Infinity}', headers=infinite), 422, "validation"
+    )
+    assert body["errors"][0]["pointer"] == "#/rate"
     body = problem(client.patch(url, json=[1, 2], headers=ann), 422, "validation")
     assert body["errors"][0]["location"] == "body"
     problem(

@@ -206,3 +206,17 @@ def test_a_real_log_imports_with_a_limit(db: sessionmaker[Session]) -> None:
         assert audit.verify_all(session) == []
         resources = set(session.scalars(select(CaseEvent.actor)))
     assert "Call Centre Agent Brisbane" in resources or len(resources) > 2
+
+
+def test_a_float_that_is_no_json_number_is_kept_as_the_logs_text() -> None:
+    from lxml import etree
+
+    from casework.services.import_log import _value
+
+    def value(kind: str, raw: str) -> Any:
+        return _value(etree.Element(kind, key="amount", value=raw))
+
+    assert value("float", "1.5") == 1.5
+    assert value("float", "NaN") == "NaN"
+    assert value("float", "-Infinity") == "-Infinity"
+    assert value("int", "12") == 12

@@ -9,6 +9,7 @@ for, not all it may record.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -79,8 +80,29 @@ def check_case_file(engine: CaseEngine, data: dict[str, Any], *, require: bool =
     for f in fields.values():
         if require and f.required and data.get(f.name) is None and f.default is None:
             raise InvalidInput(f"'{f.name}' is required", field=f"data.{f.name}")
+    place = _not_json(data, "data")
+    if place is not None:
+        # Python's JSON reads NaN and Infinity; no database's JSON holds them.
+        raise InvalidInput(f"{place} is not a number JSON can hold (NaN or infinite)", field=place)
     for name, value in data.items():
         spec = fields.get(name)
         problem = None if spec is None else field_problem(spec, value)
         if problem is not None:
             raise InvalidInput(problem, field=f"data.{name}")
+
+
+def _not_json(value: Any, place: str) -> str | None:
+    """Where in `value` a float is NaN or infinite (`data.claim.amount`, `data.items.2`)."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else place
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            found = _not_json(inner, f"{place}.{key}")
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for index, inner in enumerate(value):
+            found = _not_json(inner, f"{place}.{index}")
+            if found is not None:
+                return found
+    return None

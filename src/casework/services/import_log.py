@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -115,7 +116,9 @@ def _value(element: Any) -> Any:
         if kind == "int":
             return int(raw)
         if kind == "float":
-            return float(raw)
+            number = float(raw)
+            # NaN and infinities are no JSON numbers: kept as the text the log has.
+            return number if math.isfinite(number) else raw
         if kind == "boolean":
             return raw.strip().lower() == "true"
         if kind == "date":
