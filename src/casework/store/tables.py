@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-# JSONB on PostgreSQL (indexable, `->>` in filters), plain JSON text on SQLite.
+# JSONB on PostgreSQL (typed comparisons in case file filters), plain JSON text on SQLite.
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 # Autoincrementing 64-bit keys that SQLite also treats as its rowid.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
