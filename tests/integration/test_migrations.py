@@ -34,7 +34,6 @@ from tests.integration.rows import case_row
 from typer.testing import CliRunner
 
 from casework.cli.main import app
-from casework.services import search
 from casework.store import migrate
 from casework.store.db import make_engine
 from casework.store.tables import Base, Case, CaseEvent, CaseField, Job, SearchPending
@@ -376,22 +375,30 @@ def test_sqlite_table_rebuild_keeps_dependent_rows(tmp_path: Path) -> None:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
 
 
-def test_upgrading_to_case_fields_marks_every_case_for_its_fields(db_url: str) -> None:
-    """0017 leaves building the fields of existing cases to the search batches."""
+def test_upgrading_to_case_fields_fills_it_from_every_case_file(db_url: str) -> None:
+    """0017 builds the fields of existing cases itself (a page of cases at a time), so
+    no search batch is left to do it."""
     migrate.upgrade(db_url, "0016")
     engine = make_engine(db_url)
     try:
         with engine.begin() as conn:
-            conn.execute(insert(Case).values(case_row("c1", data={"amount": 12}, last_seq=4)))
+            conn.execute(
+                insert(Case),
+                [
+                    case_row(f"c{n:04d}", data={"amount": n, "who": {"city": "Lyon"}, "ok": True})
+                    for n in range(2500)  # more than a page
+                ]
+                + [case_row("empty", data={})],
+            )
         migrate.upgrade(db_url)
         with engine.begin() as conn:
-            assert conn.execute(select(SearchPending.case_id, SearchPending.seq)).all() == [
-                ("c1", 4)
-            ]
-        assert search.index_pending(engine) == 1
-        with engine.begin() as conn:
-            assert conn.execute(select(CaseField.path, CaseField.number)).all() == [
-                ("amount", 12.0)
-            ]
+            assert conn.execute(select(SearchPending.case_id)).all() == []
+            rows = conn.execute(
+                select(CaseField.case_id, CaseField.path, CaseField.number, CaseField.text)
+            ).all()
+        assert sorted(rows) == sorted(
+            [(f"c{n:04d}", "amount", float(n), None) for n in range(2500)]
+            + [(f"c{n:04d}", "who.city", None, "Lyon") for n in range(2500)]
+        )
     finally:
         engine.dispose()

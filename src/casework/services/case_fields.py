@@ -15,8 +15,8 @@ so the index only has to find every case that matches, and may find more:
 - the rows are rebuilt with the search documents, in batches (`services.search`): a
   write marks its case in `case_search_pending`, in its own transaction, and the marked
   cases join what the index finds (read first: a batch that ends in between leaves
-  its cases marked or indexed, never neither). With many marks (after an upgrade, a
-  bulk load), filters read the JSON as they did before the index.
+  its cases marked or indexed, never neither). With many marks (many writes and
+  no worker indexing them yet), filters read the JSON as they did before the index.
 
 When the index finds many cases (a filter most cases pass), the list is read in its own
 order and each case tested, which finds a page soonest; the same rule as text search.

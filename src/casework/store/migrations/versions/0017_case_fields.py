@@ -7,15 +7,17 @@ Create Date: 2026-11-27
 A filter such as `amount > 9990` read every case's JSON until its page was full: 114-143
 ms a page at 200,000 cases when few cases match. `case_fields` holds each case file's
 numbers and texts by path, indexed by (path, number) and (path, text); it is rebuilt with
-the search documents, in batches (`services.case_fields`). Every case is marked for that
-here: until the worker has rebuilt them, filters read the JSON as before (a filter uses
-the index only when few cases are still marked), so the upgrade itself stays quick.
+the search documents, in batches (`services.case_fields`). Here it is filled from every
+case's case file, a thousand cases at a time, by the same rule (`field_rows`): marking
+the cases for the search batches instead would have made the first text search after
+the upgrade rebuild every search document before it could answer.
 
 Downgrading drops the table.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -56,11 +58,39 @@ def upgrade() -> None:
             sqlite_where=condition,
             postgresql_where=condition,
         )
-    # SQLite reads `INSERT ... SELECT ... ON CONFLICT` only with a WHERE in the SELECT.
-    op.execute(
-        "INSERT INTO case_search_pending (case_id, seq) SELECT id, last_seq FROM cases "
-        "WHERE true ON CONFLICT (case_id) DO UPDATE SET seq = excluded.seq"
+    _fill(op.get_bind())
+
+
+def _fill(conn: sa.Connection) -> None:
+    # The rule the search batches apply afterwards: imported, so both agree.
+    from casework.services.case_fields import field_rows
+
+    cases = sa.table("cases", sa.column("id", sa.String()), sa.column("data", sa.Text()))
+    fields = sa.table(
+        TABLE,
+        sa.column("case_id", sa.String()),
+        sa.column("path", sa.String()),
+        sa.column("number", sa.Double()),
+        sa.column("text", sa.String()),
     )
+    last = ""
+    while True:
+        # By key, a page at a time: nothing held in memory but a page, on either database.
+        page = conn.execute(
+            sa.select(cases.c.id, sa.cast(cases.c.data, sa.Text()))
+            .where(cases.c.id > last)
+            .order_by(cases.c.id)
+            .limit(PAGE)
+        ).all()
+        if not page:
+            return
+        rows = [row for case_id, data in page for row in field_rows(case_id, json.loads(data))]
+        if rows:
+            conn.execute(sa.insert(fields), rows)
+        last = page[-1][0]
+
+
+PAGE = 1000
 
 
 def downgrade() -> None:
