@@ -227,6 +227,7 @@ plan:
     - task: Look
       role: specialist
 """
+COMMON = RARE.replace("rare", "common").replace("Rare", "Common").replace("specialist", "clerk")
 
 
 def test_a_case_worker_s_list_reads_each_team_and_case_type_in_its_own_index(
@@ -332,3 +333,35 @@ def test_a_small_team_s_cases_are_read_in_order_from_the_team_index(engine: Engi
         assert all("(team=?)" in part and "TEMP B-TREE" not in part for part in teams)
     else:
         assert "Index Scan Backward using ix_cases_team" in plan
+
+
+def test_a_case_worker_s_list_by_priority_reads_a_broad_case_type_in_one_pass(
+    engine: Engine,
+) -> None:
+    """No index holds a sort by priority. A case type holding most cases was read along
+    its index, a row lookup each, then sorted (425 ms at 200,000 cases on SQLite, whose
+    statistics give one average per type); one pass over the table is six times
+    cheaper a case. A type of few cases is still read from its own index."""
+    case_types.deploy(session_factory(engine), actor=SYSTEM, source=RARE, now=NOW)
+    case_types.deploy(session_factory(engine), actor=SYSTEM, source=COMMON, now=NOW)
+    with engine.begin() as conn:
+        _cases(conn, 600)
+        common = [f"C-{i:04d}" for i in range(600) if i % 50]
+        conn.execute(table_of(Case).update().where(Case.id.in_(common)), {"type_id": "common"})
+        rare = [f"C-{i:04d}" for i in range(0, 600, 50)]
+        conn.execute(table_of(Case).update().where(Case.id.in_(rare)), {"type_id": "rare"})
+        refresh_statistics(conn)
+
+    def by_priority(ids: list[str]) -> list[str]:
+        return sorted(ids, key=lambda i: (1 + int(i[2:]) % 5, i))
+
+    clerk = Actor("cleo", roles=frozenset({"clerk"}))
+    ids, plans = list_plans(engine, actor=clerk, sort="priority", limit=20)
+    assert ids == by_priority(common)[:20]
+    assert _every_page(engine, clerk, 200, sort="priority") == by_priority(common)
+    specialist = Actor("sid", roles=frozenset({"specialist"}))
+    rare_ids, rare_plans = list_plans(engine, actor=specialist, sort="priority", limit=5)
+    assert rare_ids == by_priority(rare)[:5]
+    if engine.dialect.name == "sqlite":
+        assert "ix_cases_type" not in plans[-1] and "SCAN cases" in plans[-1]
+        assert "ix_cases_type" in rare_plans[-1]
