@@ -106,7 +106,7 @@ def test_filters_match_the_same_cases_as_the_rule_on_every_kind_of_value(
             search.mark(conn, case_id, 1)
             files[3 * k] = data
     check()
-    monkeypatch.setattr(case_fields, "FEW_MATCHES", 3)
+    monkeypatch.setattr(queries, "FEW_MATCHES", 3)
     check()
     monkeypatch.undo()
     assert search.index_pending(db) == len(changed)

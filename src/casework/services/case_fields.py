@@ -42,9 +42,6 @@ from casework.store.tables import (
     table_of,
 )
 
-# Up to this many cases found by the index (marked cases included), a list reads them by
-# id; beyond it, in its own order (`queries.FEW_MATCHES` for text search).
-FEW_MATCHES = 1000
 _KEY = re.compile(r"[A-Za-z_]\w*")  # the keys a filter can name (`case_file_filters`)
 _FIELDS = table_of(CaseField)
 
@@ -117,23 +114,23 @@ def has_fields(session: Session | Connection) -> bool:
     return True
 
 
-def candidates(session: Session, filters: Sequence[DataFilter]) -> list[str] | None:
+def candidates(session: Session, filters: Sequence[DataFilter], few: int) -> list[str] | None:
     """The ids of every case that may match all of `filters`, when they are at most
-    FEW_MATCHES; None when the index cannot narrow them (no filter it holds, too many
-    cases found or still marked)."""
+    `few` (`queries.FEW_MATCHES`, the same bound as for text search); None when the
+    index cannot narrow them (no filter it holds, too many cases found or still marked)."""
     reads = [read for read in map(_narrowing, filters) if read is not None]
     if not reads or not has_fields(session):
         return None
     # The marks first: see the module's docstring.
-    marked = session.scalars(select(SearchPending.case_id).limit(FEW_MATCHES + 1)).all()
-    if len(marked) > FEW_MATCHES:
+    marked = session.scalars(select(SearchPending.case_id).limit(few + 1)).all()
+    if len(marked) > few:
         return None
     best: Sequence[str] | None = None
     for read in reads:
-        found = session.scalars(read.limit(FEW_MATCHES + 1)).all()
-        if len(found) <= FEW_MATCHES and (best is None or len(found) < len(best)):
+        found = session.scalars(read.limit(few + 1)).all()
+        if len(found) <= few and (best is None or len(found) < len(best)):
             best = found
-    if best is None or len(best) + len(marked) > FEW_MATCHES:
+    if best is None or len(best) + len(marked) > few:
         return None
     return sorted({*best, *marked})
 

@@ -108,7 +108,7 @@ def list_cases(
     if parsed:
         # The cases the index of case file fields finds, when they are few: read by id
         # instead of testing every case's JSON in list order.
-        narrowed = case_fields.candidates(session, parsed)
+        narrowed = case_fields.candidates(session, parsed, FEW_MATCHES)
         if narrowed is not None:
             conditions.append(Case.id.in_(narrowed))
             by_ids = True
@@ -223,8 +223,9 @@ def _first_of_each(
     return union_all(*(select(first.c.id) for first in firsts))
 
 
-# Up to this many cases found by a search, a page reads them by id and sorts them;
-# beyond it, it reads the list in its order and keeps the ones found.
+# Up to this many cases found by a search or by the index of case file fields, a page
+# reads them by id and sorts them; beyond it, it reads the list in its order and keeps
+# the ones found.
 FEW_MATCHES = 1000
 
 
