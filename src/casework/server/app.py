@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from importlib import metadata
 
+import anyio.to_thread
 from fastapi import FastAPI
 
 from casework.blobs import DocumentStorage
@@ -41,7 +42,7 @@ from casework.server.logs import configure_logging
 from casework.server.metrics import Metrics
 from casework.server.middleware import RequestMiddleware
 from casework.server.settings import Settings
-from casework.store.db import make_engine, session_factory
+from casework.store.db import make_engine, pool_options, session_factory
 
 VERSION = metadata.version("casework")
 
@@ -65,7 +66,11 @@ def create_app(
         documents = DocumentStorage.from_env()
     # hide_parameters: an error's text then never carries the values of a statement
     # (a password hash, a token digest) into a log line.
-    engine = make_engine(settings.database_url, hide_parameters=True)
+    engine = make_engine(
+        settings.database_url,
+        hide_parameters=True,
+        **pool_options(settings.database_url, settings.db_pool_size),
+    )
     state = ServerState(
         settings=settings,
         engine=engine,
@@ -80,6 +85,12 @@ def create_app(
             storage = getattr(running.state, "casework_documents", None)
             if isinstance(storage, DocumentStorage):
                 storage.prepare()  # BlobConfigError: its directory cannot be made or written
+            # Routes and their dependencies run in anyio's worker threads, 40 at once by
+            # default, each holding a connection while it reads or writes: no more of
+            # them than the pool keeps, so that a busy process queues its requests
+            # instead of opening connections it then closes. (Uploads stream on threads
+            # of their own: `uploads.run_upload`.)
+            anyio.to_thread.current_default_thread_limiter().total_tokens = settings.db_pool_size
             yield
         finally:
             engine.dispose()

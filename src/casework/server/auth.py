@@ -123,15 +123,17 @@ def current_caller(
     return caller
 
 
-def optional_actor(caller: Annotated[Caller | None, Depends(optional_caller)]) -> Actor | None:
+async def optional_actor(
+    caller: Annotated[Caller | None, Depends(optional_caller)],
+) -> Actor | None:
     return caller.actor if caller is not None else None
 
 
-def current_actor(caller: Annotated[Caller, Depends(current_caller)]) -> Actor:
+async def current_actor(caller: Annotated[Caller, Depends(current_caller)]) -> Actor:
     return caller.actor
 
 
-def admin_actor(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
+async def admin_actor(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
     if not may_administer_users(actor):
         raise Forbidden("only administrators may manage users, teams and roles")
     return actor

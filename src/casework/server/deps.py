@@ -5,6 +5,10 @@ Routes open sessions themselves (`with db() as session:` for reads) and pass `db
 services that write (each owns its transaction). A request-long session is avoided on
 purpose: on SQLite every transaction takes the write lock, so a read session held open
 across a service's write would wait on itself.
+
+A dependency that does no I/O is `async def`: FastAPI runs a plain `def` one on a worker
+thread, a hop there and back for each, several a request. Those that reach the database
+(the caller from a token or a session cookie) stay plain functions.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ class ServerState:
     clock: Callable[[], datetime]
 
 
-def server_state(request: Request) -> ServerState:
+async def server_state(request: Request) -> ServerState:
     state = request.app.state.casework
     assert isinstance(state, ServerState)
     return state
@@ -54,11 +58,11 @@ def server_state(request: Request) -> ServerState:
 State = Annotated[ServerState, Depends(server_state)]
 
 
-def get_db(state: State) -> sessionmaker[Session]:
+async def get_db(state: State) -> sessionmaker[Session]:
     return state.db
 
 
-def get_now(state: State) -> datetime:
+async def get_now(state: State) -> datetime:
     """The one reading of the clock for a request (services take `now` as an argument)."""
     return state.clock()
 
@@ -67,7 +71,7 @@ Db = Annotated[sessionmaker[Session], Depends(get_db)]
 Now = Annotated[datetime, Depends(get_now)]
 
 
-def idempotency_key(
+async def idempotency_key(
     key: Annotated[
         str | None,
         Header(

@@ -47,7 +47,7 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def expected_version(
+async def expected_version(
     _actor: CurrentActor,  # first: without credentials a 401, whatever the header says
     if_match: Annotated[
         str | None,
@@ -259,7 +259,7 @@ def _as_of(db: sessionmaker[Session], actor: Actor, case_id: str, at: datetime) 
 # --- changing it -------------------------------------------------------------------------
 
 
-def merge_patch_media(request: Request) -> None:
+async def merge_patch_media(request: Request) -> None:
     media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if media not in (MERGE_PATCH, "application/json"):
         raise UnsupportedType(f"send the changes as a JSON merge patch ({MERGE_PATCH})")

@@ -29,6 +29,9 @@ class SettingsError(ValueError):
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str = DEFAULT_URL
+    # Requests a server process runs at once, and the database connections it keeps
+    # open for them (CASEWORK_DB_POOL_SIZE): operations.md, "Connections".
+    db_pool_size: int = 10
     session_cookie: str = "casework_session"
     # Readable by the page's scripts (not HttpOnly): they echo it in the CSRF header.
     csrf_cookie: str = "casework_csrf"
@@ -56,6 +59,7 @@ class Settings:
         )
         return cls(
             database_url=env.get("CASEWORK_DATABASE_URL") or DEFAULT_URL,
+            db_pool_size=_int(env, "CASEWORK_DB_POOL_SIZE", 10),
             cookie_secure=_bool(env, "CASEWORK_COOKIE_SECURE", True),
             cookie_domain=env.get("CASEWORK_COOKIE_DOMAIN") or None,
             session_ttl=timedelta(hours=_int(env, "CASEWORK_SESSION_HOURS", 12)),

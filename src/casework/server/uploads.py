@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 import anyio.to_thread
+from anyio.lowlevel import RunVar
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.datastructures import Headers
@@ -37,6 +38,11 @@ if TYPE_CHECKING:  # only declared for type checkers
 OVERHEAD = 64 * 1024
 MAX_FIELD = 2000  # bytes of one text field
 T = TypeVar("T")
+# Uploads at once in a server process. An upload holds its thread for as long as the
+# client takes to send it, but a database connection only before and after: so not on
+# the request threads, which are as many as the pool's connections (`app.create_app`).
+UPLOADS_AT_ONCE = 40
+_uploads: RunVar[anyio.CapacityLimiter] = RunVar("casework_uploads")
 
 
 def receiver(request: Request) -> Callable[[], bytes | None]:
@@ -59,7 +65,12 @@ def receiver(request: Request) -> Callable[[], bytes | None]:
 async def run_upload(call: Callable[[], T]) -> T:
     """Run a service that reads an upload in a worker thread."""
     try:
-        return await anyio.to_thread.run_sync(call)
+        limiter = _uploads.get()
+    except LookupError:
+        limiter = anyio.CapacityLimiter(UPLOADS_AT_ONCE)
+        _uploads.set(limiter)
+    try:
+        return await anyio.to_thread.run_sync(call, limiter=limiter)
     except ClientDisconnect:
         # Nothing was kept (the services saw an exception mid-stream); nobody is listening.
         raise InvalidInput(
