@@ -287,6 +287,36 @@ def test_expired_tokens_and_deactivated_accounts_do_not_authenticate(
 # --- sessions ----------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("roles", "teams"),
+    [
+        ((), ()),
+        (("handler",), ()),
+        ((), ("north",)),
+        (("handler", "manager@claim", "handler@claim", "clerk@permit"), ("north", "south", "east")),
+    ],
+    ids=["nothing", "a role", "a team", "grants-and-teams"],
+)
+def test_a_token_or_a_session_resolves_to_what_the_account_holds(
+    db: sessionmaker[Session], roles: tuple[str, ...], teams: tuple[str, ...]
+) -> None:
+    """The caller comes from one read (the credential, the account, its grants and
+    teams): the same Actor as the account's own grants and teams make."""
+    user = make_user(db, "ann", roles=roles, teams=teams)
+    make_user(db, "bob", roles=("auditor", "clerk@claim"), teams=("west",))  # not ann's
+    with db() as session:
+        expected = identity.actor_for_user(session, user)
+    assert expected.roles == {r for r in roles if "@" not in r}
+    assert expected.type_roles == {
+        (r.partition("@")[2], r.partition("@")[0]) for r in roles if "@" in r
+    }
+    assert expected.teams == set(teams)
+    token = credentials.create_token(db, actor=SYSTEM, username="ann", name="t", now=NOW)
+    assert credentials.actor_for_token(db, token.secret, NOW) == expected
+    browser = credentials.create_session(db, user_id=user.id, now=NOW)
+    assert credentials.resolve_session(db, browser.secret, NOW) == expected
+
+
 def test_sessions_expire_end_on_logout_and_store_no_secret(db: sessionmaker[Session]) -> None:
     user = make_user(db, "ann", is_admin=True)
     ttl = timedelta(hours=1)

@@ -20,7 +20,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from casework.services.access import may_administer_users
 from casework.services.actors import Actor
 from casework.services.errors import Forbidden, InvalidInput, NotFound
-from casework.services.identity import actor_of_account, aware, secret_digest, user_row
+from casework.services.identity import (
+    actor_of_rows,
+    aware,
+    secret_digest,
+    user_row,
+    with_holdings,
+)
 from casework.store.identity_tables import ApiToken, User, UserSession
 
 TOKEN_PREFIX = "cwt_"
@@ -149,18 +155,19 @@ def revoke_token(
 
 def actor_for_token(db: sessionmaker[Session], secret: str, now: datetime) -> Actor | None:
     """Who a bearer token belongs to; None when it is unknown, revoked, expired, or its
-    account is deactivated. Two reads (the token with its account, then the account's
-    grants and teams), nothing cached: a revocation holds from the next request on."""
+    account is deactivated. One read (the token, its account, the account's grants and
+    teams), nothing cached: a revocation holds from the next request on."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
     with db() as session:
-        row = session.execute(_TOKEN_ACCOUNT, {"b_digest": secret_digest(secret)}).first()
-        if row is None:
-            return None
-        expires_at = _utc(row.expires_at)
-        if expires_at is not None and expires_at <= now:
-            return None
-        actor = actor_of_account(session, row.user_id, row.username, row.is_admin)
+        rows = session.execute(_TOKEN_ACCOUNT, {"b_digest": secret_digest(secret)}).all()
+    if not rows:
+        return None
+    row = rows[0]
+    expires_at = _utc(row.expires_at)
+    if expires_at is not None and expires_at <= now:
+        return None
+    actor = actor_of_rows(rows)
     last_used = _utc(row.last_used_at)
     if last_used is None or now - last_used >= LAST_USED_GRANULARITY:
         with db.begin() as session:
@@ -168,8 +175,8 @@ def actor_for_token(db: sessionmaker[Session], secret: str, now: datetime) -> Ac
     return actor
 
 
-# A live token of an active account, with the account.
-_TOKEN_ACCOUNT = (
+# A live token of an active account, with the account and what it holds.
+_TOKEN_ACCOUNT = with_holdings(
     select(
         ApiToken.id,
         ApiToken.expires_at,
@@ -227,14 +234,14 @@ def create_session(
 def resolve_session(db: sessionmaker[Session], secret: str, now: datetime) -> Actor | None:
     """Who a session cookie belongs to; None when unknown, expired, or deactivated."""
     with db() as session:
-        row = session.execute(_SESSION_ACCOUNT, {"b_digest": secret_digest(secret)}).first()
-        if row is None or aware(row.expires_at) <= now:
-            return None
-        return actor_of_account(session, row.user_id, row.username, row.is_admin)
+        rows = session.execute(_SESSION_ACCOUNT, {"b_digest": secret_digest(secret)}).all()
+    if not rows or aware(rows[0].expires_at) <= now:
+        return None
+    return actor_of_rows(rows)
 
 
-# A session of an active account, with the account.
-_SESSION_ACCOUNT = (
+# A session of an active account, with the account and what it holds.
+_SESSION_ACCOUNT = with_holdings(
     select(
         UserSession.expires_at,
         User.id.label("user_id"),

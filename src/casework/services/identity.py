@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -23,6 +24,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import (
     CompoundSelect,
     Connection,
+    Select,
     String,
     bindparam,
     cast,
@@ -439,11 +441,42 @@ def actor_of_account(
     session: Session | Connection, user_id: int, username: str, is_admin: bool
 ) -> Actor:
     """The Actor of an account already read (its id, username, admin flag): its grants
-    and teams in one statement, prepared once (every request resolves its caller)."""
+    and teams in one statement, prepared once."""
+    held = session.execute(_GRANTS_AND_TEAMS, {"b_user": user_id}).all()
+    return _actor(username, is_admin, held)
+
+
+def with_holdings(account: Select[*tuple[Any, ...]]) -> CompoundSelect[Any]:
+    """`account` (a select of an account joined to `users`, at most one row) with what
+    the account holds: a row per role grant and per team (`kind`, `name`, `case_type`),
+    and one row with no name when it holds nothing. Resolving a request's caller is
+    then one round trip (`actor_of_rows`): every request does it."""
+    return union_all(
+        account.add_columns(
+            literal_column("'grant'").label("kind"),
+            RoleGrant.role.label("name"),
+            RoleGrant.case_type.label("case_type"),
+        ).outerjoin(RoleGrant, RoleGrant.user_id == User.id),
+        account.add_columns(literal_column("'team'"), Team.name, cast(null(), String))
+        .join(TeamMember, TeamMember.user_id == User.id)
+        .join(Team, Team.id == TeamMember.team_id),
+    )
+
+
+def actor_of_rows(rows: Sequence[Any]) -> Actor:
+    """The Actor of the rows of a `with_holdings` select (not empty), which name the
+    account's `username` and `is_admin`."""
+    first = rows[0]
+    return _actor(first.username, first.is_admin, [(r.kind, r.name, r.case_type) for r in rows])
+
+
+def _actor(username: str, is_admin: bool, held: Iterable[Any]) -> Actor:
     roles: set[str] = set()
     teams: set[str] = set()
     type_roles: set[tuple[str, str]] = set()
-    for kind, name, case_type in session.execute(_GRANTS_AND_TEAMS, {"b_user": user_id}):
+    for kind, name, case_type in held:
+        if name is None:
+            continue  # the row of an account without grants (an outer join's)
         if kind == "team":
             teams.add(name)
         elif case_type is None:
