@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from tests.api import cases_support
 from tests.api.cases_support import CASES, MERGE_PATCH, node, ok, opened
@@ -20,7 +20,7 @@ from casework.engine import commands as c
 from casework.services import case_actions, cases
 from casework.services.actors import SYSTEM
 from casework.services.errors import PreconditionFailed
-from casework.store.tables import PlanItemRow
+from casework.store.tables import Case, CaseEvent, PlanItemRow
 
 people = cases_support.people  # the fixture
 People = dict[str, dict[str, str]]
@@ -58,7 +58,7 @@ def test_open_a_case(client: TestClient, people: People) -> None:
     assert theirs["owner"] == "max"
 
 
-def test_what_opening_checks(client: TestClient, people: People) -> None:
+def test_what_opening_checks(client: TestClient, people: People, db: sessionmaker[Session]) -> None:
     ann = people["ann"]
     problem(client.post(CASES, json={"type": "claim"}), 401, "unauthenticated")
 
@@ -104,6 +104,10 @@ def test_what_opening_checks(client: TestClient, people: People) -> None:
         "forbidden",
     )
     assert "role" in forbidden["detail"]
+    # The checks run in the write's transaction, before anything is written.
+    with db() as session:
+        assert session.scalar(select(func.count()).select_from(Case)) == 0
+        assert session.scalar(select(func.count()).select_from(CaseEvent)) == 0
 
 
 def test_a_confidential_case_is_opened_by_its_owner(client: TestClient, people: People) -> None:

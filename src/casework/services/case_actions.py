@@ -13,15 +13,15 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.engine import commands as c
-from casework.services import cases, membership
+from casework.services import cases
 from casework.services.access import may_change_case_status, may_open_case, may_see_case
 from casework.services.actors import Actor
 from casework.services.case_commands import CaseRef
-from casework.services.case_types import engine_for, latest_version
+from casework.services.case_types import engine_for
 from casework.services.errors import (
     Conflict,
     Forbidden,
@@ -31,7 +31,8 @@ from casework.services.errors import (
 )
 from casework.services.identity import normalize_username
 from casework.services.visibility import case_facts, case_type_roles, get_case
-from casework.store.identity_tables import User
+from casework.store.direct import DirectQuery
+from casework.store.identity_tables import Team, User
 
 # A merge patch that merges into objects is computed from the case file it read, so it
 # runs pinned to that version; a lost race reads again, this many times at most.
@@ -66,50 +67,53 @@ def open_case(
     own (only its owner, participants and admins see it). The owner must be an active
     account and the team must exist (InvalidInput naming the field).
     """
-    with db() as session:
-        try:
-            version = latest_version(session, type_id)
-        except NotFound as exc:
-            raise InvalidInput(exc.message, field="type") from None
-        key = (type_id, version)
-        if not may_open_case(actor, type_id, case_type_roles(session, [key])[key]):
-            raise Forbidden(f"opening {type_id} cases needs a role that case type names")
-        if owner is not None:
-            owner = _active_username(session, owner)
-        if team is not None:
-            try:
-                team = membership.get_team(session, team).name
-            except NotFound:
-                raise InvalidInput(f"no team {team}", field="team") from None
+    if owner is not None:
+        owner = normalize_username(owner)
+    if team is not None:
+        team = team.strip()
     if confidential and not (actor.is_admin or owner == actor.id):
         raise Forbidden(
             "a confidential case is seen only by its owner, its participants and "
             "administrators: open it as its owner"
         )
-    return cases.open_case(
-        db,
-        actor=actor.for_case_type(type_id),
-        type_id=type_id,
-        now=now,
-        data=data,
-        title=title,
-        owner=owner,
-        team=team,
-        priority=priority,
-        confidential=confidential,
-        idempotency_key=idempotency_key,
-    )
 
+    def admit(conn: Connection, version: int) -> None:
+        # In the write's own transaction, on the version the case is opened with: a
+        # version deployed meanwhile cannot slip past the check, and the request
+        # spends no session of its own on it.
+        key = (type_id, version)
+        if not may_open_case(actor, type_id, case_type_roles(conn, [key])[key]):
+            raise Forbidden(f"opening {type_id} cases needs a role that case type names")
+        if owner is not None and _ACTIVE_USER.first(conn, {"b_name": owner}) is None:
+            raise InvalidInput(f"no active user {owner}", field="owner")
+        if team is not None and _TEAM.first(conn, {"b_name": team}) is None:
+            raise InvalidInput(f"no team {team}", field="team")
 
-def _active_username(session: Session, username: str) -> str:
-    name = session.scalar(
-        select(User.username).where(
-            User.username == normalize_username(username), User.active.is_(True)
+    try:
+        return cases.open_case(
+            db,
+            actor=actor.for_case_type(type_id),
+            type_id=type_id,
+            now=now,
+            data=data,
+            title=title,
+            owner=owner,
+            team=team,
+            priority=priority,
+            confidential=confidential,
+            idempotency_key=idempotency_key,
+            admit=admit,
         )
-    )
-    if name is None:
-        raise InvalidInput(f"no active user {username}", field="owner")
-    return name
+    except NotFound as exc:
+        if exc.field != "type":
+            raise
+        raise InvalidInput(exc.message, field="type") from None
+
+
+_ACTIVE_USER = DirectQuery(
+    select(User.id).where(User.username == bindparam("b_name"), User.active.is_(True))
+)
+_TEAM = DirectQuery(select(Team.id).where(Team.name == bindparam("b_name")))
 
 
 # --- the case file -----------------------------------------------------------------------

@@ -84,7 +84,11 @@ def open_case(
     case_id: str | None = None,
     idempotency_key: str | None = None,
     confidential: bool = False,
+    admit: Callable[[Connection, int], None] | None = None,
 ) -> CaseRef:
+    """Open a case of the newest version of `type_id`. `admit`, when given, is called in
+    the write's transaction with the version the case gets, before anything is
+    written, to refuse the opening (by raising) on what the database says then."""
     data = dict(data or {})
     if not 1 <= priority <= 5:
         raise InvalidInput("priority must be between 1 (highest) and 5", field="priority")
@@ -103,6 +107,8 @@ def open_case(
         if replay is not None:
             return replay
         version = latest_version(conn, type_id)
+        if admit is not None:
+            admit(conn, version)
         engine = engine_for(conn, type_id, version)
         check_case_file(engine, data)
         case_id = case_id or new_case_id(now)
