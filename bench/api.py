@@ -10,13 +10,16 @@ one scenario at a time:
   my-tasks       GET /api/v1/me/tasks as a person with about 60 tasks assigned
 
 Every request authenticates with a bearer token, so the figures include the token lookup.
-Figures: requests per second (every response must be 2xx, else the run fails) and
-p50/p95 latency seen by the client. Both sides share the 2 cores of this machine, so the
-client's own CPU is part of what is measured; the load average is printed.
+Figures: requests per second (every response must be 2xx, else the run fails),
+p50/p95 latency seen by the client, and the CPU a request cost the server processes and,
+when it runs on this machine, PostgreSQL (all its processes, read from /proc). Both
+sides share the 2 cores of this machine, so the client's own CPU is part of what is
+measured; the load average is printed.
 
     .venv/bin/python bench/api.py                 # 15 s per scenario
     .venv/bin/python bench/api.py --seconds 5 --clients 8
     .venv/bin/python bench/api.py --json out.json
+    .venv/bin/python bench/api.py --workers 1 --clients 8    # one server process
 
 PostgreSQL: CASEWORK_BENCH_POSTGRES_URL (default postgresql+psycopg://postgres@127.0.0.1
 :5432/test); the schema `bench_api_*` is dropped at the end.
@@ -77,6 +80,46 @@ USER = "clerk1"
 INBOX_USER = "clerk2"
 INBOX_TASKS = 60
 WARM_UP = 300  # tasks kept for the warm-up of complete-task
+
+
+def _cpu_seconds(stat: str, *, reaped: bool) -> float:
+    # /proc/PID/stat after the command name: utime, stime (and cutime, cstime: the
+    # children it has waited for) are fields 14-17 of the whole line.
+    fields = stat.rsplit(")", 1)[1].split()
+    ticks = sum(int(x) for x in fields[11 : 15 if reaped else 13])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _processes() -> dict[int, tuple[str, int, str]]:
+    """pid -> (command name, parent pid, stat line) of every process we may read."""
+    out = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            name = stat.split("(", 1)[1].rsplit(")", 1)[0]
+            out[int(entry)] = (name, int(stat.rsplit(")", 1)[1].split()[1]), stat)
+    return out
+
+
+def cpu_used(server_pid: int) -> tuple[float, float]:
+    """CPU seconds so far of the server and its worker processes, and of PostgreSQL's
+    processes on this machine (with the backends that have ended, which their parent
+    reaped): differences of two readings are what a run cost."""
+    procs = _processes()
+    tree = {server_pid}
+    for pid, (_, parent, _) in sorted(procs.items()):
+        if parent in tree:
+            tree.add(pid)
+    server = sum(_cpu_seconds(procs[p][2], reaped=False) for p in tree if p in procs)
+    postgres = sum(
+        _cpu_seconds(stat, reaped=True)
+        for name, _, stat in procs.values()
+        if name.startswith("postgres")
+    )
+    return server, postgres
 
 
 def free_port() -> int:
@@ -264,12 +307,18 @@ def main() -> None:
             # Warm-up (connections, caches) on tasks of its own: each completes once.
             measure(base, scenario, {**plan, "tasks": plan["tasks"][:WARM_UP]}, 2, 1.0)
             rest = {**plan, "tasks": plan["tasks"][WARM_UP:]}
+            before = cpu_used(server.pid)
             result = measure(base, scenario, rest, args.clients, args.seconds)
+            after = cpu_used(server.pid)
+            result["server_cpu_ms"] = round(1000 * (after[0] - before[0]) / result["requests"], 2)
+            result["postgres_cpu_ms"] = round(1000 * (after[1] - before[1]) / result["requests"], 2)
             results.append(result)
             print(
                 f"  {scenario:<14} {result['rps']:>8,.1f} req/s   p50 {result['p50_ms']:6.2f} ms"
-                f"   p95 {result['p95_ms']:6.2f} ms   ({result['requests']:,} requests, "
-                f"{args.clients} clients, {args.workers} server workers, load {result['load']})"
+                f"   p95 {result['p95_ms']:6.2f} ms   CPU a request: server "
+                f"{result['server_cpu_ms']:.2f} ms, PostgreSQL {result['postgres_cpu_ms']:.2f} ms"
+                f"   ({result['requests']:,} requests, {args.clients} clients, "
+                f"{args.workers} server workers, load {result['load']})"
             )
         if args.json:
             args.json.write_text(json.dumps(results, indent=2))
