@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 
@@ -22,6 +23,11 @@ def round_trips(conn: Connection, work: Callable[[], object], tmp_path: Path) ->
     """How many times the client waited for the server during `work`: each wait ends
     with the server's ReadyForQuery, in libpq's protocol trace."""
     pgconn = conn.connection.driver_connection.pgconn  # type: ignore[union-attr]
+    return waits(pgconn, work, tmp_path)
+
+
+def waits(pgconn: Any, work: Callable[[], object], tmp_path: Path) -> int:
+    """`round_trips` on a libpq connection (psycopg's `pgconn`)."""
     trace = tmp_path / "trace.txt"
     with trace.open("w") as out:
         pgconn.trace(out.fileno())

@@ -451,8 +451,14 @@ def test_a_search_inside_a_started_transaction_sees_the_marked_cases(
         session.execute(select(Case.id).limit(1))  # the session's transaction has begun
         page = queries.list_cases(session, actor=SYSTEM, text="hail")
         assert [row.id for row in page.cases] == [case_id]
-    # Rolled back with the session: the next search does the work again.
-    assert _marks(db) == {case_id: _last_seq(db, case_id)}
+    if session.get_bind().dialect.name == "sqlite":
+        # Done in the session's transaction, rolled back with it: the next search does
+        # the work again.
+        assert _marks(db) == {case_id: _last_seq(db, case_id)}
+    else:
+        # A PostgreSQL reading session runs each statement on its own: the work was
+        # done in the batches' own transactions, and kept.
+        assert _marks(db) == {}
     assert _find(db, "hail") == {case_id}
     assert _marks(db) == {}
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Connection, Engine, bindparam, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
-from tests.integration.protocol import held, round_trips
+from tests.integration.protocol import held, round_trips, waits
 
 from casework.engine import commands as c
 from casework.services import case_types, cases
@@ -21,7 +21,7 @@ from casework.services import warm as warm_cases
 from casework.services.actors import SYSTEM
 from casework.services.errors import InvalidInput
 from casework.services.transactions import busy, holding, transaction
-from casework.store.db import session_factory
+from casework.store.db import make_engine, session_factory
 from casework.store.direct import DirectStatement
 from casework.store.tables import Case
 
@@ -137,6 +137,36 @@ def test_a_reading_session_holds_up_no_writer_and_keeps_its_snapshot(
             # One snapshot for the whole read transaction.
             assert session.scalar(select(Case.version).where(Case.id == case_id)) == 2
     assert _text(db, case_id) == "after"
+
+
+def test_a_postgresql_reading_session_sends_no_begin_and_no_rollback(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Each statement of a reading session runs on its own (autocommit): two reads are
+    two round trips, not four (BEGIN, the reads, ROLLBACK); a writing session still
+    begins and commits."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's transactions")
+    one = make_engine(engine.url.render_as_string(hide_password=False), pool_size=1)
+    db = session_factory(one)
+
+    def read() -> None:
+        with db() as session:
+            session.execute(select(Case.id).limit(1)).all()
+            session.execute(select(Case.version).limit(1)).all()
+
+    def write() -> None:
+        with db.begin() as session:
+            session.execute(update(Case).where(Case.id == "none").values(version=0))
+
+    try:
+        read()  # the pool's one connection, made and checked
+        with one.connect() as conn:
+            pgconn = conn.connection.driver_connection.pgconn  # type: ignore[union-attr]
+        assert waits(pgconn, read, tmp_path) == 2
+        assert waits(pgconn, write, tmp_path) == 3  # BEGIN, the UPDATE, COMMIT
+    finally:
+        one.dispose()
 
 
 def test_a_writing_session_takes_the_sqlite_write_lock_at_its_start(

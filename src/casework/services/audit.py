@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from casework.engine.events import Event
 from casework.services.actors import Actor
+from casework.store.db import in_one_transaction
 from casework.store.direct import DirectStatement
 from casework.store.direct_compile import JsonText, json_encoder
 from casework.store.tables import Case, CaseEvent, table_of
@@ -228,35 +229,39 @@ def verify_all(
 ) -> list[ChainProblem]:
     """`verify_case` for every case, in one pass over the log: cases and their events
     streamed in (case, seq) order, not a query per case, so a nightly check of millions
-    of events costs one scan. `on_case` is called once per case checked (progress)."""
+    of events costs one scan. `on_case` is called once per case checked (progress).
+    On PostgreSQL the rows come through a server-side cursor, which lives in a
+    transaction: a reading session (a statement per transaction) lends its database
+    to a snapshot session for it (`store.db.in_one_transaction`)."""
     events = table_of(CaseEvent)
     cases = table_of(Case)
-    rows = session.execute(
-        select(
-            cases.c.id,
-            cases.c.last_seq,
-            events.c.seq,
-            events.c.type,
-            events.c.payload,
-            events.c.actor,
-            events.c.at,
-            events.c.hash,
+    with in_one_transaction(session) as reading:
+        rows = reading.execute(
+            select(
+                cases.c.id,
+                cases.c.last_seq,
+                events.c.seq,
+                events.c.type,
+                events.c.payload,
+                events.c.actor,
+                events.c.at,
+                events.c.hash,
+            )
+            .select_from(cases.outerjoin(events, events.c.case_id == cases.c.id))
+            .order_by(cases.c.id, events.c.seq)
+            .execution_options(yield_per=STREAM_ROWS)
         )
-        .select_from(cases.outerjoin(events, events.c.case_id == cases.c.id))
-        .order_by(cases.c.id, events.c.seq)
-        .execution_options(yield_per=STREAM_ROWS)
-    )
-    problems: list[ChainProblem] = []
-    check: _Chain | None = None
-    for row in rows:
-        if check is None or row.id != check.case_id:
-            if check is not None:
-                _done(check, problems, on_case)
-            check = _Chain(row.id, row.last_seq)
-        if row.seq is not None:
-            check.add(row)
-    if check is not None:
-        _done(check, problems, on_case)
+        problems: list[ChainProblem] = []
+        check: _Chain | None = None
+        for row in rows:
+            if check is None or row.id != check.case_id:
+                if check is not None:
+                    _done(check, problems, on_case)
+                check = _Chain(row.id, row.last_seq)
+            if row.seq is not None:
+                check.add(row)
+        if check is not None:
+            _done(check, problems, on_case)
     return problems
 
 

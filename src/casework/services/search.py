@@ -220,7 +220,12 @@ def catch_up(session: Session) -> int:
     session's own transaction, where its query sees them (kept only if the session
     commits; a reading SQLite session that a writer got ahead of cannot write, and its
     search then reads the index as it is)."""
-    if session.in_transaction():
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    # A PostgreSQL reading session runs each statement on its own (`store.db.Sessions`):
+    # it has no transaction to write in, and the batches' own transactions keep the work.
+    autocommit = engine.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+    if session.in_transaction() and not autocommit:
         if not has_index(session):
             return 0
         done = 0
@@ -231,8 +236,7 @@ def catch_up(session: Session) -> int:
         except OperationalError:
             return 0
         return done
-    bind = session.get_bind()
-    return index_pending(writer_of(bind if isinstance(bind, Engine) else bind.engine))
+    return index_pending(writer_of(engine))
 
 
 def _anything_marked(engine: Engine) -> bool:
