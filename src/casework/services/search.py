@@ -62,7 +62,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.expression import ColumnClause
 
 from casework.services import case_fields
-from casework.store.db import READING, search_rowid, writer_of
+from casework.store.db import READING, search_rowid, statement_by_statement, writer_of
 from casework.store.direct import DirectStatement
 from casework.store.tables import Case, Note, SearchPending
 
@@ -216,16 +216,13 @@ def index_pending(
 def catch_up(session: Session) -> int:
     """Bring every marked document up to date before `session` reads the index, so a
     search finds what was written before it. Done in transactions of its own when the
-    session has not started one (and kept); otherwise, as far as it can, in the
-    session's own transaction, where its query sees them (kept only if the session
-    commits; a reading SQLite session that a writer got ahead of cannot write, and its
-    search then reads the index as it is)."""
-    bind = session.get_bind()
-    engine = bind if isinstance(bind, Engine) else bind.engine
+    session has not started one or reads statement by statement (and kept); otherwise,
+    as far as it can, in the session's own transaction, where its query sees them (kept
+    only if the session commits; a reading SQLite session that a writer got ahead of
+    cannot write, and its search then reads the index as it is)."""
     # A PostgreSQL reading session runs each statement on its own (`store.db.Sessions`):
     # it has no transaction to write in, and the batches' own transactions keep the work.
-    autocommit = engine.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
-    if session.in_transaction() and not autocommit:
+    if session.in_transaction() and statement_by_statement(session) is None:
         if not has_index(session):
             return 0
         done = 0
@@ -236,7 +233,8 @@ def catch_up(session: Session) -> int:
         except OperationalError:
             return 0
         return done
-    return index_pending(writer_of(engine))
+    bind = session.get_bind()
+    return index_pending(writer_of(bind if isinstance(bind, Engine) else bind.engine))
 
 
 def _anything_marked(engine: Engine) -> bool:

@@ -121,8 +121,9 @@ def pool_options(url: str | None, size: int) -> dict[str, Any]:
 
     SQLAlchemy's default keeps 5: a server running more requests at once than that
     opened a new connection for each of the others and closed it after (on PostgreSQL a
-    new backend process each time: at 8 requests at once, a third of the database's
-    work). An in-memory SQLite database has a connection per thread and no such pool."""
+    new backend process each time: at 8 requests at once, more than half of the
+    database's work). An in-memory SQLite database has a connection per thread and no
+    such pool."""
     url = url or database_url()
     if url.startswith("sqlite") and make_url(url).database in (None, "", ":memory:"):
         return {}
@@ -209,14 +210,22 @@ class Sessions(sessionmaker[Session]):
             yield session
 
 
+def statement_by_statement(session: Session) -> Engine | None:
+    """The engine of a session that runs each statement in a transaction of its own (a
+    PostgreSQL reading session), else None."""
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    autocommit = engine.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+    return engine if autocommit else None
+
+
 @contextmanager
 def in_one_transaction(session: Session) -> Iterator[Session]:
     """`session`, or where it runs each statement on its own (a PostgreSQL reading
     session), a snapshot session on the same database, for a read that needs one
     transaction throughout (a streamed read: a server-side cursor lives in one)."""
-    bind = session.get_bind()
-    engine = bind if isinstance(bind, Engine) else bind.engine
-    if engine.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+    engine = statement_by_statement(session)
+    if engine is None:
         yield session
         return
     own = Session(bind=writer_of(engine).execution_options(isolation_level="REPEATABLE READ"))
