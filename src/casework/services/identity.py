@@ -434,23 +434,22 @@ def authenticate_password(
 def actor_for_user(session: Session | Connection, user: UserRecord) -> Actor:
     """The Actor a person acts as: username, roles (for every type or one type), team
     names, admin flag."""
-    return actor_of_account(session, user.id, user.username, user.is_admin)
+    rows = session.execute(_ACCOUNT_BY_ID, {"b_user": user.id}).all()
+    return _actor(user.username, user.is_admin, rows)
 
 
-def actor_of_account(
-    session: Session | Connection, user_id: int, username: str, is_admin: bool
-) -> Actor:
-    """The Actor of an account already read (its id, username, admin flag): its grants
-    and teams in one statement, prepared once."""
-    held = session.execute(_GRANTS_AND_TEAMS, {"b_user": user_id}).all()
-    return _actor(username, is_admin, held)
+def actor_for_username(session: Session | Connection, username: str) -> Actor | None:
+    """The Actor of an active account by its username (on a Connection too, inside a
+    command's transaction); None when there is no such active account."""
+    rows = session.execute(_ACTIVE_ACCOUNT, {"b_name": normalize_username(username)}).all()
+    return actor_of_rows(rows) if rows else None
 
 
 def with_holdings(account: Select[*tuple[Any, ...]]) -> CompoundSelect[Any]:
     """`account` (a select of an account joined to `users`, at most one row) with what
     the account holds: a row per role grant and per team (`kind`, `name`, `case_type`),
-    and one row with no name when it holds nothing. Resolving a request's caller is
-    then one round trip (`actor_of_rows`): every request does it."""
+    and one row with no name when it holds nothing. An Actor is then one round trip
+    (`actor_of_rows`): every request resolves its caller so."""
     return union_all(
         account.add_columns(
             literal_column("'grant'").label("kind"),
@@ -466,23 +465,22 @@ def with_holdings(account: Select[*tuple[Any, ...]]) -> CompoundSelect[Any]:
 def actor_of_rows(rows: Sequence[Any]) -> Actor:
     """The Actor of the rows of a `with_holdings` select (not empty), which name the
     account's `username` and `is_admin`."""
-    first = rows[0]
-    return _actor(first.username, first.is_admin, [(r.kind, r.name, r.case_type) for r in rows])
+    return _actor(rows[0].username, rows[0].is_admin, rows)
 
 
-def _actor(username: str, is_admin: bool, held: Iterable[Any]) -> Actor:
+def _actor(username: str, is_admin: bool, rows: Iterable[Any]) -> Actor:
     roles: set[str] = set()
     teams: set[str] = set()
     type_roles: set[tuple[str, str]] = set()
-    for kind, name, case_type in held:
-        if name is None:
+    for row in rows:
+        if row.name is None:
             continue  # the row of an account without grants (an outer join's)
-        if kind == "team":
-            teams.add(name)
-        elif case_type is None:
-            roles.add(name)
+        if row.kind == "team":
+            teams.add(row.name)
+        elif row.case_type is None:
+            roles.add(row.name)
         else:
-            type_roles.add((case_type, name))
+            type_roles.add((row.case_type, row.name))
     return Actor(
         id=username,
         roles=frozenset(roles),
@@ -492,24 +490,8 @@ def _actor(username: str, is_admin: bool, held: Iterable[Any]) -> Actor:
     )
 
 
-_GRANTS_AND_TEAMS: CompoundSelect[Any] = union_all(
-    select(
-        literal_column("'grant'").label("kind"),
-        RoleGrant.role.label("name"),
-        RoleGrant.case_type.label("case_type"),
-    ).where(RoleGrant.user_id == bindparam("b_user")),
-    select(literal_column("'team'"), Team.name, cast(null(), String))
-    .join(TeamMember, TeamMember.team_id == Team.id)
-    .where(TeamMember.user_id == bindparam("b_user")),
+_ACCOUNT = select(User.id.label("user_id"), User.username, User.is_admin)
+_ACCOUNT_BY_ID = with_holdings(_ACCOUNT.where(User.id == bindparam("b_user")))
+_ACTIVE_ACCOUNT = with_holdings(
+    _ACCOUNT.where(User.username == bindparam("b_name"), User.active.is_(True))
 )
-
-
-def actor_for_username(session: Session | Connection, username: str) -> Actor | None:
-    """The Actor of an active account by its username (on a Connection too, inside a
-    command's transaction); None when there is no such active account."""
-    row = session.execute(
-        select(User.id, User.username, User.is_admin).where(
-            User.username == normalize_username(username), User.active
-        )
-    ).first()
-    return None if row is None else actor_of_account(session, row.id, row.username, row.is_admin)

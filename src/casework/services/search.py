@@ -62,7 +62,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.expression import ColumnClause
 
 from casework.services import case_fields
-from casework.store.db import READING, search_rowid, statement_by_statement, writer_of
+from casework.store.db import (
+    READING,
+    engine_of,
+    search_rowid,
+    statement_by_statement,
+    writer_of,
+)
 from casework.store.direct import DirectStatement
 from casework.store.tables import Case, Note, SearchPending
 
@@ -144,11 +150,7 @@ _INDEXED: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
 
 def has_index(session: Session | Connection) -> bool:
     """Whether the database has the search index (migration 0002 ran)."""
-    if isinstance(session, Connection):
-        engine = session.engine
-    else:
-        bind = session.get_bind()
-        engine = bind if isinstance(bind, Engine) else bind.engine
+    engine = engine_of(session)
     if engine in _INDEXED:
         return True
     if engine.dialect.name == "sqlite":
@@ -233,8 +235,7 @@ def catch_up(session: Session) -> int:
         except OperationalError:
             return 0
         return done
-    bind = session.get_bind()
-    return index_pending(writer_of(bind if isinstance(bind, Engine) else bind.engine))
+    return index_pending(writer_of(engine_of(session)))
 
 
 def _anything_marked(engine: Engine) -> bool:

@@ -17,6 +17,7 @@ from casework.services.access import CaseFacts, TypeVersion
 from casework.services.actors import Actor
 from casework.services.case_types import parse_source
 from casework.services.errors import NotFound
+from casework.store.db import engine_of
 from casework.store.identity_tables import CaseParticipant, User
 from casework.store.tables import Case, CaseTypeVersion
 
@@ -27,18 +28,11 @@ _ROLES: weakref.WeakKeyDictionary[Engine, dict[TypeVersion, frozenset[str]]] = (
 )
 
 
-def _engine(session: Session | Connection) -> Engine:
-    if isinstance(session, Connection):
-        return session.engine
-    bind = session.get_bind()
-    return bind if isinstance(bind, Engine) else bind.engine
-
-
 def case_type_roles(
     session: Session | Connection, keys: Iterable[TypeVersion] | None = None
 ) -> dict[TypeVersion, frozenset[str]]:
     """The roles each deployed case type version names (those of `keys`, or all)."""
-    cache = _ROLES.setdefault(_engine(session), {})
+    cache = _ROLES.setdefault(engine_of(session), {})
     if keys is None:
         query = select(CaseTypeVersion.type_id, CaseTypeVersion.version)
         wanted = [(str(t), int(v)) for t, v in session.execute(query)]

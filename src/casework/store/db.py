@@ -210,11 +210,18 @@ class Sessions(sessionmaker[Session]):
             yield session
 
 
+def engine_of(session: Session | Connection) -> Engine:
+    """The engine a session (or a Connection) works on: a reading session's own."""
+    if isinstance(session, Connection):
+        return session.engine
+    bind = session.get_bind()
+    return bind if isinstance(bind, Engine) else bind.engine
+
+
 def statement_by_statement(session: Session) -> Engine | None:
     """The engine of a session that runs each statement in a transaction of its own (a
     PostgreSQL reading session), else None."""
-    bind = session.get_bind()
-    engine = bind if isinstance(bind, Engine) else bind.engine
+    engine = engine_of(session)
     autocommit = engine.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
     return engine if autocommit else None
 
