@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import delete, event, select, update
+from sqlalchemy import Connection, delete, event, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.engine import commands as c
@@ -67,6 +67,38 @@ MANAGER = Actor("max", roles=frozenset({"manager"}))
 
 def _deploy(db: sessionmaker[Session]) -> None:
     case_types.deploy(db, actor=SYSTEM, source=CLAIM, now=NOW)
+
+
+def test_an_opening_is_admitted_in_its_own_transaction_on_the_version_it_gets(
+    db: sessionmaker[Session],
+) -> None:
+    """`admit` sees the version the case is opened with (the newest, read in the write's
+    transaction), and what it refuses leaves nothing written."""
+    _deploy(db)
+    case_types.deploy(
+        db, actor=SYSTEM, source=CLAIM.replace("name: Claim", "name: Claim 2"), now=NOW
+    )
+    seen: list[int] = []
+
+    def admit(conn: Connection, version: int) -> None:
+        seen.append(version)
+
+    ref = cases.open_case(
+        db, actor=HANDLER, type_id="claim", data={"amount": 1}, now=NOW, admit=admit
+    )
+    with db() as session:
+        assert seen == [session.get(Case, ref.case_id).type_version] == [2]  # type: ignore[union-attr]
+
+    def refuse(conn: Connection, version: int) -> None:
+        raise Forbidden("not this one")
+
+    with pytest.raises(Forbidden):
+        cases.open_case(
+            db, actor=HANDLER, type_id="claim", data={"amount": 2}, now=NOW, admit=refuse
+        )
+    with db() as session:
+        assert session.scalars(select(Case.id)).all() == [ref.case_id]
+        assert {e.case_id for e in session.scalars(select(CaseEvent))} == {ref.case_id}
 
 
 def test_a_case_opens_runs_and_leaves_a_verifiable_log(db: sessionmaker[Session]) -> None:
