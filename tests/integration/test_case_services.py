@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, delete, event, select, update
@@ -191,6 +192,30 @@ def test_bad_input_is_refused_naming_the_field_and_nothing_is_written(
         cases.open_case(db, actor=HANDLER, type_id="nope", data={}, now=NOW)
     with db() as session:
         assert session.scalars(select(Case)).all() == []
+    # A required field can be left out of a change, not removed by it (null), whichever
+    # command carries the change.
+    case_id = cases.open_case(
+        db, actor=HANDLER, type_id="claim", data={"amount": 5}, now=NOW
+    ).case_id
+
+    def stored() -> tuple[int, dict[str, Any], int]:
+        with db() as session:
+            row = cases.get_row(session, case_id)
+            return row.version, row.data, len(cases.events_of(session, case_id))
+
+    opened = stored()
+    for command in (
+        c.SetVariables({"amount": None, "risk": "low"}),
+        c.CompletePlanItem("assess", {"amount": None}),
+    ):
+        with pytest.raises(InvalidInput, match="cannot be removed") as err:
+            cases.run_command(db, actor=SYSTEM, case_id=case_id, command=command, now=NOW)
+        assert err.value.field == "data.amount"
+    assert stored() == opened == (1, {"amount": 5}, opened[2])
+    cases.run_command(
+        db, actor=SYSTEM, case_id=case_id, command=c.SetVariables({"risk": "low"}), now=NOW
+    )
+    assert stored()[:2] == (2, {"amount": 5, "risk": "low"})
 
 
 def test_work_is_for_its_role_and_refusals_change_nothing(db: sessionmaker[Session]) -> None:

@@ -23,7 +23,12 @@ from casework.services import (
 )
 from casework.services.actors import SYSTEM, Actor
 from casework.services.errors import NotFound
-from casework.services.rebuild import ChainBroken, case_as_of, rebuild_projections
+from casework.services.rebuild import (
+    ChainBroken,
+    case_as_of,
+    projection_as_of,
+    rebuild_projections,
+)
 from casework.store import migrate
 from casework.store.db import make_engine, session_factory
 from casework.store.tables import Case, CaseEvent, PlanItemRow
@@ -259,3 +264,36 @@ def test_a_case_as_of_a_past_time_has_the_priority_owner_and_team_it_had_then(
     assert then("b", hours=1) == (1, None, None)  # opened at 4, its case file said 1
     assert then("b", hours=8) == (3, "sven", "south")
     assert then("d", hours=2, minutes=45) == (1, None, None)  # closed, re-prioritised
+
+
+def test_a_case_closed_after_it_ended_keeps_the_time_it_ended(db: sessionmaker[Session]) -> None:
+    case_types.deploy(db, actor=SYSTEM, source=CLAIM, now=T0)
+    case_id = cases.open_case(
+        db, actor=HANDLER, type_id="claim", data={"amount": 5}, now=T0
+    ).case_id
+    _run(db, SYSTEM, case_id, c.TerminateCase(), T0 + timedelta(hours=1))
+    _run(db, SYSTEM, case_id, c.CloseCase(), T0 + timedelta(hours=2))
+
+    def closed_at() -> tuple[str, datetime | None]:
+        with db() as session:
+            row = cases.get_row(session, case_id)
+            return row.status, row.closed_at
+
+    # What a report of durations reads: the case ended at 1h; closing it is bookkeeping.
+    ended = ("closed", (T0 + timedelta(hours=1)).replace(tzinfo=None))
+    live = closed_at()
+    assert (live[0], live[1].replace(tzinfo=None) if live[1] else None) == ended
+    assert rebuild_projections(db) == 1
+    assert closed_at() == live
+    projection, _ = projection_as_of(db, case_id, T0 + timedelta(hours=3))
+    assert projection.case_values["closed_at"] == T0 + timedelta(hours=1)
+    # Reopened, it is open again; ended once more, it ended then.
+    _run(db, SYSTEM, case_id, c.ReopenCase(), T0 + timedelta(hours=4))
+    assert closed_at() == ("active", None)
+    _run(db, SYSTEM, case_id, c.TerminateCase(), T0 + timedelta(hours=5))
+    live = closed_at()
+    assert live[1] is not None and live[1].replace(tzinfo=None) == (
+        T0 + timedelta(hours=5)
+    ).replace(tzinfo=None)
+    assert rebuild_projections(db) == 1
+    assert closed_at() == live

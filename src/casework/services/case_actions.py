@@ -21,7 +21,6 @@ from casework.services import cases
 from casework.services.access import may_change_case_status, may_open_case, may_see_case
 from casework.services.actors import Actor
 from casework.services.case_commands import CaseRef
-from casework.services.case_types import engine_for
 from casework.services.errors import (
     Conflict,
     Forbidden,
@@ -149,8 +148,8 @@ def patch_data(
     idempotency_key: str | None = None,
 ) -> CaseRef:
     """Apply a JSON merge patch to the case file. Whoever sees the case may change it
-    (as they may add documents and notes); types and enums are checked by
-    `run_command`, and a required field cannot be removed.
+    (as they may add documents and notes); types, enums and required fields (which
+    cannot be removed) are checked by `run_command`.
 
     `expected_version` (If-Match) pins the command: PreconditionFailed when the case is
     at another version. Without it, a concurrent change is retried: a patch of top-level
@@ -166,14 +165,8 @@ def patch_data(
     for _attempt in range(MAX_PATCH_ATTEMPTS):
         with db() as session:
             row = get_case(session, actor, case_id)
-            engine = engine_for(session, row.type_id, row.type_version)
             data, version, type_id = dict(row.data), row.version, row.type_id
         fields = merged_fields(data, patch)
-        for spec in engine.definition.case_file:
-            if spec.required and spec.name in fields and fields[spec.name] is None:
-                raise InvalidInput(
-                    f"'{spec.name}' is required: it cannot be removed", field=f"data.{spec.name}"
-                )
         pin = expected_version
         if pin is None and reads_objects:
             pin = version

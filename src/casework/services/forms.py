@@ -75,11 +75,20 @@ def _check_value(f: FormField, value: Any) -> None:
 
 
 def check_case_file(engine: CaseEngine, data: dict[str, Any], *, require: bool = True) -> None:
-    """The case file must match the case type's fields (types, enums, required)."""
+    """The case file must match the case type's fields (types, enums, required).
+
+    `require=False` checks a change to a case file: fields it leaves out are kept, but a
+    required one it sets to null (removes) is refused all the same."""
     fields = {f.name: f for f in engine.definition.case_file}
     for f in fields.values():
-        if require and f.required and data.get(f.name) is None and f.default is None:
+        if not f.required or data.get(f.name) is not None:
+            continue
+        if require and f.default is None:
             raise InvalidInput(f"'{f.name}' is required", field=f"data.{f.name}")
+        if not require and f.name in data:
+            raise InvalidInput(
+                f"'{f.name}' is required: it cannot be removed", field=f"data.{f.name}"
+            )
     place = _not_json(data, "data")
     if place is not None:
         # Python's JSON reads NaN and Infinity; no database's JSON holds them.

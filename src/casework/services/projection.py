@@ -266,12 +266,18 @@ def state_columns(engine: CaseEngine, state: CaseInstance) -> dict[str, Any]:
     return values
 
 
-_ENDED = frozenset(s.value for s in (CaseState.COMPLETED, CaseState.TERMINATED, CaseState.CLOSED))
+ENDED_CASE_STATES = frozenset(
+    s.value for s in (CaseState.COMPLETED, CaseState.TERMINATED, CaseState.CLOSED)
+)
 
 
 def stamped(columns: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """`state_columns` with the columns the clock sets: updated now, closed now if ended."""
-    ended = columns["status"] in _ENDED
+    """`state_columns` with the columns the clock sets: updated now, closed now if ended.
+
+    A command diffs this against the same for the state before it (`apply_command`), so
+    an ended case that ends differently (closed after it completed) keeps its `closed_at`:
+    the moment it ended."""
+    ended = columns["status"] in ENDED_CASE_STATES
     return {**columns, "updated_at": now, "closed_at": now if ended else None}
 
 

@@ -45,6 +45,7 @@ from casework.engine import CaseEngine, CaseInstance, Event, event_from_dict
 from casework.engine.events import (
     EVENT_TYPES,
     CaseFileChanged,
+    CaseTransitioned,
     PlanItemCreated,
     PlanItemTransitioned,
     TaskAssigned,
@@ -55,6 +56,7 @@ from casework.services.case_assignment import ASSIGNMENT_FIELDS, PRIORITY_CHANGE
 from casework.services.case_types import engine_for
 from casework.services.errors import NotFound, Refused
 from casework.services.projection import (
+    ENDED_CASE_STATES,
     ENDED_ITEM_STATES,
     case_columns,
     due_date,
@@ -187,6 +189,7 @@ def compute(
     command: tuple[datetime, str] | None = None
     created: list[str] = []  # plan items the command under way created
     last_engine_at = log[0].at
+    ended_at: datetime | None = None  # when the case last went from open to ended
 
     def reprioritise(priority: int, at: datetime) -> None:
         for instance_id, item in items.items():
@@ -246,15 +249,23 @@ def compute(
                     item["due_at"] = when
         elif isinstance(event, TaskAssigned):
             items[event.instance_id]["updated_at"] = entry.at
+        elif isinstance(event, CaseTransitioned):
+            if event.to_state not in ENDED_CASE_STATES:
+                ended_at = None
+            elif event.from_state not in ENDED_CASE_STATES:
+                ended_at = entry.at
     if command is not None:
         end_command(command[0])
     rows = [
         plan_item_row(case_id, inst, specs[inst.item_id], **items[inst.id])
         for inst in state.items.values()
     ]
-    # Stamped at the last command (closed_at: when it ended); a later entry (a
-    # reassignment, a note, a link...) moved updated_at on, as append_entry does.
+    # Stamped at the last command; a later entry (a reassignment, a note, a link...)
+    # moved updated_at on, as append_entry does. closed_at: when the case ended (closing
+    # a completed or terminated case leaves it, as `projection.stamped` does live).
     values = case_columns(engine, state, last_engine_at)
+    if values["closed_at"] is not None and ended_at is not None:
+        values["closed_at"] = ended_at
     values.update(
         priority=current,
         opened_at=log[0].at,
