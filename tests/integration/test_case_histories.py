@@ -34,7 +34,15 @@ from tests.people import make_user
 
 from casework.engine import commands as c
 from casework.engine.serialize import dump_state
-from casework.services import audit, case_assignment, case_types, cases, collaboration
+from casework.services import (
+    audit,
+    case_assignment,
+    case_types,
+    case_view,
+    cases,
+    collaboration,
+    timeline,
+)
 from casework.services import warm as warm_cases
 from casework.services.actors import SYSTEM, Actor
 from casework.services.errors import ServiceError
@@ -143,6 +151,20 @@ COMMANDS = st.one_of(
     st.just(c.FireDueTimers()),
     st.sampled_from([c.SuspendCase(), c.ResumeCase(), c.TerminateCase()]),
     st.sampled_from([c.CloseCase(), c.ReopenCase()]),
+    st.builds(
+        c.AddAdHocTask,
+        st.sampled_from(["Call the witness", "Get a second quote"]),
+        stage=st.sampled_from([None, "assessment", "screen"]),
+        role=st.sampled_from([None, "handler", "ghost"]),
+        due=st.sampled_from([None, T0 + timedelta(days=3)]),
+    ),
+    st.builds(
+        c.AssignTask,
+        TARGETS,
+        st.sampled_from(["hana", "olga"]),
+        by=st.just("max"),
+        delegate=st.booleans(),
+    ),
 )
 
 
@@ -177,8 +199,10 @@ class CaseHistories(RuleBasedStateMachine):
         super().__init__()
         self.now = T0
         self.cases: list[str] = []
-        # (case id, moment, stored state) after each change that was kept.
-        self.seen: list[tuple[str, datetime, dict[str, Any]]] = []
+        # (case id, moment, stored state, case columns) after each change that was kept.
+        self.seen: list[tuple[str, datetime, dict[str, Any], tuple[Any, ...]]] = []
+        # (case id, actor, command, idempotency key, answer) of keyed commands kept.
+        self.keyed: list[tuple[str, Actor, Any, str, Any]] = []
 
     opened = Bundle("opened")
 
@@ -191,7 +215,8 @@ class CaseHistories(RuleBasedStateMachine):
         with self.db() as session:
             row = session.get(Case, case_id)
             assert row is not None
-            self.seen.append((case_id, self.now, dict(row.state)))
+            columns = (row.status, row.stage, row.priority, row.risk, row.owner, row.team)
+            self.seen.append((case_id, self.now, dict(row.state), (*columns, dict(row.data))))
 
     def _change(self, case_id: str, change: Any) -> None:
         """Run a change; refused, it must leave the case as it was."""
@@ -226,15 +251,45 @@ class CaseHistories(RuleBasedStateMachine):
         self._saw(ref.case_id)
         return ref.case_id
 
-    @rule(case_id=opened, actor=ACTORS, command=COMMANDS)
-    def command(self, case_id: str, actor: Actor, command: Any) -> None:
+    @rule(case_id=opened, actor=ACTORS, command=COMMANDS, key=st.sampled_from([None, "k"]))
+    def command(self, case_id: str, actor: Actor, command: Any, key: str | None) -> None:
         at = self._tick()
-        self._change(
-            case_id,
-            lambda: cases.run_command(
-                self.db, actor=actor, case_id=case_id, command=command, now=at
-            ),
+        # Keys of their own per command: a repeat (below) is the same request.
+        key = None if key is None else f"{case_id}-{at.isoformat()}"
+
+        def run() -> None:
+            ref = cases.run_command(
+                self.db,
+                actor=actor,
+                case_id=case_id,
+                command=command,
+                now=at,
+                idempotency_key=key,
+            )
+            if key is not None:
+                self.keyed.append((case_id, actor, command, key, ref))
+
+        self._change(case_id, run)
+
+    @precondition(lambda self: self.keyed)
+    @rule(data=st.data())
+    def repeat(self, data: st.DataObject) -> None:
+        """A command sent again with its idempotency key (a client that lost the answer):
+        the first answer again, and nothing written, however the case moved on since."""
+        case_id, actor, command, key, ref = data.draw(st.sampled_from(self.keyed))
+        with self.db() as session:
+            before = _stored(session, case_id)
+        again = cases.run_command(
+            self.db,
+            actor=actor,
+            case_id=case_id,
+            command=command,
+            now=self._tick(),
+            idempotency_key=key,
         )
+        assert again == ref
+        with self.db() as session:
+            assert _stored(session, case_id) == before
 
     @rule(case_id=opened, data=st.data(), steps=st.integers(1, 6))
     def progress(self, case_id: str, data: st.DataObject, steps: int) -> None:
@@ -260,7 +315,7 @@ class CaseHistories(RuleBasedStateMachine):
                         [c.CompleteStage("casePlanModel"), c.CloseCase(), c.ReopenCase()]
                     )
                 )
-                self.command(case_id, SYSTEM, command)
+                self.command(case_id, SYSTEM, command, None)
                 continue
             instance_id, state = data.draw(st.sampled_from(open_items))
             if state == "active":
@@ -269,7 +324,7 @@ class CaseHistories(RuleBasedStateMachine):
                 command = c.ManualStart(instance_id)
             else:
                 command = c.DisablePlanItem(instance_id)
-            self.command(case_id, SYSTEM, command)
+            self.command(case_id, SYSTEM, command, None)
 
     @rule(case_id=opened, variables=BAD_VARIABLES, complete=st.booleans())
     def bad_input(self, case_id: str, variables: dict[str, Any], complete: bool) -> None:
@@ -347,9 +402,16 @@ class CaseHistories(RuleBasedStateMachine):
         with self.db() as session:
             for case_id in self.cases:
                 assert audit.verify_case(session, case_id) is None
-        for case_id, at, state in self.seen:
+        for case_id, at, state, columns in self.seen:
             then, _engine = case_as_of(self.db, case_id, at)
             assert dump_state(then) == state, (case_id, at)
+            view = case_view.case_as_of_view(self.db, actor=SYSTEM, case_id=case_id, at=at)
+            seen_then = (view.status, view.stage, view.priority, view.risk, view.owner)
+            assert (*seen_then, view.team, view.data) == columns, (case_id, at)
+        with self.db() as session:
+            for case_id in self.cases:  # what a case worker opens renders
+                case_view.case_view(session, actor=SYSTEM, case_id=case_id)
+                timeline.timeline(session, actor=SYSTEM, case_id=case_id, limit=200)
         with self.db() as session:
             written = {case_id: _stored(session, case_id) for case_id in self.cases}
         rebuild_projections(self.db)

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from casework.engine import CaseEngine
 from casework.engine import commands as c
-from casework.services import audit, case_types, cases, warm
+from casework.services import audit, case_assignment, case_types, cases, collaboration, warm
 from casework.services.actors import SYSTEM
 from casework.services.errors import PreconditionFailed
 from casework.store import migrate
@@ -138,3 +139,31 @@ def test_if_match_is_checked_against_the_stored_version_not_the_warm_one(
         expected_version=2,
     )
     assert ok.version == 3
+
+
+def test_an_entry_outside_the_engine_drops_the_warm_copy_so_the_next_command_runs_once(
+    two_processes: tuple[sessionmaker[Session], sessionmaker[Session]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a, _ = two_processes
+    bind = a.kw["bind"]
+    case_types.deploy(a, actor=SYSTEM, source=TRIO, now=NOW)
+    first = cases.open_case(a, actor=SYSTEM, type_id="trio", now=NOW).case_id
+    other = cases.open_case(a, actor=SYSTEM, type_id="trio", now=NOW).case_id
+    runs: list[object] = []
+    apply = CaseEngine.apply
+    monkeypatch.setattr(CaseEngine, "apply", lambda *args: runs.append(args) or apply(*args))
+    entries = [
+        lambda: collaboration.add_note(a, actor=SYSTEM, case_id=first, body="called", now=NOW),
+        lambda: collaboration.link_cases(
+            a, actor=SYSTEM, case_id=first, other_id=other, kind="related", now=NOW
+        ),
+        lambda: case_assignment.reassign_case(a, actor=SYSTEM, case_id=first, now=NOW, priority=1),
+    ]
+    for n, entry in enumerate(entries):
+        assert warm.get(bind, first) is not None
+        entry()
+        assert warm.get(bind, first) is None
+        task = ("one", "two", "three")[n]
+        cases.run_command(a, actor=SYSTEM, case_id=first, command=c.CompletePlanItem(task), now=NOW)
+        assert len(runs) == n + 1  # not once on the stale copy and again on the stored state

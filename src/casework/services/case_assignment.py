@@ -45,7 +45,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.services import idempotency, membership
-from casework.services import warm as warm_cases
 from casework.services.access import CaseFacts, may_own_case, may_reassign_case, may_see_case
 from casework.services.actors import Actor
 from casework.services.case_commands import CaseRef
@@ -156,11 +155,6 @@ def _reassign(
             {"case_id": ref.case_id, "version": ref.version, "status": ref.status},
             now,
         )
-        bind = session.connection().engine
-    if entries:
-        # Its warm copy is a version behind now: a command would only find out by losing
-        # its conditional UPDATE.
-        warm_cases.drop(bind, case_id)
     return ref
 
 

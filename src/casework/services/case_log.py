@@ -15,11 +15,12 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from casework.services import webhooks
+from casework.services import warm, webhooks
 from casework.services.actors import Actor
 from casework.services.audit import log_row
 from casework.services.errors import NotFound
 from casework.services.projection import update_case_row
+from casework.store.db import engine_of
 from casework.store.tables import Case, CaseEvent
 
 
@@ -71,3 +72,7 @@ def append_entries(
     # they would be written again by a second UPDATE at commit.
     for name, value in (("last_seq", seq), ("last_hash", last_hash), ("version", row.version + 1)):
         set_committed_value(row, name, value)
+    # This process's warm copy is a version behind now: the next command would only find
+    # out by losing its conditional UPDATE, and run again. Dropped before the commit is
+    # as safe as after it: a copy put back meanwhile is of the old version, and refused.
+    warm.drop(engine_of(session), row.id)

@@ -18,7 +18,6 @@ from casework.services.case_log import append_entry
 from casework.services.document_records import (
     DocumentRecord,
     case_document,
-    cool,
     locked,
     record_of,
     visible_facts,
@@ -50,7 +49,6 @@ def delete_document(
             payload = {"document_id": doc.id, "name": doc.name, "retain_until": until.isoformat()}
             append_entry(session, row, "DocumentDeleted", payload, actor, now)
         record = record_of(session, doc.id)
-    cool(db, case_id)
     return record
 
 
@@ -72,7 +70,6 @@ def restore_document(
                 now,
             )
         record = record_of(session, doc.id)
-    cool(db, case_id)
     return record
 
 
@@ -101,7 +98,6 @@ def purge_expired(
             except Exception:
                 # The rows are gone: the blob is only unused space now.
                 log.warning("could not delete purged blob %s", key, exc_info=True)
-        cool(db, case_id)
     return purged
 
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Engine, and_, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session
 
-from casework.services import warm
 from casework.services.access import CaseFacts, may_remove_documents, may_see_case
 from casework.services.actors import Actor
 from casework.services.errors import NotFound
@@ -121,11 +120,3 @@ def locked(session: Session, case_id: str) -> Case:
     if row is None:
         raise NotFound(f"no case {case_id}")
     return row
-
-
-def cool(db: sessionmaker[Session], case_id: str) -> None:
-    """Forget this process's warm copy of the case: its version moved on without the
-    engine, and the next command would otherwise find that out by a failed UPDATE."""
-    bind = db.kw.get("bind")
-    if isinstance(bind, Engine):
-        warm.drop(bind, case_id)

@@ -53,7 +53,6 @@ from casework.services.document_records import (
     DocumentRecord,
     VersionRecord,
     case_document,
-    cool,
     locked,
     record,
     record_of,
@@ -219,7 +218,6 @@ def _upload(
         raise
     if replayed:
         _discard(db, store, blob.key)  # the first upload with this key is the one kept
-    cool(db, case_id)
     return result
 
 
