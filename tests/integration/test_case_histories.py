@@ -11,6 +11,7 @@ passing of time, sensible or not. Whatever it does:
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -28,7 +29,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from tests.people import make_user
 
@@ -51,6 +52,9 @@ from casework.services.rebuild import case_as_of, rebuild_projections
 from casework.store import migrate
 from casework.store.db import make_engine, session_factory
 from casework.store.tables import Case, CaseEvent, PlanItemRow
+from casework.worker.handlers import HandlerContext, HandlerRegistry
+from casework.worker.jobs import RetryPolicy
+from casework.worker.runner import Worker
 
 T0 = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)
 
@@ -93,6 +97,9 @@ plan:
     - task: Follow up
       after: Approved
       repeat: true
+    - automated: Pay
+      handler: histories.pay
+      after: Approve
   discretionary:
     - task: Ask expert
       role: handler
@@ -116,6 +123,7 @@ TARGETS = st.sampled_from(
         "reminder",
         "pi-3",
         "casePlanModel",
+        "pay",
         "nothing",
     ]
 )
@@ -189,15 +197,36 @@ def _stored(session: Session, case_id: str) -> tuple[Any, ...]:
     return columns, tuple(items), tuple(log)
 
 
+def _pay(context: HandlerContext) -> dict[str, Any]:
+    """The automated task's handler: a bank that refuses some amounts."""
+    if int(context.case_file.get("amount", 0)) % 3 == 0:
+        raise RuntimeError("the bank said no")
+    return {"paid": True}
+
+
+HANDLERS = HandlerRegistry(builtins=False)
+HANDLERS.register("histories.pay", _pay)
+
+
 class CaseHistories(RuleBasedStateMachine):
-    """One database, shared by every run; each run works on cases of its own."""
+    """One database, shared by every run; each run works on cases of its own, with two
+    processes (two engines: two warm caches) and a worker."""
 
     db: sessionmaker[Session]
-    bind: Engine
+    other: sessionmaker[Session]  # a second process on the same database
+    latest = T0  # where the last run's clock stopped: each run starts after it
 
     def __init__(self) -> None:
         super().__init__()
-        self.now = T0
+        # After every earlier run's changes: the worker may run their jobs too.
+        self.now = CaseHistories.latest + timedelta(days=1)
+        self.worker = Worker(
+            self.db,
+            name="histories",
+            clock=lambda: self.now,
+            handlers=HANDLERS,
+            retry=RetryPolicy(base=timedelta(minutes=5), jitter=0.0),
+        )
         self.cases: list[str] = []
         # (case id, moment, stored state, case columns) after each change that was kept.
         self.seen: list[tuple[str, datetime, dict[str, Any], tuple[Any, ...]]] = []
@@ -251,20 +280,24 @@ class CaseHistories(RuleBasedStateMachine):
         self._saw(ref.case_id)
         return ref.case_id
 
-    @rule(case_id=opened, actor=ACTORS, command=COMMANDS, key=st.sampled_from([None, "k"]))
-    def command(self, case_id: str, actor: Actor, command: Any, key: str | None) -> None:
+    @rule(
+        case_id=opened,
+        actor=ACTORS,
+        command=COMMANDS,
+        key=st.sampled_from([None, "k"]),
+        elsewhere=st.booleans(),
+    )
+    def command(
+        self, case_id: str, actor: Actor, command: Any, key: str | None, elsewhere: bool = False
+    ) -> None:
         at = self._tick()
+        db = self.other if elsewhere else self.db
         # Keys of their own per command: a repeat (below) is the same request.
         key = None if key is None else f"{case_id}-{at.isoformat()}"
 
         def run() -> None:
             ref = cases.run_command(
-                self.db,
-                actor=actor,
-                case_id=case_id,
-                command=command,
-                now=at,
-                idempotency_key=key,
+                db, actor=actor, case_id=case_id, command=command, now=at, idempotency_key=key
             )
             if key is not None:
                 self.keyed.append((case_id, actor, command, key, ref))
@@ -375,13 +408,23 @@ class CaseHistories(RuleBasedStateMachine):
     def time_passes(self, hours: int) -> None:
         self._tick(60 * hours)
 
+    @rule()
+    def the_worker_runs(self) -> None:
+        """Due timers fire, automated tasks run (some fail, are retried, then failed)."""
+        self._tick()
+        while self.worker.run_once():
+            pass
+        for case_id in self.cases:
+            self._saw(case_id)
+
     @invariant()
     def a_warm_copy_at_the_stored_version_is_the_stored_state(self) -> None:
         # A copy the case has moved on from (a note, a reassignment, another process)
         # is allowed: a command's conditional UPDATE on version and hash refuses it.
+        binds = [db.kw["bind"] for db in (self.db, self.other)]
         with self.db() as session:
-            for case_id in self.cases:
-                warm = warm_cases.get(self.bind, case_id)
+            for case_id, bind in itertools.product(self.cases, binds):
+                warm = warm_cases.get(bind, case_id)
                 row = session.get(Case, case_id)
                 assert row is not None
                 if warm is None or (warm.version, warm.last_hash) != (row.version, row.last_hash):
@@ -397,6 +440,7 @@ class CaseHistories(RuleBasedStateMachine):
                     assert warm.columns == state_columns(engine, warm.state)
 
     def teardown(self) -> None:
+        CaseHistories.latest = max(CaseHistories.latest, self.now)
         if not self.cases:
             return
         with self.db() as session:
@@ -420,24 +464,24 @@ class CaseHistories(RuleBasedStateMachine):
 
 
 @pytest.fixture
-def db(db_url: str) -> Iterator[sessionmaker[Session]]:
+def db(db_url: str) -> Iterator[tuple[sessionmaker[Session], sessionmaker[Session]]]:
+    """Two processes' engines on one database."""
     migrate.upgrade(db_url)
-    engine = make_engine(db_url)
+    engine, other = make_engine(db_url), make_engine(db_url)
     db = session_factory(engine)
     case_types.deploy(db, actor=SYSTEM, source=HISTORIES, now=T0)
     make_user(db, "olga", password=None, teams=("north",))
     make_user(db, "hana", password=None)
-    yield db
+    yield db, session_factory(other)
     engine.dispose()
+    other.dispose()
 
 
 def test_random_case_histories_keep_the_log_and_projections_true(
-    db: sessionmaker[Session],
+    db: tuple[sessionmaker[Session], sessionmaker[Session]],
 ) -> None:
-    bind = db.kw["bind"]
-    assert isinstance(bind, Engine)
-    CaseHistories.db = db
-    CaseHistories.bind = bind
+    CaseHistories.db, CaseHistories.other = db
+    CaseHistories.latest = T0
     run_state_machine_as_test(
         CaseHistories,
         settings=settings(
