@@ -59,7 +59,8 @@ from casework.worker.runner import Worker
 T0 = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)
 
 # Screening, assessment, approval by rule, follow-up that may loop: the usual life of a
-# case, with every kind of plan item the engine has and a discretionary task.
+# case, with every kind of plan item the engine has, a discretionary task, and business
+# rules that set the case's risk and, from it, its priority.
 HISTORIES = """
 id: histories
 name: Histories
@@ -104,6 +105,23 @@ plan:
     - task: Ask expert
       role: handler
       planned_by: manager
+decisions:
+  - name: Claim risk
+    on_change: true
+    inputs: [amount]
+    outputs: [risk]
+    rules:
+      - ["< 1000", '"low"']
+      - ["[1000..3000[", '"medium"']
+      - [">= 3000", '"high"']
+  - name: Claim priority
+    on_change: true
+    hit_policy: FIRST
+    inputs: [risk]
+    outputs: [priority]
+    rules:
+      - ['"high"', 1]
+      - ['"medium"', 2]
 """
 
 HANDLER = Actor("hana", roles=frozenset({"handler"}))
