@@ -57,6 +57,7 @@ PEOPLE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "otto": (("runner@errand",), ("south",)),  # a role for errands only
     "rita": ((), ()),  # nobody: only cases naming her
 }
+WORDS = st.sampled_from(["windscreen", "flood", "burglary"])
 SORTS = ["-opened_at", "opened_at", "priority", "-priority", "title", "status", "-updated_at"]
 
 
@@ -69,6 +70,7 @@ class VisibilityHistories(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.cases: list[str] = []
+        self.words: dict[str, set[str]] = {}  # case id → the words its notes hold
         # Each run starts from no cases: the lists stay short enough to page through.
         with self.db.begin() as session:
             session.execute(delete(Case))
@@ -163,6 +165,29 @@ class VisibilityHistories(RuleBasedStateMachine):
     def confidentiality(self, data: st.DataObject, who: str, value: bool) -> None:
         case_id = data.draw(st.sampled_from(self.cases))
         self._call("PUT", f"{CASES}/{case_id}/confidential", who, json={"confidential": value})
+
+    @precondition(lambda self: self.cases)
+    @rule(data=st.data(), who=st.sampled_from(["root", "ann", "sam", "rita"]), word=WORDS)
+    def note(self, data: st.DataObject, who: str, word: str) -> None:
+        case_id = data.draw(st.sampled_from(self.cases))
+        body = {"body": f"Called the claimant about the {word}"}
+        if self._call("POST", f"{CASES}/{case_id}/notes", who, json=body).status_code == 201:
+            self.words.setdefault(case_id, set()).add(word)
+
+    @rule(who=st.sampled_from([*sorted(PEOPLE), "root"]), word=WORDS)
+    def search(self, who: str, word: str) -> None:
+        """A search finds what was written before it, worker or not, of what one sees."""
+        with self.db() as session:
+            actor = identity.actor_for_username(session, who)
+            assert actor is not None
+            seen = {
+                case_id
+                for case_id in self.cases
+                if access.may_see_case(actor, case_facts(session, case_id))
+            }
+        found = self._call("GET", CASES, who, params={"q": word, "limit": 500}).json()["items"]
+        expected = {case_id for case_id in seen if word in self.words.get(case_id, ())}
+        assert {item["id"] for item in found} == expected, (who, word)
 
     @rule(who=st.sampled_from(["ann", "carl", "otto"]), role=st.sampled_from(["handler", "runner"]))
     def claim_next(self, who: str, role: str) -> None:
