@@ -17,7 +17,7 @@ from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.engine import commands as c
-from casework.services import cases
+from casework.services import cases, membership
 from casework.services.access import may_change_case_status, may_open_case, may_see_case
 from casework.services.actors import Actor
 from casework.services.case_commands import CaseRef
@@ -31,7 +31,7 @@ from casework.services.errors import (
 from casework.services.identity import normalize_username
 from casework.services.visibility import case_facts, case_type_roles, get_case
 from casework.store.direct import DirectQuery
-from casework.store.identity_tables import Team, User
+from casework.store.identity_tables import User
 
 # A merge patch that merges into objects is computed from the case file it read, so it
 # runs pinned to that version; a lost race reads again, this many times at most.
@@ -85,8 +85,8 @@ def open_case(
             raise Forbidden(f"opening {type_id} cases needs a role that case type names")
         if owner is not None and _ACTIVE_USER.first(conn, {"b_name": owner}) is None:
             raise InvalidInput(f"no active user {owner}", field="owner")
-        if team is not None and _TEAM.first(conn, {"b_name": team}) is None:
-            raise InvalidInput(f"no team {team}", field="team")
+        if team is not None:
+            membership.existing_team(conn, team)
 
     try:
         return cases.open_case(
@@ -112,7 +112,6 @@ def open_case(
 _ACTIVE_USER = DirectQuery(
     select(User.id).where(User.username == bindparam("b_name"), User.active.is_(True))
 )
-_TEAM = DirectQuery(select(Team.id).where(Team.name == bindparam("b_name")))
 
 
 # --- the case file -----------------------------------------------------------------------

@@ -189,12 +189,7 @@ def _changes(
 
 
 def _team(session: Session, name: str | None) -> str | None:
-    if name is None:
-        return None
-    try:
-        return membership.get_team(session, name).name
-    except NotFound:
-        raise InvalidInput(f"no team {name}", field="team") from None
+    return None if name is None else membership.existing_team(session, name)
 
 
 def _owner(session: Session, after: CaseFacts, username: str | None) -> str | None:

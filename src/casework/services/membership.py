@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,6 +18,7 @@ from casework.services.access import require_user_admin
 from casework.services.actors import Actor
 from casework.services.errors import Conflict, InvalidInput, NotFound
 from casework.services.identity import aware, user_row
+from casework.store.direct import DirectQuery
 from casework.store.identity_tables import RoleGrant, Team, TeamMember, User
 
 # Team names appear in URLs (/teams/{name}) and in `cases.team`: no slashes.
@@ -58,6 +59,20 @@ def _team_row(session: Session, name: str) -> Team:
     if row is None:
         raise NotFound(f"no team {name}", field="team")
     return row
+
+
+def existing_team(conn: Session | Connection, name: str) -> str:
+    """The name of the team called `name` (spaces around it dropped), for a case's
+    `team`; InvalidInput naming the field when there is none. One indexed read (in a
+    command's transaction too), where `get_team` also reads the members."""
+    name = name.strip()
+    connection = conn.connection() if isinstance(conn, Session) else conn
+    if _TEAM_NAMED.first(connection, {"b_name": name}) is None:
+        raise InvalidInput(f"no team {name}", field="team")
+    return name
+
+
+_TEAM_NAMED = DirectQuery(select(Team.id).where(Team.name == bindparam("b_name")))
 
 
 def _members(session: Session, team_ids: list[int]) -> dict[int, tuple[str, ...]]:
