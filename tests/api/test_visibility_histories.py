@@ -177,14 +177,7 @@ class VisibilityHistories(RuleBasedStateMachine):
     @rule(who=st.sampled_from([*sorted(PEOPLE), "root"]), word=WORDS)
     def search(self, who: str, word: str) -> None:
         """A search finds what was written before it, worker or not, of what one sees."""
-        with self.db() as session:
-            actor = identity.actor_for_username(session, who)
-            assert actor is not None
-            seen = {
-                case_id
-                for case_id in self.cases
-                if access.may_see_case(actor, case_facts(session, case_id))
-            }
+        seen = self._policy()[who]
         found = self._call("GET", CASES, who, params={"q": word, "limit": 500}).json()["items"]
         expected = {case_id for case_id in seen if word in self.words.get(case_id, ())}
         assert {item["id"] for item in found} == expected, (who, word)
@@ -197,6 +190,17 @@ class VisibilityHistories(RuleBasedStateMachine):
     def time_passes(self, minutes: int) -> None:
         # No time at all too: cases opened at one instant are ordered by id.
         self.clock.advance(minutes=minutes)
+
+    def _policy(self) -> dict[str, set[str]]:
+        """Each caller's cases by `access.may_see_case`, from the facts stored now."""
+        with self.db() as session:
+            facts = {case_id: case_facts(session, case_id) for case_id in self.cases}
+            actors = {name: identity.actor_for_username(session, name) for name in self.headers}
+        policy = {}
+        for who, actor in actors.items():
+            assert actor is not None
+            policy[who] = {k for k, fact in facts.items() if access.may_see_case(actor, fact)}
+        return policy
 
     def _listed(self, who: str, sort: str, limit: int) -> list[str]:
         ids: list[str] = []
@@ -220,13 +224,8 @@ class VisibilityHistories(RuleBasedStateMachine):
     ) -> None:
         """Checked at any point of a run (a rule, not after every step: it is dozens of
         requests), and at its end; the list read in pages of `limit`."""
-        with self.db() as session:
-            facts = {case_id: case_facts(session, case_id) for case_id in self.cases}
-            actors = {name: identity.actor_for_username(session, name) for name in self.headers}
-        for who, actor in actors.items():
-            assert actor is not None
-            policy = {k for k, fact in facts.items() if access.may_see_case(actor, fact)}
-            pages = {k: self._call("GET", f"{CASES}/{k}", who).status_code for k in facts}
+        for who, policy in self._policy().items():
+            pages = {k: self._call("GET", f"{CASES}/{k}", who).status_code for k in self.cases}
             assert set(pages.values()) <= {200, 404}, (who, pages)
             assert {k for k, code in pages.items() if code == 200} == policy, who
             assert set(self._listed(who, sort, limit)) == policy, (who, sort, limit)
