@@ -28,7 +28,7 @@ from casework.services import collaboration, participants
 from casework.services.access import CaseFacts, may_see_case
 from casework.services.actors import Actor
 from casework.services.errors import InvalidInput, NotFound
-from casework.services.idempotency import once
+from casework.services.idempotency import Keyed, once
 from casework.services.identity import actor_for_user, aware, normalize_username, record_of
 from casework.services.participants import Participant
 from casework.services.visibility import case_facts, get_case, visible_condition
@@ -230,16 +230,13 @@ def unlink(
         ):
             raise NotFound(f"case {case_id} has no {kind} link to {other_id}")
 
-    def action() -> dict[str, Any]:
-        removed = collaboration.unlink_cases(
-            db, actor=actor, case_id=case_id, other_id=other_id, kind=kind, now=now
-        )
-        if not removed:
-            raise NotFound(f"case {case_id} has no {kind} link to {other_id}")
-        return {"removed": True}
-
     request = {"op": "unlink", "case": case_id, "other": other_id, "kind": kind}
-    once(db, actor=actor, key=idempotency_key, request=request, now=now, action=action)
+    keyed = None if idempotency_key is None else Keyed(actor, idempotency_key, request, now)
+    removed = collaboration.unlink_cases(
+        db, actor=actor, case_id=case_id, other_id=other_id, kind=kind, now=now, keyed=keyed
+    )
+    if not removed:
+        raise NotFound(f"case {case_id} has no {kind} link to {other_id}")
 
 
 def _check_both_visible(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +37,7 @@ from casework.services.errors import (
     Conflict,
     InvalidInput,
     NotFound,
+    PreconditionFailed,
     Refused,
 )
 from casework.services.forms import check_case_file
@@ -102,6 +104,43 @@ def open_case(
         "priority": priority,
         "confidential": confidential,
     }
+    opening = _Opening(
+        actor, type_id, now, data, title, owner, team, priority, case_id, confidential, admit
+    )
+    try:
+        return _open(db, opening, idempotency_key, request)
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+    # The same request with the same key, committed while this copy ran (PostgreSQL runs
+    # them at once): its answer. Anything else fails again the same way.
+    return _open(db, opening, idempotency_key, request)
+
+
+@dataclass(frozen=True, slots=True)
+class _Opening:
+    actor: Actor
+    type_id: str
+    now: datetime
+    data: dict[str, Any]
+    title: str | None
+    owner: str | None
+    team: str | None
+    priority: int
+    case_id: str | None
+    confidential: bool
+    admit: Callable[[Connection, int], None] | None
+
+
+def _open(
+    db: sessionmaker[Session],
+    opening: _Opening,
+    idempotency_key: str | None,
+    request: dict[str, Any],
+) -> CaseRef:
+    actor, type_id, now, data = opening.actor, opening.type_id, opening.now, opening.data
+    title, owner, team, priority = opening.title, opening.owner, opening.team, opening.priority
+    case_id, confidential, admit = opening.case_id, opening.confidential, opening.admit
     with transaction(db) as conn:
         replay = _replayed(conn, actor, idempotency_key, request, now)
         if replay is not None:
@@ -238,6 +277,16 @@ def run_command(
             if expected_version is not None and not isinstance(exc, StaleWarm):
                 raise Conflict("the case changed while the command ran") from None
             continue
+        except PreconditionFailed:
+            if bind is not None:
+                warm_cases.drop(bind, case_id)
+            # The version the client saw is gone: maybe to this very request, sent twice
+            # with its key, whose first copy committed while this one waited for the
+            # case's lock. Then its answer; otherwise the refusal stands.
+            replay = _replayed_since(db, actor, idempotency_key, request, now)
+            if replay is not None:
+                return replay
+            raise
         except BaseException:
             if bind is not None:
                 warm_cases.drop(bind, case_id)
@@ -264,6 +313,20 @@ def _replayed(
         return None
     created = tuple(result.get("created", ()))
     return CaseRef(result["case_id"], result["version"], result["status"], created)
+
+
+def _replayed_since(
+    db: sessionmaker[Session],
+    actor: Actor,
+    key: str | None,
+    request: dict[str, Any] | None,
+    now: datetime,
+) -> CaseRef | None:
+    """`_replayed` in a read of its own, after the caller's transaction ended."""
+    if key is None:
+        return None
+    with db() as session:
+        return _replayed(session.connection(), actor, key, request, now)
 
 
 def _remember(

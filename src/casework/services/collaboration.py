@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.engine.events import EVENT_TYPES, Event, event_from_dict
 from casework.services.actors import Actor
 from casework.services.case_log import append_entry, locked_case
 from casework.services.errors import InvalidInput
-from casework.services.idempotency import remember, replayed
+from casework.services.idempotency import Keyed, remember, replayed
 from casework.services.search import mark_stale
 from casework.store.tables import CaseEvent, CaseLink, Note
 
@@ -49,6 +51,25 @@ def add_note(
     if len(body) > MAX_NOTE:
         raise InvalidInput(f"a note is at most {MAX_NOTE} characters", field="body")
     request = {"op": "note", "case": case_id, "body": body}
+    try:
+        return _add_note(db, actor, case_id, body, now, idempotency_key, request)
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+    # The same note with the same key, committed while this copy waited for the case's
+    # lock: its answer (see `cases.open_case`).
+    return _add_note(db, actor, case_id, body, now, idempotency_key, request)
+
+
+def _add_note(
+    db: sessionmaker[Session],
+    actor: Actor,
+    case_id: str,
+    body: str,
+    now: datetime,
+    idempotency_key: str | None,
+    request: dict[str, Any],
+) -> int:
     with db.begin() as session:
         stored = replayed(session, actor, idempotency_key, request, now=now)
         if stored is not None:
@@ -117,11 +138,16 @@ def unlink_cases(
     other_id: str,
     kind: str,
     now: datetime,
+    keyed: Keyed | None = None,
 ) -> bool:
     """Remove a link and its inverse (parent/child, related); False when there was none.
-    Each removal goes on the log of the case it leaves, like the link did."""
+    Each removal goes on the log of the case it leaves, like the link did. `keyed`: a
+    request repeated with its key answers as the first one did (a removal is not
+    idempotent by nature: the copy would find nothing left to remove)."""
     with db.begin() as session:
         rows = {cid: locked_case(session, cid) for cid in sorted({case_id, other_id})}
+        if keyed is not None and (stored := keyed.replayed(session)) is not None:
+            return bool(stored["removed"])
         pairs = [(case_id, other_id, kind)]
         inverse = _INVERSE.get(kind)
         if inverse is not None:
@@ -139,6 +165,8 @@ def unlink_cases(
             append_entry(
                 session, rows[this], "CasesUnlinked", {"other": that, "kind": how}, actor, now
             )
+        if keyed is not None and removed:
+            keyed.remember(session, {"removed": True})
         return removed
 
 

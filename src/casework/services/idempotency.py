@@ -28,6 +28,7 @@ import json
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -161,6 +162,24 @@ def remember(
         raise IntegrityError(
             "INSERT INTO idempotency_keys", None, _KeyTaken(f"key {key!r} is already stored")
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Keyed:
+    """A request sent with an idempotency key, for a write that looks the key up and
+    stores it in its own transaction once it holds the lock a copy of the request waits
+    for: a copy sent while it runs is let in after its commit, and finds its answer."""
+
+    actor: Actor
+    key: str
+    request: dict[str, Any]
+    now: datetime
+
+    def replayed(self, bind: Session | Connection) -> dict[str, Any] | None:
+        return replayed(bind, self.actor, self.key, self.request, now=self.now)
+
+    def remember(self, bind: Session | Connection, result: dict[str, Any]) -> None:
+        remember(bind, self.actor, self.key, self.request, result, self.now)
 
 
 def once(

@@ -57,6 +57,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.engine import commands as c
@@ -167,6 +168,13 @@ def claim_next(
                 bind = conn.engine
         except _PassOver as skip:
             passed.append(skip.task)
+            continue
+        except IntegrityError:
+            if idempotency_key is None:
+                raise
+            # The same claim with the same key committed first (PostgreSQL runs them at
+            # once, each picking a task of its own): this one's is rolled back, and the
+            # next attempt answers with the first one's task.
             continue
         # Committed: the next command on this case can start from the state in hand.
         warm_cases.put(bind, task.case_id, warm)
