@@ -115,11 +115,14 @@ def test_opening_a_case(db: sessionmaker[Session]) -> None:
         assert ref.version == 1
 
 
-def test_a_command_with_and_without_if_match(db: sessionmaker[Session]) -> None:
+# A task done again on the state after the first copy's completion: done again (a task
+# that repeats; the key's write then collides) or refused (one that does not).
+@pytest.mark.parametrize("task", ["fetch", "deliver"])
+def test_a_command_with_and_without_if_match(db: sessionmaker[Session], task: str) -> None:
     # What one completion writes, on a case of its own.
     alone = open_errand(db)
     opened = events(db, alone)
-    cases.run_command(db, actor=RUNNER, case_id=alone, command=c.CompletePlanItem("fetch"), now=NOW)
+    cases.run_command(db, actor=RUNNER, case_id=alone, command=c.CompletePlanItem(task), now=NOW)
     one_completion = events(db, alone) - opened
     for n in range(2 * ROUNDS):
         case_id = open_errand(db)
@@ -133,11 +136,11 @@ def test_a_command_with_and_without_if_match(db: sessionmaker[Session]) -> None:
                     db,
                     actor=RUNNER,
                     case_id=case_id,
-                    command=c.CompletePlanItem("fetch"),
+                    command=c.CompletePlanItem(task),
                     now=NOW,
                     # Every other round as a client that sends the version it saw.
                     expected_version=1 if n % 2 else None,
-                    idempotency_key=f"fetch-{n}",
+                    idempotency_key=f"{task}-{n}",
                 )
             )
         )

@@ -37,8 +37,8 @@ from casework.services.errors import (
     Conflict,
     InvalidInput,
     NotFound,
-    PreconditionFailed,
     Refused,
+    ServiceError,
 )
 from casework.services.forms import check_case_file
 from casework.services.projection import (
@@ -277,12 +277,13 @@ def run_command(
             if expected_version is not None and not isinstance(exc, StaleWarm):
                 raise Conflict("the case changed while the command ran") from None
             continue
-        except PreconditionFailed:
+        except ServiceError:
             if bind is not None:
                 warm_cases.drop(bind, case_id)
-            # The version the client saw is gone: maybe to this very request, sent twice
-            # with its key, whose first copy committed while this one waited for the
-            # case's lock. Then its answer; otherwise the refusal stands.
+            # Refused (the task is done, the version the client saw is gone): maybe by
+            # this very request, sent twice with its key, whose first copy committed
+            # while this one waited for the case's lock. Then its answer; otherwise the
+            # refusal stands.
             replay = _replayed_since(db, actor, idempotency_key, request, now)
             if replay is not None:
                 return replay
