@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, bindparam, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.engine import CaseEngine
@@ -14,7 +15,7 @@ from casework.model.definitions import CaseDefinition, Dialect
 from casework.model.errors import ModelError
 from casework.services.access import require_case_type_deployer
 from casework.services.actors import Actor
-from casework.services.errors import InvalidInput, NotFound
+from casework.services.errors import Conflict, InvalidInput, NotFound
 from casework.store.direct import DirectQuery
 from casework.store.tables import CaseTypeVersion
 
@@ -66,6 +67,31 @@ def deploy(
         definitions = parse_source(source, fmt, dialect)
     except ModelError as exc:
         raise InvalidInput(str(exc), field="source") from None
+    for _attempt in range(_DEPLOY_ATTEMPTS):
+        try:
+            return _store(db, actor, source, fmt, definitions, now)
+        except IntegrityError:
+            # Another deploy of the type committed its next version first (several
+            # servers starting at once, two pipelines): store after it, or find the same
+            # source stored and say so.
+            continue
+    names = ", ".join(d.id for d in definitions)
+    raise Conflict(
+        f"{names}: other deploys got in first {_DEPLOY_ATTEMPTS} times in a row; try again"
+    )
+
+
+_DEPLOY_ATTEMPTS = 5
+
+
+def _store(
+    db: sessionmaker[Session],
+    actor: Actor,
+    source: str,
+    fmt: str,
+    definitions: list[CaseDefinition],
+    now: datetime,
+) -> list[Deployed]:
     out: list[Deployed] = []
     with db.begin() as session:
         for definition in definitions:

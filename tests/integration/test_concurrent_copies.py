@@ -1,6 +1,7 @@
-"""The same request, sent again with its idempotency key while the first is still running
-(a client that timed out and retried, a double click): applied once, and every copy gets
-the first one's answer, never an error of the database's (both databases, real threads).
+"""The same request sent again while the first is still running (a client that timed out
+and retried, a double click, servers that deploy their case types as they start): with
+an idempotency key, applied once, and every copy gets the first one's answer, never an
+error of the database's (both databases, real threads).
 
 On SQLite writers queue for the database, so the copies run one after the other; on
 PostgreSQL they run at once, and the copies find the key only when the first one's
@@ -13,6 +14,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -299,3 +301,28 @@ def test_an_unlink_and_a_participant_taken_off(db: sessionmaker[Session]) -> Non
         )
     unlinked = select(func.count()).where(CaseEvent.type == "CasesUnlinked")
     assert count(db, unlinked) == 2 * ROUNDS  # each link and its inverse, once a round
+
+
+def test_deploying_a_case_type(db: sessionmaker[Session]) -> None:
+    """Servers that deploy their case types as they start, all at once: one version
+    for the same source, one after the other for different sources."""
+    for n in range(ROUNDS):
+        first = 2 + n * (1 + COPIES)  # the version this round's deploys start at
+        source = f"{TYPE}# round {n}\n"
+        deployed = same_answer(
+            at_once(
+                lambda source=source: [
+                    (d.type_id, d.version)
+                    for d in case_types.deploy(db, actor=SYSTEM, source=source, now=NOW)
+                ]
+            )
+        )
+        assert deployed == [("errand", first)]
+        copies = at_once(
+            lambda source=source: case_types.deploy(
+                db, actor=SYSTEM, source=f"{source}# {uuid4()}\n", now=NOW
+            )
+        )
+        assert [a for a in copies if isinstance(a, BaseException)] == []
+        versions = sorted(d.version for answer in copies for d in answer)
+        assert versions == [first + 1 + k for k in range(COPIES)]
