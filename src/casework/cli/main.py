@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
+
 import typer
 
 app = typer.Typer(
@@ -44,3 +47,35 @@ def _register() -> None:
 
 
 _register()
+
+
+def main(args: Sequence[str] | None = None) -> int:
+    """The `casework` program: `app`, with the command line's own errors (an unknown
+    option, a missing argument, a value of the wrong type) said in one line, exit status
+    2, like every other error of the CLI (`cli.errors.fail`)."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=args, prog_name="casework", standalone_mode=False)
+    except typer.Abort:
+        typer.echo("error: aborted", err=True)
+        return 2
+    except Exception as exc:
+        if not _command_line_error(exc):
+            raise
+        message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+        typer.echo(f"error: {message}{hint}", err=True)
+        return 2
+    return code if isinstance(code, int) else 0
+
+
+def _command_line_error(exc: Exception) -> bool:
+    # Typer carries its own copy of Click, whose exception classes it does not export:
+    # a Click exception is known by its base class.
+    return any(klass.__name__ == "ClickException" for klass in type(exc).__mro__)
+
+
+def run() -> None:
+    """The console script's entry point."""
+    sys.exit(main())
