@@ -30,6 +30,7 @@ from casework.services import (
     cases,
     collaboration,
     documents,
+    idempotency,
     work,
 )
 from casework.services import warm as warm_cases
@@ -326,3 +327,55 @@ def test_deploying_a_case_type(db: sessionmaker[Session]) -> None:
         assert [a for a in copies if isinstance(a, BaseException)] == []
         versions = sorted(d.version for answer in copies for d in answer)
         assert versions == [first + 1 + k for k in range(COPIES)]
+
+
+def test_a_change_and_its_key_are_one_write(
+    db: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What lets a copy run while the first is between its change and its key (and so
+    link again after an unlink that came in between): nothing, since a keyed link,
+    unlink or participant change is kept only with its key."""
+    one, other = open_errand(db), open_errand(db)
+    case_relations.link(db, actor=SYSTEM, case_id=one, other_id=other, kind="parent", now=NOW)
+    before = {case_id: events(db, case_id) for case_id in (one, other)}
+
+    def no_key(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("the key could not be stored")
+
+    monkeypatch.setattr(idempotency, "remember", no_key)
+    changes: list[Callable[[], Any]] = [
+        lambda: case_relations.link(
+            db,
+            actor=SYSTEM,
+            case_id=one,
+            other_id=other,
+            kind="related",
+            now=NOW,
+            idempotency_key="k1",
+        ),
+        lambda: case_relations.unlink(
+            db,
+            actor=SYSTEM,
+            case_id=one,
+            other_id=other,
+            kind="parent",
+            now=NOW,
+            idempotency_key="k2",
+        ),
+        lambda: case_relations.add_participant(
+            db,
+            actor=SYSTEM,
+            case_id=one,
+            username="otto",
+            role="participant",
+            now=NOW,
+            idempotency_key="k3",
+        ),
+        lambda: case_relations.set_confidential(
+            db, actor=SYSTEM, case_id=one, confidential=True, now=NOW, idempotency_key="k4"
+        ),
+    ]
+    for change in changes:
+        with pytest.raises(RuntimeError):
+            change()
+    assert {case_id: events(db, case_id) for case_id in (one, other)} == before

@@ -1,6 +1,7 @@
 """Random changes run at the same moment on shared cases (both databases, real threads,
-two processes' engines): commands, notes, reassignments, links and progress through the
-plan, some sent twice at once with the same idempotency key.
+two processes' engines): commands, notes, reassignments, links, progress through the
+plan and workers firing timers and running an automated task, some sent twice at once
+with the same idempotency key.
 
 Whatever runs together:
 - nothing fails but with a service's own error (a refusal, a conflict, a bad request);
@@ -26,7 +27,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from tests.integration.histories_model import ACTORS, COMMANDS, HANDLER, HISTORIES, T0
-from tests.integration.test_case_histories import _stored
+from tests.integration.test_case_histories import HANDLERS, _stored
 
 from casework.engine import commands as c
 from casework.engine.serialize import dump_state
@@ -40,6 +41,7 @@ from casework.services.rebuild import rebuild_projections
 from casework.store import migrate
 from casework.store.db import make_engine, session_factory
 from casework.store.tables import Case, CaseEvent, PlanItemRow
+from casework.worker.runner import Worker
 
 CASE = st.integers(0, 1)  # which of the two shared cases
 # One change: what, on which case, from which process, and whether it is sent twice.
@@ -50,11 +52,15 @@ CHANGE = st.tuples(
         st.tuples(st.just("note"), CASE, st.sampled_from(["called", "wrote back"])),
         st.tuples(st.just("reassign"), CASE, st.integers(1, 5)),
         st.tuples(st.just("link"), st.sampled_from(["related", "parent"]), st.booleans()),
+        st.tuples(st.just("worker")),
     ),
     st.booleans(),  # from the second process
     st.sampled_from([None, "once", "twice"]),  # no key, a key, a key and a copy at once
 )
-ROUNDS = st.lists(st.lists(CHANGE, min_size=2, max_size=4), min_size=1, max_size=5)
+# Each round: its changes, and whether a day passed before it (timers come due).
+ROUNDS = st.lists(
+    st.tuples(st.lists(CHANGE, min_size=2, max_size=4), st.booleans()), min_size=1, max_size=5
+)
 
 
 def at_once(requests: list[Callable[[], Any]]) -> list[Any]:
@@ -106,6 +112,11 @@ class Shared:
                 now=now,
                 idempotency_key=key,
             )
+        if kind == "worker":
+            # A worker of that process: due timers, the automated payment (which the
+            # bank sometimes refuses: retried later), whatever earlier runs left too.
+            worker = Worker(db, name=f"w-{uuid4().hex[:6]}", clock=lambda: now, handlers=HANDLERS)
+            return lambda: worker.run_once()
         if kind == "progress":
             return lambda: self._progress(db, self.cases[args[0]], key)
         if kind == "note":
@@ -156,14 +167,14 @@ class Shared:
             db, actor=SYSTEM, case_id=case_id, command=command, now=self.now, idempotency_key=key
         )
 
-    def run(self, round_: list[Any]) -> None:
-        self.now += timedelta(minutes=5)
+    def run(self, round_: list[Any], a_day_later: bool) -> None:
+        self.now += timedelta(hours=25) if a_day_later else timedelta(minutes=5)
         requests, changes, copies = [], [], []
         for change, elsewhere, keyed in round_:
             key = None if keyed is None else f"k-{uuid4().hex}"
             requests.append(self.request(change, elsewhere, key))
             changes.append(change)
-            if keyed == "twice":
+            if keyed == "twice" and change[0] != "worker":
                 # The copy from the other process: a client retrying through another server.
                 copies.append((len(requests) - 1, len(requests)))
                 requests.append(self.request(change, not elsewhere, key))
@@ -235,8 +246,8 @@ def test_changes_at_the_same_moment_lose_nothing(
     @given(rounds=ROUNDS)
     def histories(rounds: list[list[Any]]) -> None:
         shared = Shared(dbs)
-        for round_ in rounds:
-            shared.run(round_)
+        for round_, a_day_later in rounds:
+            shared.run(round_, a_day_later)
         with dbs[0]() as session:
             written = {case_id: _stored(session, case_id) for case_id in shared.cases}
         rebuild_projections(dbs[0])

@@ -147,10 +147,13 @@ def test_bad_periods_are_refused(db: sessionmaker[Session]) -> None:
 
 
 class Counter:
+    """An action for `idempotency.once`: how many times it ran (in the key's transaction)."""
+
     def __init__(self) -> None:
         self.calls = 0
 
-    def __call__(self) -> dict[str, Any]:
+    def __call__(self, session: Session) -> dict[str, Any]:
+        assert session.in_transaction()
         self.calls += 1
         return {"n": self.calls}
 
@@ -244,7 +247,7 @@ def test_two_retries_of_an_expired_key_at_once_store_one_result(
     thread.start()
     assert stored.wait(30)
     second = idempotency.once(
-        db, actor=ALICE, key="k", request=request, now=NOW, action=lambda: {"by": "second"}
+        db, actor=ALICE, key="k", request=request, now=NOW, action=lambda _session: {"by": "second"}
     )
     thread.join(timeout=30)
     assert errors == []

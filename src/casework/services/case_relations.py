@@ -28,7 +28,7 @@ from casework.services import collaboration, participants
 from casework.services.access import CaseFacts, may_see_case
 from casework.services.actors import Actor
 from casework.services.errors import InvalidInput, NotFound
-from casework.services.idempotency import Keyed, once
+from casework.services.idempotency import once
 from casework.services.identity import actor_for_user, aware, normalize_username, record_of
 from casework.services.participants import Participant
 from casework.services.visibility import case_facts, get_case, visible_condition
@@ -193,9 +193,9 @@ def link(
 ) -> LinkRecord:
     _check_both_visible(db, actor, case_id, other_id)
 
-    def action() -> dict[str, Any]:
-        collaboration.link_cases(
-            db, actor=actor, case_id=case_id, other_id=other_id, kind=kind, now=now
+    def action(session: Session) -> dict[str, Any]:
+        collaboration.link_in(
+            session, actor=actor, case_id=case_id, other_id=other_id, kind=kind, now=now
         )
         return {}
 
@@ -230,13 +230,16 @@ def unlink(
         ):
             raise NotFound(f"case {case_id} has no {kind} link to {other_id}")
 
+    def action(session: Session) -> dict[str, Any]:
+        removed = collaboration.unlink_in(
+            session, actor=actor, case_id=case_id, other_id=other_id, kind=kind, now=now
+        )
+        if not removed:  # nothing written, nothing remembered
+            raise NotFound(f"case {case_id} has no {kind} link to {other_id}")
+        return {"removed": True}
+
     request = {"op": "unlink", "case": case_id, "other": other_id, "kind": kind}
-    keyed = None if idempotency_key is None else Keyed(actor, idempotency_key, request, now)
-    removed = collaboration.unlink_cases(
-        db, actor=actor, case_id=case_id, other_id=other_id, kind=kind, now=now, keyed=keyed
-    )
-    if not removed:
-        raise NotFound(f"case {case_id} has no {kind} link to {other_id}")
+    once(db, actor=actor, key=idempotency_key, request=request, now=now, action=action)
 
 
 def _check_both_visible(
@@ -268,10 +271,10 @@ def add_participant(
     now: datetime,
     idempotency_key: str | None = None,
 ) -> Participant:
-    def action() -> dict[str, Any]:
+    def action(session: Session) -> dict[str, Any]:
         try:
-            participants.add_participant(
-                db, actor=actor, case_id=case_id, username=username, role=role, now=now
+            participants.add_in(
+                session, actor=actor, case_id=case_id, username=username, role=role, now=now
             )
         except NotFound as exc:
             if exc.field != "username":
@@ -303,10 +306,8 @@ def remove_participant(
     now: datetime,
     idempotency_key: str | None = None,
 ) -> None:
-    def action() -> dict[str, Any]:
-        participants.remove_participant(
-            db, actor=actor, case_id=case_id, username=username, now=now
-        )
+    def action(session: Session) -> dict[str, Any]:
+        participants.remove_in(session, actor=actor, case_id=case_id, username=username, now=now)
         return {}
 
     request = {"op": "unparticipant", "case": case_id, "user": username}
@@ -322,9 +323,9 @@ def set_confidential(
     now: datetime,
     idempotency_key: str | None = None,
 ) -> None:
-    def action() -> dict[str, Any]:
-        participants.set_confidential(
-            db, actor=actor, case_id=case_id, confidential=confidential, now=now
+    def action(session: Session) -> dict[str, Any]:
+        participants.confidential_in(
+            session, actor=actor, case_id=case_id, confidential=confidential, now=now
         )
         return {}
 

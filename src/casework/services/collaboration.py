@@ -19,7 +19,7 @@ from casework.engine.events import EVENT_TYPES, Event, event_from_dict
 from casework.services.actors import Actor
 from casework.services.case_log import append_entry, locked_case
 from casework.services.errors import InvalidInput
-from casework.services.idempotency import Keyed, remember, replayed
+from casework.services.idempotency import remember, replayed
 from casework.services.search import mark_stale
 from casework.store.tables import CaseEvent, CaseLink, Note
 
@@ -96,38 +96,40 @@ def link_cases(
     kind: str,
     now: datetime,
 ) -> None:
+    with db.begin() as session:
+        link_in(session, actor=actor, case_id=case_id, other_id=other_id, kind=kind, now=now)
+
+
+def link_in(
+    session: Session, *, actor: Actor, case_id: str, other_id: str, kind: str, now: datetime
+) -> None:
+    """`link_cases` in the caller's transaction."""
     if kind not in LINK_KINDS:
         allowed = ", ".join(sorted(LINK_KINDS))
         raise InvalidInput(f"link kind must be one of: {allowed}", field="kind")
     if case_id == other_id:
         raise InvalidInput("a case cannot be linked to itself", field="other_id")
-    with db.begin() as session:
-        # Lock both cases in id order so two opposite links cannot deadlock.
-        rows = {cid: locked_case(session, cid) for cid in sorted((case_id, other_id))}
-        exists = session.get(CaseLink, (case_id, other_id, kind))
-        if exists is not None:
-            return
+    # Lock both cases in id order so two opposite links cannot deadlock.
+    rows = {cid: locked_case(session, cid) for cid in sorted((case_id, other_id))}
+    exists = session.get(CaseLink, (case_id, other_id, kind))
+    if exists is not None:
+        return
+    session.execute(
+        insert(CaseLink).values(case_id=case_id, other_id=other_id, kind=kind, created_at=now)
+    )
+    append_entry(
+        session, rows[case_id], "CasesLinked", {"other": other_id, "kind": kind}, actor, now
+    )
+    inverse = _INVERSE.get(kind)
+    if inverse is not None and session.get(CaseLink, (other_id, case_id, inverse)) is None:
         session.execute(
-            insert(CaseLink).values(case_id=case_id, other_id=other_id, kind=kind, created_at=now)
+            insert(CaseLink).values(
+                case_id=other_id, other_id=case_id, kind=inverse, created_at=now
+            )
         )
         append_entry(
-            session, rows[case_id], "CasesLinked", {"other": other_id, "kind": kind}, actor, now
+            session, rows[other_id], "CasesLinked", {"other": case_id, "kind": inverse}, actor, now
         )
-        inverse = _INVERSE.get(kind)
-        if inverse is not None and session.get(CaseLink, (other_id, case_id, inverse)) is None:
-            session.execute(
-                insert(CaseLink).values(
-                    case_id=other_id, other_id=case_id, kind=inverse, created_at=now
-                )
-            )
-            append_entry(
-                session,
-                rows[other_id],
-                "CasesLinked",
-                {"other": case_id, "kind": inverse},
-                actor,
-                now,
-            )
 
 
 def unlink_cases(
@@ -138,36 +140,36 @@ def unlink_cases(
     other_id: str,
     kind: str,
     now: datetime,
-    keyed: Keyed | None = None,
 ) -> bool:
     """Remove a link and its inverse (parent/child, related); False when there was none.
-    Each removal goes on the log of the case it leaves, like the link did. `keyed`: a
-    request repeated with its key answers as the first one did (a removal is not
-    idempotent by nature: the copy would find nothing left to remove)."""
+    Each removal goes on the log of the case it leaves, like the link did."""
     with db.begin() as session:
-        rows = {cid: locked_case(session, cid) for cid in sorted({case_id, other_id})}
-        if keyed is not None and (stored := keyed.replayed(session)) is not None:
-            return bool(stored["removed"])
-        pairs = [(case_id, other_id, kind)]
-        inverse = _INVERSE.get(kind)
-        if inverse is not None:
-            pairs.append((other_id, case_id, inverse))
-        removed = False
-        for this, that, how in pairs:
-            gone = session.execute(
-                delete(CaseLink)
-                .where(CaseLink.case_id == this, CaseLink.other_id == that, CaseLink.kind == how)
-                .returning(CaseLink.case_id)
-            ).first()
-            if gone is None:
-                continue
-            removed = True
-            append_entry(
-                session, rows[this], "CasesUnlinked", {"other": that, "kind": how}, actor, now
-            )
-        if keyed is not None and removed:
-            keyed.remember(session, {"removed": True})
-        return removed
+        return unlink_in(
+            session, actor=actor, case_id=case_id, other_id=other_id, kind=kind, now=now
+        )
+
+
+def unlink_in(
+    session: Session, *, actor: Actor, case_id: str, other_id: str, kind: str, now: datetime
+) -> bool:
+    """`unlink_cases` in the caller's transaction."""
+    rows = {cid: locked_case(session, cid) for cid in sorted({case_id, other_id})}
+    pairs = [(case_id, other_id, kind)]
+    inverse = _INVERSE.get(kind)
+    if inverse is not None:
+        pairs.append((other_id, case_id, inverse))
+    removed = False
+    for this, that, how in pairs:
+        gone = session.execute(
+            delete(CaseLink)
+            .where(CaseLink.case_id == this, CaseLink.other_id == that, CaseLink.kind == how)
+            .returning(CaseLink.case_id)
+        ).first()
+        if gone is None:
+            continue
+        removed = True
+        append_entry(session, rows[this], "CasesUnlinked", {"other": that, "kind": how}, actor, now)
+    return removed
 
 
 def notes_of(session: Session, case_id: str) -> list[Note]:

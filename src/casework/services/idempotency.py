@@ -28,7 +28,6 @@ import json
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,7 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.services.actors import Actor
-from casework.services.errors import InvalidInput
+from casework.services.errors import InvalidInput, ServiceError
 from casework.store.tables import IdempotencyKey, table_of
 
 log = logging.getLogger(__name__)
@@ -164,24 +163,6 @@ def remember(
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Keyed:
-    """A request sent with an idempotency key, for a write that looks the key up and
-    stores it in its own transaction once it holds the lock a copy of the request waits
-    for: a copy sent while it runs is let in after its commit, and finds its answer."""
-
-    actor: Actor
-    key: str
-    request: dict[str, Any]
-    now: datetime
-
-    def replayed(self, bind: Session | Connection) -> dict[str, Any] | None:
-        return replayed(bind, self.actor, self.key, self.request, now=self.now)
-
-    def remember(self, bind: Session | Connection, result: dict[str, Any]) -> None:
-        remember(bind, self.actor, self.key, self.request, result, self.now)
-
-
 def once(
     db: sessionmaker[Session],
     *,
@@ -189,23 +170,46 @@ def once(
     key: str | None,
     request: dict[str, Any],
     now: datetime,
-    action: Callable[[], dict[str, Any]],
+    action: Callable[[Session], dict[str, Any]],
 ) -> dict[str, Any]:
-    """`action()`'s result, or the stored one when `key` was used for this request."""
-    if key is None:
-        return action()
-    with db() as session:
-        stored = replayed(session, actor, key, request, now=now)
-    if stored is not None:
-        return stored
-    result = action()
+    """`action(session)`'s result, or the stored one when `key` was used for this request.
+
+    The action and the key are written in one transaction: a copy of the request sent
+    while the first one runs either finds the key (SQLite lets one writer in at a time),
+    or, on PostgreSQL, runs on what the first one committed: its key write collides, or
+    its action is refused there; either way it is rolled back, action and all, and
+    answers with the first one's result."""
     try:
-        with db.begin() as session:
-            remember(session, actor, key, request, result, now)
+        return _once(db, actor, key, request, now, action)
     except IntegrityError:
-        # A request with the same key finished first: its result is the one that stands
-        # (or, for another request, the refusal).
-        with db() as session:
-            stored = replayed(session, actor, key, request, now=now)
-        return stored if stored is not None else result
-    return result
+        if key is None:
+            raise
+    except ServiceError:
+        # Refused on what a copy left behind (a link it removed): its answer, if a copy
+        # of this very request committed first; otherwise the refusal stands.
+        if key is not None:
+            with db() as session:
+                stored = replayed(session, actor, key, request, now=now)
+            if stored is not None:
+                return stored
+        raise
+    # A copy committed the key first: this one was rolled back, action and all, and now
+    # finds the key (or, for another request with it, is refused).
+    return _once(db, actor, key, request, now, action)
+
+
+def _once(
+    db: sessionmaker[Session],
+    actor: Actor,
+    key: str | None,
+    request: dict[str, Any],
+    now: datetime,
+    action: Callable[[Session], dict[str, Any]],
+) -> dict[str, Any]:
+    with db.begin() as session:
+        stored = replayed(session, actor, key, request, now=now)
+        if stored is not None:
+            return stored
+        result = action(session)
+        remember(session, actor, key, request, result, now)
+        return result

@@ -59,41 +59,55 @@ def add_participant(
     now: datetime,
 ) -> None:
     """Name a person on a case (their role changes if they are named already)."""
+    with db.begin() as session:
+        add_in(session, actor=actor, case_id=case_id, username=username, role=role, now=now)
+
+
+def add_in(
+    session: Session, *, actor: Actor, case_id: str, username: str, role: str, now: datetime
+) -> None:
+    """`add_participant` in the caller's transaction."""
     if role not in PARTICIPANT_ROLES:
         allowed = ", ".join(sorted(PARTICIPANT_ROLES))
         raise InvalidInput(f"role must be one of: {allowed}", field="role")
-    with db.begin() as session:
-        row = _writable(session, actor, case_id)
-        user = user_row(session, username)
-        existing = session.get(CaseParticipant, (case_id, user.id))
-        if existing is not None and existing.role == role:
-            return
-        if existing is not None:
-            existing.role = role
-        else:
-            session.execute(
-                insert(CaseParticipant).values(
-                    case_id=case_id, user_id=user.id, role=role, added_by=actor.id, created_at=now
-                )
+    row = _writable(session, actor, case_id)
+    user = user_row(session, username)
+    existing = session.get(CaseParticipant, (case_id, user.id))
+    if existing is not None and existing.role == role:
+        return
+    if existing is not None:
+        existing.role = role
+    else:
+        session.execute(
+            insert(CaseParticipant).values(
+                case_id=case_id, user_id=user.id, role=role, added_by=actor.id, created_at=now
             )
-        append_entry(
-            session, row, "ParticipantAdded", {"user": user.username, "role": role}, actor, now
         )
+    append_entry(
+        session, row, "ParticipantAdded", {"user": user.username, "role": role}, actor, now
+    )
 
 
 def remove_participant(
     db: sessionmaker[Session], *, actor: Actor, case_id: str, username: str, now: datetime
 ) -> None:
     with db.begin() as session:
-        row = _writable(session, actor, case_id)
-        user = user_row(session, username)
-        gone = session.execute(
-            delete(CaseParticipant)
-            .where(CaseParticipant.case_id == case_id, CaseParticipant.user_id == user.id)
-            .returning(CaseParticipant.user_id)
-        ).first()
-        if gone is not None:
-            append_entry(session, row, "ParticipantRemoved", {"user": user.username}, actor, now)
+        remove_in(session, actor=actor, case_id=case_id, username=username, now=now)
+
+
+def remove_in(
+    session: Session, *, actor: Actor, case_id: str, username: str, now: datetime
+) -> None:
+    """`remove_participant` in the caller's transaction."""
+    row = _writable(session, actor, case_id)
+    user = user_row(session, username)
+    gone = session.execute(
+        delete(CaseParticipant)
+        .where(CaseParticipant.case_id == case_id, CaseParticipant.user_id == user.id)
+        .returning(CaseParticipant.user_id)
+    ).first()
+    if gone is not None:
+        append_entry(session, row, "ParticipantRemoved", {"user": user.username}, actor, now)
 
 
 def set_confidential(
@@ -101,23 +115,30 @@ def set_confidential(
 ) -> None:
     """Only admins and the case's owner may hide a case from its team and role holders."""
     with db.begin() as session:
-        facts = case_facts(session, case_id)
-        if not may_see_case(actor, facts):
-            raise NotFound(f"no case {case_id}")
-        if not (actor.is_admin or facts.owner == actor.id):
-            raise Forbidden("only the case's owner or an administrator may change this")
-        row = locked_case(session, case_id)
-        if row.confidential == confidential:
-            return
-        append_entry(
-            session,
-            row,
-            "ConfidentialityChanged",
-            {"confidential": confidential},
-            actor,
-            now,
-            confidential=confidential,
-        )
+        confidential_in(session, actor=actor, case_id=case_id, confidential=confidential, now=now)
+
+
+def confidential_in(
+    session: Session, *, actor: Actor, case_id: str, confidential: bool, now: datetime
+) -> None:
+    """`set_confidential` in the caller's transaction."""
+    facts = case_facts(session, case_id)
+    if not may_see_case(actor, facts):
+        raise NotFound(f"no case {case_id}")
+    if not (actor.is_admin or facts.owner == actor.id):
+        raise Forbidden("only the case's owner or an administrator may change this")
+    row = locked_case(session, case_id)
+    if row.confidential == confidential:
+        return
+    append_entry(
+        session,
+        row,
+        "ConfidentialityChanged",
+        {"confidential": confidential},
+        actor,
+        now,
+        confidential=confidential,
+    )
 
 
 def _writable(session: Session, actor: Actor, case_id: str) -> Case:
