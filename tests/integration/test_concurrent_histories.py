@@ -35,6 +35,7 @@ from casework.services import audit, case_assignment, case_relations, case_types
 from casework.services import warm as warm_cases
 from casework.services.actors import SYSTEM
 from casework.services.case_commands import CaseRef
+from casework.services.case_relations import LinkRecord
 from casework.services.collaboration import add_note
 from casework.services.errors import ServiceError
 from casework.services.rebuild import rebuild_projections
@@ -189,6 +190,10 @@ class Shared:
                 # A refusal is not remembered: the copy may run after it and be refused
                 # too, or apply where the first could not (the plan moved on meanwhile).
                 continue
+            if isinstance(one, LinkRecord) and isinstance(two, LinkRecord):
+                # The link as it is now: the other case's title and status may have
+                # moved between the two copies' reads.
+                one, two = (one.other_id, one.kind), (two.other_id, two.kind)
             assert one == two, (one, two)
         for change, answer in zip(changes, answers, strict=True):
             if change[0] == "note" and isinstance(answer, int):
