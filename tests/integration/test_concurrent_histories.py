@@ -9,6 +9,7 @@ Whatever runs together:
 - a note sent twice with its key is one note, and every note kept is on the log;
 - after each round, every case's hash chain verifies, its events are numbered without
   a gap, and a warm copy at the stored version is the stored state;
+- no timer job ends failed, and no job is left running between rounds;
 - at the end, projections rebuilt from the log equal the ones written.
 """
 
@@ -41,7 +42,7 @@ from casework.services.errors import ServiceError
 from casework.services.rebuild import rebuild_projections
 from casework.store import migrate
 from casework.store.db import make_engine, session_factory
-from casework.store.tables import Case, CaseEvent, PlanItemRow
+from casework.store.tables import Case, CaseEvent, Job, PlanItemRow
 from casework.worker.runner import Worker
 
 CASE = st.integers(0, 1)  # which of the two shared cases
@@ -218,6 +219,13 @@ class Shared:
                 )
                 notes = [payload["note_id"] for payload in session.scalars(added)]
                 assert sorted(notes) == sorted(self.notes[case_id])
+                # A timer the case moved on from is done with nothing to do, never failed;
+                # between rounds no worker holds a job.
+                jobs = session.execute(
+                    select(Job.kind, Job.status).where(Job.case_id == case_id)
+                ).all()
+                assert ("timer", "failed") not in jobs, jobs
+                assert all(status != "running" for _kind, status in jobs), jobs
                 row = session.get(Case, case_id)
                 assert row is not None
                 for bind in binds:
