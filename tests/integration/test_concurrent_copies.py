@@ -10,7 +10,6 @@ transaction commits under them."""
 from __future__ import annotations
 
 import io
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,6 +18,7 @@ from uuid import uuid4
 import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
+from tests.integration.threads import at_once
 from tests.people import make_user
 
 from casework.blobs import FilesystemBlobStore
@@ -65,24 +65,9 @@ def db(engine: Engine) -> sessionmaker[Session]:
     return db
 
 
-def at_once(request: Callable[[], Any]) -> list[Any]:
+def copies(request: Callable[[], Any]) -> list[Any]:
     """COPIES of `request` started together; their answers (or what they raised)."""
-    barrier = threading.Barrier(COPIES)
-    answers: list[Any] = [None] * COPIES
-
-    def copy(n: int) -> None:
-        barrier.wait()
-        try:
-            answers[n] = request()
-        except BaseException as exc:  # every answer is asserted by the caller
-            answers[n] = exc
-
-    threads = [threading.Thread(target=copy, args=(n,)) for n in range(COPIES)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return answers
+    return at_once([request] * COPIES)
 
 
 def same_answer(answers: list[Any]) -> Any:
@@ -108,7 +93,7 @@ def events(db: sessionmaker[Session], case_id: str) -> int:
 def test_opening_a_case(db: sessionmaker[Session]) -> None:
     for n in range(ROUNDS):
         ref = same_answer(
-            at_once(
+            copies(
                 lambda n=n: cases.open_case(
                     db, actor=RUNNER, type_id="errand", now=NOW, idempotency_key=f"open-{n}"
                 )
@@ -134,7 +119,7 @@ def test_a_command_with_and_without_if_match(db: sessionmaker[Session], task: st
             # Cold: each copy reads the case row, under its lock, and waits for it.
             warm_cases.drop(db.kw["bind"], case_id)
         ref = same_answer(
-            at_once(
+            copies(
                 lambda n=n, case_id=case_id: cases.run_command(
                     db,
                     actor=RUNNER,
@@ -155,7 +140,7 @@ def test_a_note(db: sessionmaker[Session]) -> None:
     case_id = open_errand(db)
     for n in range(ROUNDS):
         note_id = same_answer(
-            at_once(
+            copies(
                 lambda n=n: collaboration.add_note(
                     db,
                     actor=RUNNER,
@@ -177,7 +162,7 @@ def test_claiming_the_next_task(db: sessionmaker[Session]) -> None:
         open_errand(db)
     for n in range(ROUNDS):
         task = same_answer(
-            at_once(
+            copies(
                 lambda n=n: work.claim_next(
                     db, actor=RUNNER, role="runner", now=NOW, idempotency_key=f"claim-{n}"
                 )
@@ -194,7 +179,7 @@ def test_a_reassignment(db: sessionmaker[Session]) -> None:
     for n in range(ROUNDS):
         before = events(db, case_id)
         ref = same_answer(
-            at_once(
+            copies(
                 lambda n=n: case_assignment.reassign_case(
                     db,
                     actor=SYSTEM,
@@ -214,7 +199,7 @@ def test_a_link(db: sessionmaker[Session]) -> None:
     for n in range(ROUNDS):
         kind = ("related", "parent")[n % 2]
         link = same_answer(
-            at_once(
+            copies(
                 lambda n=n, kind=kind: (
                     case_relations.link(
                         db,
@@ -239,7 +224,7 @@ def test_a_document(db: sessionmaker[Session], tmp_path: Any) -> None:
     case_id = open_errand(db)
     for n in range(ROUNDS):
         record = same_answer(
-            at_once(
+            copies(
                 lambda n=n: (
                     documents.add_document(
                         db,
@@ -271,7 +256,7 @@ def test_an_unlink_and_a_participant_taken_off(db: sessionmaker[Session]) -> Non
         )
         assert (
             same_answer(
-                at_once(
+                copies(
                     lambda n=n: case_relations.unlink(
                         db,
                         actor=SYSTEM,
@@ -287,7 +272,7 @@ def test_an_unlink_and_a_participant_taken_off(db: sessionmaker[Session]) -> Non
         )
         assert (
             same_answer(
-                at_once(
+                copies(
                     lambda n=n: case_relations.remove_participant(
                         db,
                         actor=SYSTEM,
@@ -311,7 +296,7 @@ def test_deploying_a_case_type(db: sessionmaker[Session]) -> None:
         first = 2 + n * (1 + COPIES)  # the version this round's deploys start at
         source = f"{TYPE}# round {n}\n"
         deployed = same_answer(
-            at_once(
+            copies(
                 lambda source=source: [
                     (d.type_id, d.version)
                     for d in case_types.deploy(db, actor=SYSTEM, source=source, now=NOW)
@@ -319,13 +304,13 @@ def test_deploying_a_case_type(db: sessionmaker[Session]) -> None:
             )
         )
         assert deployed == [("errand", first)]
-        copies = at_once(
+        others = copies(
             lambda source=source: case_types.deploy(
                 db, actor=SYSTEM, source=f"{source}# {uuid4()}\n", now=NOW
             )
         )
-        assert [a for a in copies if isinstance(a, BaseException)] == []
-        versions = sorted(d.version for answer in copies for d in answer)
+        assert [a for a in others if isinstance(a, BaseException)] == []
+        versions = sorted(d.version for answer in others for d in answer)
         assert versions == [first + 1 + k for k in range(COPIES)]
 
 

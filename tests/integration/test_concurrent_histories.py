@@ -16,7 +16,6 @@ Whatever runs together:
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -29,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from tests.integration.histories_model import ACTORS, COMMANDS, HANDLER, HISTORIES, T0
 from tests.integration.test_case_histories import HANDLERS, _stored
+from tests.integration.threads import at_once
 
 from casework.engine import commands as c
 from casework.engine.serialize import dump_state
@@ -63,26 +63,6 @@ CHANGE = st.tuples(
 ROUNDS = st.lists(
     st.tuples(st.lists(CHANGE, min_size=2, max_size=4), st.booleans()), min_size=1, max_size=5
 )
-
-
-def at_once(requests: list[Callable[[], Any]]) -> list[Any]:
-    """The requests started together; their answers, or what they raised."""
-    barrier = threading.Barrier(len(requests))
-    answers: list[Any] = [None] * len(requests)
-
-    def run(n: int) -> None:
-        barrier.wait()
-        try:
-            answers[n] = requests[n]()
-        except BaseException as exc:  # every answer is asserted by the caller
-            answers[n] = exc
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(requests))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return answers
 
 
 class Shared:
