@@ -41,7 +41,6 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.services import idempotency, membership
@@ -98,18 +97,14 @@ def reassign_case(
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
             raise InvalidInput("priority must be between 1 (highest) and 5", field="priority")
     request = {"op": "reassign", "case": case_id, **given}
-    try:
-        return _reassign(db, actor, case_id, given, now, expected_version, idempotency_key, request)
-    except IntegrityError:
-        # The same key was stored meanwhile by a request of the actor's on another case
-        # (one on this case waits for the row lock, then finds the key): its answer.
-        if idempotency_key is None:
-            raise
-        with db() as session:
-            stored = idempotency.replayed(session, actor, idempotency_key, request, now=now)
-        if stored is None:
-            raise
-        return _ref(stored)
+    # The same key may be stored meanwhile by a request of the actor's on another case
+    # (one on this case waits for the row lock, then finds the key): its answer.
+    return idempotency.after_collision(
+        idempotency_key,
+        lambda: _reassign(
+            db, actor, case_id, given, now, expected_version, idempotency_key, request
+        ),
+    )
 
 
 def _reassign(

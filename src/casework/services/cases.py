@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select
@@ -104,43 +104,43 @@ def open_case(
         "priority": priority,
         "confidential": confidential,
     }
-    opening = _Opening(
-        actor, type_id, now, data, title, owner, team, priority, case_id, confidential, admit
+    attempt = partial(
+        _open,
+        db,
+        actor=actor,
+        type_id=type_id,
+        now=now,
+        data=data,
+        title=title,
+        owner=owner,
+        team=team,
+        priority=priority,
+        case_id=case_id,
+        confidential=confidential,
+        admit=admit,
+        idempotency_key=idempotency_key,
+        request=request,
     )
-    try:
-        return _open(db, opening, idempotency_key, request)
-    except IntegrityError:
-        if idempotency_key is None:
-            raise
-    # The same request with the same key, committed while this copy ran (PostgreSQL runs
-    # them at once): its answer. Anything else fails again the same way.
-    return _open(db, opening, idempotency_key, request)
-
-
-@dataclass(frozen=True, slots=True)
-class _Opening:
-    actor: Actor
-    type_id: str
-    now: datetime
-    data: dict[str, Any]
-    title: str | None
-    owner: str | None
-    team: str | None
-    priority: int
-    case_id: str | None
-    confidential: bool
-    admit: Callable[[Connection, int], None] | None
+    return idempotency.after_collision(idempotency_key, attempt)
 
 
 def _open(
     db: sessionmaker[Session],
-    opening: _Opening,
+    *,
+    actor: Actor,
+    type_id: str,
+    now: datetime,
+    data: dict[str, Any],
+    title: str | None,
+    owner: str | None,
+    team: str | None,
+    priority: int,
+    case_id: str | None,
+    confidential: bool,
+    admit: Callable[[Connection, int], None] | None,
     idempotency_key: str | None,
     request: dict[str, Any],
 ) -> CaseRef:
-    actor, type_id, now, data = opening.actor, opening.type_id, opening.now, opening.data
-    title, owner, team, priority = opening.title, opening.owner, opening.team, opening.priority
-    case_id, confidential, admit = opening.case_id, opening.confidential, opening.admit
     with transaction(db) as conn:
         replay = _replayed(conn, actor, idempotency_key, request, now)
         if replay is not None:
@@ -284,10 +284,10 @@ def run_command(
             # this very request, sent twice with its key, whose first copy committed
             # while this one waited for the case's lock. Then its answer; otherwise the
             # refusal stands.
-            replay = _replayed_since(db, actor, idempotency_key, request, now)
-            if replay is not None:
-                return replay
-            raise
+            stored = idempotency.stored_answer(db, actor, idempotency_key, request, now)
+            if stored is None:
+                raise
+            return _ref_of(stored)
         except BaseException:
             if bind is not None:
                 warm_cases.drop(bind, case_id)
@@ -310,24 +310,12 @@ def _replayed(
     if key is None or request is None:
         return None
     result = idempotency.replayed(conn, actor, key, request, now=now)
-    if result is None:
-        return None
+    return None if result is None else _ref_of(result)
+
+
+def _ref_of(result: dict[str, Any]) -> CaseRef:
     created = tuple(result.get("created", ()))
     return CaseRef(result["case_id"], result["version"], result["status"], created)
-
-
-def _replayed_since(
-    db: sessionmaker[Session],
-    actor: Actor,
-    key: str | None,
-    request: dict[str, Any] | None,
-    now: datetime,
-) -> CaseRef | None:
-    """`_replayed` in a read of its own, after the caller's transaction ended."""
-    if key is None:
-        return None
-    with db() as session:
-        return _replayed(session.connection(), actor, key, request, now)
 
 
 def _remember(

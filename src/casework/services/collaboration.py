@@ -12,14 +12,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.engine.events import EVENT_TYPES, Event, event_from_dict
 from casework.services.actors import Actor
 from casework.services.case_log import append_entry, locked_case
 from casework.services.errors import InvalidInput
-from casework.services.idempotency import remember, replayed
+from casework.services.idempotency import once
 from casework.services.search import mark_stale
 from casework.store.tables import CaseEvent, CaseLink, Note
 
@@ -51,29 +50,8 @@ def add_note(
     if len(body) > MAX_NOTE:
         raise InvalidInput(f"a note is at most {MAX_NOTE} characters", field="body")
     request = {"op": "note", "case": case_id, "body": body}
-    try:
-        return _add_note(db, actor, case_id, body, now, idempotency_key, request)
-    except IntegrityError:
-        if idempotency_key is None:
-            raise
-    # The same note with the same key, committed while this copy waited for the case's
-    # lock: its answer (see `cases.open_case`).
-    return _add_note(db, actor, case_id, body, now, idempotency_key, request)
 
-
-def _add_note(
-    db: sessionmaker[Session],
-    actor: Actor,
-    case_id: str,
-    body: str,
-    now: datetime,
-    idempotency_key: str | None,
-    request: dict[str, Any],
-) -> int:
-    with db.begin() as session:
-        stored = replayed(session, actor, idempotency_key, request, now=now)
-        if stored is not None:
-            return int(stored["note_id"])
+    def action(session: Session) -> dict[str, Any]:
         row = locked_case(session, case_id)
         note_id = session.execute(
             insert(Note)
@@ -83,8 +61,10 @@ def _add_note(
         payload = {"note_id": note_id, "body": body, "mentions": mentions(body)}
         append_entry(session, row, "NoteAdded", payload, actor, now)
         mark_stale(session, case_id, row.last_seq)  # append_entry moved it on
-        remember(session, actor, idempotency_key, request, {"note_id": int(note_id)}, now)
-        return int(note_id)
+        return {"note_id": int(note_id)}
+
+    result = once(db, actor=actor, key=idempotency_key, request=request, now=now, action=action)
+    return int(result["note_id"])
 
 
 def link_cases(

@@ -32,7 +32,6 @@ from functools import partial
 from typing import Protocol
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.blobs.base import BlobReader, BlobStore, BlobTooLarge, StoredBlob
@@ -205,14 +204,9 @@ def _upload(
         idempotency_key=idempotency_key,
     )
     try:
-        try:
-            result, replayed = write()
-        except IntegrityError:
-            if idempotency_key is None:
-                raise
-            # The same key, sent at the same time for another case, got in first (the
-            # case lock does not order them): now it is a replay, or a refused reuse.
-            result, replayed = write()
+        # The same key, sent at the same time for another case, may get in first (the
+        # case lock does not order them): then a replay, or a refused reuse.
+        result, replayed = idempotency.after_collision(idempotency_key, write)
     except BaseException:
         _discard(db, store, blob.key)
         raise

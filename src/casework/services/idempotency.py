@@ -29,7 +29,7 @@ import logging
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -41,6 +41,7 @@ from casework.services.errors import InvalidInput, ServiceError
 from casework.store.tables import IdempotencyKey, table_of
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 KEY_FIELD = "Idempotency-Key"
 _KEYS = table_of(IdempotencyKey)
@@ -163,6 +164,34 @@ def remember(
         )
 
 
+def after_collision(key: str | None, attempt: Callable[[], T]) -> T:
+    """`attempt()`, and once more when its key write collided with a copy of the request
+    that committed first (PostgreSQL runs copies at once; the attempt was rolled back):
+    the second attempt finds the key and answers with the first one's result, or
+    refuses a different request with it. Anything else fails again the same way."""
+    try:
+        return attempt()
+    except IntegrityError:
+        if key is None:
+            raise
+    return attempt()
+
+
+def stored_answer(
+    db: sessionmaker[Session],
+    actor: Actor,
+    key: str | None,
+    request: dict[str, Any] | None,
+    now: datetime,
+) -> dict[str, Any] | None:
+    """`replayed`, in a read of its own: for a keyed request refused on what a copy of it
+    left behind (the task it completed, the link it removed), the copy's answer."""
+    if key is None or request is None:
+        return None
+    with db() as session:
+        return replayed(session, actor, key, request, now=now)
+
+
 def once(
     db: sessionmaker[Session],
     *,
@@ -179,37 +208,20 @@ def once(
     or, on PostgreSQL, runs on what the first one committed: its key write collides, or
     its action is refused there; either way it is rolled back, action and all, and
     answers with the first one's result."""
-    try:
-        return _once(db, actor, key, request, now, action)
-    except IntegrityError:
-        if key is None:
-            raise
-    except ServiceError:
-        # Refused on what a copy left behind (a link it removed): its answer, if a copy
-        # of this very request committed first; otherwise the refusal stands.
-        if key is not None:
-            with db() as session:
-                stored = replayed(session, actor, key, request, now=now)
+
+    def attempt() -> dict[str, Any]:
+        with db.begin() as session:
+            stored = replayed(session, actor, key, request, now=now)
             if stored is not None:
                 return stored
-        raise
-    # A copy committed the key first: this one was rolled back, action and all, and now
-    # finds the key (or, for another request with it, is refused).
-    return _once(db, actor, key, request, now, action)
+            result = action(session)
+            remember(session, actor, key, request, result, now)
+            return result
 
-
-def _once(
-    db: sessionmaker[Session],
-    actor: Actor,
-    key: str | None,
-    request: dict[str, Any],
-    now: datetime,
-    action: Callable[[Session], dict[str, Any]],
-) -> dict[str, Any]:
-    with db.begin() as session:
-        stored = replayed(session, actor, key, request, now=now)
-        if stored is not None:
-            return stored
-        result = action(session)
-        remember(session, actor, key, request, result, now)
-        return result
+    try:
+        return after_collision(key, attempt)
+    except ServiceError:
+        stored = stored_answer(db, actor, key, request, now)
+        if stored is None:
+            raise
+        return stored
