@@ -464,7 +464,8 @@ class CaseHistories(RuleBasedStateMachine):
             if doc is None:
                 assert record.name == file_name
                 self.documents[record.id] = doc = DocumentModel(case_id, record.name)
-            assert record.id == (document_id or record.id)
+            else:
+                assert record.id == document_id
             doc.versions.append(content)
             assert record.current_version == len(doc.versions)
             if key is not None:

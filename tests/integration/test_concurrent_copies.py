@@ -328,39 +328,13 @@ def test_a_change_and_its_key_are_one_write(
         raise RuntimeError("the key could not be stored")
 
     monkeypatch.setattr(idempotency, "remember", no_key)
-    changes: list[Callable[[], Any]] = [
-        lambda: case_relations.link(
-            db,
-            actor=SYSTEM,
-            case_id=one,
-            other_id=other,
-            kind="related",
-            now=NOW,
-            idempotency_key="k1",
-        ),
-        lambda: case_relations.unlink(
-            db,
-            actor=SYSTEM,
-            case_id=one,
-            other_id=other,
-            kind="parent",
-            now=NOW,
-            idempotency_key="k2",
-        ),
-        lambda: case_relations.add_participant(
-            db,
-            actor=SYSTEM,
-            case_id=one,
-            username="otto",
-            role="participant",
-            now=NOW,
-            idempotency_key="k3",
-        ),
-        lambda: case_relations.set_confidential(
-            db, actor=SYSTEM, case_id=one, confidential=True, now=NOW, idempotency_key="k4"
-        ),
+    changes: list[tuple[Callable[..., Any], dict[str, Any]]] = [
+        (case_relations.link, {"other_id": other, "kind": "related"}),
+        (case_relations.unlink, {"other_id": other, "kind": "parent"}),
+        (case_relations.add_participant, {"username": "otto", "role": "participant"}),
+        (case_relations.set_confidential, {"confidential": True}),
     ]
-    for change in changes:
+    for n, (change, arguments) in enumerate(changes):
         with pytest.raises(RuntimeError):
-            change()
+            change(db, actor=SYSTEM, case_id=one, now=NOW, idempotency_key=f"k{n}", **arguments)
     assert {case_id: events(db, case_id) for case_id in (one, other)} == before
