@@ -11,6 +11,7 @@ import sys
 import time
 import zipfile
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +204,59 @@ def test_a_blob_as_a_seekable_file(store: BlobStore) -> None:
             assert z.read("a.txt") == b"hello " * 1000
         file.seek(-5, io.SEEK_END)
         assert file.read() == archive.getvalue()[-5:]
+
+
+def test_listing_names_every_blob_with_its_size_and_time(store: BlobStore) -> None:
+    before = datetime.now(UTC) - timedelta(seconds=5)
+    blobs = [store.put(io.BytesIO(DATA[:n])) for n in (0, 3, len(DATA))]
+    listed = {b.key: b for b in store.listing()}
+    assert set(listed) == {b.key for b in blobs}
+    for blob in blobs:
+        assert listed[blob.key].size == blob.size == store.size(blob.key)
+        assert before <= listed[blob.key].modified <= datetime.now(UTC) + timedelta(seconds=5)
+    store.delete(blobs[0].key)
+    assert {b.key for b in store.listing()} == {b.key for b in blobs[1:]}
+    with pytest.raises(BlobNotFound):
+        store.size(blobs[0].key)
+    with pytest.raises(BlobNotFound):
+        store.size("../../etc/passwd")
+
+
+def test_an_empty_store_lists_nothing(store: BlobStore, tmp_path: Path) -> None:
+    assert list(store.listing()) == []
+    assert list(FilesystemBlobStore(tmp_path / "never-made").listing()) == []
+
+
+def test_the_filesystem_listing_leaves_out_what_is_not_a_blob(fs: FilesystemBlobStore) -> None:
+    blob = fs.put(io.BytesIO(b"abc"))
+    shard = fs.path(blob.key).parent
+    (shard / ".tmp-upload-in-progress").write_bytes(b"half")
+    (fs.root / "README").write_text("not a blob")
+    misplaced = "ff" + blob.key[2:]  # a key's name, in another key's shard
+    (shard / misplaced).write_bytes(b"x")
+    (shard / ("0" * 32)).mkdir()
+    assert [b.key for b in fs.listing()] == [blob.key]
+
+
+def test_the_s3_listing_leaves_out_what_is_not_a_blob(s3: Any) -> None:
+    blob = s3.put(io.BytesIO(b"abc"))
+    for name in ["case-files/README", "case-files/ab/cd/other", "elsewhere/" + blob.key]:
+        s3._client.put_object(Bucket="docs", Key=name, Body=b"x")
+    assert [b.key for b in s3.listing()] == [blob.key]
+
+
+def test_the_s3_listing_reads_every_page(s3: Any) -> None:
+    keys = {s3.put(io.BytesIO(b"%d" % i)).key for i in range(7)}
+    real = s3._client.get_paginator
+
+    def small_pages(name: str) -> Any:
+        paginator = real(name)
+        paginate = paginator.paginate
+        paginator.paginate = lambda **kw: paginate(**kw, PaginationConfig={"PageSize": 2})
+        return paginator
+
+    s3._client.get_paginator = small_pages
+    assert {b.key for b in s3.listing()} == keys
 
 
 def test_s3_objects_are_sharded_under_the_prefix(s3: Any) -> None:

@@ -13,6 +13,7 @@ from casework.blobs.base import (
     BlobReader,
     BlobStore,
     BlobTooLarge,
+    ListedBlob,
     Readable,
     StoredBlob,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "BlobTooLarge",
     "DocumentStorage",
     "FilesystemBlobStore",
+    "ListedBlob",
     "Readable",
     "StoredBlob",
     "store_from_env",

@@ -17,6 +17,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -40,6 +41,15 @@ class StoredBlob:
     key: str
     size: int
     sha256: str  # hex
+
+
+@dataclass(frozen=True, slots=True)
+class ListedBlob:
+    """A blob as the store lists it: for checks of the store against the database."""
+
+    key: str
+    size: int
+    modified: datetime  # aware, UTC: when the store got it
 
 
 class BlobError(Exception):
@@ -112,6 +122,15 @@ class BlobStore(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def size(self, key: str) -> int:
+        """The blob's size in bytes, without reading it. BlobNotFound when there is none."""
+        ...
+
+    def listing(self) -> Iterator[ListedBlob]:
+        """Every blob in the store, in no particular order; never the temporary files of
+        uploads in progress, nor anything under the store's root that is not a blob."""
+        ...
+
     def check(self) -> None:
         """Raise unless the store can be used now (the readiness probe): cheap, and it
         stores nothing. What it raises is the store's own (OSError, the SDK's errors)."""
@@ -128,6 +147,15 @@ def checked_key(key: str) -> str:
     if not _KEY.fullmatch(key):
         raise BlobNotFound("not a blob key")
     return key
+
+
+def key_of_sharded(name: str) -> str | None:
+    """The key of a `sharded` name (`ab/cd/abcd...`), None when it is not one."""
+    parts = name.split("/")
+    if len(parts) != 3 or not _KEY.fullmatch(parts[2]):
+        return None
+    key = parts[2]
+    return key if parts[0] == key[:2] and parts[1] == key[2:4] else None
 
 
 def sharded(key: str) -> str:

@@ -16,17 +16,22 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import tempfile
 import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 from casework.blobs.base import (
     BlobNotFound,
     BlobReader,
+    ListedBlob,
     Readable,
     StoredBlob,
     check_range,
     copy_stream,
+    key_of_sharded,
     new_key,
     sharded,
 )
@@ -108,6 +113,26 @@ class FilesystemBlobStore:
             return self.path(key).is_file()
         except BlobNotFound:
             return False
+
+    def size(self, key: str) -> int:
+        try:
+            return self.path(key).stat().st_size
+        except FileNotFoundError:
+            raise BlobNotFound(f"no blob {key}") from None
+
+    def listing(self) -> Iterator[ListedBlob]:
+        if not self.root.is_dir():
+            return
+        for path in self.root.glob("*/*/*"):
+            key = key_of_sharded(path.relative_to(self.root).as_posix())
+            if key is None:
+                continue  # a temporary file, or not ours
+            try:
+                info = path.stat()
+            except FileNotFoundError:
+                continue  # deleted while listing
+            if stat.S_ISREG(info.st_mode):
+                yield ListedBlob(key, info.st_size, datetime.fromtimestamp(info.st_mtime, UTC))
 
     def remove_stale_temporary_files(self, older_than_seconds: float) -> int:
         """Delete `.tmp-*` files older than this, left by a process killed mid-upload;

@@ -19,16 +19,20 @@ from __future__ import annotations
 import importlib
 import io
 import tempfile
+from collections.abc import Iterator
+from datetime import UTC
 from typing import Any
 
 from casework.blobs.base import (
     BlobError,
     BlobNotFound,
     BlobReader,
+    ListedBlob,
     Readable,
     StoredBlob,
     check_range,
     copy_stream,
+    key_of_sharded,
     new_key,
     sharded,
 )
@@ -144,3 +148,24 @@ class S3BlobStore:
                 return False
             raise
         return True
+
+    def size(self, key: str) -> int:
+        try:
+            name = self.object_name(key)
+            head = self._client.head_object(Bucket=self.bucket, Key=name)
+        except self._ClientError as exc:
+            if _code(exc) in _MISSING:
+                raise BlobNotFound(f"no blob {key}") from None
+            raise
+        return int(head["ContentLength"])
+
+    def listing(self) -> Iterator[ListedBlob]:
+        pages = self._client.get_paginator("list_objects_v2")
+        for page in pages.paginate(Bucket=self.bucket, Prefix=self.prefix):
+            for item in page.get("Contents", ()):
+                key = key_of_sharded(item["Key"][len(self.prefix) :])
+                if key is not None:
+                    modified = item["LastModified"]
+                    if modified.tzinfo is None:
+                        modified = modified.replace(tzinfo=UTC)
+                    yield ListedBlob(key, int(item["Size"]), modified.astimezone(UTC))

@@ -1,19 +1,40 @@
-"""`casework documents purge`: empty the bin of documents whose retention has ended.
+"""`casework documents purge|verify|sweep`: empty the bin of documents whose retention
+has ended; check the blob store against the database; remove blobs no version names.
 
-Run it from cron or a systemd timer (daily is plenty). The blob store comes from the
-same environment as the server's (`CASEWORK_BLOB_DIR` or `CASEWORK_BLOB_URL`).
+Run the purge from cron or a systemd timer (daily is plenty). The blob store comes from
+the same environment as the server's (`CASEWORK_BLOB_DIR` or `CASEWORK_BLOB_URL`).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Annotated, TypeVar
 
 import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
-from casework.blobs import BlobError, DocumentStorage, FilesystemBlobStore
-from casework.cli.common import DatabaseUrl, Json, database, now, operator, print_json
+from casework.blobs import BlobError, BlobStore, DocumentStorage, FilesystemBlobStore
+from casework.cli.common import (
+    DatabaseUrl,
+    Json,
+    database,
+    now,
+    one_line,
+    operator,
+    print_json,
+)
 from casework.cli.errors import fail
-from casework.services import documents
+from casework.services import document_integrity, documents
+
+T = TypeVar("T")
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -33,10 +54,7 @@ def purge(
 ) -> None:
     """Remove for good the deleted documents whose retention date has passed: their rows,
     then their blobs; each removal goes on its case's log as `DocumentPurged`."""
-    try:
-        storage = DocumentStorage.from_env()
-    except BlobError as exc:
-        fail(str(exc))
+    storage = _storage()
     with database(database_url) as db:
         purged = documents.purge_expired(db, storage.store, actor=operator(), now=now())
     swept = 0
@@ -46,3 +64,145 @@ def purge(
         print_json({"purged": purged, "temporary_files_removed": swept})
     else:
         typer.echo(f"purged {purged} documents; removed {swept} interrupted upload files")
+
+
+@app.command("verify")
+def verify(
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick",
+            help="Only check that each blob is there with the size stored, reading no "
+            "bytes; without it every byte is read and its SHA-256 compared.",
+        ),
+    ] = False,
+    database_url: DatabaseUrl = None,
+    json_out: Json = False,
+) -> None:
+    """Check every document version's blob: there, of its size and with its SHA-256.
+
+    Exit 0 when all are, 1 when any is missing or holds other bytes, 2 on errors.
+    """
+    store = _storage().store
+    with database(database_url) as db:
+        total = document_integrity.versions_count(db)
+        console = Console(stderr=True)  # progress only to a terminal: stdout is the result
+        columns = [TextColumn("[progress.description]{task.description}"), BarColumn()]
+        columns += [MofNCompleteColumn(), TimeRemainingColumn()]
+        with Progress(
+            *columns, console=console, transient=True, disable=not console.is_terminal
+        ) as progress:
+            task = progress.add_task("verifying document blobs", total=total)
+            result = _blob_errors_fail(
+                store,
+                lambda: document_integrity.verify_blobs(
+                    db, store, contents=not quick, on_version=lambda _: progress.advance(task)
+                ),
+            )
+    problems = result.problems
+    if json_out:
+        print_json(
+            {
+                "ok": not problems,
+                "versions": result.versions,
+                "bytes_read": result.bytes_read,
+                "problems": [
+                    {
+                        "case_id": p.stored.case_id,
+                        "document_id": p.stored.document_id,
+                        "version": p.stored.version,
+                        "blob_key": p.stored.blob_key,
+                        "message": p.problem,
+                    }
+                    for p in problems
+                ],
+            }
+        )
+    elif problems:
+        for p in problems:
+            typer.echo(str(p))
+        typer.echo(f"{len(problems)} of {result.versions} document versions fail verification")
+    else:
+        how = "present with their sizes" if quick else "intact"
+        typer.echo(f"blobs {how}: {result.versions} document versions")
+    if problems:
+        raise typer.Exit(code=1)
+
+
+@app.command("sweep")
+def sweep(
+    older_than_hours: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Only blobs stored at least this many hours ago: younger ones may belong "
+            "to uploads still in progress.",
+        ),
+    ] = 24,
+    delete: Annotated[
+        bool, typer.Option("--delete", help="Delete them; without it they are only listed.")
+    ] = False,
+    database_url: DatabaseUrl = None,
+    json_out: Json = False,
+) -> None:
+    """List (or, with --delete, remove) the blobs no document version names: uploads cut
+    off between storing and committing, blobs restored from a backup taken after the
+    database's. Give it the database of this blob store: to another it is all unused."""
+    store = _storage().store
+    before = now() - timedelta(hours=older_than_hours)
+    with database(database_url) as db:
+        unused = _blob_errors_fail(
+            store, lambda: list(document_integrity.unused_blobs(db, store, stored_before=before))
+        )
+        if (
+            delete
+            and unused
+            and not _blob_errors_fail(store, lambda: document_integrity.names_blobs_of(db, store))
+        ):
+            fail(
+                f"none of the blobs this database's newest documents name is in {store!r}, "
+                "which holds unused ones: is this the database of this blob store? nothing "
+                "deleted"
+            )
+    if delete:
+        _blob_errors_fail(store, lambda: document_integrity.delete_blobs(store, unused))
+    size = sum(blob.size for blob in unused)
+    if json_out:
+        print_json(
+            {
+                "deleted": delete,
+                "blobs": [{"key": b.key, "size": b.size, "stored_at": b.modified} for b in unused],
+                "bytes": size,
+            }
+        )
+    elif delete:
+        typer.echo(f"deleted {len(unused)} unused blobs ({size} bytes)")
+    else:
+        for blob in unused:
+            typer.echo(f"{blob.key}  {blob.size} bytes  stored {blob.modified:%Y-%m-%d %H:%M}")
+        typer.echo(
+            f"{len(unused)} unused blobs ({size} bytes) stored more than {older_than_hours} "
+            "hours ago" + ("; --delete removes them" if unused else "")
+        )
+
+
+def _storage() -> DocumentStorage:
+    try:
+        return DocumentStorage.from_env()
+    except BlobError as exc:
+        fail(str(exc))
+
+
+def _blob_errors_fail(store: BlobStore, work: Callable[[], T]) -> T:
+    """`work()`, with the blob store's own failures (a bucket that does not answer,
+    a directory it may not read) as one line, exit 2."""
+    try:
+        return work()
+    except BlobError as exc:
+        fail(f"{store!r}: {exc}")
+    except OSError as exc:
+        fail(f"{exc.filename or repr(store)}: {exc.strerror or exc}")
+    except Exception as exc:
+        if type(exc).__module__.startswith(("botocore", "boto3")):
+            fail(f"{store!r}: {one_line(exc)}")
+        raise
