@@ -7,12 +7,15 @@ the logs. Validation problems add `errors`: one entry per field, with its `field
 (`data.amount`) and, for fields of the JSON body, a JSON `pointer` (`#/data/amount`).
 
 Service errors map by their `code` (services/errors.py); subclasses inherit the mapping
-of the nearest class that has one. Unexpected exceptions become a 500 that says nothing
-about the cause (the middleware logs it with the request id).
+of the nearest class that has one. A database that is down, busy or full answers 503
+with Retry-After (`store/availability.py`), logged in one line. Other unexpected
+exceptions become a 500 that says nothing about the cause (the middleware logs it with
+the request id).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,10 +23,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from casework.server.logs import request_id_var
 from casework.services.errors import RateLimited, ServiceError, Unauthenticated
+from casework.store import availability
 
 BASE = "https://casework.dev/problems/"
 PROBLEM_REF = "#/components/schemas/Problem"
@@ -80,11 +86,16 @@ TITLES = {
     "internal": "Internal server error",
     "bad-gateway": "Another service did not answer properly",
     "unavailable": "Not ready",
+    "database-unavailable": "The database is unavailable",
 }
 # Fields that services name but that are headers, not parts of the body.
 _HEADER_FIELDS = frozenset({"Idempotency-Key", "If-Match"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 WWW_AUTHENTICATE = 'Bearer realm="casework"'
+# Seconds a client is asked to wait after a 503 for a database that is down or busy.
+RETRY_AFTER_UNAVAILABLE = 2
+
+error_log = logging.getLogger("casework.server.error")
 
 
 class FieldProblem(BaseModel):
@@ -211,6 +222,24 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(request, exc.status_code, slug, detail, headers=headers)
 
 
+def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    if not availability.temporarily_unavailable(exc):
+        raise exc  # the middleware's 500, with its traceback in the log
+    error_log.warning(
+        "database unavailable: %s",
+        availability.reason(exc),
+        extra={"fields": {"request_id": request_id_var.get(), "method": request.method}},
+    )
+    return problem_response(
+        request,
+        503,
+        "database-unavailable",
+        "the database is unavailable or busy; try again shortly (a request sent with an "
+        "Idempotency-Key is safely sent again with the same key)",
+        headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE)},
+    )
+
+
 def internal_error_response(request: Request) -> JSONResponse:
     return problem_response(
         request,
@@ -224,6 +253,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(PoolTimeout, _database_error)
     _document_validation_problems(app)
 
 
@@ -231,7 +262,8 @@ def _document_validation_problems(app: FastAPI) -> None:
     """FastAPI documents the 422 of every route with parameters as its own
     `HTTPValidationError` in `application/json`; what is sent is a problem
     (`_validation_error`), so the document says that instead (`Problem` is among its
-    schemas: every router documents its errors with `problem_responses`)."""
+    schemas: every router documents its errors with `problem_responses`). Every route
+    also documents the 503 of a database that is down, unless it says its own."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -246,6 +278,14 @@ def _document_validation_problems(app: FastAPI) -> None:
                         "description": TITLES["validation"],
                         "content": {MEDIA_TYPE: {"schema": {"$ref": PROBLEM_REF}}},
                     }
+                if responses:  # any route may find the database down (`_database_error`)
+                    responses.setdefault(
+                        "503",
+                        {
+                            "description": TITLES["database-unavailable"],
+                            "content": {MEDIA_TYPE: {"schema": {"$ref": PROBLEM_REF}}},
+                        },
+                    )
         schemas = document.setdefault("components", {}).setdefault("schemas", {})
         for unused in ("HTTPValidationError", "ValidationError"):
             schemas.pop(unused, None)

@@ -1,0 +1,185 @@
+"""A database that is down, busy or cannot be opened answers 503 with Retry-After and a
+one-line log, on any route; an error of ours in SQL stays a 500 with its traceback."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from tests.api.support import problem
+from tests.people import PASSWORD, make_user
+
+from casework.server import Settings, create_app
+from casework.store import availability
+from casework.store.db import make_engine
+
+LOGIN = "/api/v1/auth/login"
+
+
+def unavailable(response: Any) -> dict[str, Any]:
+    body = problem(response, 503, "database-unavailable")
+    assert response.headers["retry-after"] == "2"
+    assert "Idempotency-Key" in body["detail"]
+    return body
+
+
+def warnings_of(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "casework.server.error"]
+
+
+def test_a_postgresql_server_that_does_not_answer(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = "postgresql+psycopg://nobody:secret@127.0.0.1:1/none?connect_timeout=2"
+    app = create_app(replace(settings, database_url=url))
+    caplog.set_level(logging.INFO)
+    with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as client:
+        body = unavailable(client.post(LOGIN, json={"username": "ann", "password": "pw"}))
+    [line] = warnings_of(caplog)
+    assert line.levelno == logging.WARNING and line.exc_info is None
+    message = line.getMessage()
+    assert message.startswith("database unavailable: OperationalError: connection failed")
+    assert "secret" not in message and "secret" not in str(body)
+    assert line.fields["request_id"] == body["request_id"]  # type: ignore[attr-defined]
+
+
+def test_a_sqlite_writer_holding_the_lock_past_the_busy_timeout(
+    app: FastAPI, client: TestClient, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    if not settings.database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL writers wait on row locks, not on the database")
+    make_user(app.state.casework.db, "ann")
+    engine = app.state.casework.engine
+    # The application's busy timeout is 30 s: a tenth of a second here, for a short test.
+    event.listen(engine, "connect", lambda conn, _: conn.execute("PRAGMA busy_timeout=100"))
+    engine.dispose()
+    holder = sqlite3.connect(engine.url.database, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        caplog.set_level(logging.INFO)
+        unavailable(client.post(LOGIN, json={"username": "ann", "password": PASSWORD}))
+        [line] = warnings_of(caplog)
+        assert "SQLITE_BUSY" in line.getMessage() and line.exc_info is None
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert client.post(LOGIN, json={"username": "ann", "password": PASSWORD}).status_code == 200
+
+
+def test_a_sqlite_database_that_cannot_be_opened(settings: Settings, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'gone' / 'casework.db'}"  # its directory is not there
+    app = create_app(replace(settings, database_url=url))
+    try:
+        with TestClient(
+            app, base_url="https://testserver", raise_server_exceptions=False
+        ) as client:
+            unavailable(client.post(LOGIN, json={"username": "ann", "password": "pw"}))
+    finally:
+        app.state.casework.engine.dispose()
+
+
+def test_a_mistake_in_sql_is_still_a_500_with_its_traceback(
+    app: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    @app.get("/api/v1/bad-sql")
+    def bad_sql() -> None:
+        with app.state.casework.engine.connect() as conn:
+            conn.execute(text("SELECT nothing FROM no_such_table"))
+
+    caplog.set_level(logging.INFO)
+    with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as client:
+        problem(client.get("/api/v1/bad-sql"), 500, "internal")
+    [error] = warnings_of(caplog)
+    assert error.levelno == logging.ERROR and error.exc_info is not None
+
+
+# --- which errors are "not now" ------------------------------------------------------------
+
+
+def raised(action: Any) -> BaseException:
+    try:
+        action()
+    except Exception as exc:
+        return exc
+    raise AssertionError("nothing was raised")
+
+
+@pytest.fixture
+def sqlite_file(tmp_path: Path) -> Iterator[str]:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
+    engine.dispose()
+    yield url
+
+
+def test_sqlite_busy_is_not_now_and_a_bad_statement_is_never(sqlite_file: str) -> None:
+    engine = create_engine(sqlite_file, connect_args={"timeout": 0})
+    holder = sqlite3.connect(engine.url.database or "", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with engine.connect() as conn:
+            busy = raised(lambda: conn.execute(text("SELECT * FROM t")).all())
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert isinstance(busy, DBAPIError) and availability.temporarily_unavailable(busy)
+    assert availability.reason(busy) == "OperationalError SQLITE_BUSY: database is locked"
+    with engine.connect() as conn:
+        mistake = raised(lambda: conn.execute(text("SELECT * FROM nowhere")))
+        duplicate = raised(lambda: conn.execute(text("INSERT INTO t VALUES (1), (1)")))
+    engine.dispose()
+    assert not availability.temporarily_unavailable(mistake)  # SQLITE_ERROR: our bug
+    assert not availability.temporarily_unavailable(duplicate)  # a constraint: never
+    assert not availability.temporarily_unavailable(RuntimeError("database is locked"))
+
+
+def test_a_pool_with_no_connection_free_is_not_now(sqlite_file: str) -> None:
+    engine = make_engine(sqlite_file, pool_size=1, max_overflow=0, pool_timeout=0.05)
+    try:
+        with engine.connect():
+            waited = raised(engine.connect)
+        assert isinstance(waited, PoolTimeout) and availability.temporarily_unavailable(waited)
+    finally:
+        engine.dispose()
+
+
+def test_postgresql_timeouts_and_refusals_are_not_now(settings: Settings) -> None:
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's own errors")
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SET statement_timeout = '10ms'"))
+            cancelled = raised(lambda: conn.execute(text("SELECT pg_sleep(1)")))
+        with engine.connect() as conn:
+            mistake = raised(lambda: conn.execute(text("SELECT nothing FROM no_such_table")))
+    finally:
+        engine.dispose()
+    assert availability.temporarily_unavailable(cancelled)
+    assert "statement timeout" in availability.reason(cancelled)
+    assert not availability.temporarily_unavailable(mistake)
+    refused = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+    assert availability.temporarily_unavailable(raised(refused.connect))
+
+
+def test_every_route_documents_the_503(client: TestClient) -> None:
+    document = client.get("/api/v1/openapi.json").json()
+    operations = [op for item in document["paths"].values() for op in item.values()]
+    assert len(operations) > 40
+    for operation in operations:
+        documented = operation["responses"]["503"]
+        assert documented["content"]["application/problem+json"]["schema"] == {
+            "$ref": "#/components/schemas/Problem"
+        }
