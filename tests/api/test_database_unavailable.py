@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from tests.api.support import problem
+from tests.integration.outage import Outage
 from tests.people import PASSWORD, make_user
 
 from casework.server import Settings, create_app
@@ -183,3 +184,33 @@ def test_every_route_documents_the_503(client: TestClient) -> None:
         assert documented["content"]["application/problem+json"]["schema"] == {
             "$ref": "#/components/schemas/Problem"
         }
+
+
+def test_requests_succeed_again_once_postgresql_is_back(
+    settings: Settings, db: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Down: 503s, quickly; back: the same app answers again, no restart."""
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("a database server that goes away and comes back")
+    make_user(db, "ann")
+    real = make_url(settings.database_url)
+    outage = Outage(real.host or "127.0.0.1", real.port or 5432)
+    url = real.set(host="127.0.0.1", port=outage.port).render_as_string(hide_password=False)
+    app = create_app(replace(settings, database_url=url))
+    good = {"username": "ann", "password": PASSWORD}
+    try:
+        with TestClient(
+            app, base_url="https://testserver", raise_server_exceptions=False
+        ) as client:
+            assert client.post(LOGIN, json=good).status_code == 200
+            outage.cut()  # the pool's connections break, and new ones are refused
+            caplog.set_level(logging.INFO)
+            for _ in range(3):
+                unavailable(client.post(LOGIN, json=good))
+            assert all(r.exc_info is None for r in warnings_of(caplog))
+            outage.up()
+            assert client.post(LOGIN, json=good).status_code == 200
+            assert client.get("/api/v1/me").json()["username"] == "ann"
+    finally:
+        outage.cut()
+        app.state.casework.engine.dispose()

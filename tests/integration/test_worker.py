@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import make_url, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 from tests.clock import Clock
+from tests.integration.outage import Outage
 from tests.integration.plans import prepared_plans
 
 from casework.services import case_types, cases
@@ -475,3 +476,45 @@ def test_postgresql_plans_the_job_claim_once_per_connection_not_for_every_poll(
     # planned again.
     assert len(plans) == 2
     assert all(generic == 16 and custom == 0 for generic, custom in plans)
+
+
+def test_a_worker_rides_out_a_database_outage(
+    db_url: str, db: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL goes away under a running worker and comes back: the worker keeps
+    running, and fires what fell due meanwhile."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("a database server that goes away and comes back")
+    case_types.deploy(db, actor=SYSTEM, source=TIMED, now=NOW)
+    before = _open(db, "timed")
+    real = make_url(db_url)
+    outage = Outage(real.host or "127.0.0.1", real.port or 5432)
+    engine = make_engine(
+        real.set(host="127.0.0.1", port=outage.port).render_as_string(hide_password=False)
+    )
+    worker = Worker(session_factory(engine), name="w1", clock=Clock(NOW + timedelta(hours=2)))
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run_forever, args=(0.05, stop))
+    thread.start()
+    try:
+        _wait_for(lambda: _items(db, before)["follow_up"] == "active")
+        outage.cut()
+        during = _open(db, "timed")  # falls due while the worker cannot reach the database
+        _wait_for(lambda: "run failed" in caplog.text)
+        assert thread.is_alive() and _items(db, during)["follow_up"] == "available"
+        outage.up()
+        _wait_for(lambda: _items(db, during)["follow_up"] == "active")
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        outage.cut()
+        engine.dispose()
+    assert not thread.is_alive()
+    assert [j.status for j in _jobs(db, during, "timer")] == ["done"]
+
+
+def _wait_for(condition: Any, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
