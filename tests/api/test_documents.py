@@ -191,6 +191,37 @@ def test_oversized_uploads_are_413_and_leave_nothing(
     created(upload(client, case, ann, b"%PDF-1.7\n" + b"x" * (LIMIT - 9)))
 
 
+def test_a_store_that_cannot_take_files_is_503_and_keeps_nothing(
+    client: TestClient, case: str, ann: dict[str, str], blobs: Path, caplog: Any
+) -> None:
+    blobs.mkdir(exist_ok=True)
+    # Every first-level shard name taken by a file: no blob directory can be made (as
+    # with a full or read-only disk, the store fails and the upload is not the cause).
+    blockers = [blobs / f"{n:02x}" for n in range(256)]
+    for path in blockers:
+        path.write_bytes(b"")
+    caplog.set_level("INFO")
+    body = problem(upload(client, case, ann), 503, "storage-unavailable")
+    assert "try again" in body["detail"]
+    assert client.get(f"/api/v1/cases/{case}/documents", headers=ann).json()["items"] == []
+    assert sorted(files_in(blobs)) == sorted(blockers)
+    [line] = [r for r in caplog.records if r.name == "casework.server.error"]
+    assert line.getMessage() == "document store unavailable: Not a directory"
+    assert line.exc_info is None and str(blobs) not in caplog.text
+
+    for path in blockers:
+        path.unlink()
+    doc = created(upload(client, case, ann))
+    shard = next(p for p in blobs.iterdir() if p.is_dir())
+    # Now the stored blob cannot be read (its file became a directory): 503 again.
+    (blob,) = files_in(shard)
+    blob.unlink()
+    blob.mkdir()
+    url = f"/api/v1/cases/{case}/documents/{doc['id']}/content"
+    response = client.get(url, headers=ann)
+    assert problem(response, 503, "storage-unavailable") and response.headers["retry-after"] == "30"
+
+
 def test_malformed_uploads(client: TestClient, case: str, ann: dict[str, str], blobs: Path) -> None:
     url = f"/api/v1/cases/{case}/documents"
     problem(client.post(url, json={"file": "x"}, headers=ann), 415, "unsupported-media-type")

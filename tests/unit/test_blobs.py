@@ -23,6 +23,7 @@ from casework.blobs import (
     BlobNotFound,
     BlobStore,
     BlobTooLarge,
+    BlobUnavailable,
     DocumentStorage,
     FilesystemBlobStore,
 )
@@ -257,6 +258,67 @@ def test_the_s3_listing_reads_every_page(s3: Any) -> None:
 
     s3._client.get_paginator = small_pages
     assert {b.key for b in s3.listing()} == keys
+
+
+def test_a_filesystem_that_fails_the_store_is_unavailable_not_the_uploads_fault(
+    fs: FilesystemBlobStore,
+) -> None:
+    fs.root.mkdir()
+    for n in range(256):  # no shard directory can be made
+        (fs.root / f"{n:02x}").write_bytes(b"")
+    with pytest.raises(BlobUnavailable) as caught:
+        fs.put(io.BytesIO(b"abc"))
+    assert caught.value.reason == "Not a directory" and str(fs.root) not in str(caught.value)
+    with pytest.raises(ConnectionResetError):  # the client's failure stays the client's
+        FilesystemBlobStore(fs.root / "ok").put(Failing(10))
+
+
+def test_a_blob_that_is_not_a_file_is_unavailable_not_missing(fs: FilesystemBlobStore) -> None:
+    blob = fs.put(io.BytesIO(b"abc"))
+    fs.path(blob.key).unlink()
+    fs.path(blob.key).mkdir()
+    with pytest.raises(BlobUnavailable, match="Is a directory"):
+        fs.open(blob.key)
+    with pytest.raises(BlobUnavailable, match="Is a directory"):
+        fs.delete(blob.key)
+
+
+def test_an_s3_endpoint_that_does_not_answer_is_unavailable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("boto3")
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_MAX_ATTEMPTS": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    from casework.blobs.s3 import S3BlobStore
+
+    store = S3BlobStore("docs", endpoint_url="http://127.0.0.1:9")  # nothing listens there
+    key = "0" * 32
+    for attempt in (
+        lambda: store.put(io.BytesIO(b"abc")),
+        lambda: store.open(key),
+        lambda: store.size(key),
+        lambda: store.delete(key),
+        lambda: list(store.listing()),
+    ):
+        with pytest.raises(BlobUnavailable) as caught:
+            attempt()
+        assert caught.value.reason == "EndpointConnectionError"
+    with pytest.raises(ConnectionResetError):
+        store.put(Failing(10))
+
+
+def test_s3_refusals_are_unavailable_and_missing_objects_missing(s3: Any) -> None:
+    with pytest.raises(BlobNotFound):
+        s3.open("0" * 32)
+    assert not s3.exists("0" * 32)
+    s3._client.delete_bucket(Bucket="docs")
+    with pytest.raises(BlobUnavailable, match="NoSuchBucket"):
+        s3.put(io.BytesIO(b"abc"))
 
 
 def test_s3_objects_are_sharded_under_the_prefix(s3: Any) -> None:

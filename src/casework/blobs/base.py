@@ -16,6 +16,7 @@ import io
 import re
 import secrets
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -64,6 +65,52 @@ class BlobTooLarge(BlobError):
 
 class BlobNotFound(BlobError):
     """No blob under that key (or a key that cannot be one)."""
+
+
+class BlobUnavailable(BlobError):
+    """The store could not be used just now: its disk is full, failing or read-only, a
+    directory is not what it should be, the bucket does not answer or refuses. Neither
+    the caller's fault nor the blob's: the server answers 503. `reason` is short and
+    safe to log (an errno's text, an SDK error's class and code), never a path or URL."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the blob store cannot be used: {reason}")
+        self.reason = reason
+
+
+@contextmanager
+def store_side(reason: Callable[[BaseException], str | None]) -> Iterator[None]:
+    """Turn the store's own failures (those `reason` names; None: not one) raised inside
+    into BlobUnavailable. Only around the store's work: a failure to read the source
+    (the client went away) must stay what it is."""
+    try:
+        yield
+    except BlobError:
+        raise
+    except Exception as exc:
+        why = reason(exc)
+        if why is None:
+            raise
+        raise BlobUnavailable(why) from exc
+
+
+def os_reason(exc: BaseException) -> str | None:
+    """An OSError's text (`No space left on device`), for `store_side`."""
+    if not isinstance(exc, OSError):
+        return None
+    return exc.strerror or type(exc).__name__
+
+
+def writing_to_store(
+    write: Callable[[bytes], object], reason: Callable[[BaseException], str | None]
+) -> Callable[[bytes], object]:
+    """`write`, its failures the store's (`store_side`), for `copy_stream`."""
+
+    def store_write(chunk: bytes) -> object:
+        with store_side(reason):
+            return write(chunk)
+
+    return store_write
 
 
 class BlobReader:

@@ -26,6 +26,7 @@ from pathlib import Path
 from casework.blobs.base import (
     BlobNotFound,
     BlobReader,
+    BlobUnavailable,
     ListedBlob,
     Readable,
     StoredBlob,
@@ -33,7 +34,10 @@ from casework.blobs.base import (
     copy_stream,
     key_of_sharded,
     new_key,
+    os_reason,
     sharded,
+    store_side,
+    writing_to_store,
 )
 from casework.fsync import fsync_directory
 
@@ -72,17 +76,22 @@ class FilesystemBlobStore:
     def put(self, source: Readable, *, max_bytes: int | None = None) -> StoredBlob:
         key = new_key()
         final = self.path(key)
-        created = _make_dirs(final.parent)
-        fd, temp = tempfile.mkstemp(dir=final.parent, prefix=TEMP_PREFIX)
+        with store_side(os_reason):
+            created = _make_dirs(final.parent)
+            fd, temp = tempfile.mkstemp(dir=final.parent, prefix=TEMP_PREFIX)
         try:
             with os.fdopen(fd, "wb") as out:
-                size, digest = copy_stream(source, out.write, max_bytes)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp, final)
-            # The rename and any new directories are durable only once their parents are.
-            for directory in [final.parent, *created]:
-                fsync_directory(directory)
+                write = writing_to_store(out.write, os_reason)
+                size, digest = copy_stream(source, write, max_bytes)
+                with store_side(os_reason):
+                    out.flush()
+                    os.fsync(out.fileno())
+            with store_side(os_reason):
+                os.replace(temp, final)
+                # The rename and any new directories are durable only once their parents
+                # are.
+                for directory in [final.parent, *created]:
+                    fsync_directory(directory)
         except BaseException:
             # Interrupted (the client went away, too large, disk full): no partial blob.
             for leftover in (temp, final):
@@ -97,6 +106,8 @@ class FilesystemBlobStore:
             raw = open(self.path(key), "rb")  # noqa: SIM115 (the reader closes it)
         except FileNotFoundError:
             raise BlobNotFound(f"no blob {key}") from None
+        except OSError as exc:
+            raise BlobUnavailable(exc.strerror or type(exc).__name__) from exc
         try:
             raw.seek(start)
         except BaseException:
@@ -105,7 +116,7 @@ class FilesystemBlobStore:
         return BlobReader(raw, None if end is None else end - start)
 
     def delete(self, key: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
+        with store_side(os_reason), contextlib.suppress(FileNotFoundError):
             os.unlink(self.path(key))
 
     def exists(self, key: str) -> bool:
@@ -119,6 +130,8 @@ class FilesystemBlobStore:
             return self.path(key).stat().st_size
         except FileNotFoundError:
             raise BlobNotFound(f"no blob {key}") from None
+        except OSError as exc:
+            raise BlobUnavailable(exc.strerror or type(exc).__name__) from exc
 
     def listing(self) -> Iterator[ListedBlob]:
         if not self.root.is_dir():

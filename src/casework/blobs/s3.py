@@ -27,6 +27,7 @@ from casework.blobs.base import (
     BlobError,
     BlobNotFound,
     BlobReader,
+    BlobUnavailable,
     ListedBlob,
     Readable,
     StoredBlob,
@@ -34,7 +35,10 @@ from casework.blobs.base import (
     copy_stream,
     key_of_sharded,
     new_key,
+    os_reason,
     sharded,
+    store_side,
+    writing_to_store,
 )
 
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
@@ -55,6 +59,14 @@ def _client_error() -> Any:
 
 def _code(exc: Any) -> str:
     return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+
+
+def _reason(exc: BaseException) -> str | None:
+    """The SDK's failures (no answer, refused, throttled) and the local spool's, for
+    `store_side`: the error's class and S3's code, never its message (it quotes URLs)."""
+    if type(exc).__module__.startswith(("botocore", "boto3", "s3transfer")):
+        return f"{type(exc).__name__} {_code(exc)}".strip()
+    return os_reason(exc)
 
 
 class S3BlobStore:
@@ -94,17 +106,18 @@ class S3BlobStore:
         key = new_key()
         name = self.object_name(key)
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
-            size, digest = copy_stream(source, spool.write, max_bytes)
+            size, digest = copy_stream(source, writing_to_store(spool.write, _reason), max_bytes)
             spool.seek(0)
-            self._client.upload_fileobj(
-                spool,
-                self.bucket,
-                name,
-                ExtraArgs={
-                    "ContentType": "application/octet-stream",
-                    "Metadata": {"sha256": digest},
-                },
-            )
+            with store_side(_reason):
+                self._client.upload_fileobj(
+                    spool,
+                    self.bucket,
+                    name,
+                    ExtraArgs={
+                        "ContentType": "application/octet-stream",
+                        "Metadata": {"sha256": digest},
+                    },
+                )
         return StoredBlob(key, size, digest)
 
     def open(self, key: str, start: int = 0, end: int | None = None) -> BlobReader:
@@ -118,13 +131,11 @@ class S3BlobStore:
             last = "" if end is None else str(end - 1)
             args["Range"] = f"bytes={start}-{last}"
         try:
-            response = self._client.get_object(**args)
-        except self._ClientError as exc:
-            if _code(exc) in _MISSING:
-                raise BlobNotFound(f"no blob {key}") from None
-            if _code(exc) == "InvalidRange":  # start at or past the end
-                return BlobReader(io.BytesIO(b""), 0)
-            raise
+            response = self._asked(self._client.get_object, **args)
+        except _Missing:
+            raise BlobNotFound(f"no blob {key}") from None
+        except _OutOfRange:  # start at or past the end
+            return BlobReader(io.BytesIO(b""), 0)
         return BlobReader(response["Body"], None)
 
     def check(self) -> None:
@@ -134,38 +145,56 @@ class S3BlobStore:
         self._probe.head_bucket(Bucket=self.bucket)
 
     def delete(self, key: str) -> None:
-        self._client.delete_object(Bucket=self.bucket, Key=self.object_name(key))
+        self._asked(self._client.delete_object, Bucket=self.bucket, Key=self.object_name(key))
 
     def exists(self, key: str) -> bool:
         try:
-            name = self.object_name(key)
+            self.size(key)
         except BlobNotFound:
             return False
-        try:
-            self._client.head_object(Bucket=self.bucket, Key=name)
-        except self._ClientError as exc:
-            if _code(exc) in _MISSING:
-                return False
-            raise
         return True
 
     def size(self, key: str) -> int:
+        name = self.object_name(key)
         try:
-            name = self.object_name(key)
-            head = self._client.head_object(Bucket=self.bucket, Key=name)
-        except self._ClientError as exc:
-            if _code(exc) in _MISSING:
-                raise BlobNotFound(f"no blob {key}") from None
-            raise
+            head = self._asked(self._client.head_object, Bucket=self.bucket, Key=name)
+        except (_Missing, _OutOfRange):
+            raise BlobNotFound(f"no blob {key}") from None
         return int(head["ContentLength"])
 
     def listing(self) -> Iterator[ListedBlob]:
         pages = self._client.get_paginator("list_objects_v2")
-        for page in pages.paginate(Bucket=self.bucket, Prefix=self.prefix):
-            for item in page.get("Contents", ()):
-                key = key_of_sharded(item["Key"][len(self.prefix) :])
-                if key is not None:
-                    modified = item["LastModified"]
-                    if modified.tzinfo is None:
-                        modified = modified.replace(tzinfo=UTC)
-                    yield ListedBlob(key, int(item["Size"]), modified.astimezone(UTC))
+        with store_side(_reason):
+            for page in pages.paginate(Bucket=self.bucket, Prefix=self.prefix):
+                for item in page.get("Contents", ()):
+                    key = key_of_sharded(item["Key"][len(self.prefix) :])
+                    if key is not None:
+                        modified = item["LastModified"]
+                        if modified.tzinfo is None:
+                            modified = modified.replace(tzinfo=UTC)
+                        yield ListedBlob(key, int(item["Size"]), modified.astimezone(UTC))
+
+    def _asked(self, call: Any, **args: Any) -> Any:
+        """One request to S3: a missing object is _Missing, a range past the end
+        _OutOfRange, any other failure the store's (BlobUnavailable)."""
+        try:
+            return call(**args)
+        except self._ClientError as exc:
+            if _code(exc) in _MISSING:
+                raise _Missing from None
+            if _code(exc) == "InvalidRange":
+                raise _OutOfRange from None
+            raise BlobUnavailable(_reason(exc) or "ClientError") from exc
+        except Exception as exc:
+            why = _reason(exc)
+            if why is None:
+                raise
+            raise BlobUnavailable(why) from exc
+
+
+class _Missing(Exception):
+    pass
+
+
+class _OutOfRange(Exception):
+    pass

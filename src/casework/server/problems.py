@@ -8,7 +8,8 @@ the logs. Validation problems add `errors`: one entry per field, with its `field
 
 Service errors map by their `code` (services/errors.py); subclasses inherit the mapping
 of the nearest class that has one. A database that is down, busy or full answers 503
-with Retry-After (`store/availability.py`), logged in one line. Other unexpected
+with Retry-After (`store/availability.py`), logged in one line; so does a blob store
+that cannot store or read documents (`BlobUnavailable`). Other unexpected
 exceptions become a 500 that says nothing about the cause (the middleware logs it with
 the request id).
 """
@@ -27,6 +28,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from casework.blobs import BlobUnavailable
 from casework.server.logs import request_id_var
 from casework.services.errors import RateLimited, ServiceError, Unauthenticated
 from casework.store import availability
@@ -87,6 +89,7 @@ TITLES = {
     "bad-gateway": "Another service did not answer properly",
     "unavailable": "Not ready",
     "database-unavailable": "The database is unavailable",
+    "storage-unavailable": "The document store is unavailable",
 }
 # Fields that services name but that are headers, not parts of the body.
 _HEADER_FIELDS = frozenset({"Idempotency-Key", "If-Match"})
@@ -94,6 +97,8 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 WWW_AUTHENTICATE = 'Bearer realm="casework"'
 # Seconds a client is asked to wait after a 503 for a database that is down or busy.
 RETRY_AFTER_UNAVAILABLE = 2
+# After a 503 for the blob store: a full or failing disk takes someone to fix.
+RETRY_AFTER_STORAGE = 30
 
 error_log = logging.getLogger("casework.server.error")
 
@@ -240,6 +245,23 @@ def _database_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _storage_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, BlobUnavailable)
+    error_log.warning(
+        "document store unavailable: %s",
+        exc.reason,
+        extra={"fields": {"request_id": request_id_var.get(), "method": request.method}},
+    )
+    return problem_response(
+        request,
+        503,
+        "storage-unavailable",
+        "documents cannot be stored or read just now; try again later (an upload that gets "
+        "this answer was not kept)",
+        headers={"Retry-After": str(RETRY_AFTER_STORAGE)},
+    )
+
+
 def internal_error_response(request: Request) -> JSONResponse:
     return problem_response(
         request,
@@ -255,6 +277,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(PoolTimeout, _database_error)
+    app.add_exception_handler(BlobUnavailable, _storage_error)
     _document_validation_problems(app)
 
 

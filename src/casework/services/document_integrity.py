@@ -27,7 +27,7 @@ from itertools import islice
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
-from casework.blobs.base import BlobNotFound, BlobStore, ListedBlob
+from casework.blobs.base import BlobNotFound, BlobStore, BlobUnavailable, ListedBlob
 from casework.store.document_tables import Document, DocumentVersion
 
 log = logging.getLogger("casework.documents")
@@ -75,7 +75,11 @@ def verify_blobs(
     on_version: Callable[[int], None] | None = None,
 ) -> VerifyResult:
     """Check each document version's blob: there, of the size stored and (`contents`:
-    reading every byte) with the SHA-256 stored. `on_version(bytes)` after each."""
+    reading every byte) with the SHA-256 stored. `on_version(bytes)` after each.
+
+    A store that cannot be used at all (`check`) raises at once, rather than naming
+    every version as unreadable."""
+    store.check()
     checked = read = 0
     problems: list[BlobProblem] = []
     for stored in _versions(db):
@@ -134,8 +138,10 @@ def _check(store: BlobStore, stored: StoredVersion, contents: bool) -> tuple[str
                 size += len(chunk)
     except BlobNotFound:
         return "is missing", 0
-    except OSError as exc:  # this blob's file: the store's own failures are the caller's
-        return f"cannot be read: {exc.strerror or exc}", 0
+    except BlobUnavailable as exc:
+        return f"cannot be read: {exc.reason}", 0
+    except OSError as exc:  # mid-file: a disk that fails under it
+        return f"cannot be read: {exc.strerror or type(exc).__name__}", 0
     problem = _size_problem(size, stored)
     if problem is None and digest.hexdigest() != stored.sha256:
         problem = f"has other bytes than were stored (SHA-256 {digest.hexdigest()})"
