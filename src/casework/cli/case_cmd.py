@@ -13,6 +13,7 @@ from rich.panel import Panel
 from rich.table import Column, Table
 from sqlalchemy import select
 
+from casework.cli import case_work_cmd
 from casework.cli.common import (
     DatabaseUrl,
     Json,
@@ -41,16 +42,8 @@ CaseId = Annotated[str, typer.Argument(help="The case id, e.g. C-1A2B3C4D5E6F.")
 Data = Annotated[str | None, typer.Option("--data", help="Case file values as a JSON object.")]
 
 
-def _print_ref(ref: CaseRef, json_out: bool, verb: str) -> None:
-    if json_out:
-        print_json({"case_id": ref.case_id, "version": ref.version, "status": ref.status})
-    else:
-        typer.echo(f"{verb} {ref.case_id} (version {ref.version}, {ref.status})")
-
-
-def _command(url: str | None, case_id: str, command: c.Command) -> CaseRef:
-    with database(url) as db:
-        return cases.run_command(db, actor=operator(), case_id=case_id, command=command, now=now())
+_print_ref = case_work_cmd.print_ref
+_command = case_work_cmd.run
 
 
 @app.command("open")
@@ -386,3 +379,6 @@ def close(
 def reopen(case_id: CaseId, database_url: DatabaseUrl = None, json_out: Json = False) -> None:
     """Open an ended case again: its plan starts anew, the case file stays."""
     _print_ref(_command(database_url, case_id, c.ReopenCase()), json_out, "reopened")
+
+
+case_work_cmd.register(app)

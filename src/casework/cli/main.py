@@ -36,7 +36,11 @@ def _register() -> None:
     app.command("serve", help="Run the HTTP server: the REST API.")(serve_cmd.serve)
     from casework.cli import documents_cmd, run_cmd
 
-    app.add_typer(documents_cmd.app, name="documents", help="Empty the documents bin.")
+    app.add_typer(
+        documents_cmd.app,
+        name="documents",
+        help="Empty the documents bin; check the blob store against the database.",
+    )
     app.command("run", help="Run the server and a worker, with demo data (make run).")(run_cmd.run)
     app.command("init", help="Migrate the database and create the first admin.")(init_cmd.init)
     app.add_typer(user_cmd.app, name="user", help="Create and list user accounts.")

@@ -1,0 +1,129 @@
+"""A case type with manual activation, a user event and case file changes run end to end
+from the terminal, on SQLite and PostgreSQL: `case start|disable|enable|raise|set|note|
+suspend|resume`, each logged as the operator, each refusal one line and exit 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from casework.cli.main import app
+from casework.store import migrate
+
+runner = CliRunner()
+
+REVIEW = """
+id: review
+name: Review
+case_file:
+  amount: {type: number}
+  reviewer: string
+plan:
+  items:
+    - task: Check documents
+      manual: true
+    - task: Second opinion
+      manual: true
+    - user_event: Escalated
+    - task: Escalation
+      after: Escalated
+"""
+
+
+def cli(url: str, *args: str) -> Result:
+    return runner.invoke(app, [*args], env={"CASEWORK_DATABASE_URL": url})
+
+
+def ok(url: str, *args: str) -> Any:
+    result = cli(url, *args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def one_line_error(result: Result, text: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
+    assert text in result.stderr, result.stderr
+
+
+def states(url: str, case_id: str) -> dict[str, str]:
+    return {p["item_id"]: p["state"] for p in ok(url, "case", "show", case_id)["plan"]}
+
+
+@pytest.fixture
+def url(db_url: str, tmp_path: Path) -> str:
+    migrate.upgrade(db_url)
+    source = tmp_path / "review.yaml"
+    source.write_text(REVIEW, encoding="utf-8")
+    assert cli(db_url, "model", "deploy", str(source)).exit_code == 0
+    return db_url
+
+
+@pytest.fixture
+def case_id(url: str) -> str:
+    opened: str = ok(url, "case", "open", "review")["case_id"]
+    return opened
+
+
+def test_manual_work_is_started_disabled_and_enabled_again(url: str, case_id: str) -> None:
+    assert states(url, case_id)["check_documents"] == "enabled"
+    one_line_error(cli(url, "case", "complete", case_id, "check_documents"), "it is enabled")
+
+    assert ok(url, "case", "start", case_id, "check_documents")["version"] == 2
+    assert states(url, case_id)["check_documents"] == "active"
+    ok(url, "case", "complete", case_id, "check_documents")
+
+    ok(url, "case", "disable", case_id, "second_opinion")
+    assert states(url, case_id)["second_opinion"] == "disabled"
+    one_line_error(cli(url, "case", "start", case_id, "second_opinion"), "it is disabled")
+    text = cli(url, "case", "enable", case_id, "second_opinion")
+    assert text.exit_code == 0 and text.stdout.startswith(f"ok {case_id} (version ")
+    assert states(url, case_id)["second_opinion"] == "enabled"
+
+    events = ok(url, "case", "show", case_id)["events"]
+    assert all(e["actor"].startswith("cli:") for e in events[1:])
+
+
+def test_a_user_event_is_raised(url: str, case_id: str) -> None:
+    assert states(url, case_id)["escalation"] == "available"
+    ok(url, "case", "raise", case_id, "escalated")
+    assert states(url, case_id)["escalation"] == "active"
+    one_line_error(cli(url, "case", "raise", case_id, "check_documents"), "no user event")
+    one_line_error(cli(url, "case", "raise", case_id, "nothing"), "no user event 'nothing'")
+
+
+def test_the_case_file_is_set_and_fields_removed(url: str, case_id: str) -> None:
+    ok(url, "case", "set", case_id, "--data", '{"amount": 1200, "reviewer": "olga"}')
+    assert ok(url, "case", "show", case_id)["data"] == {"amount": 1200, "reviewer": "olga"}
+    ok(url, "case", "set", case_id, "--data", '{"reviewer": null}')
+    assert ok(url, "case", "show", case_id)["data"] == {"amount": 1200}
+
+    before = ok(url, "case", "show", case_id)["case"]["version"]
+    one_line_error(cli(url, "case", "set", case_id, "--data", '{"amount": "lots"}'), "amount")
+    one_line_error(cli(url, "case", "set", case_id, "--data", "[1]"), "JSON object")
+    one_line_error(cli(url, "case", "set", case_id, "--data", "{"), "not valid JSON")
+    assert ok(url, "case", "show", case_id)["case"]["version"] == before  # nothing written
+
+
+def test_notes_are_added(url: str, case_id: str) -> None:
+    added = ok(url, "case", "note", case_id, "Called the client back")
+    assert added["case_id"] == case_id and added["author"].startswith("cli:")
+    text = cli(url, "case", "note", case_id, "Second call")
+    assert text.exit_code == 0 and text.stdout == f"noted {case_id} (note {added['id'] + 1})\n"
+    one_line_error(cli(url, "case", "note", case_id, "   "), "needs some text")
+    one_line_error(cli(url, "case", "note", "C-NOSUCHCASE", "x"), "C-NOSUCHCASE")
+
+
+def test_a_case_is_suspended_and_resumed(url: str, case_id: str) -> None:
+    assert ok(url, "case", "suspend", case_id)["status"] == "suspended"
+    one_line_error(cli(url, "case", "start", case_id, "check_documents"), "suspended")
+    one_line_error(cli(url, "case", "suspend", case_id), "suspend")
+    text = cli(url, "case", "resume", case_id)
+    assert text.exit_code == 0 and text.stdout.startswith(f"resumed {case_id} ")
+    assert ok(url, "case", "start", case_id, "check_documents")["status"] == "active"
+    verified = cli(url, "audit", "verify")
+    assert verified.exit_code == 0, verified.output
