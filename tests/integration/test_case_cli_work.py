@@ -71,7 +71,9 @@ def case_id(url: str) -> str:
 
 def test_manual_work_is_started_disabled_and_enabled_again(url: str, case_id: str) -> None:
     assert states(url, case_id)["check_documents"] == "enabled"
-    one_line_error(cli(url, "case", "complete", case_id, "check_documents"), "it is enabled")
+    one_line_error(
+        cli(url, "case", "complete", case_id, "check_documents"), "waiting for someone to start it"
+    )
 
     assert ok(url, "case", "start", case_id, "check_documents")["version"] == 2
     assert states(url, case_id)["check_documents"] == "active"
@@ -79,7 +81,10 @@ def test_manual_work_is_started_disabled_and_enabled_again(url: str, case_id: st
 
     ok(url, "case", "disable", case_id, "second_opinion")
     assert states(url, case_id)["second_opinion"] == "disabled"
-    one_line_error(cli(url, "case", "start", case_id, "second_opinion"), "it is disabled")
+    one_line_error(
+        cli(url, "case", "start", case_id, "second_opinion"),
+        "cannot start 'Second opinion': it is disabled",
+    )
     text = cli(url, "case", "enable", case_id, "second_opinion")
     assert text.exit_code == 0 and text.stdout.startswith(f"ok {case_id} (version ")
     assert states(url, case_id)["second_opinion"] == "enabled"

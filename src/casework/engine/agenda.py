@@ -33,6 +33,9 @@ from casework.model.definitions import Dialect, PlanItemKind, Transition
 
 S = PlanItemState
 T = Transition
+# How a refusal names what someone asked for: people start, enable and retry work; the
+# spec's names for those (manualStart, reenable, reactivate) are the log's.
+_DONE_BY_PEOPLE = {T.MANUAL_START: "start", T.REENABLE: "enable", T.REACTIVATE: "retry"}
 
 MAX_OPERATIONS = 100_000
 
@@ -286,7 +289,8 @@ class Agenda:
             if target is None:
                 if strict:
                     raise CommandRefused(
-                        f"cannot {transition.value} '{spec.item.name}': it is {before.value}"
+                        f"cannot {_DONE_BY_PEOPLE.get(transition, transition.value)} "
+                        f"'{spec.item.name}': it is {before.value}"
                     )
                 return
         self.emit(PlanItemTransitioned(inst_id, spec.id, transition, before, target))

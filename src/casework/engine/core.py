@@ -185,6 +185,11 @@ def _complete(agenda: Agenda, cmd: c.CompletePlanItem) -> None:
     spec = agenda.compiled.spec(inst.item_id)
     if not spec.kind.is_task:
         raise CommandRefused(f"'{spec.item.name}' is a {spec.kind.value}, not a task")
+    if inst.state is S.ENABLED:
+        raise CommandRefused(
+            f"cannot complete '{spec.item.name}': it is enabled, waiting for someone to "
+            "start it (manual activation)"
+        )
     if inst.state is not S.ACTIVE:
         raise CommandRefused(f"cannot complete '{spec.item.name}': it is {inst.state.value}")
     if cmd.variables:
