@@ -37,6 +37,7 @@ from casework.server import (
     routes_webhooks,
     routes_work,
 )
+from casework.server.body_limit import BodyLimit
 from casework.server.deps import API_PREFIX, ServerState
 from casework.server.logs import configure_logging
 from casework.server.metrics import Metrics
@@ -107,6 +108,9 @@ def create_app(
     app.state.casework = state
     app.state.casework_documents = documents  # what routes_documents.document_storage finds
     problems.install(app)
+    # Inside RequestMiddleware (added after it: the last added runs first), so a refused
+    # body's 413 is logged and counted like any answer.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestMiddleware, metrics=state.metrics)
     for module in (routes_auth, routes_tokens, routes_users, routes_ops):
         app.include_router(module.router)

@@ -18,6 +18,8 @@ from casework.services.login_limits import LoginLimit
 from casework.services.oidc_client import DEFAULT_SCOPES, OidcSettings
 from casework.store.db import DEFAULT_URL
 
+# The largest request body but a document upload's (`body_limit.py`).
+DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -49,6 +51,8 @@ class Settings:
     # Where documents' bytes go and their limits (CASEWORK_BLOB_URL, CASEWORK_BLOB_DIR...);
     # None: read from the environment when the app is created.
     documents: DocumentStorage | None = None
+    # The largest request body but a document upload's (CASEWORK_MAX_REQUEST_BYTES).
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -68,6 +72,7 @@ class Settings:
             api_docs=_bool(env, "CASEWORK_API_DOCS", True),
             oidc=_oidc(env),
             documents=_documents(env),
+            max_request_bytes=_int(env, "CASEWORK_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES),
         )
 
 
