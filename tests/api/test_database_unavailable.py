@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -16,15 +17,26 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from tests.api.support import problem
+from tests.api.support import bearer, problem, token_for
 from tests.integration.outage import Outage
-from tests.people import PASSWORD, make_user
+from tests.people import NOW, PASSWORD, make_user
 
 from casework.server import Settings, create_app
+from casework.services import case_types, cases
+from casework.services.actors import SYSTEM
 from casework.store import availability
 from casework.store.db import make_engine
 
 LOGIN = "/api/v1/auth/login"
+PAD = """
+id: pad
+name: Pad
+case_file:
+  text: string
+plan:
+  items:
+    - task: Write
+"""
 
 
 def unavailable(response: Any) -> dict[str, Any]:
@@ -214,3 +226,58 @@ def test_requests_succeed_again_once_postgresql_is_back(
     finally:
         outage.cut()
         app.state.casework.engine.dispose()
+
+
+def test_a_request_behind_a_lock_left_open_gives_up(
+    settings: Settings, db: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Someone holds a case's row lock and goes for coffee: a change to that case ends in
+    a 503 after the lock timeout instead of holding its connection until they are back."""
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's lock_timeout (SQLite writers wait its busy timeout)")
+    make_user(db, "ann", is_admin=True)
+    case_types.deploy(db, actor=SYSTEM, source=PAD, now=NOW)
+    case_id = cases.open_case(db, actor=SYSTEM, type_id="pad", now=NOW).case_id
+    app = create_app(replace(settings, db_lock_timeout_ms=300))
+    holder = make_engine(settings.database_url)
+    url = f"/api/v1/cases/{case_id}/data"
+    try:
+        with TestClient(
+            app, base_url="https://testserver", raise_server_exceptions=False
+        ) as client:
+            headers = bearer(token_for(db, "ann"))
+            with holder.begin() as conn:
+                conn.execute(
+                    text("SELECT id FROM cases WHERE id = :id FOR UPDATE"), {"id": case_id}
+                )
+                caplog.set_level(logging.INFO)
+                started = time.monotonic()
+                unavailable(client.patch(url, json={"text": "a"}, headers=headers))
+                assert time.monotonic() - started < 10
+            [line] = warnings_of(caplog)
+            assert "lock timeout" in line.getMessage()
+            assert client.patch(url, json={"text": "b"}, headers=headers).status_code == 200
+    finally:
+        holder.dispose()
+        app.state.casework.engine.dispose()
+
+
+def test_the_server_connections_carry_the_wait_limits(settings: Settings) -> None:
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL settings")
+    app = create_app(replace(settings, db_lock_timeout_ms=1500, db_statement_timeout_ms=0))
+    try:
+        with app.state.casework.engine.connect() as conn:
+            shown = (
+                conn.execute(text("SHOW lock_timeout")).scalar(),
+                conn.execute(text("SHOW statement_timeout")).scalar(),
+            )
+            conn.rollback()  # the limits are the session's: a rollback keeps them
+            assert conn.execute(text("SHOW lock_timeout")).scalar() == "1500ms"
+    finally:
+        app.state.casework.engine.dispose()
+    assert shown == ("1500ms", "0")
+    defaults = Settings.from_env({})
+    assert (defaults.db_lock_timeout_ms, defaults.db_statement_timeout_ms) == (10_000, 60_000)
+    off = Settings.from_env({"CASEWORK_DB_LOCK_TIMEOUT_MS": "0"})
+    assert off.db_lock_timeout_ms == 0

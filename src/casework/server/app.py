@@ -43,7 +43,7 @@ from casework.server.logs import configure_logging
 from casework.server.metrics import Metrics
 from casework.server.middleware import RequestMiddleware
 from casework.server.settings import Settings
-from casework.store.db import make_engine, pool_options, session_factory
+from casework.store.db import make_engine, pool_options, session_factory, wait_limits
 
 VERSION = metadata.version("casework")
 
@@ -71,6 +71,11 @@ def create_app(
         settings.database_url,
         hide_parameters=True,
         **pool_options(settings.database_url, settings.db_pool_size),
+    )
+    wait_limits(
+        engine,
+        lock_timeout_ms=settings.db_lock_timeout_ms,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
     )
     state = ServerState(
         settings=settings,

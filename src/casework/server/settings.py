@@ -53,6 +53,10 @@ class Settings:
     documents: DocumentStorage | None = None
     # The largest request body but a document upload's (CASEWORK_MAX_REQUEST_BYTES).
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    # PostgreSQL: how long a request's statement may wait for a lock, and run at all, in
+    # ms (CASEWORK_DB_LOCK_TIMEOUT_MS, CASEWORK_DB_STATEMENT_TIMEOUT_MS; 0: no limit).
+    db_lock_timeout_ms: int = 10_000
+    db_statement_timeout_ms: int = 60_000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -73,6 +77,10 @@ class Settings:
             oidc=_oidc(env),
             documents=_documents(env),
             max_request_bytes=_int(env, "CASEWORK_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES),
+            db_lock_timeout_ms=_int(env, "CASEWORK_DB_LOCK_TIMEOUT_MS", 10_000, minimum=0),
+            db_statement_timeout_ms=_int(
+                env, "CASEWORK_DB_STATEMENT_TIMEOUT_MS", 60_000, minimum=0
+            ),
         )
 
 
@@ -123,7 +131,7 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, not {raw!r}")
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 1) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -131,6 +139,6 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         value = int(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
-    if value < 1:
-        raise SettingsError(f"{name} must be at least 1, not {value}")
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, not {value}")
     return value

@@ -165,6 +165,24 @@ def _ping_when_idle(engine: Engine) -> None:
             raise DisconnectionError(str(exc)) from exc
 
 
+def wait_limits(engine: Engine, *, lock_timeout_ms: int, statement_timeout_ms: int) -> None:
+    """On PostgreSQL, how long any statement of this engine's connections may wait for a
+    lock, and may run at all (0: no limit). For the server: a request stuck behind a
+    transaction someone left open, or a statement gone wrong, then ends in an error (the
+    API's 503) instead of holding its connection, and in the end the whole pool, for as
+    long as the other side takes. SQLite's writers wait at most its busy timeout."""
+    if engine.dialect.name != "postgresql":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _limits(dbapi_conn: Any, _record: Any) -> None:
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
+        cursor.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
+        cursor.close()
+        dbapi_conn.commit()  # a SET in a transaction rolled back would be undone
+
+
 # The execution option of connections that only read (SQLite: BEGIN without IMMEDIATE).
 READING = "casework_reading"
 # The engine each reading engine (see Sessions) reads for.
