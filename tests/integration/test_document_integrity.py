@@ -19,7 +19,7 @@ import typer
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from casework.blobs import FilesystemBlobStore, ListedBlob
+from casework.blobs import BlobUnavailable, FilesystemBlobStore, ListedBlob
 from casework.cli import documents_cmd
 from casework.services import case_types, cases, document_integrity, documents
 from casework.services.actors import SYSTEM
@@ -305,3 +305,27 @@ def test_listed_blobs_carry_aware_times(world: Store) -> None:
     world.stray()
     (blob,) = world.blobs.listing()
     assert isinstance(blob, ListedBlob) and blob.modified.tzinfo is not None
+
+
+def test_a_sweep_stopped_by_the_store_says_how_far_it_got(
+    world: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.upload()
+    strays = {world.stray(b"%d" % i) for i in range(3)}
+    real = FilesystemBlobStore.delete
+    calls: list[str] = []
+
+    def failing_second(self: FilesystemBlobStore, key: str) -> None:
+        calls.append(key)
+        if len(calls) == 2:  # the disk turns read-only under the sweep
+            raise BlobUnavailable("Read-only file system")
+        real(self, key)
+
+    monkeypatch.setattr(FilesystemBlobStore, "delete", failing_second)
+    result = world.cli("sweep", "--delete")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: {world.blobs!r}: the blob store cannot be used: Read-only file system "
+        "(deleted 1 of 3 unused blobs before it)\n"
+    )
+    assert len(strays & world.keys()) == 2

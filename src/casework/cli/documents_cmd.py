@@ -21,7 +21,13 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from casework.blobs import BlobError, BlobStore, DocumentStorage, FilesystemBlobStore
+from casework.blobs import (
+    BlobError,
+    BlobStore,
+    DocumentStorage,
+    FilesystemBlobStore,
+    ListedBlob,
+)
 from casework.cli.common import (
     DatabaseUrl,
     Json,
@@ -165,7 +171,12 @@ def sweep(
                 "deleted"
             )
     if delete:
-        _blob_errors_fail(store, lambda: document_integrity.delete_blobs(store, unused))
+        deleted: list[ListedBlob] = []
+        _blob_errors_fail(
+            store,
+            lambda: document_integrity.delete_blobs(store, unused, deleted.append),
+            after=lambda: f" (deleted {len(deleted)} of {len(unused)} unused blobs before it)",
+        )
     size = sum(blob.size for blob in unused)
     if json_out:
         print_json(
@@ -193,16 +204,25 @@ def _storage() -> DocumentStorage:
         fail(str(exc))
 
 
-def _blob_errors_fail(store: BlobStore, work: Callable[[], T]) -> T:
+def _blob_errors_fail(
+    store: BlobStore, work: Callable[[], T], after: Callable[[], str] | None = None
+) -> T:
     """`work()`, with the blob store's own failures (a bucket that does not answer,
-    a directory it may not read) as one line, exit 2."""
+    a directory it may not read) as one line, exit 2; `after()` ends that line."""
     try:
         return work()
-    except BlobError as exc:
-        fail(f"{store!r}: {exc}")
-    except OSError as exc:
-        fail(f"{exc.filename or repr(store)}: {exc.strerror or exc}")
     except Exception as exc:
-        if type(exc).__module__.startswith(("botocore", "boto3")):
-            fail(f"{store!r}: {one_line(exc)}")
-        raise
+        message = _store_failure(store, exc)
+        if message is None:
+            raise
+        fail(message + (after() if after is not None else ""))
+
+
+def _store_failure(store: BlobStore, exc: Exception) -> str | None:
+    if isinstance(exc, BlobError):
+        return f"{store!r}: {exc}"
+    if isinstance(exc, OSError):
+        return f"{exc.filename or repr(store)}: {exc.strerror or exc}"
+    if type(exc).__module__.startswith(("botocore", "boto3")):
+        return f"{store!r}: {one_line(exc)}"
+    return None

@@ -184,12 +184,19 @@ def unused_blobs(
         yield from (blob for blob in batch if blob.key not in named)
 
 
-def delete_blobs(store: BlobStore, blobs: Iterable[ListedBlob]) -> None:
+def delete_blobs(
+    store: BlobStore,
+    blobs: Iterable[ListedBlob],
+    on_deleted: Callable[[ListedBlob], None] | None = None,
+) -> None:
     """Delete blobs `unused_blobs` found: no row can name them later, as a blob is only
-    ever named by the upload that stored it, moments after (and they are older)."""
+    ever named by the upload that stored it, moments after (and they are older).
+    `on_deleted` after each, so a caller stopped by a failure knows how far it got."""
     for blob in blobs:
         store.delete(blob.key)
         log.info("deleted unused blob %s (%d bytes)", blob.key, blob.size)
+        if on_deleted is not None:
+            on_deleted(blob)
 
 
 def names_blobs_of(db: sessionmaker[Session], store: BlobStore, *, sample: int = 20) -> bool:
