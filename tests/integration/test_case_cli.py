@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import update
-from typer.testing import CliRunner, Result
+from tests.integration.cli_support import cli, ok, one_line_error
+from typer.testing import CliRunner
 
 from casework.cli.main import app
 from casework.store import migrate
@@ -17,22 +17,7 @@ from casework.store.tables import CaseEvent
 from casework.templates import template_text
 
 runner = CliRunner()
-
-
-def _cli(url: str, *args: str) -> Result:
-    return runner.invoke(app, [*args], env={"CASEWORK_DATABASE_URL": url})
-
-
-def _ok(url: str, *args: str) -> Any:
-    result = _cli(url, *args, "--json")
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
-
-
-def _one_line_error(result: Result, text: str) -> None:
-    assert result.exit_code == 2, result.output
-    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
-    assert text in result.stderr and "Traceback" not in result.output
+_cli, _ok, _one_line_error = cli, ok, one_line_error
 
 
 @pytest.fixture

@@ -4,17 +4,12 @@ suspend|resume`, each logged as the operator, each refusal one line and exit 2."
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
+from tests.integration.cli_support import cli, ok, one_line_error
 
-from casework.cli.main import app
 from casework.store import migrate
-
-runner = CliRunner()
 
 REVIEW = """
 id: review
@@ -32,22 +27,6 @@ plan:
     - task: Escalation
       after: Escalated
 """
-
-
-def cli(url: str, *args: str) -> Result:
-    return runner.invoke(app, [*args], env={"CASEWORK_DATABASE_URL": url})
-
-
-def ok(url: str, *args: str) -> Any:
-    result = cli(url, *args, "--json")
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
-
-
-def one_line_error(result: Result, text: str) -> None:
-    assert result.exit_code == 2, result.output
-    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
-    assert text in result.stderr, result.stderr
 
 
 def states(url: str, case_id: str) -> dict[str, str]:

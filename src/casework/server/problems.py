@@ -230,36 +230,38 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
 def _database_error(request: Request, exc: Exception) -> JSONResponse:
     if not availability.temporarily_unavailable(exc):
         raise exc  # the middleware's 500, with its traceback in the log
-    error_log.warning(
-        "database unavailable: %s",
-        availability.reason(exc),
-        extra={"fields": {"request_id": request_id_var.get(), "method": request.method}},
-    )
-    return problem_response(
+    return _unavailable(
         request,
-        503,
         "database-unavailable",
         "the database is unavailable or busy; try again shortly (a request sent with an "
         "Idempotency-Key is safely sent again with the same key)",
-        headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE)},
+        f"database unavailable: {availability.reason(exc)}",
+        RETRY_AFTER_UNAVAILABLE,
     )
 
 
 def _storage_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, BlobUnavailable)
-    error_log.warning(
-        "document store unavailable: %s",
-        exc.reason,
-        extra={"fields": {"request_id": request_id_var.get(), "method": request.method}},
-    )
-    return problem_response(
+    return _unavailable(
         request,
-        503,
         "storage-unavailable",
         "documents cannot be stored or read just now; try again later (an upload that gets "
         "this answer was not kept)",
-        headers={"Retry-After": str(RETRY_AFTER_STORAGE)},
+        f"document store unavailable: {exc.reason}",
+        RETRY_AFTER_STORAGE,
     )
+
+
+def _unavailable(
+    request: Request, slug: str, detail: str, logged: str, retry_after: int
+) -> JSONResponse:
+    """A 503 for something the server depends on; one warning line, no traceback."""
+    error_log.warning(
+        "%s",
+        logged,
+        extra={"fields": {"request_id": request_id_var.get(), "method": request.method}},
+    )
+    return problem_response(request, 503, slug, detail, headers={"Retry-After": str(retry_after)})
 
 
 def internal_error_response(request: Request) -> JSONResponse:
