@@ -267,6 +267,18 @@ def test_the_sweep_refuses_to_delete_with_another_database(world: Store, tmp_pat
     assert {b.key for b in elsewhere.listing()} == set(foreign)
 
 
+def test_a_store_that_may_only_be_read_is_verified(world: Store) -> None:
+    """A backup restored read-only, or a snapshot: verifying needs no write access."""
+    doc = world.upload()
+
+    class ReadOnlyMount(FilesystemBlobStore):
+        def check(self) -> None:
+            raise PermissionError(30, "Read-only file system", str(self.root))
+
+    result = document_integrity.verify_blobs(world.db, ReadOnlyMount(world.blobs.root))
+    assert (result.versions, result.problems, result.bytes_read) == (1, [], doc.current.size)
+
+
 def test_a_blob_that_cannot_be_read_is_named(world: Store) -> None:
     doc, fine = world.upload(), world.upload()
     path = world.blobs.path(doc.current.blob_key)
