@@ -18,7 +18,7 @@ from casework.services.login_limits import LoginLimit
 from casework.services.oidc_client import DEFAULT_SCOPES, OidcSettings
 from casework.store.db import DEFAULT_URL
 
-# The largest request body but a document upload's (`body_limit.py`).
+# The largest request body, but for routes with limits of their own (`body_limit.py`).
 DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -51,7 +51,8 @@ class Settings:
     # Where documents' bytes go and their limits (CASEWORK_BLOB_URL, CASEWORK_BLOB_DIR...);
     # None: read from the environment when the app is created.
     documents: DocumentStorage | None = None
-    # The largest request body but a document upload's (CASEWORK_MAX_REQUEST_BYTES).
+    # The largest request body, but for uploads and case type sources
+    # (CASEWORK_MAX_REQUEST_BYTES).
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     # PostgreSQL: how long a request's statement may wait for a lock, and run at all, in
     # ms (CASEWORK_DB_LOCK_TIMEOUT_MS, CASEWORK_DB_STATEMENT_TIMEOUT_MS; 0: no limit).
