@@ -15,13 +15,14 @@ from typing import Annotated, Any
 
 import typer
 from sqlalchemy import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.cli.errors import fail
 from casework.model.errors import ModelError
 from casework.services.actors import Actor
 from casework.services.errors import ServiceError
+from casework.store.availability import driver_error, first_line
 from casework.store.db import database_url, make_engine, session_factory
 
 DatabaseUrl = Annotated[
@@ -49,10 +50,7 @@ def now() -> datetime:
 
 
 def one_line(exc: BaseException) -> str:
-    if isinstance(exc, DBAPIError) and exc.orig is not None:
-        exc = exc.orig  # the driver's message, without SQLAlchemy's background link
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
+    return first_line(exc) or type(driver_error(exc)).__name__
 
 
 def shown_url(url: str | None) -> str:

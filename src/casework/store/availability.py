@@ -43,10 +43,21 @@ def temporarily_unavailable(exc: BaseException) -> bool:
 
 
 def reason(exc: BaseException) -> str:
-    """What went wrong, for the log: the driver's first line, never SQLAlchemy's text
-    (which quotes the statement and its parameters: case data)."""
-    orig = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
-    lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
+    """What went wrong, for the log: the driver's class, SQLite's error name and the
+    driver's first line (`first_line`)."""
+    orig = driver_error(exc)
     name = getattr(orig, "sqlite_errorname", None)
-    first = lines[0] if lines else ""
-    return f"{type(orig).__name__}{f' {name}' if name else ''}: {first}".rstrip(": ")
+    return f"{type(orig).__name__}{f' {name}' if name else ''}: {first_line(exc)}".rstrip(": ")
+
+
+def driver_error(exc: BaseException) -> BaseException:
+    """What the driver raised, under SQLAlchemy's wrapper."""
+    return exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of the driver's message ("" when it has none): never SQLAlchemy's
+    own text, which quotes the statement and its parameters (case data) and links to
+    its documentation."""
+    lines = [line.strip() for line in str(driver_error(exc)).splitlines() if line.strip()]
+    return lines[0] if lines else ""
