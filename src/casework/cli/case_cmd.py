@@ -14,6 +14,7 @@ from rich.table import Column, Table
 from sqlalchemy import select
 
 from casework.cli import case_work_cmd
+from casework.cli.case_work_cmd import print_ref, run
 from casework.cli.common import (
     DatabaseUrl,
     Json,
@@ -42,10 +43,6 @@ CaseId = Annotated[str, typer.Argument(help="The case id, e.g. C-1A2B3C4D5E6F.")
 Data = Annotated[str | None, typer.Option("--data", help="Case file values as a JSON object.")]
 
 
-_print_ref = case_work_cmd.print_ref
-_command = case_work_cmd.run
-
-
 @app.command("open")
 def open_(
     type_id: Annotated[str, typer.Argument(metavar="TYPE", help="A deployed case type id.")],
@@ -67,7 +64,7 @@ def open_(
             priority=priority,
             now=now(),
         )
-    _print_ref(ref, json_out, "opened")
+    print_ref(ref, json_out, "opened")
 
 
 # The columns `case show --as-of` shows as they were then (rebuild.projection_as_of).
@@ -319,7 +316,7 @@ def complete(
 ) -> None:
     """Complete active work of the case, optionally setting case file values."""
     values = json_object(data, "--data")
-    _print_ref(_command(database_url, case_id, c.CompletePlanItem(target, values)), json_out, "ok")
+    print_ref(run(database_url, case_id, c.CompletePlanItem(target, values)), json_out, "ok")
 
 
 @app.command("plan")
@@ -330,7 +327,7 @@ def plan(
     json_out: Json = False,
 ) -> None:
     """Add a discretionary item to the case's plan."""
-    _print_ref(_command(database_url, case_id, c.PlanDiscretionaryItem(item)), json_out, "ok")
+    print_ref(run(database_url, case_id, c.PlanDiscretionaryItem(item)), json_out, "ok")
 
 
 @app.command("close")
@@ -372,13 +369,13 @@ def close(
             now=now(),
             expected_version=ref.version,
         )
-    _print_ref(ref, json_out, "closed")
+    print_ref(ref, json_out, "closed")
 
 
 @app.command("reopen")
 def reopen(case_id: CaseId, database_url: DatabaseUrl = None, json_out: Json = False) -> None:
     """Open an ended case again: its plan starts anew, the case file stays."""
-    _print_ref(_command(database_url, case_id, c.ReopenCase()), json_out, "reopened")
+    print_ref(run(database_url, case_id, c.ReopenCase()), json_out, "reopened")
 
 
 case_work_cmd.register(app)
