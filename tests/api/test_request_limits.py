@@ -55,8 +55,8 @@ def client(small: FastAPI) -> Iterator[TestClient]:
 def sent_in_pieces(
     app: FastAPI, method: str, path: str, headers: dict[str, str], pieces: list[bytes]
 ) -> tuple[int, bytes]:
-    """A request whose body arrives in several ASGI messages, without a Content-Length,
-    as a chunked upload reaches the server (the test client sends a body in one)."""
+    """A request whose body arrives in several ASGI messages, chunked, without a
+    Content-Length, as uvicorn hands one on (the test client sends a body in one)."""
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -69,7 +69,8 @@ def sent_in_pieces(
         "path": path,
         "raw_path": path.encode(),
         "query_string": b"",
-        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        + [(b"transfer-encoding", b"chunked")],
     }
     messages = [
         {"type": "http.request", "body": piece, "more_body": n < len(pieces) - 1}

@@ -38,9 +38,14 @@ class BodyLimit:
         if scope["type"] != "http" or self._streams_its_own(scope):
             await self.app(scope, receive, send)
             return
-        length = _content_length(scope)
+        length, chunked = _framing(scope)
         if length is not None and length > self.max_bytes:
             await self._refuse(scope, receive, send)
+            return
+        if not chunked and not length and scope.get("http_version", "1.1").startswith("1"):
+            # HTTP/1 without either header has no body (RFC 9112 §6.3), as most GETs:
+            # nothing to count. (HTTP/2 frames a body without them.)
+            await self.app(scope, receive, send)
             return
         received = 0
         over = started = False
@@ -90,9 +95,14 @@ class _BodyTooLarge(BaseException):
     on to act on part of a body (a valid JSON prefix followed by padding)."""
 
 
-def _content_length(scope: Scope) -> int | None:
+def _framing(scope: Scope) -> tuple[int | None, bool]:
+    """The request's Content-Length (None: absent or unreadable) and whether its body
+    comes chunked (Transfer-Encoding)."""
+    length, chunked = None, False
     for name, value in scope.get("headers", []):
         if name == b"content-length":
             text = value.decode("latin-1").strip()
-            return int(text) if text.isdigit() else None
-    return None
+            length = int(text) if text.isdigit() else None
+        elif name == b"transfer-encoding":
+            chunked = True
+    return length, chunked
