@@ -13,6 +13,17 @@ from casework.services.actors import SYSTEM
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "instance", "request_id"}
 
+# The smallest case type with a case file: one task and one text field.
+PAD = """
+id: pad
+name: Pad
+case_file:
+  text: string
+plan:
+  items:
+    - task: Write
+"""
+
 
 def token_for(db: sessionmaker[Session], username: str) -> str:
     return credentials.create_token(

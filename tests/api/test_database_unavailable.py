@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from tests.api.support import bearer, problem, token_for
+from tests.api.support import PAD, bearer, problem, token_for
 from tests.integration.outage import Outage
 from tests.people import NOW, PASSWORD, make_user
 
@@ -28,15 +28,6 @@ from casework.store import availability
 from casework.store.db import make_engine
 
 LOGIN = "/api/v1/auth/login"
-PAD = """
-id: pad
-name: Pad
-case_file:
-  text: string
-plan:
-  items:
-    - task: Write
-"""
 
 
 def unavailable(response: Any) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -15,41 +14,23 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.types import Message
-from tests.api.support import bearer, problem, token_for
+from tests.api.support import PAD, bearer, problem, token_for
 from tests.people import NOW, PASSWORD, make_user
 
-from casework.server import Settings, create_app
+from casework.server import Settings
 from casework.server.logs import JsonFormatter
 from casework.server.settings import DEFAULT_MAX_REQUEST_BYTES, SettingsError
 from casework.services import case_types, cases
 from casework.services.actors import SYSTEM
-from casework.store import migrate
 
 CAP = 2000
 LOGIN = "/api/v1/auth/login"
-PAD = """
-id: pad
-name: Pad
-case_file:
-  text: string
-plan:
-  items:
-    - task: Write
-"""
 
 
 @pytest.fixture
-def small(settings: Settings) -> Iterator[FastAPI]:
-    migrate.upgrade(settings.database_url)
-    app = create_app(replace(settings, max_request_bytes=CAP))
-    yield app
-    app.state.casework.engine.dispose()
-
-
-@pytest.fixture
-def client(small: FastAPI) -> Iterator[TestClient]:
-    with TestClient(small, base_url="https://testserver", raise_server_exceptions=False) as c:
-        yield c
+def settings(settings: Settings) -> Settings:
+    """The suite's settings with a small cap: conftest's `app` and `client` use it."""
+    return replace(settings, max_request_bytes=CAP)
 
 
 def sent_in_pieces(
@@ -109,20 +90,20 @@ def test_a_body_declared_over_the_cap_is_refused_unread(
     assert json.loads(JsonFormatter().format(access))["status"] == 413
 
 
-def test_a_body_in_pieces_is_counted_as_it_arrives(client: TestClient, small: FastAPI) -> None:
-    make_user(small.state.casework.db, "ann")
+def test_a_body_in_pieces_is_counted_as_it_arrives(client: TestClient, app: FastAPI) -> None:
+    make_user(app.state.casework.db, "ann")
     text = json.dumps(login_body(CAP * 3)).encode()
     pieces = [text[i : i + 500] for i in range(0, len(text), 500)]
     headers = {"content-type": "application/json"}
-    status, body = sent_in_pieces(small, "POST", LOGIN, headers, pieces)
+    status, body = sent_in_pieces(app, "POST", LOGIN, headers, pieces)
     assert status == 413 and json.loads(body)["type"].endswith("/too-large")
     text = json.dumps(login_body(CAP // 2)).encode()
     pieces = [text[i : i + 500] for i in range(0, len(text), 500)]
-    assert sent_in_pieces(small, "POST", LOGIN, headers, pieces)[0] == 200
+    assert sent_in_pieces(app, "POST", LOGIN, headers, pieces)[0] == 200
 
 
-def test_bodies_under_the_cap_go_through_on_every_route(client: TestClient, small: FastAPI) -> None:
-    db = small.state.casework.db
+def test_bodies_under_the_cap_go_through_on_every_route(client: TestClient, app: FastAPI) -> None:
+    db = app.state.casework.db
     make_user(db, "ann", is_admin=True)
     assert client.post(LOGIN, json=login_body(CAP // 2)).status_code == 200
     case_types.deploy(db, actor=SYSTEM, source=PAD, now=NOW)
@@ -134,10 +115,10 @@ def test_bodies_under_the_cap_go_through_on_every_route(client: TestClient, smal
 
 
 def test_a_valid_start_of_a_body_over_the_cap_changes_nothing(
-    client: TestClient, small: FastAPI
+    client: TestClient, app: FastAPI
 ) -> None:
     """JSON that is whole within the cap, then padding past it: refused, not applied."""
-    db = small.state.casework.db
+    db = app.state.casework.db
     make_user(db, "ann", is_admin=True)
     case_types.deploy(db, actor=SYSTEM, source=PAD, now=NOW)
     case_id = cases.open_case(db, actor=SYSTEM, type_id="pad", now=NOW).case_id
@@ -145,14 +126,14 @@ def test_a_valid_start_of_a_body_over_the_cap_changes_nothing(
 
     url = f"/api/v1/cases/{case_id}/data"
     pieces = [b'{"text": "changed"}'] + [b" " * (CAP // 2)] * 6
-    status, body = sent_in_pieces(small, "PATCH", url, headers, pieces)
+    status, body = sent_in_pieces(app, "PATCH", url, headers, pieces)
     assert status == 413, body
     with db() as session:
         assert cases.get_row(session, case_id).data == {}
 
 
-def test_case_type_sources_keep_their_own_limit(client: TestClient, small: FastAPI) -> None:
-    db = small.state.casework.db
+def test_case_type_sources_keep_their_own_limit(client: TestClient, app: FastAPI) -> None:
+    db = app.state.casework.db
     make_user(db, "ann", is_admin=True)
     token = bearer(token_for(db, "ann"))
     source = PAD + "# " + "x" * (CAP * 5) + "\n"
@@ -163,8 +144,8 @@ def test_case_type_sources_keep_their_own_limit(client: TestClient, small: FastA
     assert deployed.status_code == 201, deployed.text
 
 
-def test_document_uploads_keep_their_own_limit(client: TestClient, small: FastAPI) -> None:
-    db = small.state.casework.db
+def test_document_uploads_keep_their_own_limit(client: TestClient, app: FastAPI) -> None:
+    db = app.state.casework.db
     make_user(db, "ann", is_admin=True)
     case_types.deploy(db, actor=SYSTEM, source=PAD, now=NOW)
     case_id = cases.open_case(db, actor=SYSTEM, type_id="pad", now=NOW).case_id
