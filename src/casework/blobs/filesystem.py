@@ -102,12 +102,8 @@ class FilesystemBlobStore:
 
     def open(self, key: str, start: int = 0, end: int | None = None) -> BlobReader:
         check_range(start, end)
-        try:
+        with _reading(key):
             raw = open(self.path(key), "rb")  # noqa: SIM115 (the reader closes it)
-        except FileNotFoundError:
-            raise BlobNotFound(f"no blob {key}") from None
-        except OSError as exc:
-            raise BlobUnavailable(exc.strerror or type(exc).__name__) from exc
         try:
             raw.seek(start)
         except BaseException:
@@ -126,12 +122,8 @@ class FilesystemBlobStore:
             return False
 
     def size(self, key: str) -> int:
-        try:
+        with _reading(key):
             return self.path(key).stat().st_size
-        except FileNotFoundError:
-            raise BlobNotFound(f"no blob {key}") from None
-        except OSError as exc:
-            raise BlobUnavailable(exc.strerror or type(exc).__name__) from exc
 
     def listing(self) -> Iterator[ListedBlob]:
         if not self.root.is_dir():
@@ -160,6 +152,18 @@ class FilesystemBlobStore:
                     path.unlink()
                     removed += 1
         return removed
+
+
+@contextlib.contextmanager
+def _reading(key: str) -> Iterator[None]:
+    """A blob's file looked at: not there is BlobNotFound; any other failure of the
+    file system (a directory in its place, a failing disk) the store's."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise BlobNotFound(f"no blob {key}") from None
+    except OSError as exc:
+        raise BlobUnavailable(os_reason(exc) or type(exc).__name__) from exc
 
 
 def _make_dirs(directory: Path) -> list[Path]:
