@@ -27,7 +27,7 @@ from itertools import islice
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
-from casework.blobs.base import BlobNotFound, BlobStore, BlobUnavailable, ListedBlob
+from casework.blobs.base import BlobNotFound, BlobStore, BlobUnavailable, ListedBlob, os_reason
 from casework.store.document_tables import Document, DocumentVersion
 
 log = logging.getLogger("casework.documents")
@@ -142,7 +142,7 @@ def _check(store: BlobStore, stored: StoredVersion, contents: bool) -> tuple[str
     except BlobUnavailable as exc:
         return f"cannot be read: {exc.reason}", 0
     except OSError as exc:  # mid-file: a disk that fails under it
-        return f"cannot be read: {exc.strerror or type(exc).__name__}", 0
+        return f"cannot be read: {os_reason(exc)}", 0
     problem = _size_problem(size, stored)
     if problem is None and digest.hexdigest() != stored.sha256:
         problem = f"has other bytes than were stored (SHA-256 {digest.hexdigest()})"
