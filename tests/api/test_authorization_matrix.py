@@ -39,12 +39,14 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 from tests.api.support import bearer, token_for
 from tests.people import NOW, PASSWORD, make_user
 
 from casework.blobs import DocumentStorage, FilesystemBlobStore
+from casework.engine.commands import FaultPlanItem
 from casework.server import Settings, create_app
-from casework.services import case_types, identity
+from casework.services import case_types, cases, identity
 from casework.services.actors import SYSTEM
 from casework.store import migrate
 
@@ -146,6 +148,7 @@ POST   /cases/{case_id}/tasks/{instance_id}/complete                401  403  40
 POST   /cases/{case_id}/tasks/{instance_id}/start                   401  403  404  200  403  200
 POST   /cases/{case_id}/tasks/{instance_id}/disable                 401  403  404  200  403  200
 POST   /cases/{case_id}/tasks/{instance_id}/reenable                401  403  404  200  403  200
+POST   /cases/{case_id}/tasks/{instance_id}/retry                   401  403  404  403  200  200
 POST   /cases/{case_id}/plan                                        401  403  404  200  403  200
 POST   /cases/{case_id}/tasks                                       401  403  404  201  201  201
 POST   /cases/{case_id}/events/{item}                               401  403  404  403  200  200
@@ -237,6 +240,7 @@ class World:
     document: int = 0
     hook: int = 0
     counter: Iterator[int] = field(default_factory=itertools.count)
+    db: sessionmaker[Session] | None = None  # for what no route does (a task failing)
 
     def unique(self, prefix: str) -> str:
         return f"{prefix}{next(self.counter)}"
@@ -286,6 +290,19 @@ class World:
         elif then is not None:
             self.admin("POST", f"/cases/{case_id}/tasks/{instance_id}/{then}")
         return Call({"case_id": case_id, "instance_id": instance_id})
+
+    def fresh_failed_task(self) -> Call:
+        """A task that failed (as when its handler gives up: no route makes work fail)."""
+        call = self.fresh_task()
+        assert self.db is not None
+        cases.run_command(
+            self.db,
+            actor=SYSTEM,
+            case_id=call.params["case_id"],
+            command=FaultPlanItem(call.params["instance_id"], "gave up"),
+            now=NOW,
+        )
+        return call
 
     def fresh_document(self, case_id: str) -> int:
         doc = self.admin(
@@ -506,6 +523,7 @@ REQUESTS: dict[str, Build] = {
     "POST /cases/{case_id}/tasks/{instance_id}/reenable": lambda w, c: w.fresh_task(
         "review", then="disable"
     ),
+    "POST /cases/{case_id}/tasks/{instance_id}/retry": lambda w, c: w.fresh_failed_task(),
     "POST /cases/{case_id}/plan": lambda w, c: Call(
         {"case_id": w.fresh_case()}, json={"item": "ask_expert"}
     ),
@@ -569,7 +587,7 @@ def _world(url: str, root: Path) -> Iterator[World]:
         with TestClient(
             app, base_url="https://testserver", raise_server_exceptions=False
         ) as client:
-            w = World(client, headers)
+            w = World(client, headers, db=db)
             w.case = w.fresh_case()
             w.task = w.task_of(w.case, "assess")
             w.document = w.fresh_document(w.case)

@@ -15,6 +15,7 @@ from tests.api.support import bearer, login, problem, token_for
 from tests.clock import Clock
 from tests.people import NOW, make_user
 
+from casework.engine import commands as c
 from casework.services import case_types, cases, participants
 from casework.services.actors import SYSTEM
 from casework.store.tables import Case, CaseEvent, PlanItemRow
@@ -145,6 +146,7 @@ ROUTES = [
     ("post", "/cases/C-X/tasks/pi-2/start", None),
     ("post", "/cases/C-X/tasks/pi-2/disable", None),
     ("post", "/cases/C-X/tasks/pi-2/reenable", None),
+    ("post", "/cases/C-X/tasks/pi-2/retry", None),
     ("post", "/cases/C-X/plan", {"item": "ask_expert"}),
     ("post", "/cases/C-X/tasks", {"name": "Call"}),
     ("post", "/cases/C-X/events/withdrawn", None),
@@ -381,6 +383,37 @@ def test_other_work_is_finished_by_hand_only_by_those_who_manage_it(world: World
     assert response.status_code == 200 and response.json()["state"] == "completed"
 
 
+def test_failed_work_says_why_and_is_retried_by_those_who_manage_the_case(world: World) -> None:
+    client, transfer = world.client, world.task("bank_transfer")
+    retry = world.url(transfer, "retry")
+    problem(client.post(retry, headers=world.mia), 409, "refused")  # it has not failed
+    reason = "gave up after 5 attempt(s): attempt 5: HTTPError: 503 from the bank"
+    cases.run_command(
+        world.db,
+        actor=SYSTEM,
+        case_id=world.case_id,
+        command=c.FaultPlanItem("bank_transfer", reason),
+        now=NOW,
+    )
+    case = client.get(f"{API}/cases/{world.case_id}", headers=world.ann).json()
+    [failed] = [t for t in case["tasks"] if t["instance_id"] == transfer]
+    assert (failed["state"], failed["failure"]) == ("failed", reason)
+    [node] = [n for n in case["plan"]["children"] if n["instance_id"] == transfer]
+    assert (node["state"], node["failure"]) == ("failed", reason)
+    assert client.get(world.url(transfer), headers=world.mia).json()["failure"] == reason
+    # A handler works the case's tasks; whether failed work goes again is not theirs to say.
+    body = problem(client.post(retry, headers=world.ann), 403, "forbidden")
+    assert "owner or a case manager" in body["detail"]
+    retried = client.post(retry, headers=world.mia)
+    assert retried.status_code == 200, retried.text
+    assert (retried.json()["state"], retried.json()["failure"]) == ("active", None)
+    detail = problem(client.post(retry, headers=world.mia), 409, "refused")["detail"]
+    assert detail == "cannot retry 'Bank transfer': it is active"
+    case = client.get(f"{API}/cases/{world.case_id}", headers=world.ann).json()
+    [node] = [n for n in case["plan"]["children"] if n["instance_id"] == transfer]
+    assert (node["state"], node["failure"]) == ("active", None)
+
+
 def test_manual_start_disable_and_reenable(world: World) -> None:
     client, approve = world.client, world.task("approve")
     assert client.get(world.url(approve), headers=world.max).json()["state"] == "enabled"
@@ -460,6 +493,7 @@ def test_adding_an_adhoc_task(world: World) -> None:
         "form": [],
         "created_at": None,
         "updated_at": "2026-03-02T09:00:00Z",
+        "failure": None,
     }
     assert client.get(response.headers["location"], headers=world.bob).json() == task
     # In the handlers' queue, worked like any task.

@@ -1,15 +1,20 @@
 """A case type with manual activation, a user event and case file changes run end to end
-from the terminal, on SQLite and PostgreSQL: `case start|disable|enable|raise|set|note|
-suspend|resume`, each logged as the operator, each refusal one line and exit 2."""
+from the terminal, on SQLite and PostgreSQL: `case start|disable|enable|retry|raise|set|
+note|suspend|resume`, each logged as the operator, each refusal one line and exit 2."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from tests.integration.cli_support import cli, ok, one_line_error
 
+from casework.engine import commands as c
+from casework.services import cases
+from casework.services.actors import SYSTEM
 from casework.store import migrate
+from casework.store.db import make_engine, session_factory
 
 REVIEW = """
 id: review
@@ -27,6 +32,9 @@ plan:
     - task: Escalation
       after: Escalated
 """
+
+
+BOXES = str.maketrans(dict.fromkeys("│├└─╭╮╰╯", " "))
 
 
 def states(url: str, case_id: str) -> dict[str, str]:
@@ -111,3 +119,42 @@ def test_a_case_is_suspended_and_resumed(url: str, case_id: str) -> None:
     assert ok(url, "case", "start", case_id, "check_documents")["status"] == "active"
     verified = cli(url, "audit", "verify")
     assert verified.exit_code == 0, verified.output
+
+
+def test_failed_work_shows_why_and_is_retried(url: str, case_id: str) -> None:
+    ok(url, "case", "start", case_id, "check_documents")
+    reason = "gave up after 5 attempt(s): attempt 5: ConnectionError: archive down\nat line 2"
+    engine = make_engine(url)
+    try:
+        cases.run_command(
+            session_factory(engine),
+            actor=SYSTEM,
+            case_id=case_id,
+            command=c.FaultPlanItem("check_documents", reason),
+            now=datetime.now(UTC),
+        )
+    finally:
+        engine.dispose()
+    [item] = [p for p in ok(url, "case", "show", case_id)["plan"] if p["failure"]]
+    assert (item["item_id"], item["state"], item["failure"]) == (
+        "check_documents",
+        "failed",
+        reason,
+    )
+    shown = cli(url, "case", "show", case_id)
+    assert shown.exit_code == 0
+    # Under the failed item, its first line (wrapped to the terminal); the log says it too.
+    plan, _, log = (" ".join(shown.stdout.translate(BOXES).split())).partition("case file")
+    assert (
+        "Check documents failed ✗ gave up after 5 attempt(s): attempt 5: ConnectionError: "
+        "archive down ☐ Second opinion" in plan
+    )
+    assert "Check documents failed: gave up after 5" in log
+
+    ok(url, "case", "retry", case_id, "check_documents")
+    assert states(url, case_id)["check_documents"] == "active"
+    assert not [p for p in ok(url, "case", "show", case_id)["plan"] if p["failure"]]
+    one_line_error(
+        cli(url, "case", "retry", case_id, "check_documents"),
+        "cannot retry 'Check documents': it is active",
+    )

@@ -133,6 +133,10 @@ def _mixed_history(db: sessionmaker[Session]) -> dict[str, Any]:
     _run(db, HANDLER, a, c.SetVariables({"amount": 600}), T0 + timedelta(hours=3, minutes=40))
     _run(db, MANAGER, a, c.CompletePlanItem("approve"), T0 + timedelta(hours=4))
     _run(db, SYSTEM, a, c.FireDueTimers(), T0 + timedelta(hours=25))
+    # Pay fails, is retried, fails again: its row says the last reason, and so must a rebuild.
+    _run(db, SYSTEM, a, c.FaultPlanItem("pay", "gave up: TimeoutError"), T0 + timedelta(hours=5))
+    _run(db, SYSTEM, a, c.ReactivatePlanItem("pay"), T0 + timedelta(hours=6))
+    _run(db, SYSTEM, a, c.FaultPlanItem("pay", "gave up: card declined"), T0 + timedelta(hours=7))
     # The same actor at the same instant as its previous command: still a change of its own.
     _reassign(db, a, T0 + timedelta(hours=25), priority=3, owner=None)
     _run(db, SYSTEM, b, c.SuspendCase(), T0 + timedelta(hours=2))
@@ -179,6 +183,13 @@ def test_rebuilt_projections_equal_the_ones_commands_wrote(db: sessionmaker[Sess
     assert items[("pi-7", "check_documents")] == 5  # open when the case file set 5 at 3h
     assert items[("pi-9", "check_documents")] == 3  # created at 3h05 (5), then 2, then 3
     assert set(_item_priorities(db, history["d"]).values()) == {3, 1}  # before / after reopen
+    with db() as session:
+        failures = session.execute(
+            select(PlanItemRow.item_id, PlanItemRow.state, PlanItemRow.failure).where(
+                PlanItemRow.failure.is_not(None)
+            )
+        ).all()
+    assert [tuple(f) for f in failures] == [("pay", "failed", "gave up: card declined")]
     # Wreck the projections: rebuilding must not read anything it is meant to recompute.
     # Only what the log does not hold is kept: the priority a case was opened with, which
     # is the row's own while the case file never set one (d), and otherwise only the

@@ -23,8 +23,10 @@ from tests.clock import Clock
 from tests.integration.outage import Outage
 from tests.integration.plans import prepared_plans
 
-from casework.services import case_types, cases
-from casework.services.actors import SYSTEM
+from casework.services import case_types, cases, tasks
+from casework.services.access import CASE_MANAGER
+from casework.services.actors import SYSTEM, Actor
+from casework.services.errors import Forbidden, Refused
 from casework.services.transactions import holding, transaction
 from casework.store import migrate
 from casework.store.db import make_engine, session_factory
@@ -209,6 +211,61 @@ def test_an_unknown_handler_fails_at_once_with_a_clear_error(db: sessionmaker[Se
     assert _items(db, case_id)["score"] == "failed"
     clock.advance(timedelta(days=1))
     assert worker.run_once() == 0  # no retry storm
+
+
+def test_a_task_that_failed_says_why_and_runs_again_when_retried(
+    db: sessionmaker[Session],
+) -> None:
+    source = AUTO.format(id="auto", handler="test.down").replace(
+        "name: Automated", "name: Automated\nroles: [clerk]"
+    )
+    case_types.deploy(db, actor=SYSTEM, source=source, now=NOW)
+    case_id = _open(db, "auto", n=1)
+    clock = Clock(NOW)
+    worker = Worker(db, name="w1", clock=clock, retry=RetryPolicy(base=timedelta(seconds=1)))
+    up = False
+
+    def payment(context: HandlerContext) -> dict[str, Any]:
+        if not up:
+            raise ConnectionError("payment service unavailable")
+        return {"n": 2}
+
+    with registered("test.down", payment):
+        for _ in range(5):
+            clock.advance(timedelta(minutes=5))
+            assert worker.run_once() == 1
+        # Why, on the case: the plan item's row and its log, not only the job's row.
+        view = tasks.get_task(db, actor=SYSTEM, case_id=case_id, instance_id="pi-2", now=NOW)
+        assert view.state == "failed"
+        assert view.failure is not None and "gave up after 5 attempt(s)" in view.failure
+        assert "ConnectionError: payment service unavailable" in view.failure
+        with db() as session:
+            log = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id)).all()
+        [faulted] = [e for e in log if e.type == "PlanItemFaulted"]
+        assert faulted.payload["reason"] == view.failure
+        # Nobody who merely works the case's tasks may send it round again.
+        clerk = Actor("cleo", roles=frozenset({"clerk"}))
+        with pytest.raises(Forbidden, match="owner or a case manager"):
+            tasks.act(db, actor=clerk, case_id=case_id, instance_id="pi-2", action="retry", now=NOW)
+        up = True
+        manager = Actor("max", roles=frozenset({"clerk", CASE_MANAGER}))
+        retried = tasks.act(
+            db, actor=manager, case_id=case_id, instance_id="pi-2", action="retry", now=clock.now
+        )
+        assert (retried.state, retried.failure) == ("active", None)
+        with pytest.raises(Refused, match="cannot retry 'Score': it is active"):
+            tasks.act(
+                db, actor=manager, case_id=case_id, instance_id="pi-2", action="retry", now=NOW
+            )
+        assert worker.run_once() == 1  # a new job, with attempts of its own
+    jobs_ = sorted(_jobs(db, case_id, "automated_task"), key=lambda j: j.id)
+    assert [(j.status, j.attempts) for j in jobs_] == [("failed", 5), ("done", 0)]
+    assert _items(db, case_id) == {
+        "casePlanModel": "active",
+        "score": "completed",
+        "review": "active",
+    }
+    assert _case_data(db, case_id)["n"] == 2
 
 
 def test_several_workers_share_200_jobs_and_run_each_once(db: sessionmaker[Session]) -> None:

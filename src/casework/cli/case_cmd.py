@@ -35,7 +35,7 @@ from casework.services.case_commands import CaseRef
 from casework.services.case_types import engine_for
 from casework.services.errors import Refused
 from casework.services.rebuild import projection_as_of
-from casework.store.tables import Case, CaseEvent
+from casework.store.tables import Case, CaseEvent, PlanItemRow
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -114,10 +114,20 @@ def show(
             )[::-1]
             # The operator's command line sees every case: linked ones are named too.
             described = timeline.describe(session, SYSTEM, engine, case_id, last)
+            failures = {
+                instance_id: failure
+                for instance_id, failure in session.execute(
+                    select(PlanItemRow.instance_id, PlanItemRow.failure).where(
+                        PlanItemRow.case_id == case_id, PlanItemRow.failure.is_not(None)
+                    )
+                ).tuples()
+                if failure is not None
+            }
         columns = _case_dict(row)
         if moment is not None:
             then, engine = projection_as_of(db, case_id, moment)
             state = then.state
+            failures = {r["instance_id"]: r["failure"] for r in then.items if r["failure"]}
             # What the case was then: status, stage, priority, owner and team.
             columns.update((k, v) for k, v in then.case_values.items() if k in _AS_OF_COLUMNS)
     log: list[dict[str, Any]] = [
@@ -140,6 +150,7 @@ def show(
                 "kind": engine.compiled.specs[inst.item_id].kind.value,
                 "state": inst.state.value,
                 "parent_id": inst.parent_id,
+                "failure": failures.get(inst.id),
             }
             for inst in state.items.values()
         ]
@@ -169,7 +180,8 @@ def show(
         header += f"\n[yellow]as it was on {moment:%Y-%m-%d %H:%M:%S} UTC[/]"
     shown = state.variables if moment is not None else row.data
     data = json.dumps(shown, indent=2, ensure_ascii=False, default=str)
-    console.print(Panel(Group(header, plan_tree(engine, state)), title="case", expand=False))
+    tree = plan_tree(engine, state, failures)
+    console.print(Panel(Group(header, tree), title="case", expand=False))
     console.print(Panel(data, title="case file", expand=False))
     table = Table("seq", "at", "actor", "event", title="last events")
     for e in log:

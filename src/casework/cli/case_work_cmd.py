@@ -1,4 +1,4 @@
-"""`casework case start|disable|enable|raise|set|note|suspend|resume`: the rest of what
+"""`casework case start|disable|enable|retry|raise|set|note|suspend|resume`: the rest of what
 moves a case along, so that any case type (manual activation, user events, case file
 changes on their own) runs end to end from the terminal. Registered on `case_cmd.app`.
 
@@ -53,6 +53,14 @@ def enable(
 ) -> None:
     """Enable a disabled item again."""
     print_ref(run(database_url, case_id, c.ReenablePlanItem(target)), json_out, "ok")
+
+
+def retry(
+    case_id: CaseId, target: Target, database_url: DatabaseUrl = None, json_out: Json = False
+) -> None:
+    """Run a failed item again (an automated task whose handler gave up: the worker
+    picks it up anew). `case show` says why it failed."""
+    print_ref(run(database_url, case_id, c.ReactivatePlanItem(target)), json_out, "ok")
 
 
 def raise_event(
@@ -124,6 +132,7 @@ def register(app: typer.Typer) -> None:
     app.command("start")(start)
     app.command("disable")(disable)
     app.command("enable")(enable)
+    app.command("retry")(retry)
     app.command("raise")(raise_event)
     app.command("set")(set_data)
     app.command("note")(note)

@@ -38,13 +38,19 @@ KIND_ICON = {
 }
 
 
-def plan_tree(engine: CaseEngine, state: CaseInstance) -> Tree:
-    """The case plan as a tree: every plan item instance with its state."""
+def plan_tree(
+    engine: CaseEngine, state: CaseInstance, failures: Mapping[str, str] | None = None
+) -> Tree:
+    """The case plan as a tree: every plan item instance with its state, and under a
+    failed one why it failed (`failures`, by instance id)."""
     root = state.root
     title = f"[bold]{engine.definition.name}[/] — case [bold]{state.status}[/]"
     tree = Tree(title)
-    _add_children(engine, state, root, tree)
+    _add_children(engine, state, root, tree, failures or {})
     return tree
+
+
+FAILURE_CHARS = 200  # of a failure's first line, under its item: the rest is in --json
 
 
 def _label(engine: CaseEngine, state: CaseInstance, inst: PlanItemInstance) -> str:
@@ -64,13 +70,23 @@ def _label(engine: CaseEngine, state: CaseInstance, inst: PlanItemInstance) -> s
 
 
 def _add_children(
-    engine: CaseEngine, state: CaseInstance, parent: PlanItemInstance, node: Tree
+    engine: CaseEngine,
+    state: CaseInstance,
+    parent: PlanItemInstance,
+    node: Tree,
+    failures: Mapping[str, str],
 ) -> None:
     for child_id in parent.children:
         child = state.items[child_id]
         branch = node.add(_label(engine, state, child))
+        failure = failures.get(child_id) if child.state.value == "failed" else None
+        if failure:
+            line = failure.strip().splitlines()[0] if failure.strip() else failure
+            if len(line) > FAILURE_CHARS:
+                line = line[: FAILURE_CHARS - 1] + "…"
+            branch.add(f"[red]✗ {escape(line)}[/]")
         if child.children:
-            _add_children(engine, state, child, branch)
+            _add_children(engine, state, child, branch, failures)
 
 
 def decision_summary(payload: Mapping[str, Any], name: str | None = None) -> str:

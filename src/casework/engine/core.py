@@ -22,6 +22,7 @@ from casework.engine.events import (
     CaseStarted,
     CaseTransitioned,
     Event,
+    PlanItemFaulted,
     TimerScheduled,
 )
 from casework.engine.instance import CaseInstance, PlanItemInstance, evolve
@@ -51,7 +52,7 @@ class CaseEngine:
             c.ReenablePlanItem: _plain(T.REENABLE, S.DISABLED),
             c.CompleteStage: _complete_stage,
             c.ExitPlanItem: _exit,
-            c.FaultPlanItem: _plain(T.FAULT, S.ACTIVE),
+            c.FaultPlanItem: _fault,
             c.ReactivatePlanItem: _plain(T.REACTIVATE, S.FAILED),
             c.SuspendPlanItem: _plain(T.SUSPEND, S.ACTIVE, S.AVAILABLE),
             c.ResumePlanItem: _resume,
@@ -216,6 +217,13 @@ def _plain(transition: Transition, *prefer: PlanItemState) -> Callable[[Agenda, 
         agenda.transition(inst.id, transition, strict=True)
 
     return handle
+
+
+def _fault(agenda: Agenda, cmd: c.FaultPlanItem) -> None:
+    inst = resolve(agenda, cmd.target, S.ACTIVE)
+    agenda.transition(inst.id, T.FAULT, strict=True)
+    if cmd.reason:
+        agenda.emit(PlanItemFaulted(inst.id, inst.item_id, cmd.reason))
 
 
 def _complete_stage(agenda: Agenda, cmd: c.CompleteStage) -> None:

@@ -133,6 +133,17 @@ class AdHocTaskAdded:
     description: str | None = None
 
 
+@dataclass(slots=True)
+class PlanItemFaulted:
+    """Why an active plan item failed (e.g. its handler gave up after its retries): it
+    follows the item's `fault` transition. History only: the state keeps no reason."""
+
+    type: ClassVar[str] = "PlanItemFaulted"
+    instance_id: str
+    item_id: str
+    reason: str
+
+
 Event = (
     CaseStarted
     | CaseTransitioned
@@ -145,6 +156,7 @@ Event = (
     | DecisionEvaluated
     | TaskAssigned
     | AdHocTaskAdded
+    | PlanItemFaulted
 )
 
 EVENT_TYPES: dict[str, type[Any]] = {
@@ -161,6 +173,7 @@ EVENT_TYPES: dict[str, type[Any]] = {
         DecisionEvaluated,
         TaskAssigned,
         AdHocTaskAdded,
+        PlanItemFaulted,
     )
 }
 

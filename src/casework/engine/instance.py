@@ -23,6 +23,7 @@ from casework.engine.events import (
     OnPartRemembered,
     OnPartsForgotten,
     PlanItemCreated,
+    PlanItemFaulted,
     PlanItemTransitioned,
     TaskAssigned,
     TimerScheduled,
@@ -328,6 +329,10 @@ def _task_assigned(case: CaseInstance, event: TaskAssigned) -> None:
     case.mutable(event.instance_id).assignee = event.assignee
 
 
+def _plan_item_faulted(case: CaseInstance, event: PlanItemFaulted) -> None:
+    """History only: the `fault` transition before it changed the state."""
+
+
 def _adhoc_task_added(case: CaseInstance, event: AdHocTaskAdded) -> None:
     inst = case.mutable(event.instance_id)
     inst.adhoc = AdHocTask(event.name, event.role, event.due, event.description)
@@ -347,4 +352,5 @@ EVOLVERS: dict[type[Any], Callable[[CaseInstance, Any], None]] = {
     DecisionEvaluated: _decision_evaluated,
     TaskAssigned: _task_assigned,
     AdHocTaskAdded: _adhoc_task_added,
+    PlanItemFaulted: _plan_item_faulted,
 }

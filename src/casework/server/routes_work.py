@@ -1,6 +1,6 @@
 """Work: a person's tasks, team queues, and what people do with a case's tasks: claim,
-unclaim, assign, delegate, start, complete (form checked), disable, re-enable; plan a
-discretionary item, add an ad-hoc task, raise a user event.
+unclaim, assign, delegate, start, complete (form checked), disable, re-enable, retry a
+failed one; plan a discretionary item, add an ad-hoc task, raise a user event.
 
 The rules are the services' (`services/tasks.py`, `services/work.py`, enforced with the
 case locked by `services/task_access.py`): a case one may not see is a 404, a task one
@@ -142,6 +142,7 @@ for _action, _summary in (
     ("start", "Start an enabled task (manual start)"),
     ("disable", "Disable an enabled task"),
     ("reenable", "Re-enable a disabled task"),
+    ("retry", "Run a failed task again (owner and case managers)"),
 ):
     router.post(TASK + "/" + _action, summary=_summary, responses=_ACT)(_task_action(_action))
 

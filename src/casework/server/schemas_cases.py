@@ -179,6 +179,10 @@ class PlanNodeOut(Record):
         description="Discretionary items you may plan into this stage or task now."
     )
     children: list[PlanNodeOut]
+    failure: str | None = Field(
+        default=None,
+        description="Why it failed (e.g. its handler's last error), while it is `failed`.",
+    )
 
 
 class OpenTaskOut(Record):
@@ -191,6 +195,10 @@ class OpenTaskOut(Record):
     assignee: str | None
     due_at: datetime | None
     created_at: datetime
+    failure: str | None = Field(
+        default=None,
+        description="Why it failed (e.g. its handler's last error), while it is `failed`.",
+    )
 
 
 class DocumentInfoOut(Record):

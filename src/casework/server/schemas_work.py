@@ -102,6 +102,10 @@ class TaskOut(BaseModel):
     form: list[FormFieldOut]
     created_at: datetime
     updated_at: datetime
+    failure: str | None = Field(
+        default=None,
+        description="Why it failed (e.g. its handler's last error), while it is `failed`.",
+    )
 
     @classmethod
     def of(cls, task: TaskView) -> TaskOut:

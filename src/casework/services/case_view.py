@@ -86,6 +86,7 @@ class PlanNode:
     completable: bool | None  # active stages only: may it be completed by hand now
     plannable: tuple[PlannableItem, ...]  # what the caller may plan into it now
     children: tuple[PlanNode, ...]
+    failure: str | None = None  # why it failed, while it is failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,7 @@ class OpenTask(PlanItemSummary):
     """A task of the 360° view: the summary a task action answers with, and since when."""
 
     created_at: datetime
+    failure: str | None  # why it failed, while it is failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +247,7 @@ def _open_tasks(rows: Iterable[PlanItemRow]) -> list[OpenTask]:
             assignee=r.assignee,
             due_at=aware(r.due_at) if r.due_at is not None else None,
             created_at=aware(r.created_at),
+            failure=r.failure,
         )
         for r in rows
         if r.kind.endswith("task") and r.state in OPEN_TASK_STATES
@@ -297,6 +300,7 @@ def plan_tree(
             completable=engine.completable(state, inst.id) if active and spec.is_stage else None,
             plannable=plannable,
             children=tuple(node(state.items[c]) for c in inst.children),
+            failure=row.failure if row is not None else None,
         )
 
     return node(state.root)

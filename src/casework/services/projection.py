@@ -18,6 +18,7 @@ from casework.engine.compiled import ItemSpec
 from casework.engine.events import (
     CaseTransitioned,
     PlanItemCreated,
+    PlanItemFaulted,
     PlanItemTransitioned,
     TaskAssigned,
     TimerScheduled,
@@ -54,11 +55,14 @@ def project(
     assigned: dict[str, None] = {}
     jobs: list[dict[str, Any]] = []
     due: dict[str, datetime] = {}
+    failures: dict[str, str | None] = {}
     for event in events:
         if isinstance(event, PlanItemCreated):
             created[event.instance_id] = None
         elif isinstance(event, PlanItemTransitioned):
             touched[event.instance_id] = None
+            if event.from_state == "failed":
+                failures[event.instance_id] = None  # retried: the failure is history
             if event.to_state == "active":
                 spec = engine.compiled.specs[event.item_id]
                 # Only for work still waiting at the end of the command: a decision task
@@ -84,6 +88,8 @@ def project(
                     due[event.instance_id] = when
         elif isinstance(event, TaskAssigned):
             assigned[event.instance_id] = None
+        elif isinstance(event, PlanItemFaulted):
+            failures[event.instance_id] = event.reason
         elif isinstance(event, TimerScheduled):
             jobs.append(_job("timer", case_id, event.instance_id, event.due, {}))
         elif isinstance(event, CaseTransitioned) and event.transition == "reactivate":
@@ -131,6 +137,14 @@ def project(
     ]
     if assignments:
         _UPDATE_ITEM_ASSIGNEE.executemany(conn, assignments)
+    if failures:
+        _UPDATE_ITEM_FAILURE.executemany(
+            conn,
+            [
+                {"b_case": case_id, "b_instance": instance_id, "failure": failure}
+                for instance_id, failure in failures.items()
+            ],
+        )
     for instance_id, when in due.items():
         if instance_id not in created:
             _UPDATE_ITEM_DUE.execute(
@@ -156,6 +170,11 @@ _UPDATE_ITEM_DUE = DirectStatement(
     _ITEMS.update()
     .where(_ITEMS.c.case_id == bindparam("b_case"), _ITEMS.c.instance_id == bindparam("b_instance"))
     .values(due_at=bindparam("due_at"))
+)
+_UPDATE_ITEM_FAILURE = DirectStatement(
+    _ITEMS.update()
+    .where(_ITEMS.c.case_id == bindparam("b_case"), _ITEMS.c.instance_id == bindparam("b_instance"))
+    .values(failure=bindparam("failure"))
 )
 _INSERT_JOBS = DirectStatement(table_of(Job).insert())
 # Plan items that ended keep the priority they ended with.

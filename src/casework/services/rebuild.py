@@ -47,6 +47,7 @@ from casework.engine.events import (
     CaseFileChanged,
     CaseTransitioned,
     PlanItemCreated,
+    PlanItemFaulted,
     PlanItemTransitioned,
     TaskAssigned,
 )
@@ -242,6 +243,8 @@ def compute(
             states[event.instance_id] = event.to_state
             item = items[event.instance_id]
             item["updated_at"] = entry.at
+            if event.from_state == "failed":
+                item["failure"] = None
             if event.to_state == "active":
                 # project() computes it at each activation; a bad expression leaves it.
                 when = due_date(specs[event.item_id], entry.at)
@@ -249,6 +252,8 @@ def compute(
                     item["due_at"] = when
         elif isinstance(event, TaskAssigned):
             items[event.instance_id]["updated_at"] = entry.at
+        elif isinstance(event, PlanItemFaulted):
+            items[event.instance_id]["failure"] = event.reason
         elif isinstance(event, CaseTransitioned):
             if event.to_state not in ENDED_CASE_STATES:
                 ended_at = None
@@ -256,8 +261,12 @@ def compute(
                 ended_at = entry.at
     if command is not None:
         end_command(command[0])
+    # A new item never has a failure, so the live projection's rows leave it out; here
+    # every row says it (one executemany, one set of columns).
+    failures = {iid: item.pop("failure", None) for iid, item in items.items()}
     rows = [
         plan_item_row(case_id, inst, specs[inst.item_id], **items[inst.id])
+        | {"failure": failures[inst.id]}
         for inst in state.items.values()
     ]
     # Stamped at the last command; a later entry (a reassignment, a note, a link...)

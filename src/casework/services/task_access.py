@@ -89,6 +89,12 @@ def authorize(
         if isinstance(command, c.AssignTask):
             return _assign(actor, engine, inst, case, command)
         return _unassign(actor, engine, inst, case, command)
+    if isinstance(command, c.ReactivatePlanItem):
+        # Failed work goes again only when someone who answers for the case says so:
+        # what made it fail (a system down, bad data) is theirs to have put right.
+        if not actor.is_admin and not access.may_manage_work(actor, case.require_visible(actor)):
+            raise Forbidden("only the case's owner or a case manager may retry failed work")
+        return command
     if isinstance(command, c.PlanDiscretionaryItem | c.AddAdHocTask):
         if not actor.is_admin and not access.may_work_on_case(actor, case.require_visible(actor)):
             raise Forbidden("only the people who work on a case may plan its work")

@@ -1,7 +1,7 @@
 """A case's tasks as people work them (the API's work routes): one task as a person sees
 it, and what they do with it: claim, unclaim, assign, delegate, start, complete,
-disable, re-enable; planning a discretionary item, adding an ad-hoc task, raising a
-user event.
+disable, re-enable, retry what failed; planning a discretionary item, adding an ad-hoc
+task, raising a user event.
 
 Each function answers NotFound for a case the actor may not see (exactly as for one that
 does not exist), runs its engine command as the actor acts on the case's type
@@ -60,6 +60,7 @@ class TaskView:
     form: tuple[FormField, ...]
     created_at: datetime
     updated_at: datetime
+    failure: str | None  # why it failed, while it is failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,8 @@ TASK_ACTIONS: dict[str, Callable[[str, Actor], c.Command]] = {
     # Not needed after all: it no longer blocks its stage.
     "disable": lambda instance_id, _actor: c.DisablePlanItem(instance_id),
     "reenable": lambda instance_id, _actor: c.ReenablePlanItem(instance_id),
+    # Failed work (an automated task whose handler gave up) runs again: a new job.
+    "retry": lambda instance_id, _actor: c.ReactivatePlanItem(instance_id),
 }
 
 
@@ -280,12 +283,14 @@ def _run(
         case = get_case(session, actor, case_id)
         row = _task_row(session, case_id, instance_id)
         acting = actor.for_case_type(case.type_id)
-        if row.kind != PlanItemKind.HUMAN_TASK.value and not access.may_manage_work(
-            acting, case_facts(session, case_id)
+        if (
+            row.kind != PlanItemKind.HUMAN_TASK.value
+            and not isinstance(command, c.ReactivatePlanItem)  # task_access: managers only
+            and not access.may_manage_work(acting, case_facts(session, case_id))
         ):
             # Work a person does not perform (an external task, a case task...) is
             # finished by whatever runs it; by hand only by those who manage the work.
-            raise Forbidden(f"'{row.name}' is a {row.kind}: it is not a person's task")
+            raise Forbidden(f"'{row.name}' is not a person's task ({row.kind})")
     cases.run_command(
         db, actor=acting, case_id=case_id, command=command, now=now, idempotency_key=key
     )
@@ -355,6 +360,7 @@ def _view(engine: CaseEngine, case: Case, row: PlanItemRow, now: datetime) -> Ta
         form=spec.item.form,
         created_at=_utc(row.created_at) or now,
         updated_at=_utc(row.updated_at) or now,
+        failure=row.failure,
     )
 
 

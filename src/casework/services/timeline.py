@@ -196,6 +196,8 @@ def summary(type_: str, p: Mapping[str, Any], names: _Names) -> str:
         return f"{names.of(p)}{repeat} created ({p.get('state')})"
     if type_ == "PlanItemTransitioned":
         return f"{names.of(p)}: {p.get('transition')} ({p.get('from_state')} → {p.get('to_state')})"
+    if type_ == "PlanItemFaulted":
+        return f"{names.of(p)} failed: {_short(str(p.get('reason', '')))}"
     if type_ == "TimerScheduled":
         return f"{names.of(p)}: timer due {p.get('due')}"
     if type_ == "OnPartRemembered":

@@ -193,6 +193,8 @@ class PlanItemRow(Base):
     due_at: Mapped[datetime | None] = mapped_column(_utc())
     created_at: Mapped[datetime] = mapped_column(_utc())
     updated_at: Mapped[datetime] = mapped_column(_utc())
+    # Why a failed item failed (its `PlanItemFaulted`); cleared when it is retried.
+    failure: Mapped[str | None] = mapped_column(Text)
 
 
 class Job(Base):

@@ -19,6 +19,8 @@ from tests.factories import (
 
 from casework.engine import CaseEngine, CommandRefused, UnknownTarget
 from casework.engine import commands as c
+from casework.engine.events import PlanItemFaulted, PlanItemTransitioned
+from casework.engine.serialize import dump_state
 from casework.engine.states import CaseState
 
 
@@ -224,6 +226,25 @@ def test_a_failed_task_keeps_the_case_open_until_it_is_retried() -> None:
     assert state.status is CaseState.COMPLETED
 
 
+def test_a_fault_records_its_reason_after_the_transition_and_replays() -> None:
+    engine = engine_for(task("a"))
+    state, log = engine.start(NOW)
+    state, events = engine.apply(state, c.FaultPlanItem("a", "gave up: TimeoutError"), NOW)
+    fault, why = events
+    assert isinstance(fault, PlanItemTransitioned) and fault.transition == "fault"
+    assert isinstance(why, PlanItemFaulted)
+    assert (why.instance_id, why.item_id, why.reason) == (
+        fault.instance_id,
+        "a",
+        "gave up: TimeoutError",
+    )
+    assert dump_state(engine.replay([*log, *events])) == dump_state(state)
+    # No reason given: nothing to record beyond the transition.
+    state, events = engine.apply(state, c.ReactivatePlanItem("a"), NOW)
+    _, events = engine.apply(state, c.FaultPlanItem("a"), NOW)
+    assert [type(e) for e in events] == [PlanItemTransitioned]
+
+
 def test_an_exit_on_a_task_listens_to_exit_transitions_too() -> None:
     engine = engine_for(task("a"), task("b", entry_criteria=(sentry(on("a", "exit")),)))
     state, _ = engine.start(NOW)
@@ -248,8 +269,6 @@ def test_reopening_an_ended_case_starts_its_plan_again_and_keeps_the_case_file()
 
 
 def _replay_after_reopen_rebuilds_the_state(engine: CaseEngine) -> None:
-    from casework.engine.serialize import dump_state
-
     state, events = engine.start(NOW)
     log = list(events)
     for command in (c.CompletePlanItem("a"), c.CompletePlanItem("b"), c.ReopenCase()):
