@@ -38,7 +38,7 @@ from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from tests.api.support import bearer, token_for
 from tests.people import NOW, PASSWORD, make_user
@@ -49,6 +49,7 @@ from casework.server import Settings, create_app
 from casework.services import case_types, cases, identity
 from casework.services.actors import SYSTEM
 from casework.store import migrate
+from casework.store.tables import Job
 
 API = "/api/v1"
 CALLERS = ("anonymous", "requester", "other", "worker", "manager", "admin")
@@ -152,6 +153,9 @@ POST   /cases/{case_id}/tasks/{instance_id}/retry                   401  403  40
 POST   /cases/{case_id}/plan                                        401  403  404  200  403  200
 POST   /cases/{case_id}/tasks                                       401  403  404  201  201  201
 POST   /cases/{case_id}/events/{item}                               401  403  404  403  200  200
+GET    /jobs                                                        401  403  403  403  403  200
+GET    /jobs/{job_id}                                               401  403  403  403  403  200
+POST   /jobs/{job_id}/retry                                         401  403  403  403  403  200
 """
 # fmt: on
 
@@ -303,6 +307,15 @@ class World:
             now=NOW,
         )
         return call
+
+    def fresh_failed_job(self) -> Call:
+        """A job that failed for good: one of the webhook deliveries a new case queues."""
+        self.fresh_case()
+        assert self.db is not None
+        with self.db.begin() as session:
+            job_id = session.scalar(select(func.max(Job.id)).where(Job.status == "pending"))
+            session.execute(update(Job).where(Job.id == job_id).values(status="failed"))
+        return Call({"job_id": job_id})
 
     def fresh_document(self, case_id: str) -> int:
         doc = self.admin(
@@ -524,6 +537,9 @@ REQUESTS: dict[str, Build] = {
         "review", then="disable"
     ),
     "POST /cases/{case_id}/tasks/{instance_id}/retry": lambda w, c: w.fresh_failed_task(),
+    "GET /jobs": lambda w, c: Call(),
+    "GET /jobs/{job_id}": lambda w, c: w.fresh_failed_job(),
+    "POST /jobs/{job_id}/retry": lambda w, c: w.fresh_failed_job(),
     "POST /cases/{case_id}/plan": lambda w, c: Call(
         {"case_id": w.fresh_case()}, json={"item": "ask_expert"}
     ),

@@ -48,6 +48,11 @@ def _register() -> None:
     from casework.cli import dmn_cmd
 
     app.add_typer(dmn_cmd.app, name="dmn", help="Evaluate DMN decisions and run the DMN TCK.")
+    from casework.cli import jobs_cmd
+
+    app.add_typer(
+        jobs_cmd.app, name="jobs", help="The worker's jobs: what failed and why; retry it."
+    )
 
 
 _register()

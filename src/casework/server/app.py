@@ -30,6 +30,7 @@ from casework.server import (
     routes_case_types,
     routes_cases,
     routes_documents,
+    routes_jobs,
     routes_oidc,
     routes_ops,
     routes_tokens,
@@ -126,6 +127,7 @@ def create_app(
     app.include_router(routes_webhooks.router)
     app.include_router(routes_oidc.router)
     app.include_router(routes_work.router)
+    app.include_router(routes_jobs.router)
     return app
 
 

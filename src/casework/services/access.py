@@ -168,6 +168,12 @@ def require_user_admin(actor: Actor) -> None:
         raise Forbidden("only administrators may manage users, teams and roles")
 
 
+def require_job_operator(actor: Actor) -> None:
+    """The worker's jobs span every case and carry handlers' errors: administrators'."""
+    if not actor.is_admin:
+        raise Forbidden("only administrators may see and retry the worker's jobs")
+
+
 def require_case_type_deployer(actor: Actor) -> None:
     if not may_deploy_case_types(actor):
         raise Forbidden(f"deploying case types needs the {CASE_TYPE_ADMIN} role")
