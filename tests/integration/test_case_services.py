@@ -121,8 +121,9 @@ def test_a_case_opens_runs_and_leaves_a_verifiable_log(db: sessionmaker[Session]
         seqs = [e.seq for e in cases.events_of(session, ref.case_id)]
         assert seqs == list(range(1, len(seqs) + 1))
         assert audit.verify_case(session, ref.case_id) is None
-        kinds = sorted(j.kind for j in session.scalars(select(Job)))
-        assert kinds == ["timer"]
+        jobs = sorted((j.kind, j.ref) for j in session.scalars(select(Job)))
+        # The reminder's timer, and Assess's deadline (due: P2D).
+        assert jobs == [("deadline", "pi-2"), ("timer", "pi-4")]
 
 
 def test_tampering_with_an_event_is_found_and_named(db: sessionmaker[Session]) -> None:

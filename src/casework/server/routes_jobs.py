@@ -22,7 +22,7 @@ class JobOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    kind: str = Field(description="timer, automated_task or message.")
+    kind: str = Field(description="timer, automated_task, deadline or message.")
     status: str = Field(description="pending, running, failed or done.")
     case_id: str | None
     ref: str | None = Field(description="The plan item instance of a timer or automated task.")
@@ -52,7 +52,7 @@ class RetriedOut(BaseModel):
 
 
 Status = Literal["pending", "running", "failed", "done", "all"]
-Kind = Literal["timer", "automated_task", "message"]
+Kind = Literal["timer", "automated_task", "deadline", "message"]
 
 
 @router.get(

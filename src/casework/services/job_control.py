@@ -9,7 +9,8 @@ effect demands:
   the case (`ReactivatePlanItem`, by the operator, on the record), which queues a new
   job with attempts of its own; the failed job stays as it was, for the record, and is
   no longer `waiting` (nor is one whose item was retried through the API, or ended);
-- a timer's or a message's job: back to `pending`, due now, its attempts from zero;
+- a timer's, a deadline's or a message's job: back to `pending`, due now, its attempts
+  from zero;
   a webhook delivery's record goes back to `pending` with it, in the same transaction.
 """
 
@@ -33,7 +34,7 @@ from casework.store.webhook_tables import WebhookDelivery
 
 PENDING, FAILED = "pending", "failed"  # as the worker's job queue (worker/jobs.py) has them
 STATUSES = ("pending", "running", "failed", "done")
-KINDS = ("timer", "automated_task", "message")
+KINDS = ("timer", "automated_task", "deadline", "message")
 MAX_LIMIT = 1000
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from casework.engine import CaseEngine, CaseInstance, Event, PlanItemInstance
 from casework.engine.compiled import ItemSpec
 from casework.engine.events import (
+    AdHocTaskAdded,
     CaseTransitioned,
     PlanItemCreated,
     PlanItemFaulted,
@@ -86,10 +87,14 @@ def project(
                 when = due_date(spec, now)
                 if when is not None:
                     due[event.instance_id] = when
+                    # services/deadlines.py: on the record if it is still open then.
+                    jobs.append(_job("deadline", case_id, event.instance_id, when, {}))
         elif isinstance(event, TaskAssigned):
             assigned[event.instance_id] = None
         elif isinstance(event, PlanItemFaulted):
             failures[event.instance_id] = event.reason
+        elif isinstance(event, AdHocTaskAdded) and event.due is not None:
+            jobs.append(_job("deadline", case_id, event.instance_id, event.due, {}))
         elif isinstance(event, TimerScheduled):
             jobs.append(_job("timer", case_id, event.instance_id, event.due, {}))
         elif isinstance(event, CaseTransitioned) and event.transition == "reactivate":

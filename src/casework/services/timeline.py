@@ -218,6 +218,9 @@ def summary(type_: str, p: Mapping[str, Any], names: _Names) -> str:
 
 
 def _collaboration_summary(type_: str, p: Mapping[str, Any]) -> str:
+    if type_ == "DeadlinePassed":
+        who = f", assigned to {p['assignee']}" if p.get("assignee") else ""
+        return f"{p.get('name')}: deadline passed (due {p.get('due_at')}{who})"
     if type_ == "NoteAdded":
         return "note: " + _short(str(p.get("body", "")))
     if type_ in _LINK_EVENTS:

@@ -36,8 +36,8 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.engine import commands as c
+from casework.services import deadlines, search
 from casework.services import retention as retention_service
-from casework.services import search
 from casework.services.actors import Actor
 from casework.services.cases import run_command
 from casework.services.errors import InvalidInput, NotFound, Refused
@@ -306,6 +306,8 @@ class Worker:
             return self._command(job, c.FireDueTimers(), max(self.now(), job.due_at))
         if job.kind == "automated_task":
             return self._automated_task(job, job.case_id)
+        if job.kind == "deadline":
+            return self._deadline(job, job.case_id)
         raise PermanentFailure(f"unknown job kind {job.kind!r}")
 
     def _automated_task(self, job: ClaimedJob, case_id: str) -> str | None:
@@ -335,6 +337,34 @@ class Worker:
         if not isinstance(outputs, dict):
             raise TypeError(f"handler {name!r} returned {type(outputs).__name__}, not a dict")
         return self._command(job, c.CompletePlanItem(job.ref, outputs), self.now())
+
+    def _deadline(self, job: ClaimedJob, case_id: str) -> str | None:
+        if not job.ref:
+            raise PermanentFailure("a deadline job needs the plan item instance id")
+
+        def finish(session: Session) -> None:
+            # In the transaction that records it: recorded once, or not at all.
+            if not jobs.mark_done_in(session, job, worker=self.name):
+                raise _LeaseLost
+            self._finished_with_case = True
+
+        try:
+            # Never before the job's due time, should the clocks disagree.
+            at = max(self.now(), job.due_at)
+            note = deadlines.record_if_passed(
+                self.db,
+                actor=self.actor,
+                case_id=case_id,
+                instance_id=job.ref,
+                now=at,
+                on_commit=finish,
+            )
+        except NotFound:
+            self._finished_with_case = False
+            return f"case {case_id} no longer exists; nothing to do"
+        if note is not None:
+            log.info("job=%s: %s", job.id, note)
+        return note
 
     def _case_file_if_active(self, case_id: str, instance_id: str) -> Any:
         with self.db() as session:
