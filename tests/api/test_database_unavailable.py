@@ -22,6 +22,7 @@ from tests.integration.outage import Outage
 from tests.people import NOW, PASSWORD, make_user
 
 from casework.server import Settings, create_app
+from casework.server.logs import Throttle
 from casework.services import case_types, cases
 from casework.services.actors import SYSTEM
 from casework.store import availability
@@ -55,6 +56,39 @@ def test_a_postgresql_server_that_does_not_answer(
     assert message.startswith("database unavailable: OperationalError: connection failed")
     assert "secret" not in message and "secret" not in str(body)
     assert line.fields["request_id"] == body["request_id"]  # type: ignore[attr-defined]
+
+
+def test_while_it_lasts_the_warning_is_a_line_every_few_seconds_not_one_a_request(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2"
+    app = create_app(replace(settings, database_url=url))
+    seconds = [100.0]
+    app.state.casework_unavailable_log = Throttle(window=10, clock=lambda: seconds[0])
+    caplog.set_level(logging.INFO)
+    with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as client:
+        for _ in range(5):
+            unavailable(client.post(LOGIN, json={"username": "ann", "password": "pw"}))
+        assert len(warnings_of(caplog)) == 1
+        seconds[0] += 10
+        unavailable(client.post(LOGIN, json={"username": "ann", "password": "pw"}))
+    first, second = (r.getMessage() for r in warnings_of(caplog))
+    assert first.startswith("database unavailable: OperationalError")
+    assert second == first + " (4 more like it since the last such line)"
+
+
+def test_a_throttle_counts_what_it_leaves_out_per_message() -> None:
+    seconds = [0.0]
+    throttle = Throttle(window=10, clock=lambda: seconds[0])
+    assert [throttle.admit("a"), throttle.admit("a"), throttle.admit("b")] == [0, None, 0]
+    seconds[0] = 9.9
+    assert throttle.admit("a") is None
+    seconds[0] = 10.0
+    assert (throttle.admit("a"), throttle.admit("b"), throttle.admit("a")) == (2, 0, None)
+    seconds[0] = 19.9
+    assert throttle.admit("b") is None
+    seconds[0] = 30.0
+    assert (throttle.admit("a"), throttle.admit("b")) == (1, 1)
 
 
 def test_a_sqlite_writer_holding_the_lock_past_the_busy_timeout(

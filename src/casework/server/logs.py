@@ -11,6 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
+import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -54,3 +57,29 @@ def configure_logging(level: str = "INFO") -> None:
     logging.getLogger("uvicorn.access").disabled = True
     # /readyz reads the schema revision on every probe: Alembic need not say so each time.
     logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
+
+
+class Throttle:
+    """At most one line per message every `window` seconds: during an outage every
+    request fails alike, and a line each (hundreds a second) would bury the rest of the
+    log. The first occurrence is logged at once; the next one after the window says how
+    many like it were left out meanwhile. `clock`: seconds, monotonic (tests pass theirs)."""
+
+    def __init__(self, window: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.window = window
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._seen: dict[str, tuple[float, int]] = {}  # message -> (logged at, left out since)
+
+    def admit(self, message: str) -> int | None:
+        """None: leave this one out. Otherwise log it, with how many were left out."""
+        now = self.clock()
+        with self._lock:
+            logged_at, left_out = self._seen.get(message, (None, 0))
+            if logged_at is not None and now - logged_at < self.window:
+                self._seen[message] = (logged_at, left_out + 1)
+                return None
+            if len(self._seen) > 1000:  # messages carry driver text: keep the map small
+                self._seen.clear()
+            self._seen[message] = (now, 0)
+            return left_out

@@ -29,7 +29,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from casework.blobs import BlobUnavailable
-from casework.server.logs import request_id_var
+from casework.server.logs import Throttle, request_id_var
 from casework.services.errors import RateLimited, ServiceError, Unauthenticated
 from casework.store import availability
 
@@ -255,12 +255,18 @@ def _storage_error(request: Request, exc: Exception) -> JSONResponse:
 def _unavailable(
     request: Request, slug: str, detail: str, logged: str, retry_after: int
 ) -> JSONResponse:
-    """A 503 for something the server depends on; one warning line, no traceback."""
-    error_log.warning(
-        "%s",
-        logged,
-        extra={"fields": {"request_id": request_id_var.get(), "method": request.method}},
-    )
+    """A 503 for something the server depends on; one warning line, no traceback (and
+    while it lasts, one every few seconds: `logs.Throttle`)."""
+    throttle: Throttle | None = getattr(request.app.state, "casework_unavailable_log", None)
+    left_out = throttle.admit(logged) if throttle is not None else 0
+    if left_out is not None:
+        more = f" ({left_out} more like it since the last such line)" if left_out else ""
+        error_log.warning(
+            "%s%s",
+            logged,
+            more,
+            extra={"fields": {"request_id": request_id_var.get(), "method": request.method}},
+        )
     return problem_response(request, 503, slug, detail, headers={"Retry-After": str(retry_after)})
 
 
@@ -274,6 +280,7 @@ def internal_error_response(request: Request) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
+    app.state.casework_unavailable_log = Throttle()
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
