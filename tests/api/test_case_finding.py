@@ -123,6 +123,8 @@ def test_the_case_as_it_was(client: TestClient, people: People, clock: Clock) ->
     url = f"{CASES}/{case['id']}"
     clock.advance(hours=1)
     ok(client.patch(f"{url}/data", json={"amount": 9000}, headers={**ann, **MERGE_PATCH}))
+    assess = node(ok(client.get(url, headers=ann))["plan"], "Assess")["instance_id"]
+    ok(client.post(f"{url}/tasks/{assess}/claim", headers=ann))
     clock.advance(hours=1)
     ok(client.post(f"{url}/suspend", headers=ann))
 
@@ -133,9 +135,13 @@ def test_the_case_as_it_was(client: TestClient, people: People, clock: Clock) ->
     assert node(then["plan"], "Assess")["state"] == "active"
     assert node(then["plan"], "Assessment")["plannable"] == []  # history: no actions
     assert then["events"] == 13
+    assert node(then["plan"], "Assess")["failure"] is None
 
     later = ok(client.get(f"{url}/as-of/2026-03-02T10:30:00", headers=ann))
     assert later["data"]["amount"] == 9000 and later["status"] == "active"
+    # Who had a task then, as its rows were then (not as they are now, nor nobody).
+    assert node(then["plan"], "Assess")["assignee"] is None
+    assert node(later["plan"], "Assess")["assignee"] == "ann"
     now = ok(client.get(url, params={"as_of": "2026-03-02T11:00:00+00:00"}, headers=ann))
     assert now["status"] == "suspended"
     body = problem(client.get(f"{url}/as-of/2026-03-01T00:00:00Z", headers=ann), 404, "not-found")

@@ -340,6 +340,13 @@ def case_as_of_view(
         owner=values.get("owner", owner),
         team=values.get("team", team),
         data=dict(state.variables),
-        plan=plan_tree(engine, state, {}, roles=None, actions=False),
+        # The plan items' rows as they were then: assignees, due dates and failures too.
+        plan=plan_tree(
+            engine,
+            state,
+            {item["instance_id"]: PlanItemRow(**item) for item in projection.items},
+            roles=None,
+            actions=False,
+        ),
         events=int(events or 0),
     )
