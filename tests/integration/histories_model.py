@@ -122,7 +122,8 @@ COMMANDS = st.one_of(
     st.builds(c.ExitPlanItem, TARGETS),
     st.builds(c.SuspendPlanItem, TARGETS),
     st.builds(c.ResumePlanItem, TARGETS),
-    st.builds(c.FaultPlanItem, TARGETS),
+    # With a reason (PlanItemFaulted, plan_items.failure) or without (the transition only).
+    st.builds(c.FaultPlanItem, TARGETS, st.sampled_from(["", "gave up: TimeoutError"])),
     st.builds(c.ReactivatePlanItem, TARGETS),
     st.builds(c.PlanDiscretionaryItem, st.just("ask_expert")),
     st.builds(c.OccurEvent, st.sampled_from(["withdrawn", "reminder"])),
