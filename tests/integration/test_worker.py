@@ -227,7 +227,9 @@ def test_a_task_that_failed_says_why_and_runs_again_when_retried(
 
     def payment(context: HandlerContext) -> dict[str, Any]:
         if not up:
-            raise ConnectionError("payment service unavailable")
+            raise ConnectionError(
+                "payment service unavailable at https://key:s3cret@pay.example.org/v1?token=abc"
+            )
         return {"n": 2}
 
     with registered("test.down", payment):
@@ -239,6 +241,12 @@ def test_a_task_that_failed_says_why_and_runs_again_when_retried(
         assert view.state == "failed"
         assert view.failure is not None and "gave up after 5 attempt(s)" in view.failure
         assert "ConnectionError: payment service unavailable" in view.failure
+        # What everyone who sees the case reads: no credentials, no query (tokens travel
+        # there); the job's own error, for administrators, keeps it whole.
+        assert "https://…@pay.example.org/v1?…" in view.failure
+        assert "s3cret" not in view.failure and "abc" not in view.failure
+        [failed] = _jobs(db, case_id, "automated_task")
+        assert "key:s3cret@pay.example.org/v1?token=abc" in (failed.last_error or "")
         with db() as session:
             log = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id)).all()
         [faulted] = [e for e in log if e.type == "PlanItemFaulted"]

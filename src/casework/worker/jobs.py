@@ -16,6 +16,7 @@ transaction open while a handler runs.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -85,6 +86,21 @@ class RetryPolicy:
 
 def _error_text(error: str) -> str:
     return error if len(error) <= MAX_ERROR_CHARS else error[: MAX_ERROR_CHARS - 1] + "…"
+
+
+# A URL's credentials (scheme://user:password@) and its query (?token=...).
+_URL_SECRETS = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)[^\s/@]+@|(?P<query>\?)[^\s#'\"]+")
+
+
+def shown_error(error: str) -> str:
+    """A handler's error as the case's record may show it (to everyone who sees the case
+    and to webhook subscribers, where `last_error` is for administrators): URLs keep their
+    host and path, not their credentials or query, where API keys and tokens travel."""
+
+    def scrub(match: re.Match[str]) -> str:
+        return f"{match['scheme']}…@" if match["scheme"] else "?…"
+
+    return _URL_SECRETS.sub(scrub, error)
 
 
 def _snapshot(job: Any) -> ClaimedJob:

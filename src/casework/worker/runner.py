@@ -441,7 +441,7 @@ class Worker:
     def _give_up(self, job: ClaimedJob, attempts: int, error: str) -> None:
         """Fail the job for good; an automated task's plan item becomes `failed` too."""
         if job.kind == "automated_task" and job.case_id and job.ref:
-            reason = f"gave up after {attempts} attempt(s): {error}"
+            reason = f"gave up after {attempts} attempt(s): {jobs.shown_error(error)}"
             try:
                 run_command(
                     self.db,
