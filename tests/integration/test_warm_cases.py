@@ -13,7 +13,7 @@ from casework.engine import CaseEngine
 from casework.engine import commands as c
 from casework.services import audit, case_assignment, case_types, cases, collaboration, warm
 from casework.services.actors import SYSTEM
-from casework.services.errors import PreconditionFailed
+from casework.services.errors import PreconditionFailed, Refused
 from casework.store import migrate
 from casework.store.db import make_engine, session_factory
 from casework.store.tables import Case, PlanItemRow
@@ -167,3 +167,68 @@ def test_an_entry_outside_the_engine_drops_the_warm_copy_so_the_next_command_run
         task = ("one", "two", "three")[n]
         cases.run_command(a, actor=SYSTEM, case_id=first, command=c.CompletePlanItem(task), now=NOW)
         assert len(runs) == n + 1  # not once on the stale copy and again on the stored state
+
+
+CHAIN = """
+id: chain
+name: Chain
+plan:
+  items:
+    - task: First
+    - task: Second
+      after: First
+    - timer: Chase
+      after: PT1H
+      starts_on: Second completes
+    - task: Follow up
+      after: Chase
+"""
+
+
+def test_a_command_refused_on_a_stale_copy_is_tried_on_the_row_before_it_is_refused(
+    two_processes: tuple[sessionmaker[Session], sessionmaker[Session]],
+) -> None:
+    a, b = two_processes
+    case_types.deploy(a, actor=SYSTEM, source=TRIO, now=NOW)
+    ref = cases.open_case(a, actor=SYSTEM, type_id="trio", now=NOW)
+    cases.run_command(
+        a, actor=SYSTEM, case_id=ref.case_id, command=c.SuspendPlanItem("two"), now=NOW
+    )
+    # The other process resumes Two; A's copy still has it suspended, which refuses a
+    # completion that the case as stored allows.
+    cases.run_command(
+        b, actor=SYSTEM, case_id=ref.case_id, command=c.ResumePlanItem("two"), now=NOW
+    )
+    done = cases.run_command(
+        a, actor=SYSTEM, case_id=ref.case_id, command=c.CompletePlanItem("two"), now=NOW
+    )
+    assert done.version == 4
+    assert _items(a, ref.case_id)["two"] == "completed"
+    # A refusal on the row stands (and is the row's: "it is completed").
+    with pytest.raises(Refused, match="completed"):
+        cases.run_command(
+            a, actor=SYSTEM, case_id=ref.case_id, command=c.CompletePlanItem("two"), now=NOW
+        )
+
+
+def test_a_timer_that_another_process_scheduled_fires_from_a_stale_copy(
+    two_processes: tuple[sessionmaker[Session], sessionmaker[Session]],
+) -> None:
+    """The worker (A) ran the case's first step and kept it warm; a person (B) then
+    scheduled its timer. When the timer's job comes due, A must fire it: on its stale
+    copy there is no timer, nothing to do, and the job would end with the timer lost."""
+    a, b = two_processes
+    case_types.deploy(a, actor=SYSTEM, source=CHAIN, now=NOW)
+    ref = cases.open_case(a, actor=SYSTEM, type_id="chain", now=NOW)
+    cases.run_command(
+        a, actor=SYSTEM, case_id=ref.case_id, command=c.CompletePlanItem("first"), now=NOW
+    )
+    cases.run_command(
+        b, actor=SYSTEM, case_id=ref.case_id, command=c.CompletePlanItem("second"), now=NOW
+    )
+    later = NOW.replace(hour=NOW.hour + 2)
+    fired = cases.run_command(
+        a, actor=SYSTEM, case_id=ref.case_id, command=c.FireDueTimers(), now=later
+    )
+    assert fired.version == 4
+    assert _items(a, ref.case_id)["follow_up"] == "active"

@@ -26,7 +26,7 @@ from casework.services import warm as warm_cases
 from casework.services.actors import Actor
 from casework.services.audit import event_rows, insert_events
 from casework.services.case_types import engine_for
-from casework.services.errors import NotFound, PreconditionFailed, Refused
+from casework.services.errors import NotFound, PreconditionFailed, Refused, ServiceError
 from casework.services.forms import check_case_file, check_form
 from casework.services.projection import (
     project,
@@ -109,18 +109,30 @@ def apply_command(
         )
     version, state = case.version, case.state
     engine = engine_for(conn, case.type_id, case.type_version)
-    command = _authorize(actor.for_case_type(case.type_id), engine, state, command)
-    # Who may act on which task: checked on this very state, under the case row's lock.
-    command = task_access.authorize(conn, actor, engine, state, case_id, command)
-    if isinstance(command, c.CompletePlanItem):
-        check_form(engine, state, command)  # first: the form's words are the person's
-    if isinstance(command, c.SetVariables | c.CompletePlanItem):
-        check_case_file(engine, command.variables, require=False)
     try:
-        new_state, events = engine.apply(state, command, now)
-    except CommandRefused as exc:
-        raise Refused(str(exc)) from None
+        command = _authorize(actor.for_case_type(case.type_id), engine, state, command)
+        # Who may act on which task: checked on this very state, under the case row's lock.
+        command = task_access.authorize(conn, actor, engine, state, case_id, command)
+        if isinstance(command, c.CompletePlanItem):
+            check_form(engine, state, command)  # first: the form's words are the person's
+        if isinstance(command, c.SetVariables | c.CompletePlanItem):
+            check_case_file(engine, command.variables, require=False)
+        try:
+            new_state, events = engine.apply(state, command, now)
+        except CommandRefused as exc:
+            raise Refused(str(exc)) from None
+    except ServiceError:
+        if from_warm:
+            # A warm copy is checked against the row only by the write below: another
+            # process may have moved the case on since (resumed the task refused here).
+            # Only the stored case may refuse.
+            raise StaleWarm from None
+        raise
     if not events:
+        if from_warm:
+            # Likewise: the timer another process scheduled is not in a stale copy, and
+            # "nothing to do" would end its job with the timer never fired.
+            raise StaleWarm
         # Nothing happened (e.g. a timer job for a timer already gone): write nothing.
         return CaseRef(case_id, version, case.status), case
     rows, last_seq, last_hash = event_rows(
