@@ -171,3 +171,23 @@ def test_a_failed_timer_is_requeued_and_fires(engine: Engine, db: sessionmaker[S
         worker.run_once()
         worker.run_once()
     assert _item(db, case_id, "remind") == "completed"
+
+
+def test_a_task_that_failed_twice_is_retried_once(
+    engine: Engine, db: sessionmaker[Session]
+) -> None:
+    url = _url(engine)
+    case_id = _open(db)
+    first = _fail_the_charge(db, case_id)
+    ok(url, "jobs", "retry", str(first))
+    # Still not installed: its new job fails too, and the task with it.
+    Worker(db, name="w1", clock=Clock(datetime.now(UTC) + timedelta(minutes=1))).run_once()
+    failed = ok(url, "jobs", "list", "--case", case_id, "--kind", "automated_task")
+    assert [(j["status"], j["waiting"]) for j in failed] == [("failed", True), ("failed", True)]
+    second = failed[0]["id"]
+    # Both name one task: it is reactivated once, not refused the second time.
+    done = ok(url, "jobs", "retry", str(first), str(second))
+    assert [(r["job_id"], r["how"]) for r in done] == [(first, "reactivated")]
+    assert _item(db, case_id, "charge") == "active"
+    Worker(db, name="w1", clock=Clock(datetime.now(UTC) + timedelta(minutes=2))).run_once()
+    assert len(ok(url, "jobs", "retry", "--failed")) == 1

@@ -120,9 +120,12 @@ def retry(
     with database(database_url) as db:
         with db() as session:
             if job_ids:
-                ids = list(dict.fromkeys(job_ids))
-                for job_id in ids:  # all or nothing
-                    job_control.check_retriable(session, actor=actor, job_id=job_id)
+                ids = job_control.one_per_task(
+                    [  # all checked before any is retried
+                        job_control.check_retriable(session, actor=actor, job_id=job_id)
+                        for job_id in dict.fromkeys(job_ids)
+                    ]
+                )
             else:
                 ids = job_control.waiting_ids(session, actor=actor, kind=kind, case_id=case)
         for job_id in ids:

@@ -111,7 +111,22 @@ def waiting_ids(
     if case_id is not None:
         query = query.where(Job.case_id == case_id)
     rows = session.execute(query.order_by(Job.due_at, Job.id))
-    return [job.id for job in (_record(*row) for row in rows) if job.waiting]
+    return one_per_task([job for job in (_record(*row) for row in rows) if job.waiting])
+
+
+def one_per_task(jobs: list[JobRecord]) -> list[int]:
+    """The ids of `jobs` with one automated task's failed jobs taken once (it failed,
+    was retried and failed again: retrying the task once runs it again, a second time
+    would find it active)."""
+    seen: set[tuple[str | None, str | None]] = set()
+    ids = []
+    for job in jobs:
+        if job.kind == "automated_task":
+            if (job.case_id, job.ref) in seen:
+                continue
+            seen.add((job.case_id, job.ref))
+        ids.append(job.id)
+    return ids
 
 
 def check_retriable(session: Session, *, actor: Actor, job_id: int) -> JobRecord:
