@@ -138,6 +138,7 @@ def test_named_jobs_are_all_checked_before_any_is_retried(
     one_line_error(cli(url, "jobs", "retry"), "name the failed jobs to retry, or say --failed")
     one_line_error(cli(url, "jobs", "retry", str(failed), "--failed"), "or say --failed")
     one_line_error(cli(url, "jobs", "list", "--status", "lost"), "status must be one of")
+    one_line_error(cli(url, "jobs", "retry", "--failed", "--kind", "tmer"), "kind must be one of")
 
     done = ok(url, "jobs", "retry", "--failed", "--kind", "automated_task")
     assert sorted(r["case_id"] for r in done) == sorted([first, second])

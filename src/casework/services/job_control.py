@@ -77,8 +77,7 @@ def list_jobs(
     require_job_operator(actor)
     if status is not None and status not in STATUSES:
         raise InvalidInput(f"status must be one of {', '.join(STATUSES)}", field="status")
-    if kind is not None and kind not in KINDS:
-        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}", field="kind")
+    _check_kind(kind)
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be 1 to {MAX_LIMIT}", field="limit")
     query = _with_item()
@@ -105,6 +104,7 @@ def waiting_ids(
 ) -> list[int]:
     """The ids of the failed jobs `retry` can take (of a kind, of a case), oldest first."""
     require_job_operator(actor)
+    _check_kind(kind)
     query = _with_item().where(Job.status == FAILED)
     if kind is not None:
         query = query.where(Job.kind == kind)
@@ -179,6 +179,11 @@ def retry(db: sessionmaker[Session], *, actor: Actor, job_id: int, now: datetime
                 .values(status="pending")
             )
     return Retried(job.id, job.kind, job.case_id, "requeued")
+
+
+def _check_kind(kind: str | None) -> None:
+    if kind is not None and kind not in KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}", field="kind")
 
 
 def _with_item() -> Any:
