@@ -12,13 +12,14 @@ or whose due date moved later, leaves nothing: its job just ends.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.services.actors import Actor
 from casework.services.case_log import append_entry, locked_case
+from casework.services.rebuild import utc
 from casework.store.tables import PlanItemRow
 
 DEADLINE_PASSED = "DeadlinePassed"
@@ -43,7 +44,7 @@ def record_if_passed(
                 PlanItemRow.case_id == case_id, PlanItemRow.instance_id == instance_id
             )
         )
-        due = _utc(item.due_at) if item is not None and item.due_at is not None else None
+        due = utc(item.due_at) if item is not None and item.due_at is not None else None
         if item is None or item.state != "active" or due is None or due > now:
             on_commit(session)
             what = "gone" if item is None else item.state
@@ -59,7 +60,3 @@ def record_if_passed(
         append_entry(session, row, DEADLINE_PASSED, payload, actor, now)
         on_commit(session)
     return None
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -17,7 +17,7 @@ effect demands:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, select, update
@@ -28,6 +28,7 @@ from casework.services import cases
 from casework.services.access import require_job_operator
 from casework.services.actors import Actor
 from casework.services.errors import InvalidInput, NotFound, Refused
+from casework.services.rebuild import utc
 from casework.services.webhooks import KIND as WEBHOOK
 from casework.store.tables import Job, PlanItemRow
 from casework.store.webhook_tables import WebhookDelivery
@@ -147,8 +148,8 @@ def retry(db: sessionmaker[Session], *, actor: Actor, job_id: int, now: datetime
     with db() as session:
         job = check_retriable(session, actor=actor, job_id=job_id)
     if job.kind == "automated_task":
-        if job.case_id is None or job.ref is None:
-            raise Refused(f"job {job_id} names no plan item to run again")
+        # Waiting means its plan item (case_id, ref) is there and failed.
+        assert job.case_id is not None and job.ref is not None
         cases.run_command(
             db,
             actor=actor,
@@ -215,8 +216,3 @@ def _record(row: Job, item_state: str | None) -> JobRecord:
         item_state=item_state,
         waiting=waiting,
     )
-
-
-def utc(value: datetime) -> datetime:
-    """Aware UTC (SQLite hands back naive datetimes, always UTC here)."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
