@@ -342,12 +342,6 @@ class Worker:
         if not job.ref:
             raise PermanentFailure("a deadline job needs the plan item instance id")
 
-        def finish(session: Session) -> None:
-            # In the transaction that records it: recorded once, or not at all.
-            if not jobs.mark_done_in(session, job, worker=self.name):
-                raise _LeaseLost
-            self._finished_with_case = True
-
         try:
             # Never before the job's due time, should the clocks disagree.
             at = max(self.now(), job.due_at)
@@ -357,7 +351,7 @@ class Worker:
                 case_id=case_id,
                 instance_id=job.ref,
                 now=at,
-                on_commit=finish,
+                on_commit=self._finisher(job),
             )
         except NotFound:
             self._finished_with_case = False
@@ -382,15 +376,19 @@ class Worker:
         # except through the values it returns.
         return MappingProxyType(copy.deepcopy(dict(data)))
 
-    def _command(self, job: ClaimedJob, command: c.Command, now: datetime) -> str | None:
-        def finish(session: Connection) -> None:
-            # The job ends in the transaction that changes the case: a crash leaves both
-            # undone (the job is run again) or both done, never a case change whose job
-            # would run a second time.
+    def _finisher(self, job: ClaimedJob) -> Callable[[Session | Connection], None]:
+        """What ends the job in the transaction that changes its case: a crash leaves
+        both undone (the job is run again) or both done, never a case change whose job
+        would run a second time."""
+
+        def finish(session: Session | Connection) -> None:
             if not jobs.mark_done_in(session, job, worker=self.name):
                 raise _LeaseLost
             self._finished_with_case = True
 
+        return finish
+
+    def _command(self, job: ClaimedJob, command: c.Command, now: datetime) -> str | None:
         try:
             run_command(
                 self.db,
@@ -398,7 +396,7 @@ class Worker:
                 case_id=job.case_id or "",
                 command=command,
                 now=now,
-                on_commit=finish,
+                on_commit=self._finisher(job),
             )
         except Refused as exc:
             self._finished_with_case = False
