@@ -14,6 +14,7 @@ import typer
 
 from casework.cli.common import DatabaseUrl, Json, database, now, operator, print_json
 from casework.cli.errors import fail
+from casework.cli.render import first_line
 from casework.services import job_control
 from casework.services.errors import ServiceError
 from casework.services.job_control import Retried
@@ -69,7 +70,7 @@ def list_(
             f"due {j.due_at:%Y-%m-%d %H:%M:%S}"
         )
         if j.last_error:
-            typer.echo(f"  {_first_line(j.last_error)}")
+            typer.echo(f"  {first_line(j.last_error, ERROR_CHARS)}")
 
 
 @app.command("show")
@@ -143,8 +144,3 @@ def retry(
         typer.echo(f"job {r.job_id}{what}: {how}")
     if not done:
         typer.echo("no failed jobs")
-
-
-def _first_line(text: str | None) -> str:
-    line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
-    return line if len(line) <= ERROR_CHARS else line[: ERROR_CHARS - 1] + "…"

@@ -53,6 +53,13 @@ def plan_tree(
 FAILURE_CHARS = 200  # of a failure's first line, under its item: the rest is in --json
 
 
+def first_line(text: str | None, chars: int) -> str:
+    """An error's first line, cut to `chars`: what a terminal line has room for."""
+    lines = (text or "").strip().splitlines()
+    line = lines[0] if lines else ""
+    return line if len(line) <= chars else line[: chars - 1] + "…"
+
+
 def _label(engine: CaseEngine, state: CaseInstance, inst: PlanItemInstance) -> str:
     spec = engine.compiled.spec(inst.item_id)
     style = STATE_STYLE.get(inst.state.value, "")
@@ -81,10 +88,7 @@ def _add_children(
         branch = node.add(_label(engine, state, child))
         failure = failures.get(child_id) if child.state.value == "failed" else None
         if failure:
-            line = failure.strip().splitlines()[0] if failure.strip() else failure
-            if len(line) > FAILURE_CHARS:
-                line = line[: FAILURE_CHARS - 1] + "…"
-            branch.add(f"[red]✗ {escape(line)}[/]")
+            branch.add(f"[red]✗ {escape(first_line(failure, FAILURE_CHARS))}[/]")
         if child.children:
             _add_children(engine, state, child, branch, failures)
 
