@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Connection, select
@@ -185,30 +185,28 @@ plan:
 """
 
 
+def _run(
+    db: sessionmaker[Session], case_id: str, command: c.Command, now: datetime = NOW
+) -> cases.CaseRef:
+    return cases.run_command(db, actor=SYSTEM, case_id=case_id, command=command, now=now)
+
+
 def test_a_command_refused_on_a_stale_copy_is_tried_on_the_row_before_it_is_refused(
     two_processes: tuple[sessionmaker[Session], sessionmaker[Session]],
 ) -> None:
     a, b = two_processes
     case_types.deploy(a, actor=SYSTEM, source=TRIO, now=NOW)
     ref = cases.open_case(a, actor=SYSTEM, type_id="trio", now=NOW)
-    cases.run_command(
-        a, actor=SYSTEM, case_id=ref.case_id, command=c.SuspendPlanItem("two"), now=NOW
-    )
+    _run(a, ref.case_id, c.SuspendPlanItem("two"))
     # The other process resumes Two; A's copy still has it suspended, which refuses a
     # completion that the case as stored allows.
-    cases.run_command(
-        b, actor=SYSTEM, case_id=ref.case_id, command=c.ResumePlanItem("two"), now=NOW
-    )
-    done = cases.run_command(
-        a, actor=SYSTEM, case_id=ref.case_id, command=c.CompletePlanItem("two"), now=NOW
-    )
+    _run(b, ref.case_id, c.ResumePlanItem("two"))
+    done = _run(a, ref.case_id, c.CompletePlanItem("two"))
     assert done.version == 4
     assert _items(a, ref.case_id)["two"] == "completed"
     # A refusal on the row stands (and is the row's: "it is completed").
     with pytest.raises(Refused, match="completed"):
-        cases.run_command(
-            a, actor=SYSTEM, case_id=ref.case_id, command=c.CompletePlanItem("two"), now=NOW
-        )
+        _run(a, ref.case_id, c.CompletePlanItem("two"))
 
 
 def test_a_timer_that_another_process_scheduled_fires_from_a_stale_copy(
@@ -220,15 +218,8 @@ def test_a_timer_that_another_process_scheduled_fires_from_a_stale_copy(
     a, b = two_processes
     case_types.deploy(a, actor=SYSTEM, source=CHAIN, now=NOW)
     ref = cases.open_case(a, actor=SYSTEM, type_id="chain", now=NOW)
-    cases.run_command(
-        a, actor=SYSTEM, case_id=ref.case_id, command=c.CompletePlanItem("first"), now=NOW
-    )
-    cases.run_command(
-        b, actor=SYSTEM, case_id=ref.case_id, command=c.CompletePlanItem("second"), now=NOW
-    )
-    later = NOW.replace(hour=NOW.hour + 2)
-    fired = cases.run_command(
-        a, actor=SYSTEM, case_id=ref.case_id, command=c.FireDueTimers(), now=later
-    )
+    _run(a, ref.case_id, c.CompletePlanItem("first"))
+    _run(b, ref.case_id, c.CompletePlanItem("second"))
+    fired = _run(a, ref.case_id, c.FireDueTimers(), NOW + timedelta(hours=2))
     assert fired.version == 4
     assert _items(a, ref.case_id)["follow_up"] == "active"
