@@ -13,10 +13,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.clock import Clock
 from tests.integration.cli_support import cli, ok, one_line_error
 
-from casework.services import case_types, cases
+from casework.services import case_types, cases, webhook_subscriptions
 from casework.services.actors import SYSTEM
 from casework.store.db import session_factory
 from casework.store.tables import Job, PlanItemRow
+from casework.store.webhook_tables import WebhookDelivery
 from casework.worker import HandlerContext, Worker, registered
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -192,3 +193,31 @@ def test_a_task_that_failed_twice_is_retried_once(
     assert _item(db, case_id, "charge") == "active"
     Worker(db, name="w1", clock=Clock(datetime.now(UTC) + timedelta(minutes=2))).run_once()
     assert len(ok(url, "jobs", "retry", "--failed")) == 1
+
+
+def test_a_failed_webhook_delivery_is_requeued_with_its_record(
+    engine: Engine, db: sessionmaker[Session]
+) -> None:
+    url = _url(engine)
+    webhook_subscriptions.create_subscription(
+        db, actor=SYSTEM, url="https://hooks.example.org/billing", case_type="billing", now=NOW
+    )
+    _open(db)
+    with db.begin() as session:
+        job = session.scalars(select(Job).where(Job.kind == "message").order_by(Job.id)).first()
+        assert job is not None
+        job.status, job.attempts = "failed", 10
+        session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.job_key == job.idempotency_key)
+            .values(status="failed", attempts=10)
+        )
+        job_id, key = job.id, job.idempotency_key
+    assert ok(url, "jobs", "retry", str(job_id))[0]["how"] == "requeued"
+    with db() as session:
+        requeued = session.get(Job, job_id)
+        delivery = session.scalars(
+            select(WebhookDelivery).where(WebhookDelivery.job_key == key)
+        ).one()
+    assert requeued is not None and (requeued.status, requeued.attempts) == ("pending", 0)
+    assert delivery.status == "pending"  # the deliveries list says it is on its way again
