@@ -16,7 +16,7 @@ from casework.services import audit, case_types, cases, tasks, timeline, webhook
 from casework.services.actors import SYSTEM, Actor
 from casework.services.rebuild import rebuild_projections
 from casework.store.db import session_factory
-from casework.store.tables import Case, CaseEvent, Job
+from casework.store.tables import Case, CaseEvent, Job, PlanItemRow
 from casework.store.webhook_tables import WebhookDelivery
 from casework.worker import Worker
 
@@ -129,3 +129,69 @@ def test_an_adhoc_tasks_due_date_is_a_deadline_and_subscribers_hear_of_it(
     with db() as session:
         deliveries = session.scalars(select(WebhookDelivery)).all()
     assert [(d.case_id, d.event_seq) for d in deliveries] == [(case_id, passed.seq)]
+
+
+def _due_at(db: sessionmaker[Session], case_id: str, instance_id: str) -> datetime | None:
+    with db() as session:
+        row = session.get(PlanItemRow, (case_id, instance_id))
+        assert row is not None
+        return None if row.due_at is None else row.due_at.replace(tzinfo=UTC)
+
+
+def test_suspending_a_case_keeps_its_deadlines_and_one_passed_meanwhile_is_recorded_on_resume(
+    db: sessionmaker[Session],
+) -> None:
+    case_id = cases.open_case(db, actor=SYSTEM, type_id="sla", now=NOW).case_id
+    due = NOW + timedelta(hours=1)
+    later = NOW + timedelta(minutes=30)
+    cases.run_command(db, actor=SYSTEM, case_id=case_id, command=c.SuspendCase(), now=later)
+    # Due while the case is on hold: nobody can act, nothing goes on the record yet.
+    assert _worker(db, NOW + timedelta(minutes=61)).run_once() == 1
+    assert _passed(db, case_id) == []
+    back = NOW + timedelta(hours=3)
+    cases.run_command(db, actor=SYSTEM, case_id=case_id, command=c.ResumeCase(), now=back)
+    # The task keeps the due date its activation gave it, not one from the resume.
+    assert _due_at(db, case_id, "pi-2") == due
+    assert _worker(db, back).run_once() == 1
+    [passed] = _passed(db, case_id)
+    assert passed.payload["due_at"] == due.isoformat() and passed.at.replace(tzinfo=UTC) == back
+    # Rebuilt from the log, the due date is the same one.
+    assert rebuild_projections(db) == 1
+    assert _due_at(db, case_id, "pi-2") == due
+
+
+def test_a_deadline_already_recorded_is_not_recorded_again_after_a_suspension(
+    db: sessionmaker[Session],
+) -> None:
+    case_id = cases.open_case(db, actor=SYSTEM, type_id="sla", now=NOW).case_id
+    assert _worker(db, NOW + timedelta(minutes=61)).run_once() == 1
+    assert len(_passed(db, case_id)) == 1
+    for command, minutes in ((c.SuspendCase(), 70), (c.ResumeCase(), 80)):
+        at = NOW + timedelta(minutes=minutes)
+        cases.run_command(db, actor=SYSTEM, case_id=case_id, command=command, now=at)
+    # The resume queues one more look at the deadline: it finds it on the record.
+    with db() as session:
+        pending = session.scalars(
+            select(Job).where(Job.kind == "deadline", Job.status == "pending")
+        ).all()
+    assert [j.ref for j in pending] == ["pi-2"]
+    assert _worker(db, NOW + timedelta(minutes=81)).run_once() == 1
+    assert len(_passed(db, case_id)) == 1
+    with db() as session:
+        [job] = session.scalars(select(Job).where(Job.id == pending[0].id)).all()
+        assert job.status == "done"
+
+
+def test_a_task_resumed_before_its_due_date_keeps_it(db: sessionmaker[Session]) -> None:
+    case_id = cases.open_case(db, actor=SYSTEM, type_id="sla", now=NOW).case_id
+    for command, minutes in ((c.SuspendPlanItem("assess"), 10), (c.ResumePlanItem("assess"), 50)):
+        at = NOW + timedelta(minutes=minutes)
+        cases.run_command(db, actor=SYSTEM, case_id=case_id, command=command, now=at)
+    assert _due_at(db, case_id, "pi-2") == NOW + timedelta(hours=1)
+    # The resume's look finds it not due yet; the first activation's job records it.
+    assert _worker(db, NOW + timedelta(minutes=51)).run_once() == 1
+    assert _passed(db, case_id) == []
+    assert _worker(db, NOW + timedelta(minutes=61)).run_once() == 1
+    assert [p.payload["due_at"] for p in _passed(db, case_id)] == [
+        (NOW + timedelta(hours=1)).isoformat()
+    ]

@@ -84,11 +84,16 @@ def project(
                             },
                         )
                     )
-                when = due_date(spec, now)
-                if when is not None:
-                    due[event.instance_id] = when
-                    # services/deadlines.py: on the record if it is still open then.
-                    jobs.append(_job("deadline", case_id, event.instance_id, when, {}))
+                if event.from_state not in RETURNING_STATES:
+                    when = due_date(spec, now)
+                    if when is not None:
+                        due[event.instance_id] = when
+                        # services/deadlines.py: on the record if it is still open then.
+                        jobs.append(_job("deadline", case_id, event.instance_id, when, {}))
+                elif has_deadline(spec, state.items[event.instance_id]):
+                    # Back from a suspension or a failure with the due date it had: a
+                    # deadline that passed meanwhile found it away and is recorded now.
+                    jobs.append(_job("deadline", case_id, event.instance_id, now, {}))
         elif isinstance(event, TaskAssigned):
             assigned[event.instance_id] = None
         elif isinstance(event, PlanItemFaulted):
@@ -200,6 +205,18 @@ def reprioritise(conn: Connection, case_id: str, priority: int, now: datetime) -
     its plan items that have not ended take it, so its open work moves in the inboxes and
     queues at once. `rebuild.compute` applies the same rule."""
     _REPRIORITISE.execute(conn, {"b_case": case_id, "b_priority": priority, "updated_at": now})
+
+
+# An item that returns to `active` from these (resumed, retried) keeps the due date its
+# first activation gave it: suspending a case does not move its deadlines.
+RETURNING_STATES = frozenset({PlanItemState.SUSPENDED.value, PlanItemState.FAILED.value})
+
+
+def has_deadline(spec: ItemSpec, inst: PlanItemInstance) -> bool:
+    """Whether the item has a due date: a `due` duration, or an ad-hoc task's moment."""
+    if inst.adhoc is not None:
+        return inst.adhoc.due is not None
+    return bool(spec.item.due)
 
 
 def due_date(spec: ItemSpec, activated_at: datetime) -> datetime | None:

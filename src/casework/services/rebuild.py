@@ -59,6 +59,7 @@ from casework.services.errors import NotFound, Refused
 from casework.services.projection import (
     ENDED_CASE_STATES,
     ENDED_ITEM_STATES,
+    RETURNING_STATES,
     case_columns,
     due_date,
     plan_item_row,
@@ -245,8 +246,8 @@ def compute(
             item["updated_at"] = entry.at
             if event.from_state == "failed":
                 item["failure"] = None
-            if event.to_state == "active":
-                # project() computes it at each activation; a bad expression leaves it.
+            if event.to_state == "active" and event.from_state not in RETURNING_STATES:
+                # As project() does: at the first activation; a bad duration leaves it.
                 when = due_date(specs[event.item_id], entry.at)
                 if when is not None:
                     item["due_at"] = when
