@@ -12,7 +12,7 @@ from tests.people import NOW
 
 from casework.services import case_types, cases
 from casework.services.actors import SYSTEM
-from casework.store.tables import Job, PlanItemRow
+from casework.store.tables import CaseEvent, Job, PlanItemRow
 from casework.worker import Worker, registered
 
 API = "/api/v1"
@@ -96,3 +96,75 @@ def test_an_administrator_sees_a_failed_job_and_runs_it_again(
             )
         )
     assert state == "completed"
+
+
+def test_a_retry_sent_twice_with_one_key_answers_twice_and_runs_once(
+    client: TestClient, db: sessionmaker[Session], admin: dict[str, str]
+) -> None:
+    case_id, job_id = _failed_charge(db)
+    keyed = {**admin, "Idempotency-Key": "retry-charge-1"}
+    first = client.post(f"{API}/jobs/{job_id}/retry", headers=keyed)
+    again = client.post(f"{API}/jobs/{job_id}/retry", headers=keyed)
+    assert first.status_code == again.status_code == 200, again.text
+    assert (
+        first.json()
+        == again.json()
+        == {
+            "job_id": job_id,
+            "kind": "automated_task",
+            "case_id": case_id,
+            "how": "reactivated",
+        }
+    )
+    with db() as session:
+        transitions = session.scalars(
+            select(CaseEvent).where(
+                CaseEvent.case_id == case_id, CaseEvent.type == "PlanItemTransitioned"
+            )
+        ).all()
+        jobs = session.scalars(select(Job).where(Job.case_id == case_id)).all()
+    retried = [e for e in transitions if e.payload["from_state"] == "failed"]
+    assert [e.payload["to_state"] for e in retried] == ["active"]  # once
+    assert len(jobs) == 2  # the failed one, and one new job for the reactivated task
+    # The key names this request: used for another, it is refused.
+    other = problem(client.post(f"{API}/jobs/{job_id + 1}/retry", headers=keyed), 422, "validation")
+    assert other["errors"][0]["field"] == "Idempotency-Key"
+
+
+def test_a_requeued_timer_with_its_key_answers_the_same_again(
+    client: TestClient, db: sessionmaker[Session], admin: dict[str, str]
+) -> None:
+    case_id, _ = _failed_charge(db)
+    with db.begin() as session:
+        timer = Job(
+            kind="timer",
+            case_id=case_id,
+            ref="pi-2",
+            payload={},
+            status="failed",
+            due_at=NOW,
+            attempts=5,
+            max_attempts=5,
+            idempotency_key="timer-1",
+            created_at=NOW,
+        )
+        session.add(timer)
+        session.flush()
+        timer_id = timer.id
+    keyed = {**admin, "Idempotency-Key": "retry-timer-1"}
+    answers = [client.post(f"{API}/jobs/{timer_id}/retry", headers=keyed) for _ in range(2)]
+    assert [a.status_code for a in answers] == [200, 200], answers[1].text
+    assert (
+        answers[0].json()
+        == answers[1].json()
+        == {
+            "job_id": timer_id,
+            "kind": "timer",
+            "case_id": case_id,
+            "how": "requeued",
+        }
+    )
+    with db() as session:
+        assert session.get(Job, timer_id).status == "pending"  # type: ignore[union-attr]
+    # Without the key, a second retry is what it is: refused, the job is not failed.
+    problem(client.post(f"{API}/jobs/{timer_id}/retry", headers=admin), 409, "refused")

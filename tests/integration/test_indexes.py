@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from tests.integration.plans import list_plans, query_plan
 from tests.integration.rows import NOW, case_row
 
-from casework.services import access, case_types, queries, work
+from casework.services import access, case_types, job_control, queries, work
 from casework.services.actors import SYSTEM, Actor
 from casework.store.db import refresh_statistics, session_factory
 from casework.store.tables import Case, PlanItemRow, table_of
@@ -58,6 +58,18 @@ def test_job_claims_read_the_partial_job_indexes(engine: Engine) -> None:
         params = {"b_now": NOW, "b_limit": 10, "b_worker": "w", "b_until": NOW}
         assert "ix_jobs_due" in query_plan(conn, jobs._CLAIM_PENDING.statement, params)
         assert "ix_jobs_leased" in query_plan(conn, jobs._RECLAIM_EXPIRED.statement, params)
+
+
+def test_job_lists_read_each_status_newest_first_from_its_partial_index(engine: Engine) -> None:
+    with engine.begin() as conn:
+        for status, index in (("pending", "ix_jobs_due"), ("done", "ix_jobs_done")):
+            statement = job_control.newest(job_control._with_item(), status, 50)
+            plan = query_plan(conn, statement, {})
+            assert index in plan
+            if conn.dialect.name == "sqlite":
+                assert "TEMP B-TREE" not in plan  # read in order, not sorted
+        failed = job_control.newest(job_control._with_item(), "failed", 50)
+        assert "ix_jobs_failed" in query_plan(conn, failed, {})
 
 
 def test_the_inbox_lists_only_active_assigned_work_most_urgent_first(engine: Engine) -> None:

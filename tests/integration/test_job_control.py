@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.clock import Clock
 from tests.integration.cli_support import cli, ok, one_line_error
 
-from casework.services import case_types, cases, webhook_subscriptions
+from casework.services import case_types, cases, job_control, webhook_subscriptions
 from casework.services.actors import SYSTEM
 from casework.store.db import session_factory
 from casework.store.tables import Job, PlanItemRow
@@ -221,3 +221,71 @@ def test_a_failed_webhook_delivery_is_requeued_with_its_record(
         ).one()
     assert requeued is not None and (requeued.status, requeued.attempts) == ("pending", 0)
     assert delivery.status == "pending"  # the deliveries list says it is on its way again
+
+
+def test_every_status_lists_newest_due_first_across_statuses(db: sessionmaker[Session]) -> None:
+    case_id = _open(db)
+    statuses = ("done", "failed", "pending", "running", "done", "failed", "pending")
+    with db.begin() as session:
+        # The case's own jobs: done long ago.
+        session.execute(update(Job).values(status="done", due_at=NOW - timedelta(days=1)))
+        ids = []
+        for i, status in enumerate(statuses):
+            job = Job(
+                kind="timer",
+                case_id=case_id,
+                ref="pi-9",
+                payload={},
+                status=status,
+                due_at=NOW + timedelta(minutes=i),
+                attempts=0,
+                max_attempts=5,
+                idempotency_key=f"k-{i}",
+                created_at=NOW,
+            )
+            session.add(job)
+            session.flush()
+            ids.append(job.id)
+    with db() as session:
+        listed = job_control.list_jobs(session, actor=SYSTEM, status=None, limit=4)
+        assert [j.id for j in listed] == ids[::-1][:4]
+        assert [j.status for j in listed] == ["pending", "failed", "done", "running"]
+        done = job_control.list_jobs(session, actor=SYSTEM, status="done", limit=2)
+        assert [j.id for j in done] == [ids[4], ids[0]]
+
+
+def test_every_failed_job_is_found_batch_by_batch_ties_included(
+    db: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    case_id = _open(db)
+    with db.begin() as session:
+        session.execute(update(Job).values(status="done"))
+        for i in range(11):
+            session.add(
+                Job(
+                    kind="timer" if i % 2 else "message",
+                    case_id=case_id,
+                    ref=f"pi-{i}",
+                    payload={},
+                    status="failed",
+                    # Four share a due time: a batch can end among them.
+                    due_at=NOW + timedelta(minutes=min(i, 4)),
+                    attempts=5,
+                    max_attempts=5,
+                    idempotency_key=f"k-{i}",
+                    created_at=NOW,
+                )
+            )
+    with db() as session:
+        expected = [
+            job.id
+            for job in session.scalars(
+                select(Job).where(Job.status == "failed").order_by(Job.due_at, Job.id)
+            )
+        ]
+        everything = job_control.waiting_ids(session, actor=SYSTEM)
+        monkeypatch.setattr(job_control, "BATCH", 3)
+        in_threes = job_control.waiting_ids(session, actor=SYSTEM)
+        timers = job_control.waiting_ids(session, actor=SYSTEM, kind="timer")
+    assert len(expected) == 11 and everything == expected and in_threes == expected
+    assert len(timers) == 5

@@ -5,12 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from casework.cli.common import DatabaseUrl, Json, database, print_json
+from casework.cli.common import DatabaseUrl, Json, database, print_json, progress_bar
 from casework.services import audit, cases
 from casework.store.tables import Case
 
@@ -36,17 +34,7 @@ def verify(
             problems, checked = ([problem] if problem else []), 1
         else:
             checked = cases_count(session)
-            # Progress goes to stderr, and only to a terminal: stdout stays the result.
-            console = Console(stderr=True)
-            columns = (
-                TextColumn("[progress.description]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-            )
-            with Progress(
-                *columns, console=console, transient=True, disable=not console.is_terminal
-            ) as progress:
+            with progress_bar() as progress:
                 task = progress.add_task("verifying the event log", total=checked)
                 problems = audit.verify_all(session, on_case=lambda: progress.advance(task))
     if json_out:

@@ -12,14 +12,6 @@ from datetime import timedelta
 from typing import Annotated, TypeVar
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-)
 
 from casework.blobs import (
     BlobError,
@@ -36,6 +28,7 @@ from casework.cli.common import (
     one_line,
     operator,
     print_json,
+    progress_bar,
 )
 from casework.cli.errors import fail
 from casework.services import document_integrity, documents
@@ -92,12 +85,7 @@ def verify(
     store = _storage().store
     with database(database_url) as db:
         total = document_integrity.versions_count(db)
-        console = Console(stderr=True)  # progress only to a terminal: stdout is the result
-        columns = [TextColumn("[progress.description]{task.description}"), BarColumn()]
-        columns += [MofNCompleteColumn(), TimeRemainingColumn()]
-        with Progress(
-            *columns, console=console, transient=True, disable=not console.is_terminal
-        ) as progress:
+        with progress_bar() as progress:
             task = progress.add_task("verifying document blobs", total=total)
             result = _blob_errors_fail(
                 store,

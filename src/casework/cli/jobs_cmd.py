@@ -12,7 +12,15 @@ from typing import Annotated
 
 import typer
 
-from casework.cli.common import DatabaseUrl, Json, database, now, operator, print_json
+from casework.cli.common import (
+    DatabaseUrl,
+    Json,
+    database,
+    now,
+    operator,
+    print_json,
+    progress_bar,
+)
 from casework.cli.errors import fail
 from casework.cli.render import first_line
 from casework.services import job_control
@@ -129,12 +137,15 @@ def retry(
                 )
             else:
                 ids = job_control.waiting_ids(session, actor=actor, kind=kind, case_id=case)
-        for job_id in ids:
-            try:
-                done.append(job_control.retry(db, actor=actor, job_id=job_id, now=at))
-            except ServiceError as exc:
-                before = f"retried {len(done)} of {len(ids)} before it; " if done else ""
-                fail(f"{before}job {job_id}: {exc.message}")
+        with progress_bar() as progress:
+            task = progress.add_task("retrying failed jobs", total=len(ids))
+            for job_id in ids:
+                try:
+                    done.append(job_control.retry(db, actor=actor, job_id=job_id, now=at))
+                except ServiceError as exc:
+                    before = f"retried {len(done)} of {len(ids)} before it; " if done else ""
+                    fail(f"{before}job {job_id}: {exc.message}")
+                progress.advance(task)
     if json_out:
         print_json([asdict(r) for r in done])
         return

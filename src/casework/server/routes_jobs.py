@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from casework.server.auth import CurrentActor
-from casework.server.deps import API_PREFIX, Db, Now, RowId
+from casework.server.deps import API_PREFIX, Db, IdempotencyKey, Now, RowId
 from casework.server.problems import problem_responses
 from casework.server.schemas import Items
 from casework.services import job_control
@@ -91,7 +91,12 @@ def get_job(job_id: RowId, actor: CurrentActor, db: Db) -> JobOut:
 @router.post(
     "/{job_id}/retry",
     summary="Run a failed job again: its task reactivated, or the job requeued",
-    responses=problem_responses(403, 404, 409),
+    description="With an `Idempotency-Key`, the same request sent again answers as the "
+    "first did (not `409`: the job is no longer failed).",
+    responses=problem_responses(403, 404, 409, 422),
 )
-def retry_job(job_id: RowId, actor: CurrentActor, db: Db, now: Now) -> RetriedOut:
-    return RetriedOut.model_validate(job_control.retry(db, actor=actor, job_id=job_id, now=now))
+def retry_job(
+    job_id: RowId, actor: CurrentActor, db: Db, now: Now, key: IdempotencyKey
+) -> RetriedOut:
+    retried = job_control.retry(db, actor=actor, job_id=job_id, now=now, idempotency_key=key)
+    return RetriedOut.model_validate(retried)

@@ -16,12 +16,10 @@ from sqlalchemy import TextClause, func, select, text
 from sqlalchemy.orm import Session
 
 from casework.services import search
-from casework.store.tables import JOB_FAILED_WHERE, JOB_PENDING_WHERE, JOB_RUNNING_WHERE, Job
+from casework.store.tables import JOB_STATUS_WHERE, Job
 
 _STATUSES: dict[str, TextClause] = {
-    "pending": text(JOB_PENDING_WHERE),
-    "running": text(JOB_RUNNING_WHERE),
-    "failed": text(JOB_FAILED_WHERE),
+    status: text(JOB_STATUS_WHERE[status]) for status in ("pending", "running", "failed")
 }
 
 

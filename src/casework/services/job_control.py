@@ -16,27 +16,29 @@ effect demands:
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import Select, and_, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.engine import commands as c
-from casework.services import cases
+from casework.services import cases, idempotency
 from casework.services.access import require_job_operator
 from casework.services.actors import Actor
-from casework.services.errors import InvalidInput, NotFound, Refused
+from casework.services.errors import InvalidInput, NotFound, Refused, ServiceError
 from casework.services.rebuild import utc
 from casework.services.webhooks import KIND as WEBHOOK
-from casework.store.tables import Job, PlanItemRow
+from casework.store.tables import JOB_STATUS_WHERE, Job, PlanItemRow
 from casework.store.webhook_tables import WebhookDelivery
 
 PENDING, FAILED = "pending", "failed"  # as the worker's job queue (worker/jobs.py) has them
 STATUSES = ("pending", "running", "failed", "done")
 KINDS = ("timer", "automated_task", "deadline", "message")
 MAX_LIMIT = 1000
+BATCH = 1000  # failed jobs read at a time by `waiting_ids`
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,14 +84,25 @@ def list_jobs(
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be 1 to {MAX_LIMIT}", field="limit")
     query = _with_item()
-    if status is not None:
-        query = query.where(Job.status == status)
     if kind is not None:
         query = query.where(Job.kind == kind)
     if case_id is not None:
         query = query.where(Job.case_id == case_id)
-    rows = session.execute(query.order_by(Job.due_at.desc(), Job.id.desc()).limit(limit))
-    return [_record(*row) for row in rows]
+    # Each status has its own partial index in due order: every status is each one's
+    # newest, merged, rather than a sort of the whole table (done jobs are most of it).
+    found = [
+        _record(*row)
+        for one in ((status,) if status is not None else STATUSES)
+        for row in session.execute(newest(query, one, limit))
+    ]
+    found.sort(key=lambda job: (job.due_at, job.id), reverse=True)
+    return found[:limit]
+
+
+def newest(query: Select[Any], status: str, limit: int) -> Select[Any]:
+    """`query`'s jobs of `status`, newest due first, read in the order of its index."""
+    where = text(JOB_STATUS_WHERE[status])
+    return query.where(where).order_by(Job.due_at.desc(), Job.id.desc()).limit(limit)
 
 
 def get_job(session: Session, *, actor: Actor, job_id: int) -> JobRecord:
@@ -103,30 +116,62 @@ def get_job(session: Session, *, actor: Actor, job_id: int) -> JobRecord:
 def waiting_ids(
     session: Session, *, actor: Actor, kind: str | None = None, case_id: str | None = None
 ) -> list[int]:
-    """The ids of the failed jobs `retry` can take (of a kind, of a case), oldest first."""
+    """The ids of the failed jobs `retry` can take (of a kind, of a case), oldest first.
+    Only ids and what decides whether each waits are read, in batches: an outage can
+    leave hundreds of thousands of failed jobs, each with its payload and error."""
     require_job_operator(actor)
     _check_kind(kind)
-    query = _with_item().where(Job.status == FAILED)
+    query = (
+        select(Job.id, Job.kind, Job.case_id, Job.ref, Job.status, PlanItemRow.state)
+        .outerjoin(PlanItemRow, _ITEM_OF_JOB)
+        .where(text(JOB_STATUS_WHERE[FAILED]))
+    )
     if kind is not None:
         query = query.where(Job.kind == kind)
     if case_id is not None:
         query = query.where(Job.case_id == case_id)
-    rows = session.execute(query.order_by(Job.due_at, Job.id))
-    return one_per_task([job for job in (_record(*row) for row in rows) if job.waiting])
+    return _once_per_task(
+        (job_id, job_kind, job_case, ref)
+        for job_id, job_kind, job_case, ref, status, item_state in _in_batches(session, query)
+        if _waiting(job_kind, status, item_state)
+    )
+
+
+def _in_batches(session: Session, query: Any) -> Iterator[Any]:
+    """`query`'s rows oldest due first, a batch at a time, each batch seeking past the
+    last one's (a server-side cursor would need a transaction held open throughout)."""
+    after: tuple[datetime, int] | None = None
+    while True:
+        page = query
+        if after is not None:
+            due, last = after
+            page = page.where(or_(Job.due_at > due, and_(Job.due_at == due, Job.id > last)))
+        rows = session.execute(
+            page.add_columns(Job.due_at).order_by(Job.due_at, Job.id).limit(BATCH)
+        ).all()
+        for row in rows:
+            yield row[:-1]
+        if len(rows) < BATCH:
+            return
+        after = (rows[-1][-1], rows[-1][0])
 
 
 def one_per_task(jobs: list[JobRecord]) -> list[int]:
     """The ids of `jobs` with one automated task's failed jobs taken once (it failed,
     was retried and failed again: retrying the task once runs it again, a second time
     would find it active)."""
+    return _once_per_task((job.id, job.kind, job.case_id, job.ref) for job in jobs)
+
+
+def _once_per_task(jobs: Iterable[tuple[int, str, str | None, str | None]]) -> list[int]:
     seen: set[tuple[str | None, str | None]] = set()
     ids = []
-    for job in jobs:
-        if job.kind == "automated_task":
-            if (job.case_id, job.ref) in seen:
+    for job_id, kind, case_id, ref in jobs:
+        if kind == "automated_task":
+            if (case_id, ref) in seen:
                 continue
-            seen.add((job.case_id, job.ref))
-        ids.append(job.id)
+            seen.add((case_id, ref))
+        ids.append(job_id)
     return ids
 
 
@@ -143,9 +188,21 @@ def check_retriable(session: Session, *, actor: Actor, job_id: int) -> JobRecord
     return job
 
 
-def retry(db: sessionmaker[Session], *, actor: Actor, job_id: int, now: datetime) -> Retried:
-    """Run a failed job again (see the module's docstring)."""
+def retry(
+    db: sessionmaker[Session],
+    *,
+    actor: Actor,
+    job_id: int,
+    now: datetime,
+    idempotency_key: str | None = None,
+) -> Retried:
+    """Run a failed job again (see the module's docstring). With an `idempotency_key`,
+    the same request sent again answers as the first did, instead of a refusal that the
+    job is no longer failed."""
+    request = {"op": "retry_job", "job": job_id}
     with db() as session:
+        if idempotency.replayed(session, actor, idempotency_key, request, now=now) is not None:
+            return _retried(get_job(session, actor=actor, job_id=job_id))
         job = check_retriable(session, actor=actor, job_id=job_id)
     if job.kind == "automated_task":
         # Waiting means its plan item (case_id, ref) is there and failed.
@@ -156,30 +213,47 @@ def retry(db: sessionmaker[Session], *, actor: Actor, job_id: int, now: datetime
             case_id=job.case_id,
             command=c.ReactivatePlanItem(job.ref),
             now=now,
+            idempotency_key=idempotency_key,
+            request=request,
         )
-        return Retried(job.id, job.kind, job.case_id, "reactivated")
-    with db.begin() as session:
-        row = session.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.status == FAILED)
-            .values(
-                status=PENDING,
-                attempts=0,
-                due_at=utc(now),
-                locked_by=None,
-                locked_until=None,
-            )
-            .returning(Job.idempotency_key, Job.payload)
-        ).first()
-        if row is None:  # someone else retried it (or retention removed it) meanwhile
-            raise Refused(f"job {job_id} is no longer failed: nothing to retry")
-        if dict(row.payload or {}).get("kind") == WEBHOOK:
-            session.execute(
-                update(WebhookDelivery)
-                .where(WebhookDelivery.job_key == row.idempotency_key)
-                .values(status="pending")
-            )
-    return Retried(job.id, job.kind, job.case_id, "requeued")
+        return _retried(job)
+
+    def requeue() -> Retried:
+        with db.begin() as session:
+            _requeue(session, job_id, now)
+            idempotency.remember(session, actor, idempotency_key, request, {"job": job_id}, now)
+        return _retried(job)
+
+    try:
+        return idempotency.after_collision(idempotency_key, requeue)
+    except ServiceError:
+        # Refused: maybe by a copy of this very request that committed first.
+        if idempotency.stored_answer(db, actor, idempotency_key, request, now) is None:
+            raise
+        return _retried(job)
+
+
+def _requeue(session: Session, job_id: int, now: datetime) -> None:
+    """Back to pending, due now, attempts from zero; a webhook delivery's record too."""
+    row = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == FAILED)
+        .values(status=PENDING, attempts=0, due_at=utc(now), locked_by=None, locked_until=None)
+        .returning(Job.idempotency_key, Job.payload)
+    ).first()
+    if row is None:  # someone else retried it (or retention removed it) meanwhile
+        raise Refused(f"job {job_id} is no longer failed: nothing to retry")
+    if dict(row.payload or {}).get("kind") == WEBHOOK:
+        session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.job_key == row.idempotency_key)
+            .values(status="pending")
+        )
+
+
+def _retried(job: JobRecord) -> Retried:
+    how = "reactivated" if job.kind == "automated_task" else "requeued"
+    return Retried(job.id, job.kind, job.case_id, how)
 
 
 def _check_kind(kind: str | None) -> None:
@@ -187,19 +261,23 @@ def _check_kind(kind: str | None) -> None:
         raise InvalidInput(f"kind must be one of {', '.join(KINDS)}", field="kind")
 
 
+_ITEM_OF_JOB = and_(PlanItemRow.case_id == Job.case_id, PlanItemRow.instance_id == Job.ref)
+
+
 def _with_item() -> Any:
     """Jobs, each with the state of the plan item it is about (if any)."""
-    return select(Job, PlanItemRow.state).outerjoin(
-        PlanItemRow,
-        and_(PlanItemRow.case_id == Job.case_id, PlanItemRow.instance_id == Job.ref),
-    )
+    return select(Job, PlanItemRow.state).outerjoin(PlanItemRow, _ITEM_OF_JOB)
+
+
+def _waiting(kind: str, status: str, item_state: str | None) -> bool:
+    """An automated task's failed job waits while its item does: reactivated (by
+    `retry` or the API), the item runs in a new job; ended, there is nothing to run."""
+    return status == FAILED and (kind != "automated_task" or item_state == FAILED)
 
 
 def _record(row: Job, item_state: str | None) -> JobRecord:
     payload = dict(row.payload or {})
-    # An automated task's failed job waits while its item does: reactivated (by `retry`
-    # or the API), the item runs in a new job; ended, there is nothing left to run.
-    waiting = row.status == FAILED and (row.kind != "automated_task" or item_state == FAILED)
+    waiting = _waiting(row.kind, row.status, item_state)
     return JobRecord(
         id=row.id,
         kind=row.kind,

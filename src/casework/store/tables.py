@@ -54,6 +54,15 @@ JOB_PENDING_WHERE = "status = 'pending'"
 JOB_RUNNING_WHERE = "status = 'running'"
 JOB_DONE_WHERE = "status = 'done'"
 JOB_FAILED_WHERE = "status = 'failed'"
+# A query on one status names it as its index does, as a literal: a bound status would
+# leave the choice of index to each binding (SQLite plans again for a new value, and a
+# generic PostgreSQL plan cannot read a partial index at all).
+JOB_STATUS_WHERE = {
+    "pending": JOB_PENDING_WHERE,
+    "running": JOB_RUNNING_WHERE,
+    "done": JOB_DONE_WHERE,
+    "failed": JOB_FAILED_WHERE,
+}
 
 
 class Base(DeclarativeBase):
