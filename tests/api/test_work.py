@@ -259,6 +259,31 @@ def test_lists_come_a_page_at_a_time(world: World) -> None:
     assert problem(too_many, 422, "validation")["errors"][0]["location"] == "query"
 
 
+def test_late_work_comes_most_overdue_first_on_the_cases_one_sees(world: World) -> None:
+    # Confidential, and not naming ann: she does not see it (a handler sees the others).
+    south = world.open(team="south", confidential=True)
+    url = f"{API}/tasks/overdue"
+    assert world.client.get(url, headers=world.root).json() == {"items": [], "next": None}
+    world.clock.advance(days=3)  # Assess is due in 2 days
+    every = world.client.get(url, headers=world.root)
+    assert every.status_code == 200, every.text
+    # Due at the same moment: in case id order.
+    both_cases = sorted([world.case_id, south])
+    assert [(t["case_id"], t["name"], t["overdue"]) for t in every.json()["items"]] == [
+        (case_id, "Assess", True) for case_id in both_cases
+    ]
+    mine = world.client.get(url, headers=world.ann).json()
+    assert [t["case_id"] for t in mine["items"]] == [world.case_id]
+    first = world.client.get(f"{url}?limit=1", headers=world.root).json()
+    assert first["next"] is not None
+    rest = world.client.get(first["next"], headers=world.root).json()
+    assert [t["case_id"] for t in first["items"] + rest["items"]] == both_cases
+    nobody = world.client.get(f"{url}?unassigned=true&role=handler", headers=world.root).json()
+    assert len(nobody["items"]) == 2
+    both = world.client.get(f"{url}?unassigned=true&assignee=ann", headers=world.root)
+    assert problem(both, 422, "validation")["errors"][0]["field"] == "assignee"
+
+
 def test_claim_unclaim_assign_and_delegate_follow_who_may_do_what(world: World) -> None:
     client, assess = world.client, world.task("assess")
     claim = world.url(assess, "claim")

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from tests.integration.plans import list_plans, query_plan
 from tests.integration.rows import NOW, case_row
 
-from casework.services import access, case_types, job_control, queries, work
+from casework.services import access, case_types, job_control, overdue, queries, work
 from casework.services.actors import SYSTEM, Actor
 from casework.store.db import refresh_statistics, session_factory
 from casework.store.tables import Case, PlanItemRow, table_of
@@ -70,6 +70,16 @@ def test_job_lists_read_each_status_newest_first_from_its_partial_index(engine: 
                 assert "TEMP B-TREE" not in plan  # read in order, not sorted
         failed = job_control.newest(job_control._with_item(), "failed", 50)
         assert "ix_jobs_failed" in query_plan(conn, failed, {})
+
+
+def test_late_work_reads_open_due_dates_in_order_from_their_index(engine: Engine) -> None:
+    with engine.begin() as conn:
+        _items(conn, 30)
+        statement = overdue._LATE.where(overdue._OPEN_WITH_DUE, overdue._ITEMS.c.due_at < NOW)
+        plan = query_plan(conn, statement.limit(51), {})
+        assert "ix_plan_items_due" in plan
+        if conn.dialect.name == "sqlite":
+            assert "TEMP B-TREE" not in plan  # read in order, not sorted
 
 
 def test_the_inbox_lists_only_active_assigned_work_most_urgent_first(engine: Engine) -> None:

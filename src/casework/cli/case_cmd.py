@@ -13,7 +13,7 @@ from rich.panel import Panel
 from rich.table import Column, Table
 from sqlalchemy import select
 
-from casework.cli import case_work_cmd
+from casework.cli import case_work_cmd, overdue_cmd
 from casework.cli.case_work_cmd import print_ref, run
 from casework.cli.common import (
     DatabaseUrl,
@@ -391,3 +391,4 @@ def reopen(case_id: CaseId, database_url: DatabaseUrl = None, json_out: Json = F
 
 
 case_work_cmd.register(app)
+overdue_cmd.register(app)

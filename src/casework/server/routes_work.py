@@ -1,4 +1,4 @@
-"""Work: a person's tasks, team queues, and what people do with a case's tasks: claim,
+"""Work: a person's tasks, team queues, late work, and what people do with a case's tasks: claim,
 unclaim, assign, delegate, start, complete (form checked), disable, re-enable, retry a
 failed one; plan a discretionary item, add an ad-hoc task, raise a user event.
 
@@ -30,7 +30,7 @@ from casework.server.schemas_work import (
     TaskOut,
     WorkPageOut,
 )
-from casework.services import tasks, work
+from casework.services import overdue, tasks, work
 
 router = APIRouter(prefix=API_PREFIX, tags=["work"], responses=problem_responses(401))
 
@@ -73,6 +73,38 @@ def queue(
 ) -> WorkPageOut:
     with db() as session:
         page = work.queue(session, actor=actor, role=role, now=now, limit=limit, cursor=cursor)
+    return WorkPageOut.of(page, _next(request, page.next_cursor))
+
+
+@router.get(
+    "/tasks/overdue",
+    summary="Late work: active tasks and stages past their due date, most overdue first",
+    responses=problem_responses(422),
+)
+def overdue_work(
+    request: Request,
+    actor: CurrentActor,
+    db: Db,
+    now: Now,
+    role: Annotated[str | None, Query(max_length=200)] = None,
+    assignee: Annotated[str | None, Query(max_length=200)] = None,
+    unassigned: bool = False,
+    case_type: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> WorkPageOut:
+    with db() as session:
+        page = overdue.late_work(
+            session,
+            actor=actor,
+            now=now,
+            role=role,
+            assignee=assignee,
+            unassigned=unassigned,
+            case_type=case_type,
+            limit=limit,
+            cursor=cursor,
+        )
     return WorkPageOut.of(page, _next(request, page.next_cursor))
 
 

@@ -327,7 +327,7 @@ def _page(
     if cursor is not None:
         conditions.append(_after(*_decode(cursor)))
     rows = session.execute(_LIST.where(*conditions).limit(limit + 1)).all()
-    items = [_work_item(r, now) for r in rows[:limit]]
+    items = [work_item(r, now) for r in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last = items[-1]
@@ -335,7 +335,7 @@ def _page(
     return WorkPage(items, next_cursor)
 
 
-def _work_item(r: Any, now: datetime) -> WorkItem:
+def work_item(r: Any, now: datetime) -> WorkItem:
     due = _utc(r.due_at)
     overdue = due is not None and due < now
     return WorkItem(

@@ -50,6 +50,8 @@ NAMING = {
 INBOX_WHERE = "state = 'active' AND assignee IS NOT NULL"
 # A queue is a role's: role-less tasks are in none (0010).
 QUEUE_WHERE = "role IS NOT NULL AND state = 'active' AND assignee IS NULL"
+# Open work with a due date: late work, most overdue first (0019).
+DUE_WHERE = "state = 'active' AND due_at IS NOT NULL"
 JOB_PENDING_WHERE = "status = 'pending'"
 JOB_RUNNING_WHERE = "status = 'running'"
 JOB_DONE_WHERE = "status = 'done'"
@@ -184,6 +186,14 @@ class PlanItemRow(Base):
             "due_at",
             sqlite_where=text(QUEUE_WHERE),
             postgresql_where=text(QUEUE_WHERE),
+        ),
+        Index(
+            "ix_plan_items_due",
+            "due_at",
+            "case_id",
+            "instance_id",
+            sqlite_where=text(DUE_WHERE),
+            postgresql_where=text(DUE_WHERE),
         ),
     )
 

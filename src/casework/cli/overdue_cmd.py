@@ -1,0 +1,95 @@
+"""`casework case overdue`: late work across cases, most overdue first, for whoever
+steps in (chase it, reassign it, raise its case's priority). Registered on
+`case_cmd.app`; as the operator it sees every case."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Column, Table
+
+from casework.cli.common import DatabaseUrl, Json, database, now, operator, print_json
+from casework.services import overdue as late
+from casework.services.work import MAX_LIMIT
+
+
+def overdue(
+    role: Annotated[str | None, typer.Option(help="Only work of this role.")] = None,
+    assignee: Annotated[str | None, typer.Option(help="Only work assigned to this user.")] = None,
+    unassigned: Annotated[
+        bool, typer.Option("--unassigned", help="Only work nobody has taken yet.")
+    ] = False,
+    type_id: Annotated[str | None, typer.Option("--type", help="Only this case type.")] = None,
+    limit: Annotated[int, typer.Option(help=f"At most this many (1 to {MAX_LIMIT}).")] = 50,
+    database_url: DatabaseUrl = None,
+    json_out: Json = False,
+) -> None:
+    """Active tasks and stages past their due date, most overdue first."""
+    at = now()
+    with database(database_url) as db, db() as session:
+        page = late.late_work(
+            session,
+            actor=operator(),
+            now=at,
+            role=role,
+            assignee=assignee,
+            unassigned=unassigned,
+            case_type=type_id,
+            limit=limit,
+        )
+    if json_out:
+        print_json(
+            [
+                asdict(item) | {"late_seconds": int((at - item.due_at).total_seconds())}
+                for item in page.items
+                if item.due_at is not None
+            ]
+        )
+        return
+    if not page.items:
+        typer.echo("no late work")
+        return
+    # The id is what the next command needs, and how late is the point: never wrapped.
+    table = Table(
+        Column("case", no_wrap=True),
+        "title",
+        "work",
+        "with",
+        "due",
+        Column("late by", no_wrap=True),
+    )
+    for item in page.items:
+        assert item.due_at is not None  # late work has a due date
+        holder = item.assignee or (f"queue {item.role}" if item.role else "nobody")
+        table.add_row(
+            item.case_id,
+            escape(item.case_title),
+            escape(item.name),
+            escape(holder),
+            f"{item.due_at:%Y-%m-%d %H:%M}",
+            late_by(at - item.due_at),
+        )
+    Console().print(table)
+    if page.next_cursor is not None:
+        typer.echo(f"(more than {len(page.items)}: narrow it down or raise --limit)")
+
+
+def late_by(delta: timedelta) -> str:
+    """`3d 4h`, `2h 5m`, `7m`: the two largest units, enough to see who is worst off."""
+    minutes = int(delta.total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {mins}m"
+    return f"{mins}m"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("overdue")(overdue)
