@@ -5,6 +5,7 @@ without touching the real server that other tests share."""
 from __future__ import annotations
 
 import contextlib
+import random
 import socket
 import threading
 
@@ -23,7 +24,10 @@ class Outage:
     def up(self) -> None:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))  # the same port again after a cut
+        if self.port:
+            listener.bind(("127.0.0.1", self.port))  # the same port again after a cut
+        else:
+            _bind_below_ephemeral(listener)
         listener.listen(64)
         self.port = listener.getsockname()[1]
         self._listener = listener
@@ -68,3 +72,19 @@ def _pump(source: socket.socket, sink: socket.socket) -> None:
             sink.sendall(data)
     with contextlib.suppress(OSError):
         sink.shutdown(socket.SHUT_WR)
+
+
+def _bind_below_ephemeral(listener: socket.socket) -> None:
+    """A free port below the system's ephemeral range. A port the system picked (bind to
+    0) is free again once a cut closes the listener, and the next outgoing connection
+    (the worker's own, retrying) may get it as its source port: then the port cannot be
+    bound again ("Address already in use"). The system never picks one below its range."""
+    candidates = list(range(20_000, 30_000))
+    random.shuffle(candidates)
+    for port in candidates:
+        try:
+            listener.bind(("127.0.0.1", port))
+            return
+        except OSError:
+            continue
+    raise OSError("no free port between 20000 and 30000")
