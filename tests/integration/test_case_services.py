@@ -177,6 +177,35 @@ def test_the_whole_log_is_verified_in_one_pass_as_case_by_case(
     assert intact not in named
 
 
+def test_the_log_is_verified_a_batch_of_cases_at_a_time_each_in_its_own_snapshot(
+    db: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long check holds no snapshot throughout: what is committed while it runs is
+    read by the batches after it (here, a forged event in the last case)."""
+    _deploy(db)
+    ids = sorted(
+        cases.open_case(db, actor=HANDLER, type_id="claim", data={"amount": n}, now=NOW).case_id
+        for n in range(5)
+    )
+    monkeypatch.setattr(audit, "VERIFY_CASES", 2)
+    seen: list[None] = []
+
+    def forge_once_the_first_case_is_checked() -> None:
+        seen.append(None)
+        if len(seen) == 1:
+            with db.begin() as session:
+                session.execute(
+                    update(CaseEvent)
+                    .where(CaseEvent.case_id == ids[-1], CaseEvent.seq == 2)
+                    .values(actor="mallory")
+                )
+
+    with db() as session:
+        found = audit.verify_all(session, on_case=forge_once_the_first_case_is_checked)
+    assert len(seen) == 5  # every case once, across three batches
+    assert [(p.case_id, p.seq) for p in found] == [(ids[-1], 2)]
+
+
 def test_bad_input_is_refused_naming_the_field_and_nothing_is_written(
     db: sessionmaker[Session],
 ) -> None:

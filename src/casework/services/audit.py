@@ -227,42 +227,69 @@ def verify_rows(case_id: str, last_seq: int | None, rows: Iterable[Any]) -> Chai
 def verify_all(
     session: Session, *, on_case: Callable[[], None] | None = None
 ) -> list[ChainProblem]:
-    """`verify_case` for every case, in one pass over the log: cases and their events
-    streamed in (case, seq) order, not a query per case, so a nightly check of millions
-    of events costs one scan. `on_case` is called once per case checked (progress).
-    On PostgreSQL the rows come through a server-side cursor, which lives in a
-    transaction: a reading session (a statement per transaction) lends its database
-    to a snapshot session for it (`store.db.in_one_transaction`)."""
+    """`verify_case` for every case: cases and their events streamed in (case, seq)
+    order, VERIFY_CASES cases at a time, not a query per case, so a nightly check of
+    millions of events costs one scan. Each batch is read in a snapshot of its own, on
+    a session of its own: one snapshot held through the whole log would stop
+    PostgreSQL's vacuum from cleaning what commands rewrite meanwhile (every command
+    rewrites its case row) and SQLite from starting its write-ahead log afresh, for as
+    long as the check runs. A case's chain and its `last_seq` come from one snapshot,
+    which is all a chain needs. `on_case` is called once per case checked (progress)."""
+    bind = session.get_bind()
+    problems: list[ChainProblem] = []
+    after = ""
+    while True:
+        with Session(bind=bind) as own, in_one_transaction(own) as reading:
+            last = _verify_batch(reading, after, problems, on_case)
+        if last is None:
+            return problems
+        after = last
+
+
+def _verify_batch(
+    reading: Session,
+    after: str,
+    problems: list[ChainProblem],
+    on_case: Callable[[], None] | None,
+) -> str | None:
+    """Verify the VERIFY_CASES cases after `after` (by id); the last one's id, None when
+    there were none. On PostgreSQL the rows come through a server-side cursor, which
+    lives in a transaction: `store.db.in_one_transaction` gives the batch one."""
     events = table_of(CaseEvent)
-    cases = table_of(Case)
-    with in_one_transaction(session) as reading:
-        rows = reading.execute(
-            select(
-                cases.c.id,
-                cases.c.last_seq,
-                events.c.seq,
-                events.c.type,
-                events.c.payload,
-                events.c.actor,
-                events.c.at,
-                events.c.hash,
-            )
-            .select_from(cases.outerjoin(events, events.c.case_id == cases.c.id))
-            .order_by(cases.c.id, events.c.seq)
-            .execution_options(yield_per=STREAM_ROWS)
+    cases = (
+        select(_CASES.c.id, _CASES.c.last_seq)
+        .where(_CASES.c.id > after)
+        .order_by(_CASES.c.id)
+        .limit(VERIFY_CASES)
+        .subquery("batch")
+    )
+    rows = reading.execute(
+        select(
+            cases.c.id,
+            cases.c.last_seq,
+            events.c.seq,
+            events.c.type,
+            events.c.payload,
+            events.c.actor,
+            events.c.at,
+            events.c.hash,
         )
-        problems: list[ChainProblem] = []
-        check: _Chain | None = None
-        for row in rows:
-            if check is None or row.id != check.case_id:
-                if check is not None:
-                    _done(check, problems, on_case)
-                check = _Chain(row.id, row.last_seq)
-            if row.seq is not None:
-                check.add(row)
-        if check is not None:
-            _done(check, problems, on_case)
-    return problems
+        .select_from(cases.outerjoin(events, events.c.case_id == cases.c.id))
+        .order_by(cases.c.id, events.c.seq)
+        .execution_options(yield_per=STREAM_ROWS)
+    )
+    check: _Chain | None = None
+    for row in rows:
+        if check is None or row.id != check.case_id:
+            if check is not None:
+                _done(check, problems, on_case)
+            check = _Chain(row.id, row.last_seq)
+        if row.seq is not None:
+            check.add(row)
+    if check is None:
+        return None
+    _done(check, problems, on_case)
+    return check.case_id
 
 
 def _done(check: _Chain, problems: list[ChainProblem], on_case: Callable[[], None] | None) -> None:
@@ -274,6 +301,8 @@ def _done(check: _Chain, problems: list[ChainProblem], on_case: Callable[[], Non
 
 
 STREAM_ROWS = 2_000  # rows fetched at a time by verify_all
+VERIFY_CASES = 1_000  # cases verified in one snapshot
+_CASES = table_of(Case)
 
 
 class _Chain:
