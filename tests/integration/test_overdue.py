@@ -172,3 +172,26 @@ def test_casework_case_overdue_prints_late_work_and_how_late(
 )
 def test_late_by_says_the_two_largest_units(delta: timedelta, shown: str) -> None:
     assert late_by(delta) == shown
+
+
+def test_case_show_gives_open_work_its_due_date_and_says_when_it_is_late(
+    engine: Engine, db: sessionmaker[Session]
+) -> None:
+    url = engine.url.render_as_string(hide_password=False)
+    opened = (datetime.now(UTC) - timedelta(days=3)).replace(microsecond=0)
+    case_id = cases.open_case(db, actor=SYSTEM, type_id="sla", now=opened).case_id
+    due = opened + timedelta(hours=1)
+    shown = cli(url, "case", "show", case_id)
+    assert shown.exit_code == 0, shown.output
+    [assess] = [line for line in shown.stdout.splitlines() if "☐ Assess" in line]
+    assert f"(due {due:%Y-%m-%d %H:%M}, overdue)" in assess
+    [file] = [line for line in shown.stdout.splitlines() if "☐ File" in line]
+    assert "due" not in file  # no due date: nothing said
+    plan = {p["item_id"]: p for p in ok(url, "case", "show", case_id)["plan"]}
+    assert datetime.fromisoformat(plan["assess"]["due_at"]) == due
+    assert plan["file"]["due_at"] is None
+    # As it was half an hour after opening: due, not yet late.
+    then = (opened + timedelta(minutes=30)).isoformat()
+    earlier = cli(url, "case", "show", case_id, "--as-of", then)
+    [assess] = [line for line in earlier.stdout.splitlines() if "☐ Assess" in line]
+    assert f"(due {due:%Y-%m-%d %H:%M})" in assess

@@ -11,7 +11,7 @@ from rich.console import Console, Group
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Column, Table
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from casework.cli import case_work_cmd, overdue_cmd
 from casework.cli.case_work_cmd import print_ref, run
@@ -25,7 +25,7 @@ from casework.cli.common import (
     print_json,
 )
 from casework.cli.errors import fail
-from casework.cli.render import plan_tree
+from casework.cli.render import PlanNotes, plan_tree
 from casework.engine import commands as c
 from casework.engine.human_work import task_name
 from casework.engine.serialize import load_state
@@ -34,7 +34,7 @@ from casework.services.actors import SYSTEM
 from casework.services.case_commands import CaseRef
 from casework.services.case_types import engine_for
 from casework.services.errors import Refused
-from casework.services.rebuild import projection_as_of
+from casework.services.rebuild import projection_as_of, utc
 from casework.store.tables import Case, CaseEvent, PlanItemRow
 
 app = typer.Typer(no_args_is_help=True)
@@ -114,20 +114,20 @@ def show(
             )[::-1]
             # The operator's command line sees every case: linked ones are named too.
             described = timeline.describe(session, SYSTEM, engine, case_id, last)
-            failures = {
-                instance_id: failure
-                for instance_id, failure in session.execute(
-                    select(PlanItemRow.instance_id, PlanItemRow.failure).where(
-                        PlanItemRow.case_id == case_id, PlanItemRow.failure.is_not(None)
-                    )
-                ).tuples()
-                if failure is not None
-            }
+            items = session.execute(
+                select(PlanItemRow.instance_id, PlanItemRow.failure, PlanItemRow.due_at).where(
+                    PlanItemRow.case_id == case_id,
+                    or_(PlanItemRow.failure.is_not(None), PlanItemRow.due_at.is_not(None)),
+                )
+            ).all()
+            failures = {r.instance_id: r.failure for r in items if r.failure is not None}
+            due = {r.instance_id: utc(r.due_at) for r in items if r.due_at is not None}
         columns = _case_dict(row)
         if moment is not None:
             then, engine = projection_as_of(db, case_id, moment)
             state = then.state
             failures = {r["instance_id"]: r["failure"] for r in then.items if r["failure"]}
+            due = {r["instance_id"]: utc(r["due_at"]) for r in then.items if r["due_at"]}
             # What the case was then: status, stage, priority, owner and team.
             columns.update((k, v) for k, v in then.case_values.items() if k in _AS_OF_COLUMNS)
     log: list[dict[str, Any]] = [
@@ -151,6 +151,7 @@ def show(
                 "state": inst.state.value,
                 "parent_id": inst.parent_id,
                 "failure": failures.get(inst.id),
+                "due_at": due.get(inst.id),
             }
             for inst in state.items.values()
         ]
@@ -180,7 +181,7 @@ def show(
         header += f"\n[yellow]as it was on {moment:%Y-%m-%d %H:%M:%S} UTC[/]"
     shown = state.variables if moment is not None else row.data
     data = json.dumps(shown, indent=2, ensure_ascii=False, default=str)
-    tree = plan_tree(engine, state, failures)
+    tree = plan_tree(engine, state, PlanNotes(failures, due, moment or now()))
     console.print(Panel(Group(header, tree), title="case", expand=False))
     console.print(Panel(data, title="case file", expand=False))
     table = Table("seq", "at", "actor", "event", title="last events")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from rich.markup import escape
@@ -38,15 +40,23 @@ KIND_ICON = {
 }
 
 
-def plan_tree(
-    engine: CaseEngine, state: CaseInstance, failures: Mapping[str, str] | None = None
-) -> Tree:
-    """The case plan as a tree: every plan item instance with its state, and under a
-    failed one why it failed (`failures`, by instance id)."""
+@dataclass(frozen=True, slots=True)
+class PlanNotes:
+    """What the plan tree says beside the engine state, by instance id: why a failed
+    item failed, and when open work is due (late against `now`)."""
+
+    failures: Mapping[str, str] = field(default_factory=dict)
+    due: Mapping[str, datetime] = field(default_factory=dict)
+    now: datetime | None = None
+
+
+def plan_tree(engine: CaseEngine, state: CaseInstance, notes: PlanNotes | None = None) -> Tree:
+    """The case plan as a tree: every plan item instance with its state, open work with
+    its due date (`overdue` once past), and under a failed item why it failed."""
     root = state.root
     title = f"[bold]{engine.definition.name}[/] — case [bold]{state.status}[/]"
     tree = Tree(title)
-    _add_children(engine, state, root, tree, failures or {})
+    _add_children(engine, state, root, tree, notes or PlanNotes())
     return tree
 
 
@@ -60,14 +70,20 @@ def first_line(text: str | None, chars: int) -> str:
     return line if len(line) <= chars else line[: chars - 1] + "…"
 
 
-def _label(engine: CaseEngine, state: CaseInstance, inst: PlanItemInstance) -> str:
+def _label(
+    engine: CaseEngine, state: CaseInstance, inst: PlanItemInstance, notes: PlanNotes
+) -> str:
     spec = engine.compiled.spec(inst.item_id)
     style = STATE_STYLE.get(inst.state.value, "")
     icon = KIND_ICON.get(spec.kind.value, "•")
     repeat = f" #{inst.index}" if inst.index > 1 else ""
     extra = ""
     if inst.due is not None and inst.state.value == "available":
-        extra = f" (due {inst.due:%Y-%m-%d %H:%M})"
+        extra = f" (due {inst.due:%Y-%m-%d %H:%M})"  # a timer's
+    due = notes.due.get(inst.id)
+    if due is not None and inst.state.value == "active":
+        late = notes.now is not None and due < notes.now
+        extra = f" (due {due:%Y-%m-%d %H:%M}" + (", [red]overdue[/])" if late else ")")
     # An ad-hoc task's name and role are its own (and typed by a person: escaped).
     name, role = task_name(engine.compiled, inst), task_role(engine.compiled, inst)
     performer = f" [dim]· {escape(role)}[/]" if role else ""
@@ -81,16 +97,16 @@ def _add_children(
     state: CaseInstance,
     parent: PlanItemInstance,
     node: Tree,
-    failures: Mapping[str, str],
+    notes: PlanNotes,
 ) -> None:
     for child_id in parent.children:
         child = state.items[child_id]
-        branch = node.add(_label(engine, state, child))
-        failure = failures.get(child_id) if child.state.value == "failed" else None
+        branch = node.add(_label(engine, state, child, notes))
+        failure = notes.failures.get(child_id) if child.state.value == "failed" else None
         if failure:
             branch.add(f"[red]✗ {escape(first_line(failure, FAILURE_CHARS))}[/]")
         if child.children:
-            _add_children(engine, state, child, branch, failures)
+            _add_children(engine, state, child, branch, notes)
 
 
 def decision_summary(payload: Mapping[str, Any], name: str | None = None) -> str:
