@@ -14,15 +14,14 @@ from __future__ import annotations
 import base64
 import json
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import ColumnElement, Select, TextClause, and_, or_, select, text
+from sqlalchemy import ColumnElement, TextClause, and_, or_
 from sqlalchemy.orm import Session
 
 from casework.services.actors import Actor
 from casework.services.errors import InvalidInput
 from casework.services.visibility import visible_condition
-from casework.services.work import MAX_LIMIT, WorkPage, work_item
+from casework.services.work import MAX_LIMIT, WORK_ITEMS, WorkPage, on_plan_items, work_item
 from casework.store.tables import DUE_WHERE, Case, PlanItemRow, table_of
 
 
@@ -95,22 +94,6 @@ def _decode(cursor: str) -> tuple[datetime, str, str]:
 
 _ITEMS = table_of(PlanItemRow)
 _CASES = table_of(Case)
-# The index's condition in its words, qualified (`cases` has a `state` column too).
-_OPEN_WITH_DUE = text(" AND ".join(f"plan_items.{term}" for term in DUE_WHERE.split(" AND ")))
-_LATE: Select[Any] = (
-    select(
-        _ITEMS.c.case_id,
-        _ITEMS.c.instance_id,
-        _ITEMS.c.item_id,
-        _ITEMS.c.name,
-        _ITEMS.c.role,
-        _ITEMS.c.assignee,
-        _ITEMS.c.state,
-        _ITEMS.c.priority,
-        _ITEMS.c.due_at,
-        _CASES.c.title,
-        _CASES.c.type_id,
-    )
-    .select_from(_ITEMS.join(_CASES, _CASES.c.id == _ITEMS.c.case_id))
-    .order_by(_ITEMS.c.due_at, _ITEMS.c.case_id, _ITEMS.c.instance_id)  # the index order
-)
+_OPEN_WITH_DUE = on_plan_items(DUE_WHERE)
+# In the index order: read in order, never sorted.
+_LATE = WORK_ITEMS.order_by(_ITEMS.c.due_at, _ITEMS.c.case_id, _ITEMS.c.instance_id)

@@ -393,10 +393,16 @@ def _utc(value: datetime | None) -> datetime | None:
 
 _ITEMS = table_of(PlanItemRow)
 _CASES = table_of(Case)
-# The partial indexes' own conditions, in their words (qualified: `cases` has a `state`
-# column too), so both databases use the indexes.
-_UNASSIGNED = text(" AND ".join(f"plan_items.{term}" for term in QUEUE_WHERE.split(" AND ")))
-_ASSIGNED = text(" AND ".join(f"plan_items.{term}" for term in INBOX_WHERE.split(" AND ")))
+
+
+def on_plan_items(where: str) -> TextClause:
+    """A partial index's own condition in its words, so both databases use the index,
+    qualified for a query joining `cases` (which has a `state` column too)."""
+    return text(" AND ".join(f"plan_items.{term}" for term in where.split(" AND ")))
+
+
+_UNASSIGNED = on_plan_items(QUEUE_WHERE)
+_ASSIGNED = on_plan_items(INBOX_WHERE)
 _PICK = (
     select(
         _ITEMS.c.case_id,
@@ -437,22 +443,20 @@ _INBOX = (
     .order_by(_ITEMS.c.priority, _ITEMS.c.due_at)  # the index order: no sort
     .limit(bindparam("b_limit"))
 )
-_LIST: Select[Any] = (
-    select(
-        _ITEMS.c.case_id,
-        _ITEMS.c.instance_id,
-        _ITEMS.c.item_id,
-        _ITEMS.c.name,
-        _ITEMS.c.role,
-        _ITEMS.c.assignee,
-        _ITEMS.c.state,
-        _ITEMS.c.priority,
-        _ITEMS.c.due_at,
-        _CASES.c.title,
-        _CASES.c.type_id,
-    )
-    .select_from(_ITEMS.join(_CASES, _CASES.c.id == _ITEMS.c.case_id))
-    .order_by(
-        _ITEMS.c.priority, nulls_last(_ITEMS.c.due_at), _ITEMS.c.case_id, _ITEMS.c.instance_id
-    )
+# What a list of work reads of each task and its case (`work_item`), in no order.
+WORK_ITEMS: Select[Any] = select(
+    _ITEMS.c.case_id,
+    _ITEMS.c.instance_id,
+    _ITEMS.c.item_id,
+    _ITEMS.c.name,
+    _ITEMS.c.role,
+    _ITEMS.c.assignee,
+    _ITEMS.c.state,
+    _ITEMS.c.priority,
+    _ITEMS.c.due_at,
+    _CASES.c.title,
+    _CASES.c.type_id,
+).select_from(_ITEMS.join(_CASES, _CASES.c.id == _ITEMS.c.case_id))
+_LIST = WORK_ITEMS.order_by(
+    _ITEMS.c.priority, nulls_last(_ITEMS.c.due_at), _ITEMS.c.case_id, _ITEMS.c.instance_id
 )
