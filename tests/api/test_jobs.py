@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from tests.api.support import problem
 from tests.clock import Clock
+from tests.integration import rows
 from tests.people import NOW
 
 from casework.services import case_types, cases
@@ -136,18 +137,7 @@ def test_a_requeued_timer_with_its_key_answers_the_same_again(
 ) -> None:
     case_id, _ = _failed_charge(db)
     with db.begin() as session:
-        timer = Job(
-            kind="timer",
-            case_id=case_id,
-            ref="pi-2",
-            payload={},
-            status="failed",
-            due_at=NOW,
-            attempts=5,
-            max_attempts=5,
-            idempotency_key="timer-1",
-            created_at=NOW,
-        )
+        timer = rows.job("timer-1", case_id=case_id, ref="pi-2")
         session.add(timer)
         session.flush()
         timer_id = timer.id

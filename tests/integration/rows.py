@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from casework.store.tables import Job
+
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
@@ -27,3 +29,21 @@ def case_row(case_id: str, **changes: Any) -> dict[str, Any]:
         "last_hash": "0" * 64,
         **changes,
     }
+
+
+def job(key: str, **changes: Any) -> Job:
+    """A `jobs` row (a timer's, failed for good, due at NOW) unique by `key`; `changes`
+    override its columns."""
+    values: dict[str, Any] = {
+        "kind": "timer",
+        "case_id": None,
+        "ref": None,
+        "payload": {},
+        "status": "failed",
+        "due_at": NOW,
+        "attempts": 5,
+        "max_attempts": 5,
+        "idempotency_key": key,
+        "created_at": NOW,
+    }
+    return Job(**(values | changes))

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from tests.clock import Clock
+from tests.integration import rows
 from tests.integration.cli_support import cli, ok, one_line_error
 
 from casework.services import case_types, cases, job_control, webhook_subscriptions
@@ -231,17 +232,8 @@ def test_every_status_lists_newest_due_first_across_statuses(db: sessionmaker[Se
         session.execute(update(Job).values(status="done", due_at=NOW - timedelta(days=1)))
         ids = []
         for i, status in enumerate(statuses):
-            job = Job(
-                kind="timer",
-                case_id=case_id,
-                ref="pi-9",
-                payload={},
-                status=status,
-                due_at=NOW + timedelta(minutes=i),
-                attempts=0,
-                max_attempts=5,
-                idempotency_key=f"k-{i}",
-                created_at=NOW,
+            job = rows.job(
+                f"k-{i}", case_id=case_id, status=status, due_at=NOW + timedelta(minutes=i)
             )
             session.add(job)
             session.flush()
@@ -262,18 +254,12 @@ def test_every_failed_job_is_found_batch_by_batch_ties_included(
         session.execute(update(Job).values(status="done"))
         for i in range(11):
             session.add(
-                Job(
+                rows.job(
+                    f"k-{i}",
                     kind="timer" if i % 2 else "message",
                     case_id=case_id,
-                    ref=f"pi-{i}",
-                    payload={},
-                    status="failed",
                     # Four share a due time: a batch can end among them.
                     due_at=NOW + timedelta(minutes=min(i, 4)),
-                    attempts=5,
-                    max_attempts=5,
-                    idempotency_key=f"k-{i}",
-                    created_at=NOW,
                 )
             )
     with db() as session:
