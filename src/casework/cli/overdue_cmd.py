@@ -54,13 +54,14 @@ def overdue(
     if not page.items:
         typer.echo("no late work")
         return
-    # The id is what the next command needs, and how late is the point: never wrapped.
+    # The id is what the next command needs, the due date and how late are the point:
+    # never wrapped; a narrow terminal wraps the words instead.
     table = Table(
         Column("case", no_wrap=True),
         "title",
         "work",
         "with",
-        "due",
+        Column("due", no_wrap=True),
         Column("late by", no_wrap=True),
     )
     for item in page.items:
