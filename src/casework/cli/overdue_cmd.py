@@ -5,7 +5,7 @@ steps in (chase it, reassign it, raise its case's priority). Registered on
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -15,7 +15,7 @@ from rich.table import Column, Table
 
 from casework.cli.common import DatabaseUrl, Json, database, now, operator, print_json
 from casework.services import overdue as late
-from casework.services.work import MAX_LIMIT
+from casework.services.work import MAX_LIMIT, WorkItem
 
 
 def overdue(
@@ -42,13 +42,10 @@ def overdue(
             case_type=type_id,
             limit=limit,
         )
+    lateness = [(item, _lateness(item, at)) for item in page.items]
     if json_out:
         print_json(
-            [
-                asdict(item) | {"late_seconds": int((at - item.due_at).total_seconds())}
-                for item in page.items
-                if item.due_at is not None
-            ]
+            [asdict(item) | {"late_seconds": int(by.total_seconds())} for item, by in lateness]
         )
         return
     if not page.items:
@@ -64,8 +61,8 @@ def overdue(
         Column("due", no_wrap=True),
         Column("late by", no_wrap=True),
     )
-    for item in page.items:
-        assert item.due_at is not None  # late work has a due date
+    for item, by in lateness:
+        assert item.due_at is not None
         holder = item.assignee or (f"queue {item.role}" if item.role else "nobody")
         table.add_row(
             item.case_id,
@@ -73,11 +70,16 @@ def overdue(
             escape(item.name),
             escape(holder),
             f"{item.due_at:%Y-%m-%d %H:%M}",
-            late_by(at - item.due_at),
+            late_by(by),
         )
     Console().print(table)
     if page.next_cursor is not None:
         typer.echo(f"(more than {len(page.items)}: narrow it down or raise --limit)")
+
+
+def _lateness(item: WorkItem, now: datetime) -> timedelta:
+    assert item.due_at is not None  # late work has a due date: the index holds no other
+    return now - item.due_at
 
 
 def late_by(delta: timedelta) -> str:
