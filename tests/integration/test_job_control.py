@@ -3,6 +3,7 @@ SQL, and run again once their cause is put right, each kind the way its effect n
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,11 +14,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.clock import Clock
 from tests.integration import rows
 from tests.integration.cli_support import cli, ok, one_line_error
+from tests.integration.threads import at_once
 
 from casework.services import case_types, cases, job_control, webhook_subscriptions
 from casework.services.actors import SYSTEM
 from casework.store.db import session_factory
-from casework.store.tables import Job, PlanItemRow
+from casework.store.tables import CaseEvent, Job, PlanItemRow
 from casework.store.webhook_tables import WebhookDelivery
 from casework.worker import HandlerContext, Worker, registered
 
@@ -275,3 +277,55 @@ def test_every_failed_job_is_found_batch_by_batch_ties_included(
         timers = job_control.waiting_ids(session, actor=SYSTEM, kind="timer")
     assert len(expected) == 11 and everything == expected and in_threes == expected
     assert len(timers) == 5
+
+
+@pytest.mark.parametrize("kind", ["automated_task", "timer"])
+def test_two_copies_of_one_keyed_retry_sent_together_apply_once(
+    db: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """A client's retry and its resend (a timeout in between) arrive together: both get
+    past the checks before either writes. One applies; the other answers as it did."""
+    case_id = _open(db)
+    if kind == "automated_task":
+        job_id = _fail_the_charge(db, case_id)
+    else:
+        with db.begin() as session:
+            job_id = session.scalars(
+                update(Job)
+                .where(Job.case_id == case_id, Job.kind == "timer")
+                .values(status="failed", attempts=5)
+                .returning(Job.id)
+            ).one()
+    both_checked = threading.Barrier(2, timeout=30)
+    checked = job_control.check_retriable
+
+    def check_then_wait(session: Session, **kwargs: Any) -> job_control.JobRecord:
+        job = checked(session, **kwargs)
+        both_checked.wait()
+        return job
+
+    monkeypatch.setattr(job_control, "check_retriable", check_then_wait)
+
+    def send() -> job_control.Retried:
+        return job_control.retry(
+            db, actor=SYSTEM, job_id=job_id, now=NOW, idempotency_key="resent-retry"
+        )
+
+    answers = at_once([send, send])
+    how = "reactivated" if kind == "automated_task" else "requeued"
+    assert answers == [job_control.Retried(job_id, kind, case_id, how)] * 2
+    with db() as session:
+        events = session.scalars(
+            select(CaseEvent).where(
+                CaseEvent.case_id == case_id, CaseEvent.type == "PlanItemTransitioned"
+            )
+        ).all()
+        jobs = session.scalars(select(Job).where(Job.case_id == case_id)).all()
+    reactivations = [e for e in events if e.payload["from_state"] == "failed"]
+    if kind == "automated_task":
+        assert len(reactivations) == 1
+        # The failed job, the timer's, and one new job for the task run again.
+        assert sorted(j.kind for j in jobs) == ["automated_task", "automated_task", "timer"]
+    else:
+        assert reactivations == []
+        assert {j.id: j.status for j in jobs if j.kind == "timer"} == {job_id: "pending"}
