@@ -140,6 +140,7 @@ POST   /webhooks/{subscription_id}/secret                           401  403  40
 GET    /me/tasks                                                    401  200  200  200  200  200
 GET    /queues/{role}/tasks                                         401  403  403  403  200  200
 GET    /tasks/overdue                                               401  200  200  200  200  200
+GET    /tasks/due                                                   401  200  200  200  200  200
 POST   /queues/{role}/claim                                         401  403  403  403  204  204
 GET    /cases/{case_id}/tasks/{instance_id}                         401  200  404  200  200  200
 POST   /cases/{case_id}/tasks/{instance_id}/claim                   401  403  404  200  403  200
@@ -520,6 +521,7 @@ REQUESTS: dict[str, Build] = {
     # The manager queue is empty (nothing is assigned a manager task): the claim is 204.
     "GET /queues/{role}/tasks": lambda w, c: Call({"role": "manager"}),
     "GET /tasks/overdue": lambda w, c: Call(),
+    "GET /tasks/due": lambda w, c: Call(),
     "POST /queues/{role}/claim": lambda w, c: Call({"role": "manager"}),
     "GET /cases/{case_id}/tasks/{instance_id}": lambda w, c: _shared(w, instance_id=w.task),
     "POST /cases/{case_id}/tasks/{instance_id}/claim": lambda w, c: w.fresh_task(),

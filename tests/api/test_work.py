@@ -284,6 +284,34 @@ def test_late_work_comes_most_overdue_first_on_the_cases_one_sees(world: World) 
     assert problem(both, 422, "validation")["errors"][0]["field"] == "assignee"
 
 
+def test_work_falling_due_lists_what_is_late_then_what_comes_due_next(world: World) -> None:
+    south = world.open(team="south", confidential=True)
+    url = f"{API}/tasks/due"
+    both_cases = sorted([world.case_id, south])
+    # Assess is due in 2 days: not within the day the list looks ahead unless told.
+    assert world.client.get(url, headers=world.root).json() == {"items": [], "next": None}
+    ahead = world.client.get(f"{url}?within=P3D", headers=world.root)
+    assert ahead.status_code == 200, ahead.text
+    assert [(t["case_id"], t["name"], t["overdue"]) for t in ahead.json()["items"]] == [
+        (case_id, "Assess", False) for case_id in both_cases
+    ]
+    # In hours too; the next link keeps the window.
+    first = world.client.get(f"{url}?within=PT72H&limit=1", headers=world.root).json()
+    assert "within=PT72H" in first["next"]
+    rest = world.client.get(first["next"], headers=world.root).json()
+    assert [t["case_id"] for t in first["items"] + rest["items"]] == both_cases
+    mine = world.client.get(f"{url}?within=P3D", headers=world.ann).json()
+    assert [t["case_id"] for t in mine["items"]] == [world.case_id]
+    world.clock.advance(days=3)
+    late = world.client.get(url, headers=world.root).json()
+    assert [(t["case_id"], t["overdue"]) for t in late["items"]] == [
+        (case_id, True) for case_id in both_cases
+    ]
+    for bad in ("-P1D", "three+days", "P5000D", "P99999999D"):
+        answer = world.client.get(f"{url}?within={bad}", headers=world.root)
+        assert problem(answer, 422, "validation")["errors"][0]["field"] == "within", bad
+
+
 def test_claim_unclaim_assign_and_delegate_follow_who_may_do_what(world: World) -> None:
     client, assess = world.client, world.task("assess")
     claim = world.url(assess, "claim")

@@ -195,3 +195,50 @@ def test_case_show_gives_open_work_its_due_date_and_says_when_it_is_late(
     earlier = cli(url, "case", "show", case_id, "--as-of", then)
     [assess] = [line for line in earlier.stdout.splitlines() if "☐ Assess" in line]
     assert f"(due {due:%Y-%m-%d %H:%M})" in assess
+
+
+def test_work_falling_due_comes_after_the_late_work_within_its_window(
+    db: sessionmaker[Session],
+) -> None:
+    first = _open(db, "sla", 0)  # Assess due 10:00, Review 13:00
+    second = _open(db, "sla", 60)  # Assess due 11:00, Review 14:00
+    at = NOW + timedelta(minutes=90)
+
+    def due(within: timedelta) -> list[tuple[str, str, bool]]:
+        with db() as session:
+            page = overdue.due_work(session, actor=SYSTEM, now=at, within=within)
+        return [(item.case_id, item.name, item.overdue) for item in page.items]
+
+    assert due(timedelta(0)) == [(first, "Assess", True)]
+    assert due(timedelta(hours=2)) == [(first, "Assess", True), (second, "Assess", False)]
+    # Due exactly at the window's end (13:00) is outside it, as due exactly now is not late.
+    assert len(due(timedelta(hours=2, minutes=30))) == 2
+    assert due(timedelta(hours=2, minutes=31))[2:] == [(first, "Review", False)]
+    assert len(due(timedelta(hours=4))) == 4
+    for bad in (timedelta(seconds=-1), overdue.MAX_WITHIN + timedelta(seconds=1)):
+        with db() as session, pytest.raises(InvalidInput) as caught:
+            overdue.due_work(session, actor=SYSTEM, now=at, within=bad)
+        assert caught.value.field == "within"
+
+
+def test_casework_case_due_says_what_is_late_and_what_comes_due_when(
+    engine: Engine, db: sessionmaker[Session]
+) -> None:
+    url = engine.url.render_as_string(hide_password=False)
+    assert "nothing falls due within 1d" in cli(url, "case", "due").stdout
+    # The CLI reads the real clock: Assess was due half an hour ago, Review is due in 2.5 h.
+    opened = datetime.now(UTC) - timedelta(minutes=90)
+    case_id = cases.open_case(db, actor=SYSTEM, type_id="sla", now=opened).case_id
+    assert [w["name"] for w in ok(url, "case", "due", "--within", "2h")] == ["Assess"]
+    shown = cli(url, "case", "due", "--within", "4h")
+    assert shown.exit_code == 0, shown.output
+    assess, review = [line for line in shown.stdout.splitlines() if case_id in line]
+    assert "Assess" in assess and ("late 29m" in assess or "late 30m" in assess)
+    assert "Review" in review and ("in 2h 29m" in review or "in 2h 30m" in review)
+    listed = ok(url, "case", "due", "--within", "1d")
+    assert [(w["name"], w["overdue"], w["late_seconds"] > 0) for w in listed] == [
+        ("Assess", True, True),
+        ("Review", False, False),
+    ]
+    one_line_error(cli(url, "case", "due", "--within", "soon"), "--within: 'soon' is not a")
+    one_line_error(cli(url, "case", "due", "--within", "11000d"), "--within: at most 3653d")

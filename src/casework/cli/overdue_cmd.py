@@ -1,6 +1,6 @@
-"""`casework case overdue`: late work across cases, most overdue first, for whoever
-steps in (chase it, reassign it, raise its case's priority). Registered on
-`case_cmd.app`; as the operator it sees every case."""
+"""`casework case overdue` and `casework case due`: late work across cases, most overdue
+first, and the work falling due next, for whoever steps in (chase it, reassign it, raise
+its case's priority). Registered on `case_cmd.app`; as the operator it sees every case."""
 
 from __future__ import annotations
 
@@ -14,8 +14,11 @@ from rich.markup import escape
 from rich.table import Column, Table
 
 from casework.cli.common import DatabaseUrl, Json, database, now, operator, print_json
+from casework.cli.errors import fail
 from casework.services import overdue as late
-from casework.services.work import MAX_LIMIT, WorkItem
+from casework.services.errors import InvalidInput
+from casework.services.periods import format_period, parse_period
+from casework.services.work import DUE_SOON, MAX_LIMIT, WorkItem, WorkPage
 
 
 def overdue(
@@ -42,6 +45,51 @@ def overdue(
             case_type=type_id,
             limit=limit,
         )
+    _show(page, at, json_out, empty="no late work", header="late by")
+
+
+def due(
+    within: Annotated[
+        str,
+        typer.Option(help="How far ahead: 1d, 36h, 2w... Late work is listed first."),
+    ] = format_period(DUE_SOON),
+    role: Annotated[str | None, typer.Option(help="Only work of this role.")] = None,
+    assignee: Annotated[str | None, typer.Option(help="Only work assigned to this user.")] = None,
+    unassigned: Annotated[
+        bool, typer.Option("--unassigned", help="Only work nobody has taken yet.")
+    ] = False,
+    type_id: Annotated[str | None, typer.Option("--type", help="Only this case type.")] = None,
+    limit: Annotated[int, typer.Option(help=f"At most this many (1 to {MAX_LIMIT}).")] = 50,
+    database_url: DatabaseUrl = None,
+    json_out: Json = False,
+) -> None:
+    """Active tasks and stages falling due within a time (a day unless told), the late
+    ones first."""
+    try:
+        ahead = parse_period(within, name="--within", longest=late.MAX_WITHIN)
+    except InvalidInput as exc:
+        fail(exc.message)
+    at = now()
+    with database(database_url) as db, db() as session:
+        page = late.due_work(
+            session,
+            actor=operator(),
+            now=at,
+            within=ahead,
+            role=role,
+            assignee=assignee,
+            unassigned=unassigned,
+            case_type=type_id,
+            limit=limit,
+        )
+    _show(
+        page, at, json_out, empty=f"nothing falls due within {format_period(ahead)}", header="when"
+    )
+
+
+def _show(page: WorkPage, at: datetime, json_out: bool, *, empty: str, header: str) -> None:
+    """The page as a table (the last column `header`: how late, or when due) or JSON;
+    `empty` when there is nothing."""
     lateness = [(item, _lateness(item, at)) for item in page.items]
     if json_out:
         print_json(
@@ -49,7 +97,7 @@ def overdue(
         )
         return
     if not page.items:
-        typer.echo("no late work")
+        typer.echo(empty)
         return
     # The id is what the next command needs, the due date and how late are the point:
     # never wrapped; a narrow terminal wraps the words instead.
@@ -59,7 +107,7 @@ def overdue(
         "work",
         "with",
         Column("due", no_wrap=True),
-        Column("late by", no_wrap=True),
+        Column(header, no_wrap=True),
     )
     for item, by in lateness:
         assert item.due_at is not None
@@ -70,7 +118,7 @@ def overdue(
             escape(item.name),
             escape(holder),
             f"{item.due_at:%Y-%m-%d %H:%M}",
-            late_by(by),
+            _when(by) if header == "when" else late_by(by),
         )
     Console().print(table)
     if page.next_cursor is not None:
@@ -80,6 +128,10 @@ def overdue(
 def _lateness(item: WorkItem, now: datetime) -> timedelta:
     assert item.due_at is not None  # late work has a due date: the index holds no other
     return now - item.due_at
+
+
+def _when(lateness: timedelta) -> str:
+    return f"late {late_by(lateness)}" if lateness > timedelta(0) else f"in {late_by(-lateness)}"
 
 
 def late_by(delta: timedelta) -> str:
@@ -96,3 +148,4 @@ def late_by(delta: timedelta) -> str:
 
 def register(app: typer.Typer) -> None:
     app.command("overdue")(overdue)
+    app.command("due")(due)

@@ -1,6 +1,7 @@
-"""Work: a person's tasks, team queues, late work, and what people do with a case's tasks: claim,
-unclaim, assign, delegate, start, complete (form checked), disable, re-enable, retry a
-failed one; plan a discretionary item, add an ad-hoc task, raise a user event.
+"""Work: a person's tasks, team queues, late work and work falling due, and what people
+do with a case's tasks: claim, unclaim, assign, delegate, start, complete (form checked),
+disable, re-enable, retry a failed one; plan a discretionary item, add an ad-hoc task,
+raise a user event.
 
 The rules are the services' (`services/tasks.py`, `services/work.py`, enforced with the
 case locked by `services/task_access.py`): a case one may not see is a 404, a task one
@@ -11,6 +12,7 @@ may not act on a 403, a case that does not allow it now a 409. Every POST honour
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated
 from urllib.parse import quote
 
@@ -98,6 +100,47 @@ def overdue_work(
             session,
             actor=actor,
             now=now,
+            role=role,
+            assignee=assignee,
+            unassigned=unassigned,
+            case_type=case_type,
+            limit=limit,
+            cursor=cursor,
+        )
+    return WorkPageOut.of(page, _next(request, page.next_cursor))
+
+
+@router.get(
+    "/tasks/due",
+    summary="Work falling due: active tasks and stages due within a time or late, "
+    "most overdue first",
+    responses=problem_responses(422),
+)
+def due_work(
+    request: Request,
+    actor: CurrentActor,
+    db: Db,
+    now: Now,
+    within: Annotated[
+        timedelta,
+        Query(
+            description="How far ahead, an ISO 8601 duration (P3D, PT12H): work due "
+            "before now plus this, late work included.",
+        ),
+    ] = work.DUE_SOON,
+    role: Annotated[str | None, Query(max_length=200)] = None,
+    assignee: Annotated[str | None, Query(max_length=200)] = None,
+    unassigned: bool = False,
+    case_type: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> WorkPageOut:
+    with db() as session:
+        page = overdue.due_work(
+            session,
+            actor=actor,
+            now=now,
+            within=within,
             role=role,
             assignee=assignee,
             unassigned=unassigned,

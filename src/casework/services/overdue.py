@@ -1,7 +1,7 @@
-"""Late work: active tasks and stages past their due date, on the cases someone sees,
-most overdue first. Where a manager looks to step in (chase, reassign, re-prioritise)
-before a deadline passed becomes a case lost; `DeadlinePassed` entries tell the same
-story one case at a time.
+"""Late work and work falling due: active tasks and stages past their due date (or due
+within a given time), on the cases someone sees, most overdue first. Where a manager
+looks to step in (chase, reassign, re-prioritise) before a deadline passed becomes a case
+lost; `DeadlinePassed` entries tell the same story one case at a time.
 
 Read from `ix_plan_items_due` (0019), which holds only active work with a due date: the
 list reads it oldest due first and stops at the first page's end, whatever the number
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, TextClause, and_, or_
 from sqlalchemy.orm import Session
@@ -23,6 +23,9 @@ from casework.services.errors import InvalidInput
 from casework.services.visibility import visible_condition
 from casework.services.work import MAX_LIMIT, WORK_ITEMS, WorkPage, on_plan_items, work_item
 from casework.store.tables import DUE_WHERE, Case, PlanItemRow, table_of
+
+# How far ahead `due_work` looks at most: ten years, past any deadline a case type sets.
+MAX_WITHIN = timedelta(days=3653)
 
 
 def late_work(
@@ -39,6 +42,37 @@ def late_work(
 ) -> WorkPage:
     """Active work due before `now` on the cases the actor sees, oldest due first: of
     one role, one assignee (or nobody's yet: `unassigned`), one case type."""
+    return due_work(
+        session,
+        actor=actor,
+        now=now,
+        within=timedelta(0),
+        role=role,
+        assignee=assignee,
+        unassigned=unassigned,
+        case_type=case_type,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+def due_work(
+    session: Session,
+    *,
+    actor: Actor,
+    now: datetime,
+    within: timedelta,
+    role: str | None = None,
+    assignee: str | None = None,
+    unassigned: bool = False,
+    case_type: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> WorkPage:
+    """Active work due before `now + within` on the cases the actor sees, oldest due
+    first: what is late, then what falls due next (each item says which: `overdue`)."""
+    if not timedelta(0) <= within <= MAX_WITHIN:
+        raise InvalidInput(f"within must be between 0 and {MAX_WITHIN.days} days", field="within")
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
     if unassigned and assignee is not None:
@@ -46,7 +80,8 @@ def late_work(
             "ask for one assignee or for unassigned work, not both", field="assignee"
         )
     items = _ITEMS.c
-    conditions: list[ColumnElement[bool] | TextClause] = [_OPEN_WITH_DUE, items.due_at < now]
+    before = now + within
+    conditions: list[ColumnElement[bool] | TextClause] = [_OPEN_WITH_DUE, items.due_at < before]
     if role is not None:
         conditions.append(items.role == role)
     if assignee is not None:

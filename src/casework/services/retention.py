@@ -37,7 +37,6 @@ Used by `casework db prune` and by every worker once an hour (`worker/runner.py`
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -47,6 +46,7 @@ from sqlalchemy import Table, bindparam, exists, select, text, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.services.errors import InvalidInput
+from casework.services.periods import format_period, parse_period
 from casework.services.transactions import transaction
 from casework.store.tables import (
     JOB_DONE_WHERE,
@@ -82,11 +82,6 @@ DELIVERIES = "webhook_deliveries"
 KEYS = "idempotency_keys"
 TABLES = (JOBS, DELIVERIES, KEYS)
 
-_UNITS = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1)}
-_UNITS |= {"m": timedelta(minutes=1), "s": timedelta(seconds=1)}
-_PART = re.compile(r"(\d{1,9})([wdhms])")
-_DURATION = re.compile(r"(?:\d{1,9}[wdhms])+")
-
 
 @dataclass(frozen=True, slots=True)
 class Retention:
@@ -119,42 +114,20 @@ class PruneResult:
 
 
 def parse_duration(value: str, *, name: str) -> timedelta | None:
-    """A retention period as people write it: `7d`, `36h`, `90m`, `2w`, `1d12h`; `off`
-    (or `never`) for none: keep for ever. InvalidInput, naming `name`, otherwise."""
-    word = value.strip().lower()
-    if word in OFF:
+    """A retention period as people write it (`periods.parse_period`: `7d`, `36h`, `1d12h`);
+    `off` (or `never`) for none: keep for ever. InvalidInput, naming `name`, otherwise."""
+    if value.strip().lower() in OFF:
         return None
-    if not _DURATION.fullmatch(word):
-        raise InvalidInput(
-            f"{name}: {value.strip()!r} is not a duration such as 7d, 36h, 90m or 2w "
-            "(or off to keep for ever)",
-            field=name,
-        )
-    period = timedelta(0)
-    try:
-        for amount, unit in _PART.findall(word):
-            period += int(amount) * _UNITS[unit]
-    except OverflowError:
-        period = MAX_RETENTION + timedelta(days=1)
+    hint = " (or off to keep for ever)"
+    period = parse_period(value, name=name, longest=MAX_RETENTION, hint=hint)
     if period <= timedelta(0):
         raise InvalidInput(f"{name}: must be longer than zero", field=name)
-    if period > MAX_RETENTION:
-        raise InvalidInput(f"{name}: at most {MAX_RETENTION.days}d (or off)", field=name)
     return period
 
 
 def format_duration(period: timedelta | None) -> str:
     """`parse_duration`'s input for `period`, in the largest exact units ("7d", "1d12h")."""
-    if period is None:
-        return "off"
-    seconds = int(period.total_seconds())
-    parts = []
-    for unit in ("d", "h", "m", "s"):
-        size = int(_UNITS[unit].total_seconds())
-        if seconds >= size:
-            parts.append(f"{seconds // size}{unit}")
-            seconds %= size
-    return "".join(parts) or "0s"
+    return "off" if period is None else format_period(period)
 
 
 def _from(environ: Mapping[str, str], name: str, default: timedelta) -> timedelta | None:
