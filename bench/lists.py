@@ -84,6 +84,14 @@ def lists(target: Target, n_cases: int, texts: bool) -> None:
         conn.execute(
             text(f"UPDATE cases SET owner = 'bench-requester' WHERE {number} % {n_cases // 10} = 1")
         )
+        # A boolean in every case file, true in 1 case of 1,000: `escalated = true`.
+        flag = f"{number} % 1000 = 5"
+        escalated = (
+            f"json_set(data, '$.escalated', json(CASE WHEN {flag} THEN 'true' ELSE 'false' END))"
+            if target.kind == "sqlite"
+            else f"jsonb_set(data, '{{escalated}}', to_jsonb({flag}))"
+        )
+        conn.execute(text(f"UPDATE cases SET data = {escalated}"))
         if target.kind == "sqlite":
             # The statistics Casework itself takes (an upgrade, the worker's housekeeping),
             # after the changes above.
@@ -141,6 +149,8 @@ def lists(target: Target, n_cases: int, texts: bool) -> None:
         ("case file filter amount > 9990", page(filters=["amount > 9990"])),
         ("  amount = 5000 (1 in 10,000)", page(filters=["amount = 5000"])),
         ("  amount > 200 (98 %)", page(filters=["amount > 200"])),
+        ("  escalated = true (1 in 1,000)", page(filters=["escalated = true"])),
+        ("  escalated = false (99.9 %)", page(filters=["escalated = false"])),
         ("  amount > 9990, a type's", page(type_id="bench_seq3", filters=["amount > 9990"])),
         ("  amount > 9990, worker (1 % type)", page(actor=SPECIALIST, filters=["amount > 9990"])),
     ]

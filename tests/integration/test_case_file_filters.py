@@ -231,7 +231,7 @@ def test_a_case_is_found_by_its_new_case_file_before_and_after_the_batch(engine:
     assert found("amount < 100") == {ref.case_id, other.case_id}
 
 
-def test_fields_of_a_case_file_are_its_numbers_and_texts_by_the_paths_filters_name() -> None:
+def test_a_case_files_fields_are_its_numbers_texts_and_booleans_by_the_paths_filters_name() -> None:
     data = {
         "amount": 12,
         "rate": 0.5,
@@ -244,13 +244,15 @@ def test_fields_of_a_case_file_are_its_numbers_and_texts_by_the_paths_filters_na
         "long": "y" * 300,
         "deep": {"k" * 200: {"k" * 200: 1}},  # a path longer than the index keeps
     }
-    assert {row["path"]: (row["number"], row["text"]) for row in field_rows("C-1", data)} == {
-        "amount": (12.0, None),
-        "rate": (0.5, None),
-        "claimant.city": (None, "Lyon"),
-        "claimant.age": (40.0, None),
-        "big": (float("inf"), None),
-        "long": (None, "y" * 200),
+    rows = field_rows("C-1", data)
+    assert {row["path"]: (row["number"], row["text"], row["flag"]) for row in rows} == {
+        "amount": (12.0, None, None),
+        "rate": (0.5, None, None),
+        "covered": (None, None, True),
+        "claimant.city": (None, "Lyon", None),
+        "claimant.age": (40.0, None, None),
+        "big": (float("inf"), None, None),
+        "long": (None, "y" * 200, None),
     }
 
 
@@ -269,9 +271,16 @@ def test_postgresql_plans_the_index_reads_for_any_value(postgres_schema_url: str
                     "SELECT id, 'amount', cast(substr(id, 3) AS integer), NULL FROM cases"
                 )
             )
+            conn.execute(
+                text(
+                    "INSERT INTO case_fields (case_id, path, flag) "
+                    "SELECT id, 'escalated', cast(substr(id, 3) AS integer) % 100 = 0 FROM cases"
+                )
+            )
             conn.exec_driver_sql("ANALYZE case_fields")
         reads = {
             "narrowing": case_fields._narrowing(parse_filter("amount > 19990")).limit(1001),  # type: ignore[union-attr]
+            "flag": case_fields._narrowing(parse_filter("escalated = true")).limit(1001),  # type: ignore[union-attr]
             "delete": case_fields.DELETE_CASE,
         }
         with engine.connect() as conn:

@@ -24,6 +24,7 @@ from sqlalchemy import (
     MetaData,
     UniqueConstraint,
     delete,
+    func,
     insert,
     inspect,
     select,
@@ -43,7 +44,7 @@ VERSION_TABLE = "alembic_version"
 
 runner = CliRunner()
 
-HEAD = "0019"  # the newest migration: a new one must be named here too
+HEAD = "0020"  # the newest migration: a new one must be named here too
 
 
 @contextmanager
@@ -377,7 +378,7 @@ def test_sqlite_table_rebuild_keeps_dependent_rows(tmp_path: Path) -> None:
 
 def test_upgrading_to_case_fields_fills_it_from_every_case_file(db_url: str) -> None:
     """0017 builds the fields of existing cases itself (a page of cases at a time), so
-    no search batch is left to do it."""
+    no search batch is left to do it; 0020 adds their booleans the same way."""
     migrate.upgrade(db_url, "0016")
     engine = make_engine(db_url)
     try:
@@ -390,7 +391,7 @@ def test_upgrading_to_case_fields_fills_it_from_every_case_file(db_url: str) -> 
                 ]
                 + [case_row("empty", data={})],
             )
-        migrate.upgrade(db_url)
+        migrate.upgrade(db_url, "0017")
         with engine.begin() as conn:
             assert conn.execute(select(SearchPending.case_id)).all() == []
             rows = conn.execute(
@@ -400,5 +401,21 @@ def test_upgrading_to_case_fields_fills_it_from_every_case_file(db_url: str) -> 
             [(f"c{n:04d}", "amount", float(n), None) for n in range(2500)]
             + [(f"c{n:04d}", "who.city", None, "Lyon") for n in range(2500)]
         )
+        # 0020 adds the booleans' rows (`ok`), the others as they were.
+        migrate.upgrade(db_url, "0020")
+        with engine.begin() as conn:
+            assert conn.execute(select(SearchPending.case_id)).all() == []
+            flags = conn.execute(
+                select(CaseField.case_id, CaseField.path, CaseField.flag).where(
+                    CaseField.flag.is_not(None)
+                )
+            ).all()
+            assert conn.scalar(select(func.count()).select_from(CaseField)) == 3 * 2500
+        assert sorted(flags) == [(f"c{n:04d}", "ok", True) for n in range(2500)]
+        # And back: 0017's rows, no boolean left behind.
+        migrate.downgrade(db_url, "0019")
+        with engine.begin() as conn:
+            kept = conn.execute(text("SELECT case_id, path FROM case_fields")).all()
+        assert len(kept) == 2 * 2500 and {path for _, path in kept} == {"amount", "who.city"}
     finally:
         engine.dispose()

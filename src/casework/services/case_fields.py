@@ -1,12 +1,14 @@
-"""The case file's numbers and texts in an index (`case_fields`), to narrow case file filters.
+"""The case file's numbers, texts and booleans in an index (`case_fields`), to narrow case
+file filters.
 
 A filter such as `amount > 9990` (`case_file_filters`) is a condition on each case's
 JSON, which a database can only test case by case: when few cases match, a page reads
-all of them. `case_fields` holds a row per number and text of each case file, by path
-(`amount`, `claimant.city`: keys that filters can name, through objects, not lists),
-indexed by (path, number) and (path, text). A filter then asks the index which cases
-may match, and when they are few, reads only those; the JSON condition still decides,
-so the index only has to find every case that matches, and may find more:
+all of them. `case_fields` holds a row per number, text and boolean of each case file,
+by path (`amount`, `claimant.city`: keys that filters can name, through objects, not
+lists), indexed by (path, number), (path, text) and (path, flag). A filter then asks
+the index which cases may match, and when they are few, reads only those; the JSON
+condition still decides, so the index only has to find every case that matches, and
+may find more:
 
 - texts are kept to their first FIELD_TEXT_CHARS characters, and a number as a double:
   the index looks for `text >= v[:200]` where the filter says `text > v`, and so on;
@@ -47,8 +49,9 @@ _FIELDS = table_of(CaseField)
 
 
 def field_rows(case_id: str, data: Any) -> list[dict[str, Any]]:
-    """The `case_fields` rows of a case file: one per number and text reached through
-    objects by keys a filter can name."""
+    """The `case_fields` rows of a case file: one per number, text and boolean reached
+    through objects by keys a filter can name. Each row has every column (one insert
+    takes them all); a boolean's row has only its `flag`."""
     rows: list[dict[str, Any]] = []
     _walk(case_id, data, "", rows)
     return rows
@@ -60,14 +63,15 @@ def _walk(case_id: str, value: Any, path: str, rows: list[dict[str, Any]]) -> No
             if isinstance(key, str) and _KEY.fullmatch(key):
                 _walk(case_id, inner, f"{path}.{key}" if path else key, rows)
         return
-    if not path or isinstance(value, bool) or len(path) > FIELD_PATH_CHARS:
+    if not path or len(path) > FIELD_PATH_CHARS:
         return
-    if isinstance(value, int | float):
-        rows.append({"case_id": case_id, "path": path, "number": _double(value), "text": None})
+    row = {"case_id": case_id, "path": path, "number": None, "text": None, "flag": None}
+    if isinstance(value, bool):  # before int: a bool is one
+        rows.append(row | {"flag": value})
+    elif isinstance(value, int | float):
+        rows.append(row | {"number": _double(value)})
     elif isinstance(value, str):
-        rows.append(
-            {"case_id": case_id, "path": path, "number": None, "text": value[:FIELD_TEXT_CHARS]}
-        )
+        rows.append(row | {"text": value[:FIELD_TEXT_CHARS]})
 
 
 def _double(value: int | float) -> float:
@@ -137,11 +141,14 @@ def candidates(session: Session, filters: Sequence[DataFilter], few: int) -> lis
 
 def _narrowing(f: DataFilter) -> Select[Any] | None:
     """The index read finding every case whose field may satisfy `f`, or None when the
-    index cannot tell (`!=`, true/false, null)."""
+    index cannot tell (`!=`, null: what is missing has no row)."""
     path = ".".join(f.path)
     if f.op == "!=" or len(path) > FIELD_PATH_CHARS:
         return None
     kind = f.kind
+    if kind == "boolean":  # only `=` takes one
+        flag = _FIELDS.c.flag
+        return select(_FIELDS.c.case_id).where(_FIELDS.c.path == path, flag == f.value)
     if kind == "number":
         column, value = _FIELDS.c.number, _double(f.value)
     elif kind == "text":

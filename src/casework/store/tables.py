@@ -324,12 +324,13 @@ FIELD_TEXT_CHARS = 200
 FIELD_PATH_CHARS = 300  # longer paths are left out of case_fields (filters read the JSON)
 NUMBER_FIELD_WHERE = "number IS NOT NULL"
 TEXT_FIELD_WHERE = "text IS NOT NULL"
+FLAG_FIELD_WHERE = "flag IS NOT NULL"
 
 
 class CaseField(Base):
-    """The numbers and texts of each case file, a row per field (`claimant.city`), for
-    case file filters: the cases whose `amount` is above 1000 are found in an index
-    instead of by reading every case's JSON. Rebuilt with the search documents, in
+    """The numbers, texts and booleans of each case file, a row per field
+    (`claimant.city`), for case file filters: the cases whose `amount` is above 1000 are
+    found in an index instead of by reading every case's JSON. Rebuilt with the search documents, in
     batches (`services.case_fields`): a filter adds the cases still marked in
     `case_search_pending` to what the index finds, and checks each case's JSON itself.
     Text compares by code point ("C" collation on PostgreSQL, as SQLite's BINARY)."""
@@ -350,6 +351,13 @@ class CaseField(Base):
             sqlite_where=text(TEXT_FIELD_WHERE),
             postgresql_where=text(TEXT_FIELD_WHERE),
         ),
+        Index(
+            "ix_case_fields_flag",
+            "path",
+            "flag",
+            sqlite_where=text(FLAG_FIELD_WHERE),
+            postgresql_where=text(FLAG_FIELD_WHERE),
+        ),
         {"sqlite_with_rowid": False},
     )
 
@@ -361,6 +369,7 @@ class CaseField(Base):
     text: Mapped[str | None] = mapped_column(
         String(FIELD_TEXT_CHARS).with_variant(String(FIELD_TEXT_CHARS, collation="C"), "postgresql")
     )
+    flag: Mapped[bool | None] = mapped_column(Boolean)  # true and false (0020)
 
 
 class CaseLink(Base):

@@ -84,13 +84,19 @@ def _fill(conn: sa.Connection) -> None:
         ).all()
         if not page:
             return
-        rows = [row for case_id, data in page for row in field_rows(case_id, json.loads(data))]
+        rows = [
+            {name: row[name] for name in COLUMNS}
+            for case_id, data in page
+            for row in field_rows(case_id, json.loads(data))
+            if row["flag"] is None  # booleans came with 0020, which fills them
+        ]
         if rows:
             conn.execute(sa.insert(fields), rows)
         last = page[-1][0]
 
 
 PAGE = 1000
+COLUMNS = ("case_id", "path", "number", "text")
 
 
 def downgrade() -> None:
