@@ -102,6 +102,9 @@ class Case(Base):
         Index("ix_cases_status_opened", "status", "opened_at", "id"),
         Index("ix_cases_type_status_opened", "type_id", "status", "opened_at", "id"),
         Index("ix_cases_type_opened", "type_id", "opened_at", "id"),
+        # Sorted by priority (0021): the most urgent cases of all; a case's entry moves
+        # only when its priority does.
+        Index("ix_cases_priority", "priority", "id"),
         # Sparse: a case without an owner, a team or a deadline writes no entry (0009);
         # a team's cases newest first, for case workers' lists (0016).
         *(
