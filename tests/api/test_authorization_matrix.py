@@ -141,6 +141,8 @@ GET    /me/tasks                                                    401  200  20
 GET    /queues/{role}/tasks                                         401  403  403  403  200  200
 GET    /tasks/overdue                                               401  200  200  200  200  200
 GET    /tasks/due                                                   401  200  200  200  200  200
+GET    /me/notifications                                            401  200  200  200  200  200
+POST   /me/notifications/read                                       401  200  200  200  200  200
 POST   /queues/{role}/claim                                         401  403  403  403  204  204
 GET    /cases/{case_id}/tasks/{instance_id}                         401  200  404  200  200  200
 POST   /cases/{case_id}/tasks/{instance_id}/claim                   401  403  404  200  403  200
@@ -522,6 +524,9 @@ REQUESTS: dict[str, Build] = {
     "GET /queues/{role}/tasks": lambda w, c: Call({"role": "manager"}),
     "GET /tasks/overdue": lambda w, c: Call(),
     "GET /tasks/due": lambda w, c: Call(),
+    # One's own notifications: everyone has a list (maybe empty), no one another's.
+    "GET /me/notifications": lambda w, c: Call(),
+    "POST /me/notifications/read": lambda w, c: Call(json={}),
     "POST /queues/{role}/claim": lambda w, c: Call({"role": "manager"}),
     "GET /cases/{case_id}/tasks/{instance_id}": lambda w, c: _shared(w, instance_id=w.task),
     "POST /cases/{case_id}/tasks/{instance_id}/claim": lambda w, c: w.fresh_task(),

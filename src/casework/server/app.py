@@ -31,6 +31,7 @@ from casework.server import (
     routes_cases,
     routes_documents,
     routes_jobs,
+    routes_notifications,
     routes_oidc,
     routes_ops,
     routes_tokens,
@@ -127,6 +128,7 @@ def create_app(
     app.include_router(routes_webhooks.router)
     app.include_router(routes_oidc.router)
     app.include_router(routes_work.router)
+    app.include_router(routes_notifications.router)
     app.include_router(routes_jobs.router)
     return app
 

@@ -21,7 +21,7 @@ from casework.engine import CaseEngine, CommandRefused
 from casework.engine import commands as c
 from casework.engine.events import PlanItemCreated
 from casework.engine.serialize import dump_state, load_state
-from casework.services import task_access, webhooks
+from casework.services import notifications, task_access, webhooks
 from casework.services import warm as warm_cases
 from casework.services.actors import Actor
 from casework.services.audit import event_rows, insert_events
@@ -177,6 +177,7 @@ def apply_command(
                 mark(conn, case_id, last_seq)
             if hooks is not None:
                 webhooks.enqueue(conn, case.type_id, case_id, rows, hooks)
+                notifications.enqueue(conn, case_id, rows)
                 committed = commit_in_pipeline(conn)
     except IntegrityError:
         # Events numbered after a stale last_seq collide with stored ones.
@@ -189,6 +190,7 @@ def apply_command(
         raise StaleWarm if from_warm else LostRace
     if hooks is None:
         webhooks.enqueue(conn, case.type_id, case_id, rows)
+        notifications.enqueue(conn, case_id, rows)
     status = after["status"]
     warm = WarmCase(
         version=version + 1,

@@ -15,7 +15,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from casework.services import warm, webhooks
+from casework.services import notifications, warm, webhooks
 from casework.services.actors import Actor
 from casework.services.audit import log_row
 from casework.services.errors import NotFound
@@ -65,6 +65,7 @@ def append_entries(
         last_hash = entry["hash"]
         rows.append(entry)
     webhooks.enqueue(session.connection(), row.type_id, row.id, rows)
+    notifications.enqueue(session.connection(), row.id, rows, owner=row.owner)
     values = {"last_seq": seq, "last_hash": last_hash, "updated_at": now, **columns}
     if not update_case_row(session, row.id, row.version, values):
         raise RuntimeError("case row changed under a row lock")  # cannot happen: locked

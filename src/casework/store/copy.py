@@ -48,6 +48,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 import casework.store.document_tables
 import casework.store.identity_tables
+import casework.store.notification_tables
 import casework.store.oidc_tables
 import casework.store.webhook_tables  # noqa: F401  (their tables join Base.metadata)
 from casework.store.db import READING

@@ -1,0 +1,215 @@
+"""Notifications: what a person should know happened on a case, in their own list.
+
+Written in the transaction of the change that calls for them (`enqueue`, beside the
+webhook deliveries: the same log rows), so a rolled-back change notifies nobody and a
+committed one cannot lose its notification. Three kinds:
+
+- `assigned`: a task given to someone by someone else (assigned or delegated to them);
+  claiming a task is one's own doing and notifies nobody;
+- `mentioned`: a note naming `@someone`, for each active account it names but its
+  author (the note service already refused mentions of people who may not see the case);
+- `deadline_passed`: the work's assignee; for work nobody has taken, the case's owner.
+
+A person lists theirs newest first (`notifications_for`), only on cases they may still
+see, and marks them read (`mark_read`). Reading is their own state: not on the case's
+log, not rebuilt with the projections.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy.orm import Session
+
+from casework.services.actors import Actor
+from casework.services.errors import InvalidInput
+from casework.services.identity import normalize_username
+from casework.services.visibility import visible_condition
+from casework.store.direct import DirectStatement
+from casework.store.identity_tables import User
+from casework.store.notification_tables import EXCERPT_CHARS, Notification
+from casework.store.tables import Case, PlanItemRow, table_of
+
+ASSIGNED = "assigned"
+MENTIONED = "mentioned"
+DEADLINE_PASSED = "deadline_passed"
+KINDS = (ASSIGNED, MENTIONED, DEADLINE_PASSED)
+
+# The log entries that may call for one: every other row is passed over at the cost of
+# a set lookup (this runs in every command's transaction).
+_CALLING = frozenset({"TaskAssigned", "NoteAdded", "DeadlinePassed"})
+_HANDED_OVER = frozenset({"assign", "delegate"})
+MAX_LIMIT = 200
+MAX_MARKED = 500
+
+_TABLE = table_of(Notification)
+_INSERT = DirectStatement(_TABLE.insert())
+
+
+def enqueue(
+    conn: Connection, case_id: str, rows: Sequence[dict[str, Any]], *, owner: str | None = None
+) -> int:
+    """Write the notifications the log rows `rows` of the case call for (as written to
+    `case_events`), in the caller's transaction; `owner`: the case's, for deadlines on
+    work nobody has taken. How many were written. Reads the database only for a note's
+    mentions (which accounts they name), never inside a pipeline: the other kinds come
+    from commands that write in one."""
+    notes: list[dict[str, Any]] = []
+    for row in rows:
+        if row["type"] in _CALLING:
+            notes += _called_for(conn, case_id, row, owner)
+    if notes:
+        _INSERT.executemany(conn, notes)
+    return len(notes)
+
+
+def _called_for(
+    conn: Connection, case_id: str, row: dict[str, Any], owner: str | None
+) -> list[dict[str, Any]]:
+    payload = row["payload"]
+    if isinstance(payload, str):  # encoded for the log (`audit.encoded_log_row`)
+        payload = json.loads(payload)
+    actor = row["actor"]
+    kind, instance_id, excerpt = ASSIGNED, payload.get("instance_id"), None
+    if row["type"] == "TaskAssigned":
+        assignee = payload.get("assignee")
+        handed = payload.get("how") in _HANDED_OVER
+        recipients = [assignee] if handed and assignee and assignee != actor else []
+    elif row["type"] == "DeadlinePassed":
+        kind = DEADLINE_PASSED
+        person = payload.get("assignee") or owner
+        recipients = [person] if person else []
+    else:
+        kind, instance_id = MENTIONED, None
+        excerpt = str(payload.get("body", ""))[:EXCERPT_CHARS]
+        recipients = _accounts(conn, payload.get("mentions") or [], but=actor)
+    return [
+        {
+            "recipient": recipient,
+            "case_id": case_id,
+            "seq": row["seq"],
+            "kind": kind,
+            "actor": actor,
+            "instance_id": instance_id,
+            "excerpt": excerpt,
+            "created_at": row["at"],
+            "read_at": None,
+        }
+        for recipient in recipients
+    ]
+
+
+def _accounts(conn: Connection, names: Sequence[str], *, but: str) -> list[str]:
+    """The active accounts among `names` (a note's `@words`, most of which may be
+    plain text), in the order named, without `but`."""
+    wanted = list(dict.fromkeys(normalize_username(n) for n in names if n))
+    wanted = [name for name in wanted if name != but]
+    if not wanted:
+        return []
+    found = set(conn.scalars(select(User.username).where(User.username.in_(wanted), User.active)))
+    return [name for name in wanted if name in found]
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationItem:
+    id: int
+    kind: str
+    case_id: str
+    case_title: str
+    task: str | None  # the task's name, for `assigned` and `deadline_passed`
+    instance_id: str | None
+    actor: str | None
+    excerpt: str | None
+    at: datetime
+    read: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationPage:
+    items: list[NotificationItem]
+    unread: int  # on the cases the person may see, all pages together
+    next_cursor: str | None
+
+
+def notifications_for(
+    session: Session,
+    *,
+    actor: Actor,
+    unread_only: bool = False,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> NotificationPage:
+    """The actor's notifications, newest first, on the cases they may still see (access
+    can be lost after one was written: then it is not shown)."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
+    mine = [_TABLE.c.recipient == actor.id]
+    if not actor.is_admin:
+        mine.append(visible_condition(session, actor))
+    listed = list(mine)
+    if unread_only:
+        listed.append(_TABLE.c.read_at.is_(None))
+    if cursor is not None:
+        listed.append(_TABLE.c.id < _decode(cursor))
+    task = and_(
+        PlanItemRow.case_id == _TABLE.c.case_id, PlanItemRow.instance_id == _TABLE.c.instance_id
+    )
+    query = (
+        select(_TABLE, Case.title, PlanItemRow.name)
+        .join(Case, Case.id == _TABLE.c.case_id)
+        .outerjoin(PlanItemRow, task)
+        .where(*listed)
+        .order_by(_TABLE.c.id.desc())
+        .limit(limit + 1)
+    )
+    rows = session.execute(query).all()
+    items = [_item(r) for r in rows[:limit]]
+    unread = session.scalar(
+        select(func.count())
+        .select_from(_TABLE.join(Case, Case.id == _TABLE.c.case_id))
+        .where(*mine, _TABLE.c.read_at.is_(None))
+    )
+    next_cursor = str(items[-1].id) if len(rows) > limit else None
+    return NotificationPage(items, int(unread or 0), next_cursor)
+
+
+def _item(r: Any) -> NotificationItem:
+    at = r.created_at
+    return NotificationItem(
+        id=r.id,
+        kind=r.kind,
+        case_id=r.case_id,
+        case_title=r.title,
+        task=r.name,
+        instance_id=r.instance_id,
+        actor=r.actor,
+        excerpt=r.excerpt,
+        at=at if at.tzinfo is not None else at.replace(tzinfo=UTC),
+        read=r.read_at is not None,
+    )
+
+
+def mark_read(
+    session: Session, *, actor: Actor, now: datetime, ids: Sequence[int] | None = None
+) -> int:
+    """Mark the actor's notifications `ids` read (None: all of them); how many were
+    unread. Someone else's ids, and ids already read, change nothing."""
+    if ids is not None and len(ids) > MAX_MARKED:
+        raise InvalidInput(f"at most {MAX_MARKED} ids at a time", field="ids")
+    conditions = [_TABLE.c.recipient == actor.id, _TABLE.c.read_at.is_(None)]
+    if ids is not None:
+        conditions.append(_TABLE.c.id.in_(list(ids)))
+    result = session.execute(update(_TABLE).where(*conditions).values(read_at=now))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _decode(cursor: str) -> int:
+    try:
+        return int(cursor)
+    except ValueError:
+        raise InvalidInput("the cursor is not one this server gave out", field="cursor") from None

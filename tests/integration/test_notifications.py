@@ -1,0 +1,182 @@
+"""Notifications on SQLite and PostgreSQL: a task given to someone by someone else, a
+mention in a note, a deadline passed on someone's work; listed newest first on the
+cases the person still sees, marked read by them alone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+from tests.clock import Clock
+
+from casework.services import (
+    case_relations,
+    case_types,
+    cases,
+    identity,
+    membership,
+    notifications,
+    participants,
+    tasks,
+)
+from casework.services.actors import SYSTEM, Actor
+from casework.services.errors import InvalidInput
+from casework.store.db import session_factory
+from casework.store.notification_tables import Notification
+from casework.worker import Worker
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+ANN = Actor("ann", roles=frozenset({"handler"}))
+BOB = Actor("bob", roles=frozenset({"handler"}))
+MIA = Actor("mia", roles=frozenset({"manager"}))
+
+SLA = """
+id: sla
+name: SLA
+roles: [handler, manager]
+plan:
+  items:
+    - task: Assess
+      role: handler
+      due: PT1H
+    - task: Decide
+      role: handler
+      due: PT2H
+"""
+
+
+@pytest.fixture
+def db(engine: Engine) -> Iterator[sessionmaker[Session]]:
+    db = session_factory(engine)
+    case_types.deploy(db, actor=SYSTEM, source=SLA, now=NOW)
+    for person in (ANN, BOB, MIA):
+        identity.create_user(db, actor=SYSTEM, username=person.id, name=person.id, now=NOW)
+        for role in person.roles:
+            membership.grant_role(db, actor=SYSTEM, username=person.id, role=role, now=NOW)
+    yield db
+
+
+def _open(db: sessionmaker[Session], **kwargs: object) -> str:
+    return cases.open_case(db, actor=SYSTEM, type_id="sla", now=NOW, **kwargs).case_id  # type: ignore[arg-type]
+
+
+def _mine(
+    db: sessionmaker[Session], actor: Actor, **kwargs: object
+) -> list[tuple[str, str | None, str | None]]:
+    with db() as session:
+        page = notifications.notifications_for(session, actor=actor, **kwargs)  # type: ignore[arg-type]
+    return [(n.kind, n.task, n.actor) for n in page.items]
+
+
+def test_a_task_given_by_someone_else_notifies_who_has_it_now(
+    db: sessionmaker[Session],
+) -> None:
+    case_id = _open(db, owner="mia")  # the case's manager: she may give its tasks
+    # Claiming is one's own doing: nobody is told.
+    tasks.act(db, actor=ANN, case_id=case_id, instance_id="pi-2", action="claim", now=NOW)
+    assert _mine(db, ANN) == []
+    # Handed on to bob: he is told, by whom and which task.
+    tasks.delegate(
+        db, actor=ANN, case_id=case_id, instance_id="pi-2", assignee="bob", note=None, now=NOW
+    )
+    assert _mine(db, BOB) == [("assigned", "Assess", "ann")]
+    tasks.assign(db, actor=MIA, case_id=case_id, instance_id="pi-3", assignee="Ann", now=NOW)
+    assert _mine(db, ANN) == [("assigned", "Decide", "mia")]
+    # Given back to the queue: nobody is told.
+    tasks.act(db, actor=MIA, case_id=case_id, instance_id="pi-3", action="unclaim", now=NOW)
+    assert len(_mine(db, ANN)) == 1 and len(_mine(db, MIA)) == 0
+
+
+def test_a_note_notifies_the_accounts_it_mentions_but_its_author(
+    db: sessionmaker[Session],
+) -> None:
+    case_id = _open(db)
+    body = "@bob and @Mia: see the estimate. @ann wrote this; @nobody is just text. " + "x" * 400
+    case_relations.add_note(db, actor=ANN, case_id=case_id, body=body, now=NOW)
+    assert _mine(db, BOB) == _mine(db, MIA) == [("mentioned", None, "ann")]
+    assert _mine(db, ANN) == []
+    with db() as session:
+        [note] = notifications.notifications_for(session, actor=BOB).items
+        assert session.scalars(select(Notification.recipient).order_by(Notification.id)).all() == [
+            "bob",
+            "mia",
+        ]
+    assert note.excerpt == body[:300] and note.case_id == case_id and note.case_title
+    # A mention refused (someone who may not see the case) leaves nothing behind.
+    secret = _open(db, confidential=True, owner="ann")
+    with pytest.raises(InvalidInput):
+        case_relations.add_note(db, actor=ANN, case_id=secret, body="@bob look", now=NOW)
+    assert len(_mine(db, BOB)) == 1
+
+
+def test_a_deadline_passed_notifies_the_assignee_or_else_the_owner(
+    db: sessionmaker[Session],
+) -> None:
+    owned = _open(db, owner="mia")
+    nobody_s = _open(db)
+    for case_id in (owned, nobody_s):
+        tasks.act(db, actor=ANN, case_id=case_id, instance_id="pi-2", action="claim", now=NOW)
+    # Assess (1 h) is ann's on both; Decide (2 h) nobody's: the owner's on the first.
+    Worker(db, name="w1", clock=Clock(NOW + timedelta(hours=3))).run_once()
+    assert sorted(_mine(db, ANN)) == [
+        ("deadline_passed", "Assess", "worker:w1"),
+        ("deadline_passed", "Assess", "worker:w1"),
+    ]
+    assert _mine(db, MIA) == [("deadline_passed", "Decide", "worker:w1")]
+
+
+def test_a_person_pages_through_theirs_newest_first_and_marks_them_read(
+    db: sessionmaker[Session],
+) -> None:
+    opened = [_open(db) for _ in range(5)]
+    for case_id in opened:
+        case_relations.add_note(db, actor=BOB, case_id=case_id, body="@ann hi", now=NOW)
+    seen: list[str] = []
+    cursor = None
+    with db() as session:
+        while True:
+            page = notifications.notifications_for(session, actor=ANN, limit=2, cursor=cursor)
+            assert page.unread == 5
+            seen += [n.case_id for n in page.items]
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+    assert seen == opened[::-1]
+    with db.begin() as session:
+        first = notifications.notifications_for(session, actor=ANN).items
+        # Someone else's ids change nothing; hers are marked once.
+        assert notifications.mark_read(session, actor=BOB, now=NOW, ids=[first[0].id]) == 0
+        assert notifications.mark_read(session, actor=ANN, now=NOW, ids=[first[0].id]) == 1
+        assert notifications.mark_read(session, actor=ANN, now=NOW, ids=[first[0].id]) == 0
+    with db() as session:
+        page = notifications.notifications_for(session, actor=ANN, unread_only=True)
+        assert page.unread == 4 and [n.case_id for n in page.items] == opened[3::-1]
+    with db.begin() as session:
+        assert notifications.mark_read(session, actor=ANN, now=NOW) == 4
+    with db() as session:
+        page = notifications.notifications_for(session, actor=ANN)
+        assert page.unread == 0 and all(n.read for n in page.items) and len(page.items) == 5
+        with pytest.raises(InvalidInput) as caught:
+            notifications.notifications_for(session, actor=ANN, cursor="later")
+        assert caught.value.field == "cursor"
+
+
+def test_notifications_of_a_case_one_no_longer_sees_are_not_shown(
+    db: sessionmaker[Session],
+) -> None:
+    case_id = _open(db, team="north")
+    shown = _open(db, team="north")
+    nora = Actor("nora", teams=frozenset({"north"}))
+    identity.create_user(db, actor=SYSTEM, username="nora", name="Nora", now=NOW)
+    membership.create_team(db, actor=SYSTEM, name="north", now=NOW)
+    membership.add_member(db, actor=SYSTEM, team="north", username="nora", now=NOW)
+    for target in (case_id, shown):
+        case_relations.add_note(db, actor=ANN, case_id=target, body="@nora see", now=NOW)
+    assert len(_mine(db, nora)) == 2
+    participants.set_confidential(db, actor=SYSTEM, case_id=case_id, confidential=True, now=NOW)
+    with db() as session:
+        page = notifications.notifications_for(session, actor=nora)
+    assert [n.case_id for n in page.items] == [shown] and page.unread == 1
