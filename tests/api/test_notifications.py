@@ -79,7 +79,8 @@ def test_mentions_and_tasks_given_reach_the_person_who_marks_them_read(
     assert client.post(mark, json={}, headers=bob).json() == {"marked": 0}  # again: nothing
     assert client.get(URL, headers=bob).json()["unread"] == 0
 
-    bad = problem(client.get(f"{URL}?cursor=soon", headers=bob), 422, "validation")
-    assert bad["errors"][0]["field"] == "cursor"
+    for cursor in ("soon", "0", str(2**64)):
+        bad = problem(client.get(f"{URL}?cursor={cursor}", headers=bob), 422, "validation")
+        assert bad["errors"][0]["field"] == "cursor"
     too_many = client.post(mark, json={"ids": list(range(501))}, headers=bob)
     assert problem(too_many, 422, "validation")["errors"][0]["field"] == "ids"

@@ -45,8 +45,11 @@ class NotificationPageOut(BaseModel):
     )
 
 
+NotificationId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
 class MarkReadIn(BaseModel):
-    ids: list[int] | None = Field(
+    ids: list[NotificationId] | None = Field(
         default=None,
         max_length=notifications.MAX_MARKED,
         description="Which to mark read; left out: all of yours.",

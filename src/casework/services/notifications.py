@@ -209,7 +209,12 @@ def mark_read(
 
 
 def _decode(cursor: str) -> int:
+    """The id the page ended at: a notification id as `notifications_for` gave it out
+    (an id beyond the database's integers would fail the query, not the request)."""
     try:
-        return int(cursor)
+        last = int(cursor)
     except ValueError:
-        raise InvalidInput("the cursor is not one this server gave out", field="cursor") from None
+        last = 0
+    if not 1 <= last < 2**63:
+        raise InvalidInput("the cursor is not one this server gave out", field="cursor")
+    return last
