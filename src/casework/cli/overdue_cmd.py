@@ -4,6 +4,7 @@ its case's priority). Registered on `case_cmd.app`; as the operator it sees ever
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Annotated
@@ -45,7 +46,7 @@ def overdue(
             case_type=type_id,
             limit=limit,
         )
-    _show(page, at, json_out, empty="no late work", header="late by")
+    _show(page, at, json_out, empty="no late work", header="late by", when=late_by)
 
 
 def due(
@@ -82,14 +83,21 @@ def due(
             case_type=type_id,
             limit=limit,
         )
-    _show(
-        page, at, json_out, empty=f"nothing falls due within {format_period(ahead)}", header="when"
-    )
+    empty = f"nothing falls due within {format_period(ahead)}"
+    _show(page, at, json_out, empty=empty, header="when", when=_late_or_in)
 
 
-def _show(page: WorkPage, at: datetime, json_out: bool, *, empty: str, header: str) -> None:
-    """The page as a table (the last column `header`: how late, or when due) or JSON;
-    `empty` when there is nothing."""
+def _show(
+    page: WorkPage,
+    at: datetime,
+    json_out: bool,
+    *,
+    empty: str,
+    header: str,
+    when: Callable[[timedelta], str],
+) -> None:
+    """The page as a table (the last column `header`: `when` of each item's lateness)
+    or JSON; `empty` when there is nothing."""
     lateness = [(item, _lateness(item, at)) for item in page.items]
     if json_out:
         print_json(
@@ -118,7 +126,7 @@ def _show(page: WorkPage, at: datetime, json_out: bool, *, empty: str, header: s
             escape(item.name),
             escape(holder),
             f"{item.due_at:%Y-%m-%d %H:%M}",
-            _when(by) if header == "when" else late_by(by),
+            when(by),
         )
     Console().print(table)
     if page.next_cursor is not None:
@@ -130,7 +138,7 @@ def _lateness(item: WorkItem, now: datetime) -> timedelta:
     return now - item.due_at
 
 
-def _when(lateness: timedelta) -> str:
+def _late_or_in(lateness: timedelta) -> str:
     return f"late {late_by(lateness)}" if lateness > timedelta(0) else f"in {late_by(-lateness)}"
 
 
