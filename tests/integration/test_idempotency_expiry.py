@@ -80,7 +80,12 @@ def _keys(db: sessionmaker[Session]) -> set[str]:
 
 
 def _counts(jobs: int = 0, deliveries: int = 0, keys: int = 0) -> dict[str, int]:
-    return {"jobs": jobs, "webhook_deliveries": deliveries, "idempotency_keys": keys}
+    return {
+        "jobs": jobs,
+        "webhook_deliveries": deliveries,
+        "idempotency_keys": keys,
+        "notifications": 0,
+    }
 
 
 # --- pruning -----------------------------------------------------------------------------
@@ -380,7 +385,7 @@ def test_cli_prunes_keys(db_url: str, db: sessionmaker[Session]) -> None:
     result = _cli(db_url)
     assert result.exit_code == 0, result.output
     [line] = result.stdout.splitlines()
-    assert "deleted 0 jobs, 0 webhook deliveries and 1 idempotency keys" in line
+    assert "deleted 0 jobs, 0 webhook deliveries, 1 idempotency keys and 0 notifications" in line
     assert "keys before " in line
     assert _keys(db) == {"3d", "1h"}
 

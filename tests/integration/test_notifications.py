@@ -20,6 +20,7 @@ from casework.services import (
     membership,
     notifications,
     participants,
+    retention,
     tasks,
 )
 from casework.services.actors import SYSTEM, Actor
@@ -180,3 +181,20 @@ def test_notifications_of_a_case_one_no_longer_sees_are_not_shown(
     with db() as session:
         page = notifications.notifications_for(session, actor=nora)
     assert [n.case_id for n in page.items] == [shown] and page.unread == 1
+
+
+def test_notifications_older_than_their_retention_are_pruned_read_or_not(
+    db: sessionmaker[Session],
+) -> None:
+    case_id = _open(db)
+    for days in (100, 91, 89, 10):
+        at = NOW - timedelta(days=days)
+        case_relations.add_note(db, actor=BOB, case_id=case_id, body=f"@ann {days}", now=at)
+    kept = retention.prune(db, now=NOW, notifications_after=None)
+    assert kept.deleted[retention.NOTICES] == 0
+    result = retention.prune(db, now=NOW, batch_size=1)
+    assert result.deleted[retention.NOTICES] == 2
+    assert result.notifications_before == NOW - retention.NOTIFICATIONS_AFTER
+    with db() as session:
+        left = notifications.notifications_for(session, actor=ANN).items
+    assert [n.excerpt for n in left] == ["@ann 10", "@ann 89"]

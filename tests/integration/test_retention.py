@@ -97,7 +97,12 @@ def _delivery_keys(db: sessionmaker[Session]) -> set[str]:
 
 
 def _counts(jobs: int = 0, deliveries: int = 0) -> dict[str, int]:
-    return {"jobs": jobs, "webhook_deliveries": deliveries, "idempotency_keys": 0}
+    return {
+        "jobs": jobs,
+        "webhook_deliveries": deliveries,
+        "idempotency_keys": 0,
+        "notifications": 0,
+    }
 
 
 # --- the service -------------------------------------------------------------------------
@@ -268,6 +273,7 @@ def test_batches_delete_more_rows_than_one_batch_holds(db: sessionmaker[Session]
         ("webhook_deliveries", 1),
         ("webhook_deliveries", 0),
         ("idempotency_keys", 0),
+        ("notifications", 0),
     ]
     assert _job_keys(db) == {f"new-{i}" for i in range(5)}
 
@@ -365,6 +371,7 @@ def test_bad_durations(text: str) -> None:
             "ix_idempotency_keys_created_at",
             "sqlite_autoindex_idempotency_keys_1 (key=? AND actor=?)",
         ),
+        (retention.DELETE_OLD_NOTICES, "ix_notifications_created_at", "PRIMARY KEY"),
     ],
 )
 def test_each_delete_reads_its_index(
@@ -376,9 +383,10 @@ def test_each_delete_reads_its_index(
     if engine.dialect.name == "sqlite":
         # The oldest rows are found by a range on the index, not by a scan of the table,
         # and each is deleted by its primary key.
-        assert f"USING INDEX {index} (" in plan
+        assert f"INDEX {index} (" in plan  # USING (COVERING) INDEX
         assert by_key in plan and "SCAN jobs" not in plan
         assert "SCAN webhook_deliveries" not in plan and "SCAN idempotency_keys" not in plan
+        assert "SCAN notifications" not in plan
     else:
         assert "Index Cond: (" in plan and "Seq Scan" not in plan
 
@@ -416,7 +424,7 @@ def test_cli_prints_the_counts(db_url: str, db: sessionmaker[Session]) -> None:
     result = _cli(db_url)
     assert result.exit_code == 0, result.output
     [line] = result.stdout.splitlines()
-    assert "deleted 2 jobs, 1 webhook deliveries and 0 idempotency keys" in line
+    assert "deleted 2 jobs, 1 webhook deliveries, 0 idempotency keys and 0 notifications" in line
     assert "done before " in line and "failed before " in line
     assert _job_keys(db) == {"done-1d", "pending-40d"}
 
@@ -529,7 +537,8 @@ def test_housekeeping_takes_its_periods_from_the_environment(
 
 
 def test_housekeeping_off(db: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (retention.DONE_ENV, retention.FAILED_ENV, retention.IDEMPOTENCY_ENV):
+    envs = (retention.DONE_ENV, retention.FAILED_ENV, retention.IDEMPOTENCY_ENV)
+    for name in (*envs, retention.NOTIFICATIONS_ENV):
         monkeypatch.setenv(name, "off")
     _add_jobs(db, [_job_row("done-1y", "done", NOW - 365 * DAY)])
     worker = Worker(db, name="w1", clock=Clock(NOW))
@@ -624,7 +633,7 @@ def test_a_run_of_due_jobs_finishes_its_housekeeping_round(db: sessionmaker[Sess
     assert worker.run_due() == DueRun(jobs=1, indexed=0, pruned=_counts(jobs=total))
     assert sent == ["message"] and _job_keys(db) == {"message"}
     # Retention off: nothing pruned, nothing said about it.
-    off = Worker(db, name="w2", clock=Clock(NOW), retention=Retention(None, None, None))
+    off = Worker(db, name="w2", clock=Clock(NOW), retention=Retention(None, None, None, None))
     assert off.run_due() == DueRun(jobs=0, indexed=0, pruned=None)
 
 
@@ -640,7 +649,8 @@ def test_the_worker_command_once_runs_due_jobs_and_prunes(db_url: str) -> None:
     result = runner.invoke(app, ["worker", "--once", "--name", "cron", "--database-url", db_url])
     assert result.exit_code == 0, result.output
     assert result.output.strip() == (
-        "worker cron: ran 0 job(s); pruned 3 job(s), 0 webhook delivery(ies), 0 idempotency key(s)"
+        "worker cron: ran 0 job(s); pruned 3 job(s), 0 webhook delivery(ies), "
+        "0 idempotency key(s), 0 notification(s)"
     )
 
 

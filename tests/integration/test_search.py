@@ -365,7 +365,7 @@ def test_the_worker_command_once_says_what_it_indexed(
     _open(db, "Storm", city="Lyon")
     _open(db, "Hail", city="Lyon")
     args = ["worker", "--once", "--name", "cron", "--database-url", db_url]
-    pruned = "pruned 0 job(s), 0 webhook delivery(ies), 0 idempotency key(s)"
+    pruned = "pruned 0 job(s), 0 webhook delivery(ies), 0 idempotency key(s), 0 notification(s)"
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert result.output.strip() == (

@@ -146,19 +146,29 @@ def prune(
             "request), or off.",
         ),
     ] = retention.format_duration(retention.IDEMPOTENCY_AFTER),
+    notifications_after: Annotated[
+        str,
+        typer.Option(
+            "--notifications-after",
+            envvar=retention.NOTIFICATIONS_ENV,
+            help="Delete people's notifications (read or not) older than this, or off.",
+        ),
+    ] = retention.format_duration(retention.NOTIFICATIONS_AFTER),
     batch_size: Annotated[
         int, typer.Option(min=1, max=100_000, help="Rows deleted per transaction.")
     ] = retention.BATCH_SIZE,
     database_url: DatabaseUrl = None,
     json_out: Json = False,
 ) -> None:
-    """Delete finished jobs, webhook deliveries and idempotency keys past their retention,
-    in small transactions; the case event log is never touched. Safe while Casework runs."""
+    """Delete finished jobs, webhook deliveries, idempotency keys and notifications past
+    their retention, in small transactions; the case event log is never touched. Safe
+    while Casework runs."""
     done = _period(done_after, "--done-after")
     failed = _period(failed_after, "--failed-after")
     keys = _period(idempotency_after, "--idempotency-after")
+    notices = _period(notifications_after, "--notifications-after")
     try:
-        retention.check(retention.Retention(done, failed, keys))
+        retention.check(retention.Retention(done, failed, keys, notices))
     except InvalidInput as exc:
         fail(exc.message)
     # Progress goes to stderr, and only to a terminal: stdout stays the result, and a
@@ -181,6 +191,7 @@ def prune(
             done_after=done,
             failed_after=failed,
             idempotency_after=keys,
+            notifications_after=notices,
             batch_size=batch_size,
             on_batch=advance,
         )
@@ -192,16 +203,18 @@ def prune(
                 "done_before": result.done_before,
                 "failed_before": result.failed_before,
                 "idempotency_before": result.idempotency_before,
+                "notifications_before": result.notifications_before,
             }
         )
         return
-    tables = (retention.JOBS, retention.DELIVERIES, retention.KEYS)
-    jobs, deliveries, old_keys = (result.deleted[t] for t in tables)
+    tables = (retention.JOBS, retention.DELIVERIES, retention.KEYS, retention.NOTICES)
+    jobs, deliveries, old_keys, old_notices = (result.deleted[t] for t in tables)
     typer.echo(
-        f"{shown_url(database_url)}: deleted {jobs} jobs, {deliveries} webhook deliveries "
-        f"and {old_keys} idempotency keys (done before {_when(result.done_before)}, "
-        f"failed before {_when(result.failed_before)}, "
-        f"keys before {_when(result.idempotency_before)})"
+        f"{shown_url(database_url)}: deleted {jobs} jobs, {deliveries} webhook deliveries, "
+        f"{old_keys} idempotency keys and {old_notices} notifications (done before "
+        f"{_when(result.done_before)}, failed before {_when(result.failed_before)}, "
+        f"keys before {_when(result.idempotency_before)}, notifications before "
+        f"{_when(result.notifications_before)})"
     )
 
 

@@ -73,7 +73,8 @@ def worker(
                 line += (
                     f"; pruned {pruned[retention.JOBS]} job(s), "
                     f"{pruned[retention.DELIVERIES]} webhook delivery(ies), "
-                    f"{pruned[retention.KEYS]} idempotency key(s)"
+                    f"{pruned[retention.KEYS]} idempotency key(s), "
+                    f"{pruned[retention.NOTICES]} notification(s)"
                 )
             typer.echo(line)
             return

@@ -11,6 +11,8 @@ What goes, once older than its retention period (`now` minus the period):
   (`cancelled`: the subscription was switched off, the event was gone), after
   `failed_after`. A delivery whose job is still pending or running stays whatever its
   status says (an operator may have requeued the job by hand);
+- `notifications` (by `created_at`, read or not), after `notifications_after` (default
+  90 days): what a person was told about a case long ago is on the case's record;
 - `idempotency_keys` (by `created_at`, when the request was first applied), after
   `idempotency_after` (default 7 days). A key older than that is forgotten: a retry
   with it is a new request. `idempotency.replayed`, given `now`, already treats such a
@@ -48,6 +50,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from casework.services.errors import InvalidInput
 from casework.services.periods import format_period, parse_period
 from casework.services.transactions import transaction
+from casework.store.notification_tables import Notification
 from casework.store.tables import (
     JOB_DONE_WHERE,
     JOB_FAILED_WHERE,
@@ -69,18 +72,22 @@ MAX_RETENTION = timedelta(days=36500)
 
 # Long enough for any client's retries (hours, at most a day or two offline).
 IDEMPOTENCY_AFTER = timedelta(days=7)
+# A season: a person back from a long leave still finds what happened meanwhile.
+NOTIFICATIONS_AFTER = timedelta(days=90)
 
 DONE_ENV = "CASEWORK_RETENTION_DONE"
 FAILED_ENV = "CASEWORK_RETENTION_FAILED"
 # Also read by the server's `idempotency.kept_for()`: one variable for what is
 # replayed and what is pruned.
 IDEMPOTENCY_ENV = "CASEWORK_RETENTION_IDEMPOTENCY"
+NOTIFICATIONS_ENV = "CASEWORK_RETENTION_NOTIFICATIONS"
 OFF = frozenset({"off", "never", "none", "forever"})
 
 JOBS = "jobs"
 DELIVERIES = "webhook_deliveries"
 KEYS = "idempotency_keys"
-TABLES = (JOBS, DELIVERIES, KEYS)
+NOTICES = "notifications"
+TABLES = (JOBS, DELIVERIES, KEYS, NOTICES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,10 +97,16 @@ class Retention:
     done_after: timedelta | None = DONE_AFTER
     failed_after: timedelta | None = FAILED_AFTER
     idempotency_after: timedelta | None = IDEMPOTENCY_AFTER
+    notifications_after: timedelta | None = NOTIFICATIONS_AFTER
 
     @property
     def enabled(self) -> bool:
-        periods = (self.done_after, self.failed_after, self.idempotency_after)
+        periods = (
+            self.done_after,
+            self.failed_after,
+            self.idempotency_after,
+            self.notifications_after,
+        )
         return any(period is not None for period in periods)
 
 
@@ -107,6 +120,7 @@ class PruneResult:
     done_before: datetime | None = None
     failed_before: datetime | None = None
     idempotency_before: datetime | None = None
+    notifications_before: datetime | None = None
 
     @property
     def total(self) -> int:
@@ -136,12 +150,14 @@ def _from(environ: Mapping[str, str], name: str, default: timedelta) -> timedelt
 
 
 def from_env(environ: Mapping[str, str]) -> Retention:
-    """The retention in `CASEWORK_RETENTION_DONE` / `_FAILED` / `_IDEMPOTENCY` (7d, 30d
-    and 7d when unset; `off` keeps those rows for ever). InvalidInput on a bad value."""
+    """The retention in `CASEWORK_RETENTION_DONE` / `_FAILED` / `_IDEMPOTENCY` /
+    `_NOTIFICATIONS` (7d, 30d, 7d and 90d when unset; `off` keeps those rows for ever).
+    InvalidInput on a bad value."""
     retention = Retention(
         done_after=_from(environ, DONE_ENV, DONE_AFTER),
         failed_after=_from(environ, FAILED_ENV, FAILED_AFTER),
         idempotency_after=idempotency_from_env(environ),
+        notifications_after=_from(environ, NOTIFICATIONS_ENV, NOTIFICATIONS_AFTER),
     )
     check(retention)
     return retention
@@ -159,6 +175,7 @@ def check(retention: Retention) -> None:
         ("done_after", retention.done_after),
         ("failed_after", retention.failed_after),
         ("idempotency_after", retention.idempotency_after),
+        ("notifications_after", retention.notifications_after),
     ):
         if period is not None and not timedelta(0) < period <= MAX_RETENTION:
             raise InvalidInput(
@@ -178,6 +195,7 @@ def check(retention: Retention) -> None:
 _JOBS = table_of(Job)
 _DELIVERIES = table_of(WebhookDelivery)
 _KEYS = table_of(IdempotencyKey)
+_NOTICES = table_of(Notification)
 
 
 def _delete_oldest(table: Table, name: str, where: str | None, age: Any, *also: Any) -> Any:
@@ -235,6 +253,8 @@ DELETE_ENDED_DELIVERIES = _delete_oldest(
 )
 # Every key ages out: the plain index on created_at (0011) finds the oldest.
 DELETE_OLD_KEYS = _delete_oldest(_KEYS, "old_keys", None, _KEYS.c.created_at)
+# Read or not: through the index on created_at (0022).
+DELETE_OLD_NOTICES = _delete_oldest(_NOTICES, "old_notifications", None, _NOTICES.c.created_at)
 
 
 # --- pruning -----------------------------------------------------------------------------
@@ -247,6 +267,7 @@ def prune(
     done_after: timedelta | None = DONE_AFTER,
     failed_after: timedelta | None = FAILED_AFTER,
     idempotency_after: timedelta | None = IDEMPOTENCY_AFTER,
+    notifications_after: timedelta | None = NOTIFICATIONS_AFTER,
     batch_size: int = BATCH_SIZE,
     max_batches: int | None = None,
     on_batch: Callable[[str, int], None] | None = None,
@@ -261,23 +282,26 @@ def prune(
         raise InvalidInput("batch_size must be at least 1", field="batch_size")
     if max_batches is not None and max_batches < 1:
         raise InvalidInput("max_batches must be at least 1", field="max_batches")
-    check(Retention(done_after, failed_after, idempotency_after))
+    check(Retention(done_after, failed_after, idempotency_after, notifications_after))
     # SQLite stores the wall time without its offset: compare in UTC, as it is written.
     now = now.astimezone(UTC)
     done_before = now - done_after if done_after is not None else None
     failed_before = now - failed_after if failed_after is not None else None
     keys_before = now - idempotency_after if idempotency_after is not None else None
+    notices_before = now - notifications_after if notifications_after is not None else None
     steps = [
         (JOBS, DELETE_DONE_JOBS, done_before),
         (JOBS, DELETE_FAILED_JOBS, failed_before),
         (DELIVERIES, DELETE_DELIVERED, done_before),
         (DELIVERIES, DELETE_ENDED_DELIVERIES, failed_before),
         (KEYS, DELETE_OLD_KEYS, keys_before),
+        (NOTICES, DELETE_OLD_NOTICES, notices_before),
     ]
     cutoffs = {
         "done_before": done_before,
         "failed_before": failed_before,
         "idempotency_before": keys_before,
+        "notifications_before": notices_before,
     }
     deleted = dict.fromkeys(TABLES, 0)
     batches = 0

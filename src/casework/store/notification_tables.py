@@ -47,5 +47,6 @@ class Notification(Base):
     actor: Mapped[str | None] = mapped_column(String(200))  # who did it
     instance_id: Mapped[str | None] = mapped_column(String(100))  # the task, if any
     excerpt: Mapped[str | None] = mapped_column(String(EXCERPT_CHARS))  # a note's start
-    created_at: Mapped[datetime] = mapped_column(utc_type())
+    # Indexed: retention deletes the oldest (services/retention.py).
+    created_at: Mapped[datetime] = mapped_column(utc_type(), index=True)
     read_at: Mapped[datetime | None] = mapped_column(utc_type())

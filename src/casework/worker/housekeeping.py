@@ -1,9 +1,9 @@
 """The worker's upkeep between jobs: a round at most once per interval (an hour) that
 refreshes the query planner's statistics where the database keeps none itself (SQLite:
-`store.db.refresh_statistics`) and deletes finished jobs, webhook deliveries and
-idempotency keys past their retention (`services/retention.py`;
-CASEWORK_RETENTION_DONE / _FAILED / _IDEMPOTENCY, `off` for all three turns pruning
-off), a bounded slice at a time so that due jobs never wait long."""
+`store.db.refresh_statistics`) and deletes finished jobs, webhook deliveries,
+idempotency keys and notifications past their retention (`services/retention.py`;
+CASEWORK_RETENTION_DONE / _FAILED / _IDEMPOTENCY / _NOTIFICATIONS, `off` for all four
+turns pruning off), a bounded slice at a time so that due jobs never wait long."""
 
 from __future__ import annotations
 
@@ -70,17 +70,19 @@ class Housekeeping:
             done_after=self.retention.done_after,
             failed_after=self.retention.failed_after,
             idempotency_after=self.retention.idempotency_after,
+            notifications_after=self.retention.notifications_after,
             max_batches=self.batches,
         )
         self.unfinished = not result.complete
         if result.total:
             log.info(
                 "worker %s housekeeping: deleted %d job(s), %d webhook delivery(ies), "
-                "%d idempotency key(s)%s",
+                "%d idempotency key(s), %d notification(s)%s",
                 self.name,
                 result.deleted[retention_service.JOBS],
                 result.deleted[retention_service.DELIVERIES],
                 result.deleted[retention_service.KEYS],
+                result.deleted[retention_service.NOTICES],
                 "" if result.complete else "; more to come",
             )
         return result

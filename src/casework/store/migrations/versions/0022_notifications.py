@@ -52,6 +52,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_notifications")),
     )
     op.create_index(op.f("ix_notifications_case_id"), TABLE, ["case_id"], unique=False)
+    op.create_index(op.f("ix_notifications_created_at"), TABLE, ["created_at"], unique=False)
     op.create_index("ix_notifications_recipient", TABLE, ["recipient", "id"], unique=False)
     condition = sa.text(UNREAD_WHERE)
     op.create_index(
