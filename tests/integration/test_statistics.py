@@ -69,7 +69,7 @@ def test_each_round_of_the_worker_s_housekeeping_refreshes_them(db_url: str) -> 
     db = session_factory(engine)
     clock = Clock(NOW)
     # Pruning off: the statistics do not depend on it.
-    worker = Worker(db, name="w1", clock=clock, retention=Retention(None, None, None))
+    worker = Worker(db, name="w1", clock=clock, retention=Retention(None, None, None, None))
     try:
         _add_cases(engine, 0, 30)
         assert worker.housekeeping() is None  # no pruning, but the round ran
