@@ -409,4 +409,14 @@ def test_a_case_worker_s_list_by_priority_walks_the_priority_index_for_a_broad_t
         assert "ix_cases_type" not in plans[-1]
         assert "SCAN cases USING INDEX ix_cases_priority" in plans[-1]
         assert "ix_cases_priority" not in rare_plans[-1]
+    # The next page too: from the cursor, still the type's own index, not a walk of
+    # every case from the cursor on.
+    with Session(engine) as session:
+        first = queries.list_cases(session, actor=specialist, sort="priority", limit=5)
+    next_ids, next_plans = list_plans(
+        engine, actor=specialist, sort="priority", limit=5, cursor=first.next_cursor
+    )
+    assert next_ids == by_priority(rare)[5:10]
+    if engine.dialect.name == "sqlite":
+        assert "ix_cases_type" in next_plans[-1] and "ix_cases_priority" not in next_plans[-1]
         assert "ix_cases_type" in rare_plans[-1]

@@ -125,19 +125,13 @@ def list_cases(
             conditions.append(matched)
             by_ids = by_ids or few
     sort_column = getattr(Case, key)
+    mark: ColumnElement[Any] | None = None
     if cursor is not None:
         last_value, last_id = _decode(cursor)
         if key in ("opened_at", "updated_at") and last_value is not None:
             last_value = datetime.fromisoformat(last_value)
-        # A row value, not `a < x OR (a = x AND id < y)`: both databases seek to it in
-        # an index on (sort column, id), where the OR reads the index from its end.
-        # Every sortable column is NOT NULL, so the two mean the same.
-        after = tuple_(sort_column, Case.id)
         mark = tuple_(literal(last_value, sort_column.type), literal(last_id, Case.id.type))
-        conditions.append(after < mark if descending else after > mark)
-    order = (
-        (sort_column.desc(), Case.id.desc()) if descending else (sort_column.asc(), Case.id.asc())
-    )
+    order = _in_order(sort_column, descending)
     visible = visible_cases(session, actor)  # the policy in access.py
     by_parts = visible is not None and not by_ids and len(visible.shared) <= MAX_PARTS
     broad = False
@@ -148,20 +142,20 @@ def list_cases(
     if visible is not None and by_parts:
         # Nothing but the ids, so that the page is read by them and not by testing
         # every case in list order for being one of them.
-        part_order = order
+        sort_by: ColumnElement[Any] = sort_column
         if dialect == "sqlite" and key not in INDEXED_ORDERS:
             # A team or case type that is not broad is read from its own index, then
             # sorted: SQLite, with one average of cases per type, would walk a whole
             # sort index (`ix_cases_priority`) for it otherwise, testing every case to
-            # find a rare type's. `+column` keeps the order and no index can give it.
-            unindexed: ColumnElement[Any] = literal_column(f"+{Case.__tablename__}.{key}")
-            part_order = (
-                (unindexed.desc(), Case.id.desc())
-                if descending
-                else (unindexed.asc(), Case.id.asc())
-            )
-        query = query.where(Case.id.in_(_first_of_each(visible, conditions, part_order, limit + 1)))
+            # find a rare type's, from the start or from the cursor (230 ms for the
+            # second page of a 1 % type at 200,000 cases). `+column` keeps the order and
+            # the cursor's meaning, and no index can give either.
+            sort_by = literal_column(f"+{Case.__tablename__}.{key}")
+        parts = [*conditions, *_past(sort_by, mark, descending)]
+        firsts = _first_of_each(visible, parts, _in_order(sort_by, descending), limit + 1)
+        query = query.where(Case.id.in_(firsts))
     else:
+        conditions.extend(_past(sort_column, mark, descending))
         if visible is not None:
             shown = visible.condition()
             if broad:
@@ -182,6 +176,26 @@ def list_cases(
         value = getattr(last, key)
         next_cursor = _encode(value.isoformat() if isinstance(value, datetime) else value, last.id)
     return Page(rows, next_cursor)
+
+
+def _in_order(sort_by: ColumnElement[Any], descending: bool) -> tuple[Any, Any]:
+    """The list's order: by `sort_by`, then by id (the cursor's tie-break)."""
+    if descending:
+        return sort_by.desc(), Case.id.desc()
+    return sort_by.asc(), Case.id.asc()
+
+
+def _past(
+    sort_by: ColumnElement[Any], mark: ColumnElement[Any] | None, descending: bool
+) -> list[ColumnElement[bool]]:
+    """The condition that a case comes after the cursor's `mark` (none without one). A
+    row value, not `a < x OR (a = x AND id < y)`: both databases seek to it in an index
+    on (sort column, id), where the OR reads the index from its end. Every sortable
+    column is NOT NULL, so the two mean the same."""
+    if mark is None:
+        return []
+    after = tuple_(sort_by, Case.id)
+    return [after < mark if descending else after > mark]
 
 
 # Sorts an index of `cases` holds (with a team's or a case type's cases in it).
