@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from casework.engine import CommandRefused
 from casework.engine import commands as c
 from casework.engine.serialize import dump_state
-from casework.services import idempotency, notifications, webhooks
+from casework.services import idempotency, webhooks
 from casework.services import warm as warm_cases
 from casework.services.actors import Actor
 from casework.services.audit import GENESIS, encoded_log_row, event_rows, insert_events
@@ -210,7 +210,6 @@ def _open(
             if indexed:
                 mark(conn, case_id, last_seq)  # its search document: services.search
         webhooks.enqueue(conn, type_id, case_id, rows)
-        notifications.enqueue(conn, case_id, rows, owner=owner)
         ref = CaseRef(case_id, 1, values["status"])
         _remember(conn, actor, idempotency_key, request, ref, now)
         bind = conn.engine

@@ -10,6 +10,10 @@ committed one cannot lose its notification. Three kinds:
   author (the note service already refused mentions of people who may not see the case);
 - `deadline_passed`: the work's assignee; for work nobody has taken, the case's owner.
 
+Only the log rows a command, a note or the worker appends to a running case call for
+one: opening a case assigns nobody (assignment is always a command), so `open_case`
+does not look.
+
 A person lists theirs newest first (`notifications_for`), only on cases they may still
 see, and marks them read (`mark_read`). Reading is their own state: not on the case's
 log, not rebuilt with the projections.
