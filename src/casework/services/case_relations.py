@@ -14,9 +14,6 @@ what a request names (another case, a person), and honour Idempotency-Key.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from casework.services import collaboration, participants
 from casework.services.access import CaseFacts, may_see_case
 from casework.services.actors import Actor
+from casework.services.cursors import before_cursor, before_key
 from casework.services.errors import InvalidInput, NotFound
 from casework.services.idempotency import once
 from casework.services.identity import actor_for_user, aware, normalize_username, record_of
@@ -129,12 +127,12 @@ def list_notes(
     get_case(session, actor, case_id)
     query = select(Note).where(Note.case_id == case_id)
     if cursor is not None:
-        query = query.where(Note.id < _decode(cursor))
+        query = query.where(Note.id < before_key(cursor))
     rows = list(session.scalars(query.order_by(Note.id.desc()).limit(limit + 1)))
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = _encode(rows[-1].id)
+        next_cursor = before_cursor(rows[-1].id)
     return NotePage([_note(r) for r in rows], next_cursor)
 
 
@@ -150,20 +148,6 @@ def _note(row: Note) -> NoteRecord:
         created_at=aware(row.created_at),
         mentions=tuple(collaboration.mentions(row.body)),
     )
-
-
-def _encode(note_id: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"before": note_id}).encode()).decode()
-
-
-def _decode(cursor: str) -> int:
-    try:
-        before = json.loads(base64.urlsafe_b64decode(cursor.encode()))["before"]
-    except (ValueError, TypeError, KeyError, binascii.Error):
-        before = None
-    if not isinstance(before, int) or isinstance(before, bool):
-        raise InvalidInput("the cursor is not one this server gave out", field="cursor")
-    return before
 
 
 # --- links -------------------------------------------------------------------------------

@@ -24,15 +24,16 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from casework.services.actors import Actor
+from casework.services.cursors import before_cursor, before_key
 from casework.services.errors import InvalidInput
-from casework.services.identity import normalize_username
+from casework.services.identity import aware, normalize_username
 from casework.services.visibility import visible_condition
 from casework.store.direct import DirectStatement
 from casework.store.identity_tables import User
@@ -159,7 +160,7 @@ def notifications_for(
     if unread_only:
         listed.append(_TABLE.c.read_at.is_(None))
     if cursor is not None:
-        listed.append(_TABLE.c.id < _decode(cursor))
+        listed.append(_TABLE.c.id < before_key(cursor))
     task = and_(
         PlanItemRow.case_id == _TABLE.c.case_id, PlanItemRow.instance_id == _TABLE.c.instance_id
     )
@@ -178,12 +179,11 @@ def notifications_for(
         .select_from(_TABLE.join(Case, Case.id == _TABLE.c.case_id))
         .where(*mine, _TABLE.c.read_at.is_(None))
     )
-    next_cursor = str(items[-1].id) if len(rows) > limit else None
+    next_cursor = before_cursor(items[-1].id) if len(rows) > limit else None
     return NotificationPage(items, int(unread or 0), next_cursor)
 
 
 def _item(r: Any) -> NotificationItem:
-    at = r.created_at
     return NotificationItem(
         id=r.id,
         kind=r.kind,
@@ -193,7 +193,7 @@ def _item(r: Any) -> NotificationItem:
         instance_id=r.instance_id,
         actor=r.actor,
         excerpt=r.excerpt,
-        at=at if at.tzinfo is not None else at.replace(tzinfo=UTC),
+        at=aware(r.created_at),
         read=r.read_at is not None,
     )
 
@@ -210,15 +210,3 @@ def mark_read(
         conditions.append(_TABLE.c.id.in_(list(ids)))
     result = session.execute(update(_TABLE).where(*conditions).values(read_at=now))
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-def _decode(cursor: str) -> int:
-    """The id the page ended at: a notification id as `notifications_for` gave it out
-    (an id beyond the database's integers would fail the query, not the request)."""
-    try:
-        last = int(cursor)
-    except ValueError:
-        last = 0
-    if not 1 <= last < 2**63:
-        raise InvalidInput("the cursor is not one this server gave out", field="cursor")
-    return last

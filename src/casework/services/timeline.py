@@ -10,8 +10,6 @@ entry, without that case's id: the id alone must not tell them it exists.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -25,6 +23,7 @@ from sqlalchemy.orm import Session
 from casework.engine import CaseEngine
 from casework.services.actors import Actor
 from casework.services.case_types import engine_for
+from casework.services.cursors import before_cursor, before_key
 from casework.services.errors import InvalidInput
 from casework.services.rebuild import utc
 from casework.services.visibility import get_case, visible_condition
@@ -77,7 +76,7 @@ def timeline(
     row = get_case(session, actor, case_id)
     query = select(CaseEvent).where(CaseEvent.case_id == case_id)
     if cursor is not None:
-        query = query.where(CaseEvent.seq < _decode(cursor))
+        query = query.where(CaseEvent.seq < before_key(cursor))
     if types:
         query = query.where(CaseEvent.type.in_(sorted(set(types))))
     if since is not None:
@@ -88,7 +87,7 @@ def timeline(
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = _encode(rows[-1].seq)
+        next_cursor = before_cursor(rows[-1].seq)
     engine = engine_for(session, row.type_id, row.type_version)
     return TimelinePage(describe(session, actor, engine, case_id, rows), next_cursor)
 
@@ -284,17 +283,3 @@ def _changes(changes: Mapping[str, Any]) -> str:
 def _short(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= _SHORT else text[: _SHORT - 1] + "…"
-
-
-def _encode(seq: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"before": seq}).encode()).decode()
-
-
-def _decode(cursor: str) -> int:
-    try:
-        before = json.loads(base64.urlsafe_b64decode(cursor.encode()))["before"]
-    except (ValueError, TypeError, KeyError, binascii.Error):
-        before = None
-    if not isinstance(before, int) or isinstance(before, bool):
-        raise InvalidInput("the cursor is not one this server gave out", field="cursor")
-    return before
