@@ -57,7 +57,7 @@ def _late(
     db: sessionmaker[Session], actor: Actor = SYSTEM, **kwargs: object
 ) -> list[tuple[str, str]]:
     with db() as session:
-        page = overdue.late_work(session, actor=actor, now=NOW + timedelta(hours=2), **kwargs)  # type: ignore[arg-type]
+        page = overdue.due_work(session, actor=actor, now=NOW + timedelta(hours=2), **kwargs)  # type: ignore[arg-type]
     return [(item.case_id, item.name) for item in page.items]
 
 
@@ -72,7 +72,7 @@ def test_only_active_work_past_its_due_date_is_late_oldest_due_first(
     # Review (4 h) is not late yet; File has no due date; done's Assess is done.
     assert _late(db) == [(first, "Assess"), (second, "Assess")]
     with db() as session:
-        page = overdue.late_work(session, actor=SYSTEM, now=NOW + timedelta(hours=2))
+        page = overdue.due_work(session, actor=SYSTEM, now=NOW + timedelta(hours=2))
     item = page.items[0]
     assert item.due_at == NOW + timedelta(hours=1) and item.overdue and not item.due_soon
     assert (item.role, item.assignee, item.case_type, item.state) == (
@@ -106,7 +106,7 @@ def test_pages_follow_one_another_through_equal_due_dates(db: sessionmaker[Sessi
     cursor = None
     with db() as session:
         while True:
-            page = overdue.late_work(
+            page = overdue.due_work(
                 session, actor=SYSTEM, now=NOW + timedelta(hours=2), limit=3, cursor=cursor
             )
             seen += [item.case_id for item in page.items]
@@ -129,7 +129,7 @@ def test_bad_input_names_its_field(
     db: sessionmaker[Session], kwargs: dict[str, Any], field: str
 ) -> None:
     with db() as session, pytest.raises(InvalidInput) as caught:
-        overdue.late_work(session, actor=SYSTEM, now=NOW, **kwargs)
+        overdue.due_work(session, actor=SYSTEM, now=NOW, **kwargs)
     assert caught.value.field == field
 
 

@@ -21,31 +21,24 @@ from casework.services.errors import InvalidInput
 from casework.services.periods import format_period, parse_period
 from casework.services.work import DUE_SOON, MAX_LIMIT, WorkItem, WorkPage
 
+Role = Annotated[str | None, typer.Option(help="Only work of this role.")]
+Assignee = Annotated[str | None, typer.Option(help="Only work assigned to this user.")]
+Unassigned = Annotated[bool, typer.Option("--unassigned", help="Only work nobody has taken yet.")]
+TypeId = Annotated[str | None, typer.Option("--type", help="Only this case type.")]
+Limit = Annotated[int, typer.Option(help=f"At most this many (1 to {MAX_LIMIT}).")]
+
 
 def overdue(
-    role: Annotated[str | None, typer.Option(help="Only work of this role.")] = None,
-    assignee: Annotated[str | None, typer.Option(help="Only work assigned to this user.")] = None,
-    unassigned: Annotated[
-        bool, typer.Option("--unassigned", help="Only work nobody has taken yet.")
-    ] = False,
-    type_id: Annotated[str | None, typer.Option("--type", help="Only this case type.")] = None,
-    limit: Annotated[int, typer.Option(help=f"At most this many (1 to {MAX_LIMIT}).")] = 50,
+    role: Role = None,
+    assignee: Assignee = None,
+    unassigned: Unassigned = False,
+    type_id: TypeId = None,
+    limit: Limit = 50,
     database_url: DatabaseUrl = None,
     json_out: Json = False,
 ) -> None:
     """Active tasks and stages past their due date, most overdue first."""
-    at = now()
-    with database(database_url) as db, db() as session:
-        page = late.late_work(
-            session,
-            actor=operator(),
-            now=at,
-            role=role,
-            assignee=assignee,
-            unassigned=unassigned,
-            case_type=type_id,
-            limit=limit,
-        )
+    at, page = _due(timedelta(0), role, assignee, unassigned, type_id, limit, database_url)
     _show(page, at, json_out, empty="no late work", header="late by", when=late_by)
 
 
@@ -54,13 +47,11 @@ def due(
         str,
         typer.Option(help="How far ahead: 1d, 36h, 2w... Late work is listed first."),
     ] = format_period(DUE_SOON),
-    role: Annotated[str | None, typer.Option(help="Only work of this role.")] = None,
-    assignee: Annotated[str | None, typer.Option(help="Only work assigned to this user.")] = None,
-    unassigned: Annotated[
-        bool, typer.Option("--unassigned", help="Only work nobody has taken yet.")
-    ] = False,
-    type_id: Annotated[str | None, typer.Option("--type", help="Only this case type.")] = None,
-    limit: Annotated[int, typer.Option(help=f"At most this many (1 to {MAX_LIMIT}).")] = 50,
+    role: Role = None,
+    assignee: Assignee = None,
+    unassigned: Unassigned = False,
+    type_id: TypeId = None,
+    limit: Limit = 50,
     database_url: DatabaseUrl = None,
     json_out: Json = False,
 ) -> None:
@@ -70,21 +61,36 @@ def due(
         ahead = parse_period(within, name="--within", longest=late.MAX_WITHIN)
     except InvalidInput as exc:
         fail(exc.message)
+    at, page = _due(ahead, role, assignee, unassigned, type_id, limit, database_url)
+    empty = f"nothing falls due within {format_period(ahead)}"
+    _show(page, at, json_out, empty=empty, header="when", when=_late_or_in)
+
+
+def _due(
+    within: timedelta,
+    role: str | None,
+    assignee: str | None,
+    unassigned: bool,
+    type_id: str | None,
+    limit: int,
+    database_url: str | None,
+) -> tuple[datetime, WorkPage]:
+    """The first page of work due before now plus `within`, as the operator sees it, and
+    the now it was read at."""
     at = now()
     with database(database_url) as db, db() as session:
         page = late.due_work(
             session,
             actor=operator(),
             now=at,
-            within=ahead,
+            within=within,
             role=role,
             assignee=assignee,
             unassigned=unassigned,
             case_type=type_id,
             limit=limit,
         )
-    empty = f"nothing falls due within {format_period(ahead)}"
-    _show(page, at, json_out, empty=empty, header="when", when=_late_or_in)
+    return at, page
 
 
 def _show(

@@ -39,6 +39,7 @@ router = APIRouter(prefix=API_PREFIX, tags=["work"], responses=problem_responses
 TASK = "/cases/{case_id}/tasks/{instance_id}"
 Limit = Annotated[int, Query(ge=1, le=work.MAX_LIMIT, description="At most this many.")]
 Cursor = Annotated[str | None, Query(max_length=1000, description="From the `next` link.")]
+Named = Annotated[str | None, Query(max_length=200)]  # a role, a username, a case type
 _ACT = problem_responses(403, 404, 409, 422)
 
 
@@ -88,26 +89,17 @@ def overdue_work(
     actor: CurrentActor,
     db: Db,
     now: Now,
-    role: Annotated[str | None, Query(max_length=200)] = None,
-    assignee: Annotated[str | None, Query(max_length=200)] = None,
+    role: Named = None,
+    assignee: Named = None,
     unassigned: bool = False,
-    case_type: Annotated[str | None, Query(max_length=200)] = None,
+    case_type: Named = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> WorkPageOut:
-    with db() as session:
-        page = overdue.late_work(
-            session,
-            actor=actor,
-            now=now,
-            role=role,
-            assignee=assignee,
-            unassigned=unassigned,
-            case_type=case_type,
-            limit=limit,
-            cursor=cursor,
-        )
-    return WorkPageOut.of(page, _next(request, page.next_cursor))
+    # Work falling due within no time at all: what is late.
+    return due_work(
+        request, actor, db, now, timedelta(0), role, assignee, unassigned, case_type, limit, cursor
+    )
 
 
 @router.get(
@@ -128,10 +120,10 @@ def due_work(
             "before now plus this, late work included.",
         ),
     ] = work.DUE_SOON,
-    role: Annotated[str | None, Query(max_length=200)] = None,
-    assignee: Annotated[str | None, Query(max_length=200)] = None,
+    role: Named = None,
+    assignee: Named = None,
     unassigned: bool = False,
-    case_type: Annotated[str | None, Query(max_length=200)] = None,
+    case_type: Named = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> WorkPageOut:

@@ -28,40 +28,12 @@ from casework.store.tables import DUE_WHERE, Case, PlanItemRow, table_of
 MAX_WITHIN = timedelta(days=3653)
 
 
-def late_work(
-    session: Session,
-    *,
-    actor: Actor,
-    now: datetime,
-    role: str | None = None,
-    assignee: str | None = None,
-    unassigned: bool = False,
-    case_type: str | None = None,
-    limit: int = 50,
-    cursor: str | None = None,
-) -> WorkPage:
-    """Active work due before `now` on the cases the actor sees, oldest due first: of
-    one role, one assignee (or nobody's yet: `unassigned`), one case type."""
-    return due_work(
-        session,
-        actor=actor,
-        now=now,
-        within=timedelta(0),
-        role=role,
-        assignee=assignee,
-        unassigned=unassigned,
-        case_type=case_type,
-        limit=limit,
-        cursor=cursor,
-    )
-
-
 def due_work(
     session: Session,
     *,
     actor: Actor,
     now: datetime,
-    within: timedelta,
+    within: timedelta = timedelta(0),
     role: str | None = None,
     assignee: str | None = None,
     unassigned: bool = False,
@@ -70,7 +42,9 @@ def due_work(
     cursor: str | None = None,
 ) -> WorkPage:
     """Active work due before `now + within` on the cases the actor sees, oldest due
-    first: what is late, then what falls due next (each item says which: `overdue`)."""
+    first: what is late (all of it with no `within`), then what falls due next (each
+    item says which: `overdue`); of one role, one assignee (or nobody's yet:
+    `unassigned`), one case type."""
     if not timedelta(0) <= within <= MAX_WITHIN:
         raise InvalidInput(f"within must be between 0 and {MAX_WITHIN.days} days", field="within")
     if not 1 <= limit <= MAX_LIMIT:
