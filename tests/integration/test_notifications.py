@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 from tests.clock import Clock
+from tests.integration.cli_support import cli, ok, one_line_error
 
 from casework.services import (
     case_relations,
@@ -198,3 +199,26 @@ def test_notifications_older_than_their_retention_are_pruned_read_or_not(
     with db() as session:
         left = notifications.notifications_for(session, actor=ANN).items
     assert [n.excerpt for n in left] == ["@ann 10", "@ann 89"]
+
+
+def test_db_prune_and_the_workers_take_the_notifications_period(
+    engine: Engine, db: sessionmaker[Session]
+) -> None:
+    url = engine.url.render_as_string(hide_password=False)
+    case_id = _open(db)
+    # The CLI reads the real clock: a note 40 days ago and one today.
+    for days in (40, 0):
+        at = datetime.now(UTC) - timedelta(days=days)
+        case_relations.add_note(db, actor=BOB, case_id=case_id, body=f"@ann {days}", now=at)
+    kept = ok(url, "db", "prune")  # 90 days unless told
+    assert kept["deleted"]["notifications"] == 0 and kept["notifications_before"]
+    pruned = ok(url, "db", "prune", "--notifications-after", "30d")
+    assert pruned["deleted"]["notifications"] == 1
+    assert [n[2] for n in _mine(db, ANN)] == ["bob"]
+    one_line_error(
+        cli(url, "db", "prune", "--notifications-after", "soon"),
+        "--notifications-after: 'soon' is not a duration",
+    )
+    env = {retention.NOTIFICATIONS_ENV: "off"}
+    assert retention.from_env(env).notifications_after is None
+    assert retention.from_env({}).notifications_after == retention.NOTIFICATIONS_AFTER
