@@ -44,6 +44,11 @@ class ProfileIn(BaseModel):
     email: str | None = Field(default=None, max_length=320)
     locale: str | None = Field(default=None, max_length=35)
     time_zone: str | None = Field(default=None, max_length=64)
+    email_notifications: bool | None = Field(
+        default=None,
+        description="Your notifications also by e-mail, when the server sends mail (on "
+        "unless you turn it off).",
+    )
 
 
 class PasswordIn(BaseModel):
@@ -115,7 +120,7 @@ def me(actor: CurrentActor, db: Db) -> MeOut:
 
 @router.patch(
     "/me",
-    summary="Change your name, e-mail address, locale or time zone",
+    summary="Change your name, e-mail address, locale, time zone or mail notifications",
     responses=problem_responses(401, 403, 422),
 )
 def update_me(body: ProfileIn, actor: CurrentActor, db: Db) -> MeOut:

@@ -28,6 +28,9 @@ class UserOut(BaseModel):
     email: str | None
     locale: str
     time_zone: str
+    email_notifications: bool = Field(
+        description="Notifications also by e-mail (sent when the server has mail set up)."
+    )
     is_admin: bool
     active: bool
     has_password: bool = Field(description="False for people who sign in elsewhere (OIDC).")

@@ -87,6 +87,7 @@ class UserRecord:
     active: bool
     created_at: datetime
     has_password: bool
+    email_notifications: bool = True
 
 
 def aware(value: datetime) -> datetime:
@@ -106,6 +107,8 @@ def record_of(row: User) -> UserRecord:
         active=row.active,
         created_at=aware(row.created_at),
         has_password=row.password_hash is not None,
+        # None on a row not yet flushed: the column's default (on).
+        email_notifications=row.email_notifications is not False,
     )
 
 
@@ -326,11 +329,15 @@ def update_profile(
     email: str | _Unset | None = UNSET,
     locale: str | _Unset = UNSET,
     time_zone: str | _Unset = UNSET,
+    email_notifications: bool | _Unset = UNSET,
 ) -> UserRecord:
-    """A person changes their own name, e-mail address, locale or time zone."""
+    """A person changes their own name, e-mail address, locale, time zone, or whether
+    their notifications also come by e-mail."""
     with db.begin() as session:
         row = user_row(session, actor.id)
         _apply_profile(row, name=name, email=email, locale=locale, time_zone=time_zone)
+        if not isinstance(email_notifications, _Unset):
+            row.email_notifications = bool(email_notifications)
         return record_of(row)
 
 

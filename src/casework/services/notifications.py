@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy import Connection, Select, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from casework.services.actors import Actor
@@ -161,18 +161,7 @@ def notifications_for(
         listed.append(_TABLE.c.read_at.is_(None))
     if cursor is not None:
         listed.append(_TABLE.c.id < before_key(cursor))
-    task = and_(
-        PlanItemRow.case_id == _TABLE.c.case_id, PlanItemRow.instance_id == _TABLE.c.instance_id
-    )
-    query = (
-        select(_TABLE, Case.title, PlanItemRow.name)
-        .join(Case, Case.id == _TABLE.c.case_id)
-        .outerjoin(PlanItemRow, task)
-        .where(*listed)
-        .order_by(_TABLE.c.id.desc())
-        .limit(limit + 1)
-    )
-    rows = session.execute(query).all()
+    rows = session.execute(_items(*listed).order_by(_TABLE.c.id.desc()).limit(limit + 1)).all()
     items = [_item(r) for r in rows[:limit]]
     unread = session.scalar(
         select(func.count())
@@ -181,6 +170,31 @@ def notifications_for(
     )
     next_cursor = before_cursor(items[-1].id) if len(rows) > limit else None
     return NotificationPage(items, int(unread or 0), next_cursor)
+
+
+def unread_among(session: Session, *, actor: Actor, ids: Sequence[int]) -> list[NotificationItem]:
+    """The actor's notifications among `ids` that are still unread, on cases they may
+    still see, oldest first: what a mail about them may say (`notification_mail`)."""
+    if not ids:
+        return []
+    conditions = [_TABLE.c.id.in_(list(ids)), _TABLE.c.recipient == actor.id]
+    conditions.append(_TABLE.c.read_at.is_(None))
+    if not actor.is_admin:
+        conditions.append(visible_condition(session, actor))
+    return [_item(r) for r in session.execute(_items(*conditions).order_by(_TABLE.c.id))]
+
+
+def _items(*conditions: Any) -> Select[Any]:
+    """Notifications with their case's title and their task's name."""
+    task = and_(
+        PlanItemRow.case_id == _TABLE.c.case_id, PlanItemRow.instance_id == _TABLE.c.instance_id
+    )
+    return (
+        select(_TABLE, Case.title, PlanItemRow.name)
+        .join(Case, Case.id == _TABLE.c.case_id)
+        .outerjoin(PlanItemRow, task)
+        .where(*conditions)
+    )
 
 
 def _item(r: Any) -> NotificationItem:

@@ -37,6 +37,8 @@ class User(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(utc_type())
+    # Notifications also by e-mail (when the worker has an SMTP server): the person's choice.
+    email_notifications: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class Team(Base):

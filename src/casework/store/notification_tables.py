@@ -19,6 +19,10 @@ from casework.store.identity_tables import utc_type
 from casework.store.tables import Base, BigId
 
 UNREAD_WHERE = "read_at IS NULL"
+# Not yet looked at by the worker's mail round: what it reads (services/notification_mail.py).
+UNMAILED_WHERE = "mail IS NULL"
+# What became of a notification's e-mail (`mail`; NULL: not yet decided).
+MAIL_QUEUED, MAIL_SENT, MAIL_SKIPPED, MAIL_FAILED = "queued", "sent", "skipped", "failed"
 EXCERPT_CHARS = 300
 
 
@@ -35,6 +39,12 @@ class Notification(Base):
             sqlite_where=text(UNREAD_WHERE),
             postgresql_where=text(UNREAD_WHERE),
         ),
+        Index(
+            "ix_notifications_unmailed",
+            "id",
+            sqlite_where=text(UNMAILED_WHERE),
+            postgresql_where=text(UNMAILED_WHERE),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -50,3 +60,5 @@ class Notification(Base):
     # Indexed: retention deletes the oldest (services/retention.py).
     created_at: Mapped[datetime] = mapped_column(utc_type(), index=True)
     read_at: Mapped[datetime | None] = mapped_column(utc_type())
+    mail: Mapped[str | None] = mapped_column(String(10))  # queued | sent | skipped | failed
+    mailed_at: Mapped[datetime | None] = mapped_column(utc_type())

@@ -23,30 +23,31 @@ from __future__ import annotations
 import copy
 import logging
 import os
-import signal
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from types import FrameType, MappingProxyType
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.engine import commands as c
-from casework.services import deadlines, search
+from casework.services import deadlines, notification_mail, search
 from casework.services import retention as retention_service
 from casework.services.actors import Actor
 from casework.services.cases import run_command
 from casework.services.errors import InvalidInput, NotFound, Refused
+from casework.services.mail_settings import FROM_ENVIRONMENT, FromEnvironment, MailSettings
+from casework.services.mail_settings import from_env as mail_settings_from_env
 from casework.services.retention import PruneResult, Retention
 from casework.services.transactions import holding
 from casework.store.tables import Case, PlanItemRow
-from casework.worker import housekeeping, jobs, webhooks
+from casework.worker import housekeeping, jobs, mail, webhooks
 from casework.worker.handlers import REGISTRY, HandlerContext, HandlerRegistry, UnknownHandler
 from casework.worker.jobs import ClaimedJob, RetryPolicy
+from casework.worker.signals import stop_on_signals
 from casework.worker.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
@@ -109,9 +110,12 @@ class Worker:
         retention: Retention | None = None,
         housekeeping_interval: timedelta = HOUSEKEEPING_INTERVAL,
         housekeeping_batches: int = HOUSEKEEPING_BATCHES,
+        mail_settings: MailSettings | FromEnvironment | None = FROM_ENVIRONMENT,
+        mail_transport: mail.Transport | None = None,
     ) -> None:
         """`retention` None: from the environment (CASEWORK_RETENTION_DONE, ..._FAILED,
-        ..._IDEMPOTENCY)."""
+        ..._IDEMPOTENCY); `mail_settings` unless given: from the environment
+        (CASEWORK_SMTP_URL..., `services/mail_settings.py`; None: no mail)."""
         if batch < 1:
             raise ValueError("batch must be at least 1")
         if lease <= timedelta(0):
@@ -121,6 +125,8 @@ class Worker:
                 retention = retention_service.from_env(os.environ)
             else:
                 retention_service.check(retention)
+            if isinstance(mail_settings, FromEnvironment):
+                mail_settings = mail_settings_from_env(os.environ)
         except InvalidInput as exc:
             raise ValueError(exc.message) from None
         self.db = db
@@ -142,6 +148,11 @@ class Worker:
             retention=retention,
             interval=housekeeping_interval,
             batches=housekeeping_batches,
+        )
+        self.mailer = (
+            None
+            if mail_settings is None
+            else mail.MailSender(db, mail_settings, clock=self.now, transport=mail_transport)
         )
         self._stopping = threading.Event()
         self._finished_with_case = False
@@ -189,7 +200,10 @@ class Worker:
     def run_due(self) -> DueRun:
         """What a worker started from cron does (`casework worker --once`): every job due
         now, every search document writes marked, then a whole round of housekeeping.
-        The jobs come first: should pruning fail, the work that matters is done."""
+        The jobs come first: should pruning fail, the work that matters is done; the
+        notifications to mail are gathered before them, so their mails go out too."""
+        if self.mailer is not None:
+            self.gather_mail()
         total = 0
         while (claimed := self.run_once()) > 0:
             total += claimed
@@ -209,12 +223,13 @@ class Worker:
         stop = stop_event or threading.Event()
         self._stopping = stop
         log.info("worker %s started (poll %.1fs, batch %d)", self.name, poll_interval, self.batch)
-        with _stop_on_signals(stop):
+        with stop_on_signals(stop):
             while not stop.is_set():
                 # Housekeeping first (a slice at most), so a worker that always has jobs
                 # due still gets to it; a round left unfinished goes on without waiting.
                 busy = self._housekeeping_quietly()
                 busy = self._index_search_quietly() or busy
+                self._gather_mail_quietly()
                 try:
                     busy = self.run_once() > 0 or busy
                 except Exception as exc:
@@ -243,6 +258,20 @@ class Worker:
         except Exception as exc:
             log.error("worker %s: search indexing failed (%s)", self.name, _kind(exc))
             return False
+
+    # -- mail ----------------------------------------------------------------------------
+    def gather_mail(self) -> notification_mail.Gathered | None:
+        """A mail round now (`mail.MailSender.gather`); None when mail is off."""
+        return None if self.mailer is None else self.mailer.gather(self.name)
+
+    def _gather_mail_quietly(self) -> None:
+        """A mail round for the loop, when one is due (CASEWORK_MAIL_INTERVAL)."""
+        if self.mailer is None or not self.mailer.round_due():
+            return
+        try:
+            self.mailer.gather(self.name)
+        except Exception as exc:
+            log.error("worker %s: mail round failed (%s)", self.name, _kind(exc))
 
     # -- housekeeping --------------------------------------------------------------------
     def housekeeping(self) -> PruneResult | None:
@@ -295,6 +324,11 @@ class Worker:
             try:
                 return self.webhooks.run(job)
             except webhooks.Undeliverable as exc:
+                raise PermanentFailure(str(exc)) from None
+        if mail.is_mail(job):
+            try:
+                return mail.send(self.mailer, job, worker=self.name)
+            except mail.Undeliverable as exc:
                 raise PermanentFailure(str(exc)) from None
         if job.kind == "message":
             self.deliver(job)
@@ -465,6 +499,8 @@ class Worker:
                 return
         if webhooks.is_webhook(job):
             self.webhooks.gave_up(job, attempts, error)
+        if mail.is_mail(job):
+            mail.gave_up(self.db, job)
         jobs.mark_failed(self.db, job, worker=self.name, attempts=attempts, error=error)
         log.error("job=%s kind=%s case=%s failed for good", job.id, job.kind, job.case_id)
 
@@ -476,24 +512,3 @@ class _LeaseLost(Exception):
 def _kind(exc: BaseException) -> str:
     # Only the type: exception messages may quote case data, which stays out of logs.
     return type(exc).__name__
-
-
-@contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM/SIGINT set `stop` (the job in hand finishes); a second one stops hard."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be installed from the main thread
-        return
-
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        log.info("signal %s: stopping after the current job", signal.Signals(signum).name)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
