@@ -189,6 +189,23 @@ def test_people_change_their_profile_and_password(
             "detail": "time_zone must be an IANA time zone such as Europe/Paris",
         }
     ]
+    # Notifications by e-mail: on unless the person turns them off; null is no answer.
+    assert client.get("/api/v1/me").json()["email_notifications"] is True
+    off = client.patch("/api/v1/me", json={"email_notifications": False}, headers=headers)
+    assert off.status_code == 200 and off.json()["email_notifications"] is False
+    assert client.get("/api/v1/me").json()["email_notifications"] is False
+    body = problem(
+        client.patch("/api/v1/me", json={"email_notifications": None}, headers=headers),
+        422,
+        "validation",
+    )
+    assert body["errors"][0]["field"] == "email_notifications"
+    body = problem(
+        client.patch("/api/v1/me", json={"email_notifications": "maybe"}, headers=headers),
+        422,
+        "validation",
+    )
+    assert body["errors"][0]["field"] == "email_notifications"
 
     other_browser = TestClient(client.app, base_url="https://testserver")
     login(other_browser)

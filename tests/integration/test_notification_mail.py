@@ -4,17 +4,22 @@ no longer see, retries a server that is down and records what became of each."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from tests.clock import Clock
+from tests.integration.cli_support import one_line_error
 from tests.smtp_server import Mailbox, free_port, self_signed, smtp_server
+from typer.testing import CliRunner
 
+from casework.cli.main import app
 from casework.services import (
     case_relations,
     case_types,
@@ -364,3 +369,57 @@ def test_concurrent_rounds_queue_each_notification_once(
             ).all()
             assert set(recipients) == {payload["recipient"]}
     assert _outcomes(db) == {"bob": ["queued"] * 12, "ann": ["queued"] * 12}
+
+
+def _mail_cli(url: str, env: dict[str, str], *args: str) -> Result:
+    return CliRunner().invoke(app, ["mail", *args], env={"CASEWORK_DATABASE_URL": url, **env})
+
+
+def test_the_cli_sends_a_test_mail_and_says_what_went_wrong(db_url: str, mailbox: Mailbox) -> None:
+    env = {
+        "CASEWORK_SMTP_URL": f"smtp://127.0.0.1:{mailbox.port}?tls=none",
+        "CASEWORK_MAIL_FROM": "casework@example.org",
+    }
+    sent = _mail_cli(db_url, env, "test", "--to", "ops@example.org")
+    assert sent.exit_code == 0, sent.output
+    [mail] = mailbox.received
+    assert mail.recipients == ["ops@example.org"]
+    assert mail.message["Subject"] == "Casework mail test"
+    one_line_error(_mail_cli(db_url, {}, "test", "--to", "ops@example.org"), "mail is off")
+    one_line_error(_mail_cli(db_url, env, "test", "--to", "ops"), "--to")
+    secret = {**env, "CASEWORK_SMTP_URL": "smtp://u:hunter2@127.0.0.1:1?tls=none"}
+    refused = _mail_cli(db_url, secret, "test", "--to", "ops@example.org")
+    one_line_error(refused, "CASEWORK_SMTP_URL")
+    assert "hunter2" not in refused.output
+    down = {**env, "CASEWORK_SMTP_URL": f"smtp://127.0.0.1:{free_port()}?tls=none"}
+    one_line_error(_mail_cli(db_url, down, "test", "--to", "ops@example.org"), "127.0.0.1")
+    assert len(mailbox.received) == 1
+
+
+def test_the_cli_says_what_became_of_the_mails(
+    db: sessionmaker[Session], db_url: str, mailbox: Mailbox
+) -> None:
+    # The CLI counts the notifications of the last hours by the system's clock.
+    today = datetime.now(UTC)
+    case_id = cases.open_case(db, actor=SYSTEM, type_id="claims", now=today).case_id
+    for instance_id, person in (("pi-2", "bob"), ("pi-3", "ann")):
+        tasks.assign(
+            db, actor=SYSTEM, case_id=case_id, instance_id=instance_id, assignee=person, now=today
+        )
+    identity.update_profile(db, actor=ANN, email_notifications=False)
+    listed = _mail_cli(db_url, {}, "status", "--json")
+    assert listed.exit_code == 0, listed.output
+    before = json.loads(listed.stdout)
+    assert before == {"hours": 24, "notifications": {"not yet looked at": 2}, "mail_jobs": {}}
+    worker(db, settings_for(mailbox.port), Clock(today)).gather_mail()
+    result = _mail_cli(db_url, {}, "status", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {
+        "hours": 24,
+        "notifications": {"queued": 1, "skipped": 1},
+        "mail_jobs": {"pending": 1},
+    }
+    text = _mail_cli(db_url, {}, "status")
+    assert "queued" in text.stdout and "pending" in text.stdout
+    wrong = _mail_cli(db_url, {}, "status", "--hours", "0")
+    assert wrong.exit_code == 2 and "--hours" in wrong.output

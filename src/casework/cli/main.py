@@ -53,6 +53,11 @@ def _register() -> None:
     app.add_typer(
         jobs_cmd.app, name="jobs", help="The worker's jobs: what failed and why; retry it."
     )
+    from casework.cli import mail_cmd
+
+    app.add_typer(
+        mail_cmd.app, name="mail", help="Check the worker's mail: send a test, see outcomes."
+    )
 
 
 _register()

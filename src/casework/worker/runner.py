@@ -223,6 +223,10 @@ class Worker:
         stop = stop_event or threading.Event()
         self._stopping = stop
         log.info("worker %s started (poll %.1fs, batch %d)", self.name, poll_interval, self.batch)
+        if self.mailer is not None:
+            mail_to = self.mailer.settings
+            # Host and port only: the URL may hold the password.
+            log.info("worker %s mails through %s:%d", self.name, mail_to.host, mail_to.port)
         with stop_on_signals(stop):
             while not stop.is_set():
                 # Housekeeping first (a slice at most), so a worker that always has jobs
