@@ -156,6 +156,35 @@ def test_one_notification_says_what_it_is_in_the_subject(
     assert "“Decide <now>”" in mail.text()
 
 
+def test_mails_speak_the_recipients_language_and_tell_their_time(
+    db: sessionmaker[Session], mailbox: Mailbox
+) -> None:
+    identity.update_profile(db, actor=BOB, locale="fr-CA", time_zone="America/Montreal")
+    identity.update_profile(db, actor=ANN, locale="ja", time_zone="Asia/Tokyo")
+    identity.update_profile(db, actor=MIA, locale="pt-BR")  # no words of its own: English
+    case_id = _open(db, title="Dégât des eaux")
+    _assign(db, case_id, "pi-2", "bob")
+    _assign(db, case_id, "pi-3", "ann")
+    case_relations.add_note(db, actor=ANN, case_id=case_id, body="@mia look", now=NOW)
+    worker(db, settings_for(mailbox.port)).run_due()
+    mails = {mail.recipients[0]: mail for mail in mailbox.received}
+    french, japanese = mails["bob@example.org"], mails["ann@example.org"]
+    assert french.message["Subject"] == "Tâche confiée : Assess (Dégât des eaux)"
+    assert french.message["Content-Language"] == "fr"
+    assert "Bonjour Bob," in french.text()
+    assert "system vous a confié la tâche « Assess »" in french.text()
+    # 09:00 UTC is 04:00 in Montreal in March.
+    assert "2026-03-02 04:00 (America/Montreal)" in french.text()
+    assert '<html lang="fr">' in french.html()
+    assert japanese.message["Subject"] == "割り当て：Decide <now>（Dégât des eaux）"
+    assert "Ann 様" in japanese.text() and "「Decide <now>」" in japanese.text()
+    assert "2026-03-02 18:00 (Asia/Tokyo)" in japanese.text()
+    assert "「Decide &lt;now&gt;」" in japanese.html()
+    english = mails["mia@example.org"]
+    assert english.message["Subject"] == "ann mentioned you on Dégât des eaux"
+    assert english.message["Content-Language"] == "en"
+
+
 def test_what_the_requester_wrote_cannot_forge_headers_or_markup(
     db: sessionmaker[Session], mailbox: Mailbox
 ) -> None:

@@ -75,6 +75,7 @@ class Digest:
     username: str
     name: str
     email: str
+    locale: str
     time_zone: str
     items: list[NotificationItem]
 
@@ -169,7 +170,7 @@ def digest(session: Session, *, recipient: str, ids: Sequence[int]) -> Digest | 
     user = record_of(row)
     actor = actor_for_user(session, user)
     items = unread_among(session, actor=actor, ids=ids)
-    return Digest(user.username, user.name, row.email, user.time_zone, items)
+    return Digest(user.username, user.name, row.email, user.locale, user.time_zone, items)
 
 
 def settle(

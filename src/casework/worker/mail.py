@@ -26,12 +26,14 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.services import notification_mail
 from casework.services.mail_settings import IMPLICIT_TLS, STARTTLS, MailSettings
 from casework.services.notifications import ASSIGNED, DEADLINE_PASSED, NotificationItem
 from casework.worker.jobs import ClaimedJob
+from casework.worker.mail_text import MailWords, words_for
 
 log = logging.getLogger(__name__)
 
@@ -140,14 +142,17 @@ def gave_up(db: sessionmaker[Session], job: ClaimedJob) -> None:
 def compose(
     digest: notification_mail.Digest, settings: MailSettings, *, key: str, now: datetime
 ) -> EmailMessage:
-    """The mail of `digest`: plain text and HTML alternatives. Its Message-ID comes from
-    the job's key, so a mail sent again after a crash is the same message."""
+    """The mail of `digest`, in the recipient's language and time zone: plain text and
+    HTML alternatives. Its Message-ID comes from the job's key, so a mail sent again
+    after a crash is the same message."""
+    words = words_for(digest.locale)
     zone = _zone(digest.time_zone)
-    items = [_shown(item, settings, zone) for item in digest.items]
-    subject = _subject(digest.items)
+    items = [_shown(item, words, settings, zone) for item in digest.items]
+    subject = _subject(digest.items, words)
     context: dict[str, Any] = {
-        "name": digest.name,
-        "username": digest.username,
+        "language": words.language,
+        "greeting": words.greeting.format(name=_clean(digest.name)),
+        "footer": words.footer.format(username=digest.username),
         "items": items,
         "subject": subject,
     }
@@ -165,44 +170,55 @@ def compose(
     message.add_alternative(
         _TEMPLATES.get_template("notifications.html").render(context), subtype="html"
     )
+    # After the parts: making them moves every Content-* header down into the first.
+    message["Content-Language"] = words.language
     return message
 
 
-def _shown(item: NotificationItem, settings: MailSettings, zone: ZoneInfo) -> dict[str, Any]:
-    actor = item.actor or "someone"
-    task = f"“{item.task}”" if item.task else "a task"
+def _shown(
+    item: NotificationItem, words: MailWords, settings: MailSettings, zone: ZoneInfo
+) -> dict[str, Any]:
+    actor = item.actor or words.someone
+    task = words.quoted.format(task=item.task) if item.task else words.a_task
     if item.kind == ASSIGNED:
-        what = f"{actor} assigned you {task}"
+        what = words.assigned.format(actor=actor, task=task)
     elif item.kind == DEADLINE_PASSED:
-        what = f"The deadline of {task} has passed"
+        what = words.deadline_passed.format(task=task)
     else:
-        what = f"{actor} mentioned you in a note"
-    local = item.at.astimezone(zone)
+        what = words.mentioned.format(actor=actor)
+    # The requester's words: one line, so they cannot pass for lines of ours.
+    title = _clean(item.case_title)
+    when = f"{item.at.astimezone(zone):%Y-%m-%d %H:%M} ({zone.key})"
+    link = settings.link(item.case_id)
+    shown_title = Markup('<a href="{}">{}</a>').format(link, title) if link else title
     excerpt = (item.excerpt or "").strip()
     return {
         "what": what,
-        "case_id": item.case_id,
-        # The requester's words: one line, so they cannot pass for lines of ours.
-        "case_title": _clean(item.case_title),
-        "when": f"{local:%Y-%m-%d %H:%M} ({zone.key})",
+        "on": words.on_case.format(title=title, case_id=item.case_id, when=when),
+        # Markup.format escapes every value that is not Markup itself.
+        "on_html": Markup(escape(words.on_case)).format(
+            title=shown_title, case_id=item.case_id, when=when
+        ),
         "excerpt_lines": excerpt.splitlines() if excerpt else [],
-        "link": settings.link(item.case_id),
+        "link": link,
     }
 
 
-def _subject(items: list[NotificationItem]) -> str:
+def _subject(items: list[NotificationItem], words: MailWords) -> str:
     if len(items) == 1:
         item = items[0]
-        task = item.task or "a task"
+        title = item.case_title
+        task = item.task or words.a_task
         if item.kind == ASSIGNED:
-            text = f"Assigned to you: {task} ({item.case_title})"
+            text = words.subject_assigned.format(task=task, title=title)
         elif item.kind == DEADLINE_PASSED:
-            text = f"Deadline passed: {task} ({item.case_title})"
+            text = words.subject_deadline_passed.format(task=task, title=title)
         else:
-            text = f"{item.actor or 'Someone'} mentioned you on {item.case_title}"
+            text = words.subject_mentioned.format(actor=item.actor or words.someone, title=title)
     else:
         cases = len({item.case_id for item in items})
-        text = f"{len(items)} updates on {cases} case{'s' if cases > 1 else ''}"
+        many = words.subject_many if cases == 1 else words.subject_many_cases
+        text = many.format(count=len(items), cases=cases)
     text = _clean(text)
     return text if len(text) <= SUBJECT_CHARS else text[: SUBJECT_CHARS - 1] + "…"
 

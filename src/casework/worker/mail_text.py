@@ -1,0 +1,129 @@
+"""The words of notification mails, in the languages of the people who get them.
+
+A person's `locale` (`fr`, `fr-CA`, `it_IT`, `ja`...) picks the language by its first
+part; any other falls back to English. Each sentence is whole, with named places for
+what varies, because word order differs between languages (Japanese puts the task
+before the verb). Names, titles and notes are the users' own text: they go into these
+places unchanged, and the HTML part escapes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class MailWords:
+    language: str
+    greeting: str  # {name}
+    quoted: str  # {task}: a task's name in the language's quotation marks
+    a_task: str
+    someone: str
+    assigned: str  # {actor} {task}
+    deadline_passed: str  # {task}
+    mentioned: str  # {actor}
+    on_case: str  # {title} {case_id} {when}
+    subject_assigned: str  # {task} {title}
+    subject_deadline_passed: str  # {task} {title}
+    subject_mentioned: str  # {actor} {title}
+    subject_many: str  # {count} {cases}: several updates on one case
+    subject_many_cases: str  # {count} {cases}: on several cases
+    footer: str  # {username}
+
+
+ENGLISH = MailWords(
+    language="en",
+    greeting="Hello {name},",
+    quoted="“{task}”",
+    a_task="a task",
+    someone="someone",
+    assigned="{actor} assigned you {task}",
+    deadline_passed="The deadline of {task} has passed",
+    mentioned="{actor} mentioned you in a note",
+    on_case="on {title} ({case_id}), {when}",
+    subject_assigned="Assigned to you: {task} ({title})",
+    subject_deadline_passed="Deadline passed: {task} ({title})",
+    subject_mentioned="{actor} mentioned you on {title}",
+    subject_many="{count} updates on {cases} case",
+    subject_many_cases="{count} updates on {cases} cases",
+    footer=(
+        "You get these mails because e-mail notifications are on for your Casework "
+        'account ({username}). To turn them off, set "email_notifications" to false in '
+        "your profile (PATCH /me)."
+    ),
+)
+
+_WORDS = {
+    "en": ENGLISH,
+    "fr": MailWords(
+        language="fr",
+        greeting="Bonjour {name},",
+        quoted="« {task} »",
+        a_task="une tâche",
+        someone="quelqu'un",
+        assigned="{actor} vous a confié la tâche {task}",
+        deadline_passed="L'échéance de la tâche {task} est dépassée",
+        mentioned="{actor} vous a mentionné dans une note",
+        on_case="dossier {title} ({case_id}), {when}",
+        subject_assigned="Tâche confiée : {task} ({title})",
+        subject_deadline_passed="Échéance dépassée : {task} ({title})",
+        subject_mentioned="{actor} vous a mentionné : {title}",
+        subject_many="{count} nouveautés sur {cases} dossier",
+        subject_many_cases="{count} nouveautés sur {cases} dossiers",
+        footer=(
+            "Vous recevez ces messages parce que les notifications par e-mail sont "
+            "activées pour votre compte Casework ({username}). Pour les désactiver, "
+            "mettez « email_notifications » à false dans votre profil (PATCH /me)."
+        ),
+    ),
+    "it": MailWords(
+        language="it",
+        greeting="Buongiorno {name},",
+        quoted="«{task}»",
+        a_task="un'attività",
+        someone="qualcuno",
+        assigned="{actor} ti ha assegnato l'attività {task}",
+        deadline_passed="La scadenza dell'attività {task} è passata",
+        mentioned="{actor} ti ha menzionato in una nota",
+        on_case="pratica {title} ({case_id}), {when}",
+        subject_assigned="Assegnata a te: {task} ({title})",
+        subject_deadline_passed="Scadenza superata: {task} ({title})",
+        subject_mentioned="{actor} ti ha menzionato: {title}",
+        subject_many="{count} novità su {cases} pratica",
+        subject_many_cases="{count} novità su {cases} pratiche",
+        footer=(
+            "Ricevi questi messaggi perché le notifiche via e-mail sono attive per il tuo "
+            "account Casework ({username}). Per disattivarle, imposta «email_notifications» "
+            "a false nel tuo profilo (PATCH /me)."
+        ),
+    ),
+    "ja": MailWords(
+        language="ja",
+        greeting="{name} 様",
+        quoted="「{task}」",
+        a_task="タスク",
+        someone="どなたか",
+        assigned="{actor} さんがタスク{task}をあなたに割り当てました",
+        deadline_passed="タスク{task}の期限が過ぎました",
+        mentioned="{actor} さんがメモであなたに言及しました",
+        on_case="案件：{title}（{case_id}）、{when}",
+        subject_assigned="割り当て：{task}（{title}）",
+        subject_deadline_passed="期限切れ：{task}（{title}）",
+        subject_mentioned="{actor} さんがあなたに言及しました：{title}",
+        subject_many="{cases} 件の案件に {count} 件の更新",
+        subject_many_cases="{cases} 件の案件に {count} 件の更新",
+        footer=(
+            "Casework アカウント（{username}）でメール通知が有効になっているため、"
+            "このメールをお送りしています。停止するには、プロフィールの"
+            "「email_notifications」を false に設定してください（PATCH /me）。"
+        ),
+    ),
+}
+
+LANGUAGES = tuple(_WORDS)
+
+
+def words_for(locale: str) -> MailWords:
+    """The words for a person's locale: its language's, else English."""
+    language = locale.replace("_", "-").split("-", 1)[0].lower()
+    return _WORDS.get(language, ENGLISH)
