@@ -8,12 +8,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 from tests.clock import Clock
 from tests.integration.cli_support import cli, ok, one_line_error
 
+from casework.engine import commands as c
 from casework.services import (
+    case_actions,
     case_relations,
     case_types,
     cases,
@@ -128,6 +130,43 @@ def test_a_deadline_passed_notifies_the_assignee_or_else_the_owner(
         ("deadline_passed", "Assess", "worker:w1"),
     ]
     assert _mine(db, MIA) == [("deadline_passed", "Decide", "worker:w1")]
+
+
+def test_a_cases_end_and_reopening_notify_its_requesters_and_owner(
+    db: sessionmaker[Session],
+) -> None:
+    identity.create_user(db, actor=SYSTEM, username="rae", name="Rae", now=NOW)
+    identity.create_user(db, actor=SYSTEM, username="gone", name="Gone", now=NOW)
+    case_id = _open(db, owner="mia")
+    for person in ("rae", "gone"):
+        participants.add_participant(
+            db, actor=SYSTEM, case_id=case_id, username=person, role="requester", now=NOW
+        )
+    identity.update_user(db, actor=SYSTEM, username="gone", active=False)
+    rae = Actor("rae")
+    for task in ("pi-2", "pi-3"):
+        tasks.act(db, actor=ANN, case_id=case_id, instance_id=task, action="claim", now=NOW)
+        cases.run_command(db, actor=ANN, case_id=case_id, command=c.CompletePlanItem(task), now=NOW)
+    # The last task completed the case: its requester (active) and its owner are told.
+    assert _mine(db, rae) == _mine(db, MIA) == [("case_completed", None, "ann")]
+    assert _mine(db, ANN) == []
+    # Closing it is a formality; reopening it is news, but not to who did it.
+    case_actions.change_status(db, actor=MIA, case_id=case_id, action="close", now=NOW)
+    case_actions.change_status(db, actor=MIA, case_id=case_id, action="reopen", now=NOW)
+    assert _mine(db, rae) == [("case_reopened", None, "mia"), ("case_completed", None, "ann")]
+    assert len(_mine(db, MIA)) == 1
+    case_actions.change_status(db, actor=SYSTEM, case_id=case_id, action="terminate", now=NOW)
+    assert _mine(db, MIA)[0] == ("case_terminated", None, "system")
+    assert _mine(db, rae)[0] == ("case_terminated", None, "system")
+    with db() as session:
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(Notification)
+                .where(Notification.recipient == "gone")
+            )
+            == 0
+        )
 
 
 def test_a_person_pages_through_theirs_newest_first_and_marks_them_read(

@@ -8,7 +8,8 @@ from dataclasses import fields
 
 import pytest
 
-from casework.worker.mail_text import ENGLISH, LANGUAGES, words_for
+from casework.services.notifications import KINDS
+from casework.worker.mail_text import ENGLISH, LANGUAGES, MailWords, line, subject, words_for
 
 
 def _places(text: str) -> set[str]:
@@ -33,3 +34,17 @@ def test_every_language_fills_the_same_places(language: str) -> None:
 )
 def test_a_locale_picks_its_language_or_english(locale: str, language: str) -> None:
     assert words_for(locale).language == language
+
+
+def test_every_kind_of_notification_has_its_line_and_subject() -> None:
+    names = {field.name for field in fields(MailWords)}
+    for kind in KINDS:
+        assert kind in names and f"subject_{kind}" in names, kind
+    said = line(ENGLISH, "case_reopened", actor="mia", task="x")
+    assert said == "mia reopened the case"
+    assert subject(ENGLISH, "case_completed", actor="a", task="t", title="Claim 7") == (
+        "Completed: Claim 7"
+    )
+    # A kind from a newer version: its name, and the case's title as the subject.
+    assert line(ENGLISH, "case_archived", actor="a", task="t") == "case_archived"
+    assert subject(ENGLISH, "case_archived", actor="a", task="t", title="Claim 7") == "Claim 7"

@@ -26,7 +26,10 @@ class NotificationOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    kind: str = Field(description="assigned, mentioned or deadline_passed.")
+    kind: str = Field(
+        description="assigned, mentioned, deadline_passed, case_completed, case_terminated "
+        "or case_reopened."
+    )
     case_id: str
     case_title: str
     task: str | None = Field(description="The task's name (assigned, deadline_passed).")

@@ -2,13 +2,17 @@
 
 Written in the transaction of the change that calls for them (`enqueue`, beside the
 webhook deliveries: the same log rows), so a rolled-back change notifies nobody and a
-committed one cannot lose its notification. Three kinds:
+committed one cannot lose its notification. The kinds:
 
 - `assigned`: a task given to someone by someone else (assigned or delegated to them);
   claiming a task is one's own doing and notifies nobody;
 - `mentioned`: a note naming `@someone`, for each active account it names but its
   author (the note service already refused mentions of people who may not see the case);
-- `deadline_passed`: the work's assignee; for work nobody has taken, the case's owner.
+- `deadline_passed`: the work's assignee; for work nobody has taken, the case's owner;
+- `case_completed`, `case_terminated`, `case_reopened`: the case's requesters and its
+  owner, but whoever did it: the request was resolved, ended unresolved, or is being
+  worked on again. (Closing a completed or terminated case is a formality: nobody is
+  told twice.)
 
 Only the log rows a command, a note or the worker appends to a running case call for
 one: opening a case assigns nobody (assignment is always a command), so `open_case`
@@ -36,18 +40,24 @@ from casework.services.errors import InvalidInput
 from casework.services.identity import aware, normalize_username
 from casework.services.visibility import visible_condition
 from casework.store.direct import DirectStatement
-from casework.store.identity_tables import User
+from casework.store.identity_tables import CaseParticipant, User
 from casework.store.notification_tables import EXCERPT_CHARS, Notification
 from casework.store.tables import Case, PlanItemRow, table_of
 
 ASSIGNED = "assigned"
 MENTIONED = "mentioned"
 DEADLINE_PASSED = "deadline_passed"
-KINDS = (ASSIGNED, MENTIONED, DEADLINE_PASSED)
+CASE_COMPLETED = "case_completed"
+CASE_TERMINATED = "case_terminated"
+CASE_REOPENED = "case_reopened"
+KINDS = (ASSIGNED, MENTIONED, DEADLINE_PASSED, CASE_COMPLETED, CASE_TERMINATED, CASE_REOPENED)
+# The case's transitions its requesters and owner are told of, by kind.
+_CASE_OUTCOMES = {"complete": CASE_COMPLETED, "terminate": CASE_TERMINATED}
+_CASE_OUTCOMES["reopen"] = CASE_REOPENED
 
 # The log entries that may call for one: every other row is passed over at the cost of
 # a set lookup (this runs in every command's transaction).
-_CALLING = frozenset({"TaskAssigned", "NoteAdded", "DeadlinePassed"})
+_CALLING = frozenset({"TaskAssigned", "NoteAdded", "DeadlinePassed", "CaseTransitioned"})
 _HANDED_OVER = frozenset({"assign", "delegate"})
 MAX_LIMIT = 200
 MAX_MARKED = 500
@@ -62,8 +72,9 @@ def enqueue(
     """Write the notifications the log rows `rows` of the case call for (as written to
     `case_events`), in the caller's transaction; `owner`: the case's, for deadlines on
     work nobody has taken. How many were written. Reads the database only for a note's
-    mentions (which accounts they name), never inside a pipeline: the other kinds come
-    from commands that write in one."""
+    mentions (which accounts they name) and for the people a case's end or reopening
+    concerns, never inside a pipeline: the kinds that may come from a command written
+    in one (a claim) need no read."""
     notes: list[dict[str, Any]] = []
     for row in rows:
         if row["type"] in _CALLING:
@@ -89,6 +100,12 @@ def _called_for(
         kind = DEADLINE_PASSED
         person = payload.get("assignee") or owner
         recipients = [person] if person else []
+    elif row["type"] == "CaseTransitioned":
+        outcome = _CASE_OUTCOMES.get(str(payload.get("transition")))
+        if outcome is None:
+            return []
+        kind, instance_id = outcome, None
+        recipients = _concerned(conn, case_id, but=actor)
     else:
         kind, instance_id = MENTIONED, None
         excerpt = str(payload.get("body", ""))[:EXCERPT_CHARS]
@@ -107,6 +124,24 @@ def _called_for(
         }
         for recipient in recipients
     ]
+
+
+def _concerned(conn: Connection, case_id: str, *, but: str) -> list[str]:
+    """Whom a case's end or reopening concerns: its owner and its requesters (active
+    accounts), owner first, without `but`."""
+    owner = conn.scalar(select(Case.owner).where(Case.id == case_id))
+    requesters = conn.scalars(
+        select(User.username)
+        .join(CaseParticipant, CaseParticipant.user_id == User.id)
+        .where(
+            CaseParticipant.case_id == case_id,
+            CaseParticipant.role == "requester",
+            User.active.is_(True),
+        )
+        .order_by(User.username)
+    ).all()
+    people = dict.fromkeys([owner, *requesters] if owner else requesters)
+    return [person for person in people if person != but]
 
 
 def _accounts(conn: Connection, names: Sequence[str], *, but: str) -> list[str]:

@@ -31,7 +31,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from casework.services import notification_mail
 from casework.services.mail_settings import IMPLICIT_TLS, STARTTLS, MailSettings
-from casework.services.notifications import ASSIGNED, DEADLINE_PASSED, NotificationItem
+from casework.services.notifications import NotificationItem
+from casework.worker import mail_text
 from casework.worker.jobs import ClaimedJob
 from casework.worker.mail_text import MailWords, words_for
 
@@ -180,12 +181,7 @@ def _shown(
 ) -> dict[str, Any]:
     actor = item.actor or words.someone
     task = words.quoted.format(task=item.task) if item.task else words.a_task
-    if item.kind == ASSIGNED:
-        what = words.assigned.format(actor=actor, task=task)
-    elif item.kind == DEADLINE_PASSED:
-        what = words.deadline_passed.format(task=task)
-    else:
-        what = words.mentioned.format(actor=actor)
+    what = mail_text.line(words, item.kind, actor=actor, task=task)
     # The requester's words: one line, so they cannot pass for lines of ours.
     title = _clean(item.case_title)
     when = f"{item.at.astimezone(zone):%Y-%m-%d %H:%M} ({zone.key})"
@@ -207,14 +203,13 @@ def _shown(
 def _subject(items: list[NotificationItem], words: MailWords) -> str:
     if len(items) == 1:
         item = items[0]
-        title = item.case_title
-        task = item.task or words.a_task
-        if item.kind == ASSIGNED:
-            text = words.subject_assigned.format(task=task, title=title)
-        elif item.kind == DEADLINE_PASSED:
-            text = words.subject_deadline_passed.format(task=task, title=title)
-        else:
-            text = words.subject_mentioned.format(actor=item.actor or words.someone, title=title)
+        text = mail_text.subject(
+            words,
+            item.kind,
+            actor=item.actor or words.someone,
+            task=item.task or words.a_task,
+            title=item.case_title,
+        )
     else:
         cases = len({item.case_id for item in items})
         many = words.subject_many if cases == 1 else words.subject_many_cases

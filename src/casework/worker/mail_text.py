@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from casework.services.notifications import KINDS
+
 
 @dataclass(frozen=True, slots=True)
 class MailWords:
@@ -22,10 +24,16 @@ class MailWords:
     assigned: str  # {actor} {task}
     deadline_passed: str  # {task}
     mentioned: str  # {actor}
+    case_completed: str
+    case_terminated: str
+    case_reopened: str  # {actor}
     on_case: str  # {title} {case_id} {when}
     subject_assigned: str  # {task} {title}
     subject_deadline_passed: str  # {task} {title}
     subject_mentioned: str  # {actor} {title}
+    subject_case_completed: str  # {title}
+    subject_case_terminated: str  # {title}
+    subject_case_reopened: str  # {title}
     subject_many: str  # {count} {cases}: several updates on one case
     subject_many_cases: str  # {count} {cases}: on several cases
     footer: str  # {username}
@@ -40,10 +48,16 @@ ENGLISH = MailWords(
     assigned="{actor} assigned you {task}",
     deadline_passed="The deadline of {task} has passed",
     mentioned="{actor} mentioned you in a note",
+    case_completed="The case has been completed",
+    case_terminated="The case has been terminated",
+    case_reopened="{actor} reopened the case",
     on_case="on {title} ({case_id}), {when}",
     subject_assigned="Assigned to you: {task} ({title})",
     subject_deadline_passed="Deadline passed: {task} ({title})",
     subject_mentioned="{actor} mentioned you on {title}",
+    subject_case_completed="Completed: {title}",
+    subject_case_terminated="Terminated: {title}",
+    subject_case_reopened="Reopened: {title}",
     subject_many="{count} updates on {cases} case",
     subject_many_cases="{count} updates on {cases} cases",
     footer=(
@@ -64,10 +78,16 @@ _WORDS = {
         assigned="{actor} vous a confié la tâche {task}",
         deadline_passed="L'échéance de la tâche {task} est dépassée",
         mentioned="{actor} vous a mentionné dans une note",
+        case_completed="Le dossier est terminé",
+        case_terminated="Le dossier a été arrêté",
+        case_reopened="{actor} a rouvert le dossier",
         on_case="dossier {title} ({case_id}), {when}",
         subject_assigned="Tâche confiée : {task} ({title})",
         subject_deadline_passed="Échéance dépassée : {task} ({title})",
         subject_mentioned="{actor} vous a mentionné : {title}",
+        subject_case_completed="Dossier terminé : {title}",
+        subject_case_terminated="Dossier arrêté : {title}",
+        subject_case_reopened="Dossier rouvert : {title}",
         subject_many="{count} nouveautés sur {cases} dossier",
         subject_many_cases="{count} nouveautés sur {cases} dossiers",
         footer=(
@@ -85,10 +105,16 @@ _WORDS = {
         assigned="{actor} ti ha assegnato l'attività {task}",
         deadline_passed="La scadenza dell'attività {task} è passata",
         mentioned="{actor} ti ha menzionato in una nota",
+        case_completed="La pratica è stata completata",
+        case_terminated="La pratica è stata interrotta",
+        case_reopened="{actor} ha riaperto la pratica",
         on_case="pratica {title} ({case_id}), {when}",
         subject_assigned="Assegnata a te: {task} ({title})",
         subject_deadline_passed="Scadenza superata: {task} ({title})",
         subject_mentioned="{actor} ti ha menzionato: {title}",
+        subject_case_completed="Pratica completata: {title}",
+        subject_case_terminated="Pratica interrotta: {title}",
+        subject_case_reopened="Pratica riaperta: {title}",
         subject_many="{count} novità su {cases} pratica",
         subject_many_cases="{count} novità su {cases} pratiche",
         footer=(
@@ -106,10 +132,16 @@ _WORDS = {
         assigned="{actor} さんがタスク{task}をあなたに割り当てました",
         deadline_passed="タスク{task}の期限が過ぎました",
         mentioned="{actor} さんがメモであなたに言及しました",
+        case_completed="案件が完了しました",
+        case_terminated="案件が中止されました",
+        case_reopened="{actor} さんが案件を再開しました",
         on_case="案件：{title}（{case_id}）、{when}",
         subject_assigned="割り当て：{task}（{title}）",
         subject_deadline_passed="期限切れ：{task}（{title}）",
         subject_mentioned="{actor} さんがあなたに言及しました：{title}",
+        subject_case_completed="完了：{title}",
+        subject_case_terminated="中止：{title}",
+        subject_case_reopened="再開：{title}",
         subject_many="{cases} 件の案件に {count} 件の更新",
         subject_many_cases="{cases} 件の案件に {count} 件の更新",
         footer=(
@@ -121,6 +153,22 @@ _WORDS = {
 }
 
 LANGUAGES = tuple(_WORDS)
+
+
+def line(words: MailWords, kind: str, *, actor: str, task: str) -> str:
+    """What happened, for a notification of `kind`: the field of MailWords by that name
+    (every kind of `notifications.KINDS` has one: a test holds them together); a kind
+    it does not know (written by a newer version) is told by its name."""
+    template = getattr(words, kind, None) if kind in KINDS else None
+    return kind if template is None else str(template).format(actor=actor, task=task)
+
+
+def subject(words: MailWords, kind: str, *, actor: str, task: str, title: str) -> str:
+    """A one-notification mail's subject."""
+    template = getattr(words, f"subject_{kind}", None) if kind in KINDS else None
+    if template is None:
+        return title
+    return str(template).format(actor=actor, task=task, title=title)
 
 
 def words_for(locale: str) -> MailWords:
