@@ -37,6 +37,7 @@ from casework.store.db import session_factory
 from casework.store.notification_tables import Notification
 from casework.store.tables import Job
 from casework.worker import RetryPolicy, Worker
+from casework.worker.mail import MAIL_ITEMS
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ANN = Actor("ann", roles=frozenset({"handler"}))
@@ -141,6 +142,23 @@ def test_a_persons_new_notifications_go_out_in_one_mail(
     # Nothing new: nothing more is sent.
     w.run_due()
     assert len(mailbox.received) == 1
+
+
+def test_a_long_mail_tells_the_first_fifty_and_counts_the_rest(
+    db: sessionmaker[Session], mailbox: Mailbox
+) -> None:
+    case_id = _open(db)
+    for n in range(MAIL_ITEMS + 3):
+        case_relations.add_note(db, actor=ANN, case_id=case_id, body=f"@bob n{n}.", now=NOW)
+    worker(db, settings_for(mailbox.port)).run_due()
+    [mail] = mailbox.received
+    assert mail.message["Subject"] == f"{MAIL_ITEMS + 3} updates on 1 case"
+    text = mail.text()
+    assert text.count("ann mentioned you in a note") == MAIL_ITEMS
+    assert f"> @bob n{MAIL_ITEMS - 1}." in text and f"> @bob n{MAIL_ITEMS}." not in text
+    assert "… and 3 more: see your notifications in Casework." in text
+    assert "… and 3 more" in mail.html()
+    assert _outcomes(db) == {"bob": ["sent"] * (MAIL_ITEMS + 3)}
 
 
 def test_one_notification_says_what_it_is_in_the_subject(

@@ -39,6 +39,9 @@ from casework.worker.mail_text import MailWords, words_for
 log = logging.getLogger(__name__)
 
 SUBJECT_CHARS = 150
+# Notifications told in one mail; the rest are counted (a bulk reassignment can give a
+# person hundreds at once, and the list in the app has them all).
+MAIL_ITEMS = 50
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _TEMPLATES = Environment(
     loader=PackageLoader("casework.worker", "mail_templates"),
@@ -148,9 +151,11 @@ def compose(
     after a crash is the same message."""
     words = words_for(digest.locale)
     zone = _zone(digest.time_zone)
-    items = [_shown(item, words, settings, zone) for item in digest.items]
+    items = [_shown(item, words, settings, zone) for item in digest.items[:MAIL_ITEMS]]
+    left_out = len(digest.items) - len(items)
     subject = _subject(digest.items, words)
     context: dict[str, Any] = {
+        "more": words.more.format(count=left_out) if left_out > 0 else None,
         "language": words.language,
         "greeting": words.greeting.format(name=_clean(digest.name)),
         "footer": words.footer.format(username=digest.username),

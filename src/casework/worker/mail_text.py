@@ -36,6 +36,7 @@ class MailWords:
     subject_case_reopened: str  # {title}
     subject_many: str  # {count} {cases}: several updates on one case
     subject_many_cases: str  # {count} {cases}: on several cases
+    more: str  # {count}: what a long mail leaves out
     footer: str  # {username}
 
 
@@ -60,6 +61,7 @@ ENGLISH = MailWords(
     subject_case_reopened="Reopened: {title}",
     subject_many="{count} updates on {cases} case",
     subject_many_cases="{count} updates on {cases} cases",
+    more="… and {count} more: see your notifications in Casework.",
     footer=(
         "You get these mails because e-mail notifications are on for your Casework "
         'account ({username}). To turn them off, set "email_notifications" to false in '
@@ -90,6 +92,7 @@ _WORDS = {
         subject_case_reopened="Dossier rouvert : {title}",
         subject_many="{count} nouveautés sur {cases} dossier",
         subject_many_cases="{count} nouveautés sur {cases} dossiers",
+        more="… et {count} de plus : voyez vos notifications dans Casework.",
         footer=(
             "Vous recevez ces messages parce que les notifications par e-mail sont "
             "activées pour votre compte Casework ({username}). Pour les désactiver, "
@@ -117,6 +120,7 @@ _WORDS = {
         subject_case_reopened="Pratica riaperta: {title}",
         subject_many="{count} novità su {cases} pratica",
         subject_many_cases="{count} novità su {cases} pratiche",
+        more="… e altre {count}: vedi le tue notifiche in Casework.",
         footer=(
             "Ricevi questi messaggi perché le notifiche via e-mail sono attive per il tuo "
             "account Casework ({username}). Per disattivarle, imposta «email_notifications» "
@@ -144,6 +148,7 @@ _WORDS = {
         subject_case_reopened="再開：{title}",
         subject_many="{cases} 件の案件に {count} 件の更新",
         subject_many_cases="{cases} 件の案件に {count} 件の更新",
+        more="…ほか {count} 件。Casework の通知一覧をご覧ください。",
         footer=(
             "Casework アカウント（{username}）でメール通知が有効になっているため、"
             "このメールをお送りしています。停止するには、プロフィールの"
