@@ -31,7 +31,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, func, select, update
+from sqlalchemy import (
+    Connection,
+    Select,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from casework.services.actors import Actor
@@ -39,7 +49,7 @@ from casework.services.cursors import before_cursor, before_key
 from casework.services.errors import InvalidInput
 from casework.services.identity import aware, normalize_username
 from casework.services.visibility import visible_condition
-from casework.store.direct import DirectStatement
+from casework.store.direct import DirectQuery, DirectStatement
 from casework.store.identity_tables import CaseParticipant, User
 from casework.store.notification_tables import EXCERPT_CHARS, Notification
 from casework.store.tables import Case, PlanItemRow, table_of
@@ -128,20 +138,31 @@ def _called_for(
 
 def _concerned(conn: Connection, case_id: str, *, but: str) -> list[str]:
     """Whom a case's end or reopening concerns: its owner and its requesters (active
-    accounts), owner first, without `but`."""
-    owner = conn.scalar(select(Case.owner).where(Case.id == case_id))
-    requesters = conn.scalars(
-        select(User.username)
-        .join(CaseParticipant, CaseParticipant.user_id == User.id)
-        .where(
-            CaseParticipant.case_id == case_id,
-            CaseParticipant.role == "requester",
-            User.active.is_(True),
-        )
-        .order_by(User.username)
-    ).all()
+    accounts), owner first, without `but`. One read, on the path of the command that
+    completes a case."""
+    rows = _CONCERNED.all(conn, {"b_case": case_id})
+    owner = rows[0].owner if rows else None
+    requesters = sorted(row.username for row in rows if row.username is not None)
     people = dict.fromkeys([owner, *requesters] if owner else requesters)
     return [person for person in people if person != but]
+
+
+_CASES = table_of(Case).c
+_PARTICIPANTS = table_of(CaseParticipant).c
+_USERS = table_of(User).c
+_CONCERNED = DirectQuery(
+    select(_CASES.owner, _USERS.username)
+    .select_from(table_of(Case))
+    .outerjoin(
+        table_of(CaseParticipant),
+        and_(
+            _PARTICIPANTS.case_id == _CASES.id,
+            _PARTICIPANTS.role == literal_column("'requester'"),
+        ),
+    )
+    .outerjoin(table_of(User), and_(_USERS.id == _PARTICIPANTS.user_id, _USERS.active.is_(true())))
+    .where(_CASES.id == bindparam("b_case"))
+)
 
 
 def _accounts(conn: Connection, names: Sequence[str], *, but: str) -> list[str]:
