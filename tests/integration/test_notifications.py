@@ -16,6 +16,7 @@ from tests.integration.cli_support import cli, ok, one_line_error
 from casework.engine import commands as c
 from casework.services import (
     case_actions,
+    case_assignment,
     case_relations,
     case_types,
     cases,
@@ -148,12 +149,14 @@ def test_a_cases_end_and_reopening_notify_its_requesters_and_owner(
         tasks.act(db, actor=ANN, case_id=case_id, instance_id=task, action="claim", now=NOW)
         cases.run_command(db, actor=ANN, case_id=case_id, command=c.CompletePlanItem(task), now=NOW)
     # The last task completed the case: its requester (active) and its owner are told.
-    assert _mine(db, rae) == _mine(db, MIA) == [("case_completed", None, "ann")]
+    named = ("added_to_case", None, "system")
+    assert _mine(db, rae) == [("case_completed", None, "ann"), named]
+    assert _mine(db, MIA) == [("case_completed", None, "ann")]
     assert _mine(db, ANN) == []
     # Closing it is a formality; reopening it is news, but not to who did it.
     case_actions.change_status(db, actor=MIA, case_id=case_id, action="close", now=NOW)
     case_actions.change_status(db, actor=MIA, case_id=case_id, action="reopen", now=NOW)
-    assert _mine(db, rae) == [("case_reopened", None, "mia"), ("case_completed", None, "ann")]
+    assert _mine(db, rae)[:2] == [("case_reopened", None, "mia"), ("case_completed", None, "ann")]
     assert len(_mine(db, MIA)) == 1
     case_actions.change_status(db, actor=SYSTEM, case_id=case_id, action="terminate", now=NOW)
     assert _mine(db, MIA)[0] == ("case_terminated", None, "system")
@@ -163,10 +166,31 @@ def test_a_cases_end_and_reopening_notify_its_requesters_and_owner(
             session.scalar(
                 select(func.count())
                 .select_from(Notification)
-                .where(Notification.recipient == "gone")
+                .where(Notification.recipient == "gone", Notification.kind != "added_to_case")
             )
             == 0
         )
+
+
+def test_a_case_given_to_someone_or_a_person_named_on_it_is_news_to_them(
+    db: sessionmaker[Session],
+) -> None:
+    case_id = _open(db, owner="mia")
+    # mia hands her case to ann: ann is told; taking it back herself tells nobody.
+    case_assignment.reassign_case(db, actor=MIA, case_id=case_id, owner="ann", now=NOW)
+    assert _mine(db, ANN) == [("case_assigned", None, "mia")]
+    case_assignment.reassign_case(db, actor=ANN, case_id=case_id, owner="ann", now=NOW)
+    case_assignment.reassign_case(db, actor=ANN, case_id=case_id, priority=1, now=NOW)
+    assert len(_mine(db, ANN)) == 1
+    # Named on the case by someone else: told; naming oneself: not.
+    participants.add_participant(
+        db, actor=ANN, case_id=case_id, username="bob", role="participant", now=NOW
+    )
+    assert _mine(db, BOB) == [("added_to_case", None, "ann")]
+    participants.add_participant(
+        db, actor=ANN, case_id=case_id, username="ann", role="requester", now=NOW
+    )
+    assert len(_mine(db, ANN)) == 1
 
 
 def test_a_person_pages_through_theirs_newest_first_and_marks_them_read(

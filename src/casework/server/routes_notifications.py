@@ -27,8 +27,8 @@ class NotificationOut(BaseModel):
 
     id: int
     kind: str = Field(
-        description="assigned, mentioned, deadline_passed, case_completed, case_terminated "
-        "or case_reopened."
+        description="assigned, mentioned, deadline_passed, case_completed, case_terminated, "
+        "case_reopened, case_assigned or added_to_case."
     )
     case_id: str
     case_title: str

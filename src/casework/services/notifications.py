@@ -13,6 +13,8 @@ committed one cannot lose its notification. The kinds:
   owner, but whoever did it: the request was resolved, ended unresolved, or is being
   worked on again. (Closing a completed or terminated case is a formality: nobody is
   told twice.)
+- `case_assigned`: a case's new owner, when someone else made them its owner;
+- `added_to_case`: a person someone else named on a case (requester, participant...).
 
 Only the log rows a command, a note or the worker appends to a running case call for
 one: opening a case assigns nobody (assignment is always a command), so `open_case`
@@ -60,14 +62,22 @@ DEADLINE_PASSED = "deadline_passed"
 CASE_COMPLETED = "case_completed"
 CASE_TERMINATED = "case_terminated"
 CASE_REOPENED = "case_reopened"
-KINDS = (ASSIGNED, MENTIONED, DEADLINE_PASSED, CASE_COMPLETED, CASE_TERMINATED, CASE_REOPENED)
+CASE_ASSIGNED = "case_assigned"
+ADDED_TO_CASE = "added_to_case"
+KINDS = (
+    ASSIGNED,
+    MENTIONED,
+    DEADLINE_PASSED,
+    CASE_COMPLETED,
+    CASE_TERMINATED,
+    CASE_REOPENED,
+    CASE_ASSIGNED,
+    ADDED_TO_CASE,
+)
 # The case's transitions its requesters and owner are told of, by kind.
 _CASE_OUTCOMES = {"complete": CASE_COMPLETED, "terminate": CASE_TERMINATED}
 _CASE_OUTCOMES["reopen"] = CASE_REOPENED
 
-# The log entries that may call for one: every other row is passed over at the cost of
-# a set lookup (this runs in every command's transaction).
-_CALLING = frozenset({"TaskAssigned", "NoteAdded", "DeadlinePassed", "CaseTransitioned"})
 _HANDED_OVER = frozenset({"assign", "delegate"})
 MAX_LIMIT = 200
 MAX_MARKED = 500
@@ -87,7 +97,9 @@ def enqueue(
     in one (a claim) need no read."""
     notes: list[dict[str, Any]] = []
     for row in rows:
-        if row["type"] in _CALLING:
+        # Every other row is passed over at the cost of a dict lookup (this runs in every
+        # command's transaction).
+        if row["type"] in _READERS:
             notes += _called_for(conn, case_id, row, owner)
     if notes:
         _INSERT.executemany(conn, notes)
@@ -100,33 +112,16 @@ def _called_for(
     payload = row["payload"]
     if isinstance(payload, str):  # encoded for the log (`audit.encoded_log_row`)
         payload = json.loads(payload)
-    actor = row["actor"]
-    kind, instance_id, excerpt = ASSIGNED, payload.get("instance_id"), None
-    if row["type"] == "TaskAssigned":
-        assignee = payload.get("assignee")
-        handed = payload.get("how") in _HANDED_OVER
-        recipients = [assignee] if handed and assignee and assignee != actor else []
-    elif row["type"] == "DeadlinePassed":
-        kind = DEADLINE_PASSED
-        person = payload.get("assignee") or owner
-        recipients = [person] if person else []
-    elif row["type"] == "CaseTransitioned":
-        outcome = _CASE_OUTCOMES.get(str(payload.get("transition")))
-        if outcome is None:
-            return []
-        kind, instance_id = outcome, None
-        recipients = _concerned(conn, case_id, but=actor)
-    else:
-        kind, instance_id = MENTIONED, None
-        excerpt = str(payload.get("body", ""))[:EXCERPT_CHARS]
-        recipients = _accounts(conn, payload.get("mentions") or [], but=actor)
+    kind, instance_id, excerpt, recipients = _READERS[row["type"]](
+        conn, case_id, payload, row["actor"], owner
+    )
     return [
         {
             "recipient": recipient,
             "case_id": case_id,
             "seq": row["seq"],
             "kind": kind,
-            "actor": actor,
+            "actor": row["actor"],
             "instance_id": instance_id,
             "excerpt": excerpt,
             "created_at": row["at"],
@@ -134,6 +129,67 @@ def _called_for(
         }
         for recipient in recipients
     ]
+
+
+# What a log entry calls for: (kind, task instance id, excerpt, recipients).
+_Called = tuple[str, str | None, str | None, list[str]]
+
+
+def _task_assigned(
+    conn: Connection, case_id: str, payload: dict[str, Any], actor: str, owner: str | None
+) -> _Called:
+    assignee = payload.get("assignee")
+    handed = payload.get("how") in _HANDED_OVER
+    recipients = [assignee] if handed and assignee and assignee != actor else []
+    return ASSIGNED, payload.get("instance_id"), None, recipients
+
+
+def _deadline_passed(
+    conn: Connection, case_id: str, payload: dict[str, Any], actor: str, owner: str | None
+) -> _Called:
+    person = payload.get("assignee") or owner
+    return DEADLINE_PASSED, payload.get("instance_id"), None, [person] if person else []
+
+
+def _note_added(
+    conn: Connection, case_id: str, payload: dict[str, Any], actor: str, owner: str | None
+) -> _Called:
+    excerpt = str(payload.get("body", ""))[:EXCERPT_CHARS]
+    return MENTIONED, None, excerpt, _accounts(conn, payload.get("mentions") or [], but=actor)
+
+
+def _case_transitioned(
+    conn: Connection, case_id: str, payload: dict[str, Any], actor: str, owner: str | None
+) -> _Called:
+    outcome = _CASE_OUTCOMES.get(str(payload.get("transition")))
+    if outcome is None:
+        return "", None, None, []  # suspended, resumed, closed: nobody is told
+    return outcome, None, None, _concerned(conn, case_id, but=actor)
+
+
+def _case_reassigned(
+    conn: Connection, case_id: str, payload: dict[str, Any], actor: str, owner: str | None
+) -> _Called:
+    moved = payload.get("owner") or {}
+    new_owner = moved.get("to")
+    return CASE_ASSIGNED, None, None, [new_owner] if new_owner and new_owner != actor else []
+
+
+def _participant_added(
+    conn: Connection, case_id: str, payload: dict[str, Any], actor: str, owner: str | None
+) -> _Called:
+    person = payload.get("user")
+    return ADDED_TO_CASE, None, None, [person] if person and person != actor else []
+
+
+_READERS = {
+    "TaskAssigned": _task_assigned,
+    "DeadlinePassed": _deadline_passed,
+    "NoteAdded": _note_added,
+    "CaseTransitioned": _case_transitioned,
+    "CaseReassigned": _case_reassigned,
+    "ParticipantAdded": _participant_added,
+}
 
 
 def _concerned(conn: Connection, case_id: str, *, but: str) -> list[str]:

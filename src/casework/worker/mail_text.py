@@ -27,6 +27,8 @@ class MailWords:
     case_completed: str
     case_terminated: str
     case_reopened: str  # {actor}
+    case_assigned: str  # {actor}
+    added_to_case: str  # {actor}
     on_case: str  # {title} {case_id} {when}
     subject_assigned: str  # {task} {title}
     subject_deadline_passed: str  # {task} {title}
@@ -34,6 +36,8 @@ class MailWords:
     subject_case_completed: str  # {title}
     subject_case_terminated: str  # {title}
     subject_case_reopened: str  # {title}
+    subject_case_assigned: str  # {title}
+    subject_added_to_case: str  # {title}
     subject_many: str  # {count} {cases}: several updates on one case
     subject_many_cases: str  # {count} {cases}: on several cases
     more: str  # {count}: what a long mail leaves out
@@ -52,6 +56,8 @@ ENGLISH = MailWords(
     case_completed="The case has been completed",
     case_terminated="The case has been terminated",
     case_reopened="{actor} reopened the case",
+    case_assigned="{actor} made you the owner of the case",
+    added_to_case="{actor} added you to the case",
     on_case="on {title} ({case_id}), {when}",
     subject_assigned="Assigned to you: {task} ({title})",
     subject_deadline_passed="Deadline passed: {task} ({title})",
@@ -59,6 +65,8 @@ ENGLISH = MailWords(
     subject_case_completed="Completed: {title}",
     subject_case_terminated="Terminated: {title}",
     subject_case_reopened="Reopened: {title}",
+    subject_case_assigned="Your case now: {title}",
+    subject_added_to_case="Added to: {title}",
     subject_many="{count} updates on {cases} case",
     subject_many_cases="{count} updates on {cases} cases",
     more="… and {count} more: see your notifications in Casework.",
@@ -83,6 +91,8 @@ _WORDS = {
         case_completed="Le dossier est terminé",
         case_terminated="Le dossier a été arrêté",
         case_reopened="{actor} a rouvert le dossier",
+        case_assigned="{actor} vous a confié le dossier",
+        added_to_case="{actor} vous a ajouté au dossier",
         on_case="dossier {title} ({case_id}), {when}",
         subject_assigned="Tâche confiée : {task} ({title})",
         subject_deadline_passed="Échéance dépassée : {task} ({title})",
@@ -90,6 +100,8 @@ _WORDS = {
         subject_case_completed="Dossier terminé : {title}",
         subject_case_terminated="Dossier arrêté : {title}",
         subject_case_reopened="Dossier rouvert : {title}",
+        subject_case_assigned="Dossier confié : {title}",
+        subject_added_to_case="Ajouté au dossier : {title}",
         subject_many="{count} nouveautés sur {cases} dossier",
         subject_many_cases="{count} nouveautés sur {cases} dossiers",
         more="… et {count} de plus : voyez vos notifications dans Casework.",
@@ -111,6 +123,8 @@ _WORDS = {
         case_completed="La pratica è stata completata",
         case_terminated="La pratica è stata interrotta",
         case_reopened="{actor} ha riaperto la pratica",
+        case_assigned="{actor} ti ha affidato la pratica",
+        added_to_case="{actor} ti ha aggiunto alla pratica",
         on_case="pratica {title} ({case_id}), {when}",
         subject_assigned="Assegnata a te: {task} ({title})",
         subject_deadline_passed="Scadenza superata: {task} ({title})",
@@ -118,6 +132,8 @@ _WORDS = {
         subject_case_completed="Pratica completata: {title}",
         subject_case_terminated="Pratica interrotta: {title}",
         subject_case_reopened="Pratica riaperta: {title}",
+        subject_case_assigned="Pratica affidata a te: {title}",
+        subject_added_to_case="Aggiunto alla pratica: {title}",
         subject_many="{count} novità su {cases} pratica",
         subject_many_cases="{count} novità su {cases} pratiche",
         more="… e altre {count}: vedi le tue notifiche in Casework.",
@@ -139,6 +155,8 @@ _WORDS = {
         case_completed="案件が完了しました",
         case_terminated="案件が中止されました",
         case_reopened="{actor} さんが案件を再開しました",
+        case_assigned="{actor} さんがあなたを案件の担当者にしました",
+        added_to_case="{actor} さんがあなたを案件に追加しました",
         on_case="案件：{title}（{case_id}）、{when}",
         subject_assigned="割り当て：{task}（{title}）",
         subject_deadline_passed="期限切れ：{task}（{title}）",
@@ -146,6 +164,8 @@ _WORDS = {
         subject_case_completed="完了：{title}",
         subject_case_terminated="中止：{title}",
         subject_case_reopened="再開：{title}",
+        subject_case_assigned="案件の担当：{title}",
+        subject_added_to_case="案件に追加：{title}",
         subject_many="{cases} 件の案件に {count} 件の更新",
         subject_many_cases="{cases} 件の案件に {count} 件の更新",
         more="…ほか {count} 件。Casework の通知一覧をご覧ください。",
