@@ -33,6 +33,7 @@ def make_user(
     is_admin: bool = False,
     roles: tuple[str, ...] = (),
     teams: tuple[str, ...] = (),
+    email: str | None = None,
 ) -> UserRecord:
     """An account; `roles` as ROLE or ROLE@CASE_TYPE; teams are created as needed."""
     user = identity.create_user(
@@ -40,6 +41,7 @@ def make_user(
         actor=SYSTEM,
         username=username,
         name=username.title(),
+        email=email,
         password=password,
         is_admin=is_admin,
         now=NOW,

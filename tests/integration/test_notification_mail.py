@@ -16,6 +16,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from tests.clock import Clock
 from tests.integration.cli_support import one_line_error
+from tests.people import make_user
 from tests.smtp_server import Mailbox, free_port, self_signed, smtp_server
 from typer.testing import CliRunner
 
@@ -25,7 +26,6 @@ from casework.services import (
     case_types,
     cases,
     identity,
-    membership,
     notification_mail,
     notifications,
     participants,
@@ -62,16 +62,13 @@ def db(engine: Engine) -> Iterator[sessionmaker[Session]]:
     db = session_factory(engine)
     case_types.deploy(db, actor=SYSTEM, source=CLAIMS, now=NOW)
     for person in (ANN, BOB, MIA):
-        identity.create_user(
+        make_user(
             db,
-            actor=SYSTEM,
-            username=person.id,
-            name=person.id.title(),
+            person.id,
+            password=None,
+            roles=tuple(person.roles),
             email=f"{person.id}@example.org",
-            now=NOW,
         )
-        for role in person.roles:
-            membership.grant_role(db, actor=SYSTEM, username=person.id, role=role, now=NOW)
     yield db
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 from tests.clock import Clock
 from tests.integration.cli_support import cli, ok, one_line_error
+from tests.people import make_user
 
 from casework.engine import commands as c
 from casework.services import (
@@ -58,9 +59,7 @@ def db(engine: Engine) -> Iterator[sessionmaker[Session]]:
     db = session_factory(engine)
     case_types.deploy(db, actor=SYSTEM, source=SLA, now=NOW)
     for person in (ANN, BOB, MIA):
-        identity.create_user(db, actor=SYSTEM, username=person.id, name=person.id, now=NOW)
-        for role in person.roles:
-            membership.grant_role(db, actor=SYSTEM, username=person.id, role=role, now=NOW)
+        make_user(db, person.id, password=None, roles=tuple(person.roles))
     yield db
 
 
