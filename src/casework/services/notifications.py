@@ -75,8 +75,11 @@ KINDS = (
     ADDED_TO_CASE,
 )
 # The case's transitions its requesters and owner are told of, by kind.
-_CASE_OUTCOMES = {"complete": CASE_COMPLETED, "terminate": CASE_TERMINATED}
-_CASE_OUTCOMES["reopen"] = CASE_REOPENED
+_CASE_OUTCOMES = {
+    "complete": CASE_COMPLETED,
+    "terminate": CASE_TERMINATED,
+    "reopen": CASE_REOPENED,
+}
 
 _HANDED_OVER = frozenset({"assign", "delegate"})
 MAX_LIMIT = 200
