@@ -112,6 +112,7 @@ POST   /cases/{case_id}/close                                       401  403  40
 POST   /cases/{case_id}/reopen                                      401  403  404  403  200  200
 GET    /cases/{case_id}/notes                                       401  200  404  200  200  200
 POST   /cases/{case_id}/notes                                       401  201  404  201  201  201
+POST   /cases/{case_id}/notes?internal=true                         401  403  404  201  201  201
 GET    /cases/{case_id}/timeline                                    401  200  404  200  200  200
 GET    /cases/{case_id}/links                                       401  200  404  200  200  200
 POST   /cases/{case_id}/links                                       401  201  404  201  201  201
@@ -475,6 +476,10 @@ REQUESTS: dict[str, Build] = {
     "GET /cases/{case_id}/notes": lambda w, c: _shared(w),
     "POST /cases/{case_id}/notes": lambda w, c: Call(
         {"case_id": w.fresh_case()}, json={"body": "Called the claimant"}
+    ),
+    # The query only names the row: what makes the note internal is in its body.
+    "POST /cases/{case_id}/notes?internal=true": lambda w, c: Call(
+        {"case_id": w.fresh_case()}, json={"body": "Claimant seems evasive", "internal": True}
     ),
     "GET /cases/{case_id}/timeline": lambda w, c: _shared(w),
     "GET /cases/{case_id}/links": lambda w, c: _shared(w),

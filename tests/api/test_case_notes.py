@@ -59,6 +59,34 @@ def test_notes_and_mentions(client: TestClient, people: People) -> None:
     assert [c["id"] for c in found] == [case]
 
 
+def test_internal_notes_are_not_for_someone_merely_named_on_the_case(
+    client: TestClient, people: People
+) -> None:
+    ann, sam = people["ann"], people["sam"]
+    case = opened(client, ann)["id"]
+    url = f"{CASES}/{case}/notes"
+    ok(client.post(f"{CASES}/{case}/participants", json={"username": "sam"}, headers=ann), 201)
+    note = ok(client.post(url, json={"body": "check his ID", "internal": True}, headers=ann), 201)
+    assert note["internal"] is True
+    ok(client.post(url, json={"body": "received, thanks"}, headers=ann), 201)
+    # sam sees the case and its other notes; the internal one is not there for him.
+    assert [n["body"] for n in ok(client.get(url, headers=sam))["items"]] == ["received, thanks"]
+    assert len(ok(client.get(url, headers=ann))["items"]) == 2
+    whole = ok(client.get(f"{CASES}/{case}", headers=sam))
+    assert whole["note_count"] == 1 and "check his ID" not in str(whole)
+    timeline = ok(client.get(f"{CASES}/{case}/timeline", headers=sam))
+    assert "check his ID" not in str(timeline)
+    problem(
+        client.post(url, json={"body": "me too", "internal": True}, headers=sam), 403, "forbidden"
+    )
+    refused = problem(
+        client.post(url, json={"body": "@sam is odd", "internal": True}, headers=ann),
+        422,
+        "validation",
+    )
+    assert refused["detail"].startswith("@sam may not see this case's internal notes")
+
+
 def test_a_note_with_an_idempotency_key_is_written_once(client: TestClient, people: People) -> None:
     ann = {**people["ann"], "Idempotency-Key": "note-1"}
     case = opened(client, people["ann"])["id"]

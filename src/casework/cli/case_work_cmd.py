@@ -96,12 +96,18 @@ def set_data(
 def note(
     case_id: CaseId,
     text: Annotated[str, typer.Argument(help="The note; @username mentions someone.")],
+    internal: Annotated[
+        bool,
+        typer.Option("--internal", help="For the people who work on the case, not a requester."),
+    ] = False,
     database_url: DatabaseUrl = None,
     json_out: Json = False,
 ) -> None:
     """Add a note to the case."""
     with database(database_url) as db:
-        added = case_relations.add_note(db, actor=operator(), case_id=case_id, body=text, now=now())
+        added = case_relations.add_note(
+            db, actor=operator(), case_id=case_id, body=text, now=now(), internal=internal
+        )
     if json_out:
         print_json(
             {
@@ -110,6 +116,7 @@ def note(
                 "author": added.author,
                 "created_at": added.created_at,
                 "mentions": list(added.mentions),
+                "internal": added.internal,
             }
         )
     else:

@@ -62,13 +62,19 @@ def list_notes(
     "/notes",
     status_code=status.HTTP_201_CREATED,
     summary="Add a note; `@username` mentions someone (who must be able to see the case)",
-    responses=problem_responses(422),
+    responses=problem_responses(403, 422),
 )
 def add_note(
     case_id: str, body: NoteIn, actor: CurrentActor, db: Db, now: Now, key: IdempotencyKey
 ) -> NoteOut:
     note = case_relations.add_note(
-        db, actor=actor, case_id=case_id, body=body.body, now=now, idempotency_key=key
+        db,
+        actor=actor,
+        case_id=case_id,
+        body=body.body,
+        now=now,
+        idempotency_key=key,
+        internal=body.internal,
     )
     return NoteOut.model_validate(note)
 

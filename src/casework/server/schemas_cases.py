@@ -212,6 +212,10 @@ class DocumentInfoOut(Record):
 
 class NoteIn(BaseModel):
     body: str = Field(min_length=1, max_length=MAX_NOTE, description="`@username` mentions.")
+    internal: bool = Field(
+        default=False,
+        description="For the people who work on the case only, not for a requester.",
+    )
 
 
 class NoteOut(Record):
@@ -220,6 +224,7 @@ class NoteOut(Record):
     body: str
     created_at: datetime
     mentions: list[str]
+    internal: bool
 
 
 class LinkIn(BaseModel):

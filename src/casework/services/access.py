@@ -33,6 +33,9 @@ Cases (`services/case_actions.py`, the API's rules):
 - opening a case of a type is for admins and the holders of a role the type names;
 - changing a case's status (suspend, resume, terminate, close, reopen) is for admins, its
   owner and case managers; its case file, notes and links for everyone who sees it;
+- its *internal* notes are for the people who work on it (below), not for those merely
+  named on it (a requester): they neither read nor write them, and nobody may mention
+  them in one;
 - reassigning it (its owner, its team) and re-prioritising it
   (`services/case_assignment.py`) is for admins, its owner, case managers and the
   members of its team, among those who see it. Its new owner must be someone who would
@@ -330,6 +333,12 @@ def may_work_on_case(actor: Actor, case: CaseFacts) -> bool:
         return True
     roles = actor.roles_for(case.type_id)
     return CASE_MANAGER in roles or bool(roles & case.type_roles)
+
+
+def may_read_internal_notes(actor: Actor, case: CaseFacts) -> bool:
+    """Read and write a case's internal notes: the people who work on it (above), not
+    those merely named on it (a requester), who see its other notes."""
+    return may_work_on_case(actor, case)
 
 
 def may_do_task(actor: Actor, case: CaseFacts, role: str | None) -> bool:

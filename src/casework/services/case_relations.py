@@ -22,10 +22,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.services import collaboration, participants
-from casework.services.access import CaseFacts, may_see_case
+from casework.services.access import CaseFacts, may_read_internal_notes, may_see_case
 from casework.services.actors import Actor
 from casework.services.cursors import before_cursor, before_key
-from casework.services.errors import InvalidInput, NotFound
+from casework.services.errors import Forbidden, InvalidInput, NotFound
 from casework.services.idempotency import once
 from casework.services.identity import actor_for_user, aware, normalize_username, record_of
 from casework.services.participants import Participant
@@ -43,6 +43,7 @@ class NoteRecord:
     body: str
     created_at: datetime
     mentions: tuple[str, ...]
+    internal: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,18 +79,32 @@ def add_note(
     body: str,
     now: datetime,
     idempotency_key: str | None = None,
+    internal: bool = False,
 ) -> NoteRecord:
+    """Add a note to a case; an `internal` one is for the people who work on it only
+    (`access.may_read_internal_notes`): they alone write it, and it mentions no one else."""
     with db() as session:
         facts = visible_facts(session, actor, case_id)
-        blind = _mentioned_who_may_not_see(session, facts, collaboration.mentions(body))
+        if internal and not may_read_internal_notes(actor, facts):
+            raise Forbidden("internal notes are for the people who work on the case")
+        blind = _mentioned_who_may_not_see(
+            session, facts, collaboration.mentions(body), internal=internal
+        )
     if blind:
         names = ", ".join(f"@{name}" for name in blind)
+        what = "this case's internal notes" if internal else "this case"
         raise InvalidInput(
-            f"{names} may not see this case: name them on it first, or leave the mention out",
+            f"{names} may not see {what}: name them on it first, or leave the mention out",
             field="body",
         )
     note_id = collaboration.add_note(
-        db, actor=actor, case_id=case_id, body=body, now=now, idempotency_key=idempotency_key
+        db,
+        actor=actor,
+        case_id=case_id,
+        body=body,
+        now=now,
+        idempotency_key=idempotency_key,
+        internal=internal,
     )
     with db() as session:
         note = session.get(Note, note_id)
@@ -98,7 +113,7 @@ def add_note(
 
 
 def _mentioned_who_may_not_see(
-    session: Session, facts: CaseFacts, mentioned: list[str]
+    session: Session, facts: CaseFacts, mentioned: list[str], *, internal: bool
 ) -> list[str]:
     names = sorted({normalize_username(m) for m in mentioned})
     if not names:
@@ -106,10 +121,11 @@ def _mentioned_who_may_not_see(
     users = session.scalars(
         select(User).where(User.username.in_(names), User.active.is_(True)).order_by(User.username)
     ).all()
+    may_read = may_read_internal_notes if internal else may_see_case
     return [
         user.username
         for user in users
-        if not may_see_case(actor_for_user(session, record_of(user)), facts)
+        if not may_read(actor_for_user(session, record_of(user)), facts)
     ]
 
 
@@ -121,11 +137,14 @@ def list_notes(
     limit: int = 50,
     cursor: str | None = None,
 ) -> NotePage:
-    """Notes newest first, a page at a time (cut by note id: stable while notes arrive)."""
+    """Notes newest first, a page at a time (cut by note id: stable while notes arrive);
+    internal ones only for those who may read them."""
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
-    get_case(session, actor, case_id)
+    facts = visible_facts(session, actor, case_id)
     query = select(Note).where(Note.case_id == case_id)
+    if not may_read_internal_notes(actor, facts):
+        query = query.where(Note.internal.is_(False))
     if cursor is not None:
         query = query.where(Note.id < before_key(cursor))
     rows = list(session.scalars(query.order_by(Note.id.desc()).limit(limit + 1)))
@@ -136,8 +155,12 @@ def list_notes(
     return NotePage([_note(r) for r in rows], next_cursor)
 
 
-def note_count(session: Session, case_id: str) -> int:
-    return int(session.scalar(select(func.count()).where(Note.case_id == case_id)) or 0)
+def note_count(session: Session, case_id: str, *, internal: bool) -> int:
+    """How many notes the case has, the internal ones counted only with `internal`."""
+    query = select(func.count()).where(Note.case_id == case_id)
+    if not internal:
+        query = query.where(Note.internal.is_(False))
+    return int(session.scalar(query) or 0)
 
 
 def _note(row: Note) -> NoteRecord:
@@ -147,6 +170,7 @@ def _note(row: Note) -> NoteRecord:
         body=row.body,
         created_at=aware(row.created_at),
         mentions=tuple(collaboration.mentions(row.body)),
+        internal=bool(row.internal),
     )
 
 

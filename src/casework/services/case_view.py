@@ -24,6 +24,7 @@ from casework.services import case_relations, documents
 from casework.services.access import (
     may_change_case_status,
     may_manage_participants,
+    may_read_internal_notes,
     may_reassign_case,
     may_remove_documents,
     may_work_on_case,
@@ -216,7 +217,9 @@ def case_view(session: Session, *, actor: Actor, case_id: str) -> CaseView:
         notes=case_relations.list_notes(
             session, actor=actor, case_id=case_id, limit=LAST_NOTES
         ).notes,
-        note_count=case_relations.note_count(session, case_id),
+        note_count=case_relations.note_count(
+            session, case_id, internal=may_read_internal_notes(actor, facts)
+        ),
         links=case_relations.links_of(session, actor=actor, case_id=case_id),
         participants=case_relations.participants_of(session, actor=actor, case_id=case_id),
         history=History(

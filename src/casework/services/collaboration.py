@@ -41,24 +41,29 @@ def add_note(
     body: str,
     now: datetime,
     idempotency_key: str | None = None,
+    internal: bool = False,
 ) -> int:
     """The new note's id; with `idempotency_key`, a repeat returns the first note's id
-    (the key is stored in the note's transaction: a note is not idempotent by nature)."""
+    (the key is stored in the note's transaction: a note is not idempotent by nature).
+    An `internal` note is for the people who work on the case (`case_relations`)."""
     body = body.strip()
     if not body:
         raise InvalidInput("a note needs some text", field="body")
     if len(body) > MAX_NOTE:
         raise InvalidInput(f"a note is at most {MAX_NOTE} characters", field="body")
-    request = {"op": "note", "case": case_id, "body": body}
+    request = {"op": "note", "case": case_id, "body": body, "internal": internal}
 
     def action(session: Session) -> dict[str, Any]:
         row = locked_case(session, case_id)
         note_id = session.execute(
             insert(Note)
-            .values(case_id=case_id, author=actor.id, body=body, created_at=now)
+            .values(case_id=case_id, author=actor.id, body=body, created_at=now, internal=internal)
             .returning(Note.id)
         ).scalar_one()
-        payload = {"note_id": note_id, "body": body, "mentions": mentions(body)}
+        payload: dict[str, Any] = {"note_id": note_id, "body": body, "mentions": mentions(body)}
+        if internal:
+            # Only when set, so the entries of ordinary notes keep their exact shape.
+            payload["internal"] = True
         append_entry(session, row, "NoteAdded", payload, actor, now)
         mark_stale(session, case_id, row.last_seq)  # append_entry moved it on
         return {"note_id": int(note_id)}

@@ -302,9 +302,11 @@ def _rebuild(session: Session | Connection, ids: Sequence[str]) -> None:
 def _documents(conn: Connection, ids: Sequence[str]) -> tuple[dict[str, Document], dict[str, Any]]:
     """The search documents of the cases of `ids` still there, and their case files."""
     notes: dict[str, list[str]] = {}
+    # Internal notes are left out: a document is one for everyone who sees the case, and
+    # a requester's search must not find their case by words only its workers may read.
     for case_id, body in conn.execute(
         select(Note.case_id, Note.body)
-        .where(Note.case_id.in_(ids))
+        .where(Note.case_id.in_(ids), Note.internal.is_(False))
         .order_by(Note.case_id, Note.created_at, Note.id)
     ):
         notes.setdefault(case_id, []).append(body)

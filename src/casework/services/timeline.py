@@ -21,12 +21,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from casework.engine import CaseEngine
+from casework.services.access import may_read_internal_notes
 from casework.services.actors import Actor
 from casework.services.case_types import engine_for
 from casework.services.cursors import before_cursor, before_key
 from casework.services.errors import InvalidInput
 from casework.services.rebuild import utc
-from casework.services.visibility import get_case, visible_condition
+from casework.services.visibility import case_facts, get_case, visible_condition
 from casework.store.tables import Case, CaseEvent, PlanItemRow
 
 MAX_LIMIT = 500
@@ -110,11 +111,15 @@ def describe(
 ) -> list[TimelineEntry]:
     hidden = _hidden_cases(session, actor, rows)
     names = _Names(engine, _instance_names(session, case_id, rows))
+    sealed = _sealed_notes(session, actor, case_id, rows)
     entries = []
     for r in rows:
         payload = dict(r.payload)
         if r.type in _LINK_EVENTS and payload.get("other") in hidden:
             payload["other"] = None
+        if sealed and r.type == "NoteAdded" and payload.get("internal"):
+            # The entry stays (the log has no gaps), what it says does not.
+            payload = {"note_id": payload.get("note_id"), "internal": True}
         entries.append(
             TimelineEntry(
                 seq=r.seq,
@@ -216,12 +221,24 @@ def summary(type_: str, p: Mapping[str, Any], names: _Names) -> str:
     return _collaboration_summary(type_, p)
 
 
+def _sealed_notes(session: Session, actor: Actor, case_id: str, rows: Sequence[CaseEvent]) -> bool:
+    """Whether the internal notes among `rows` are closed to the actor (a requester):
+    asked only when there is one."""
+    if not any(r.type == "NoteAdded" and r.payload.get("internal") for r in rows):
+        return False
+    return not may_read_internal_notes(actor, case_facts(session, case_id))
+
+
 def _collaboration_summary(type_: str, p: Mapping[str, Any]) -> str:
     if type_ == "DeadlinePassed":
         who = f", assigned to {p['assignee']}" if p.get("assignee") else ""
         return f"{p.get('name')}: deadline passed (due {p.get('due_at')}{who})"
     if type_ == "NoteAdded":
-        return "note: " + _short(str(p.get("body", "")))
+        if p.get("internal") and "body" not in p:
+            return "internal note"
+        return ("internal note: " if p.get("internal") else "note: ") + _short(
+            str(p.get("body", ""))
+        )
     if type_ in _LINK_EVENTS:
         verb = "linked" if type_ == "CasesLinked" else "unlinked"
         other = p.get("other") or "a case you may not see"

@@ -299,6 +299,8 @@ class Note(Base):
     author: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(_utc())
+    # For the people who work on the case only, not for those merely named on it.
+    internal: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class SearchPending(Base):
