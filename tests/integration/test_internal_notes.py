@@ -136,3 +136,26 @@ def test_search_does_not_find_a_case_by_its_internal_notes(
             found = queries.list_cases(session, actor=actor, text="basement")
             assert [c.id for c in found.cases] == [case_id]
             assert queries.list_cases(session, actor=actor, text="zeppelin").cases == []
+
+
+def test_a_key_sent_again_for_the_note_made_internal_is_another_request(
+    db: sessionmaker[Session], case_id: str
+) -> None:
+    first = case_relations.add_note(
+        db, actor=ANN, case_id=case_id, body="Call back", now=NOW, idempotency_key="k1"
+    )
+    again = case_relations.add_note(
+        db, actor=ANN, case_id=case_id, body="Call back", now=NOW, idempotency_key="k1"
+    )
+    assert again == first
+    with pytest.raises(InvalidInput):
+        case_relations.add_note(
+            db,
+            actor=ANN,
+            case_id=case_id,
+            body="Call back",
+            now=NOW,
+            idempotency_key="k1",
+            internal=True,
+        )
+    assert _notes(db, ANN, case_id) == [("Call back", False)]

@@ -51,7 +51,11 @@ def add_note(
         raise InvalidInput("a note needs some text", field="body")
     if len(body) > MAX_NOTE:
         raise InvalidInput(f"a note is at most {MAX_NOTE} characters", field="body")
-    request = {"op": "note", "case": case_id, "body": body, "internal": internal}
+    request: dict[str, Any] = {"op": "note", "case": case_id, "body": body}
+    if internal:
+        # Only when set: a key stored for an ordinary note before internal notes existed
+        # still matches its request.
+        request["internal"] = True
 
     def action(session: Session) -> dict[str, Any]:
         row = locked_case(session, case_id)
