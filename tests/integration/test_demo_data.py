@@ -10,15 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from casework.cli.main import app
-from casework.services import audit, demo_data, identity
+from casework.services import audit, case_relations, demo_data, identity, queries
+from casework.services.actors import Actor
 from casework.store import migrate
 from casework.store.db import make_engine, session_factory
-from casework.store.tables import Case, PlanItemRow
+from casework.store.tables import Case, Note, PlanItemRow
 from casework.templates import list_templates, load_template
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -50,6 +51,21 @@ def test_demo_data_is_real_cases_at_every_stage_worked_by_people_of_every_role(
             select(PlanItemRow.assignee).where(PlanItemRow.assignee.is_not(None))
         ).all()
         assert assigned, "people have work in their inboxes"
+    # The requester sees their cases, the notes written to them, not the internal ones.
+    rita = Actor(demo_data.REQUESTER)
+    assert len(loaded.requested) == 3  # cases 0, 10 and 20 of 28
+    with db() as session:
+        listed = queries.list_cases(session, actor=rita)
+        assert sorted(c.id for c in listed.cases) == sorted(loaded.requested)
+        written = [
+            case_relations.list_notes(session, actor=rita, case_id=case_id).notes
+            for case_id in loaded.requested
+        ]
+        assert any(written), "the requester has notes written to them"
+        for notes in written:
+            assert all(not n.internal for n in notes)
+        internal = session.scalar(select(func.count()).select_from(Note).where(Note.internal))
+        assert internal == sum(len(notes) for notes in written) > 0
     for type_id in list_templates():
         for role in load_template(type_id).roles:
             user = identity.authenticate_password(

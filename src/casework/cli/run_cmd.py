@@ -77,7 +77,7 @@ def run(
 
 
 def _banner(console: Console, host: str, port: int, url: str, token: str | None) -> None:
-    from casework.services.demo_data import ADMIN, DEMO_PASSWORD
+    from casework.services.demo_data import ADMIN, DEMO_PASSWORD, REQUESTER
 
     base = f"http://{host}:{port}"
     console.rule("[bold]Casework is running")
@@ -85,7 +85,7 @@ def _banner(console: Console, host: str, port: int, url: str, token: str | None)
     console.print(f"API          {base}/api/v1   docs: {base}/api/docs")
     console.print(
         f"Sign in      {ADMIN} / {DEMO_PASSWORD}  (or a role: claims_handler, adjuster, "
-        f"nurse, support_agent… same password)"
+        f"nurse, support_agent… same password; {REQUESTER}: a requester's view)"
     )
     if token is not None:
         console.print(f"API token    {token}  (for {ADMIN}; shown once)")

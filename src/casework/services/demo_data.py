@@ -21,7 +21,15 @@ from casework.engine import CaseEngine, CaseInstance
 from casework.engine import commands as c
 from casework.engine.serialize import load_state
 from casework.engine.states import CaseState
-from casework.services import case_types, cases, identity, membership, work
+from casework.services import (
+    case_relations,
+    case_types,
+    cases,
+    identity,
+    membership,
+    participants,
+    work,
+)
 from casework.services.actors import SYSTEM, Actor
 from casework.services.errors import Conflict, ServiceError
 from casework.store.identity_tables import User
@@ -32,6 +40,10 @@ from casework.templates.walk import next_step, sample_case_file
 # Printed by `casework run`: demo accounts are for trying the product on one machine.
 DEMO_PASSWORD = "casework-demo"
 ADMIN = "admin"
+# Someone who asked for things: named as the requester on every REQUESTED-th case, where
+# the case's people also leave them a note and write an internal one.
+REQUESTER = "requester"
+REQUESTED = 10
 # How far back the oldest demo case was opened, and how many steps a case may take.
 HISTORY = timedelta(days=45)
 MAX_STEPS = 14
@@ -42,6 +54,7 @@ class DemoData:
     users: dict[str, list[str]] = field(default_factory=dict)  # case type -> usernames
     cases: int = 0
     closed: int = 0
+    requested: list[str] = field(default_factory=list)  # the requester's cases
 
 
 def has_people(db: sessionmaker[Session]) -> bool:
@@ -65,6 +78,15 @@ def seed(
         is_admin=True,
         now=now,
     )
+    identity.create_user(
+        db,
+        actor=SYSTEM,
+        username=REQUESTER,
+        name="Rita Requester",
+        email="requester@example.org",
+        password=DEMO_PASSWORD,
+        now=now,
+    )
     types = list_templates()
     for type_id in types:
         case_types.deploy(db, actor=SYSTEM, source=template_text(type_id), now=now)
@@ -72,7 +94,11 @@ def seed(
     for i in range(n_cases):
         type_id = types[i % len(types)]
         opened = now - HISTORY * rng.random()
-        closed = _walk(db, type_id, opened, now, rng)
+        # The requester's cases: their first person writes to them, and about them.
+        writer = result.users[type_id][0] if i % REQUESTED == 0 else None
+        case_id, closed = _walk(db, type_id, opened, now, rng, requested_by=writer)
+        if writer is not None:
+            result.requested.append(case_id)
         result.cases += 1
         result.closed += closed
     _fill_inboxes(db, result, now, rng)
@@ -110,9 +136,12 @@ def _walk(
     opened: datetime,
     now: datetime,
     rng: random.Random,
-) -> bool:
-    """Open one case and move it on a random number of steps, never past `now`; True if
-    it ended up closed."""
+    *,
+    requested_by: str | None = None,
+) -> tuple[str, bool]:
+    """Open one case and move it on a random number of steps, never past `now`; its id,
+    and whether it ended up closed. With `requested_by`, the demo requester is named on
+    it and that person of the case's writes notes first (`_correspond`)."""
     with db() as session:
         version = case_types.latest_version(session, type_id)
         engine = case_types.engine_for(session, type_id, version)
@@ -127,6 +156,12 @@ def _walk(
         team=team,
     )
     at, planned = opened, set[str]()
+    if requested_by is not None:
+        participants.add_participant(
+            db, actor=SYSTEM, case_id=ref.case_id, username=REQUESTER, role="requester", now=at
+        )
+        if at + timedelta(hours=1) <= now:  # notes from the future would read oddly
+            at = _correspond(db, ref.case_id, requested_by, at)
     for _ in range(rng.randint(0, MAX_STEPS)):
         state = _state(db, ref.case_id, engine)
         if state.ended:
@@ -153,7 +188,33 @@ def _walk(
             cases.run_command(db, actor=actor, case_id=ref.case_id, command=command, now=at)
         except ServiceError:
             break  # e.g. a form value a rule refuses: leave the case where it is
-    return _state(db, ref.case_id, engine).status is CaseState.CLOSED
+    return ref.case_id, _state(db, ref.case_id, engine).status is CaseState.CLOSED
+
+
+def _correspond(db: sessionmaker[Session], case_id: str, worker: str, at: datetime) -> datetime:
+    """A note to the requester, then one for the case's people only, from `worker`; the
+    time of the last."""
+    with db() as session:
+        person = identity.actor_for_username(session, worker)
+    assert person is not None  # made by `_people`
+    at += timedelta(minutes=30)
+    case_relations.add_note(
+        db,
+        actor=person,
+        case_id=case_id,
+        body=f"@{REQUESTER} we have your request and will keep you posted here.",
+        now=at,
+    )
+    at += timedelta(minutes=10)
+    case_relations.add_note(
+        db,
+        actor=person,
+        case_id=case_id,
+        body="Checked the file against last year's: nothing unusual so far.",
+        now=at,
+        internal=True,
+    )
+    return at
 
 
 def _person(role: str | None) -> Actor:
