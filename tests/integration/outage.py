@@ -39,6 +39,11 @@ class Outage:
             listener, self._listener = self._listener, None
             sockets, self._open = self._open, []
         if listener is not None:
+            # Shut down first: close() alone leaves the socket listening for as long as
+            # the accepting thread sits in accept() (the call holds it open), and the
+            # port could not be bound again when the server "comes back".
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
             listener.close()
         for sock in sockets:
             with contextlib.suppress(OSError):
