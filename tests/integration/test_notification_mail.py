@@ -467,3 +467,48 @@ def test_the_cli_says_what_became_of_the_mails(
     assert "queued" in text.stdout and "pending" in text.stdout
     wrong = _mail_cli(db_url, {}, "status", "--hours", "0")
     assert wrong.exit_code == 2 and "--hours" in wrong.output
+
+
+def test_a_running_worker_gathers_at_its_interval_and_sends(
+    db: sessionmaker[Session], mailbox: Mailbox
+) -> None:
+    clock = Clock(NOW)
+    w = worker(db, settings_for(mailbox.port, CASEWORK_MAIL_INTERVAL="5m"), clock)
+    assert w.mailer is not None and w.mailer.round_due()
+    w.gather_mail()
+    assert not w.mailer.round_due()
+    clock.advance(minutes=4)
+    assert not w.mailer.round_due()
+    clock.advance(minutes=1)
+    assert w.mailer.round_due()
+    # The loop itself: a notification written while it runs goes out by mail.
+    case_id = _open(db)
+    _assign(db, case_id, "pi-2", "bob")
+    stop = threading.Event()
+    loop = threading.Thread(
+        target=w.run_forever, kwargs={"poll_interval": 0.05, "stop_event": stop}
+    )
+    loop.start()
+    try:
+        for _ in range(200):
+            if mailbox.received:
+                break
+            threading.Event().wait(0.05)
+    finally:
+        stop.set()
+        loop.join(timeout=10)
+    assert [m.recipients for m in mailbox.received] == [["bob@example.org"]]
+    assert _outcomes(db) == {"bob": ["sent"]}
+
+
+def test_the_worker_command_refuses_bad_mail_settings_in_one_line(
+    db: sessionmaker[Session], db_url: str
+) -> None:
+    env = {
+        "CASEWORK_DATABASE_URL": db_url,
+        "CASEWORK_SMTP_URL": "smtp://mailer:hunter2@mail.example.org?tls=none",
+        "CASEWORK_MAIL_FROM": "casework@example.org",
+    }
+    result = CliRunner().invoke(app, ["worker", "--once"], env=env)
+    one_line_error(result, "CASEWORK_SMTP_URL")
+    assert "hunter2" not in result.output
