@@ -1,6 +1,7 @@
 """Internal notes on SQLite and PostgreSQL: for the people who work on a case, not for
 a requester, who sees the case and its other notes but neither reads nor writes these,
-nor finds the case by their words; the log keeps them, sealed for the requester."""
+nor finds the case by their words; the log keeps them whole, and the requester's
+timeline has no entry for them."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.people import make_user
 
 from casework.services import (
+    audit,
     case_relations,
     case_types,
     case_view,
@@ -101,26 +103,42 @@ def test_only_those_who_work_on_the_case_write_them_or_are_named_in_them(
     assert _notes(db, RAE, case_id) == [("@rae thanks", False)]
 
 
-def test_the_log_keeps_internal_notes_sealed_for_a_requester(
+def test_a_requester_s_timeline_has_no_entry_for_an_internal_note(
     db: sessionmaker[Session], case_id: str
 ) -> None:
-    case_relations.add_note(
-        db, actor=ANN, case_id=case_id, body="Suspect fraud", now=NOW, internal=True
-    )
     case_relations.add_note(db, actor=ANN, case_id=case_id, body="Photos received", now=NOW)
+    for k in range(3):
+        case_relations.add_note(
+            db, actor=ANN, case_id=case_id, body=f"Suspect fraud {k}", now=NOW, internal=True
+        )
     with db() as session:
         hers = timeline.timeline(session, actor=RAE, case_id=case_id, types=["NoteAdded"])
         his = timeline.timeline(session, actor=ANN, case_id=case_id, types=["NoteAdded"])
-    sealed, public = hers.entries[1], hers.entries[0]
-    assert sealed.summary == "internal note" and "body" not in sealed.data
-    assert sealed.data["internal"] is True and isinstance(sealed.data["note_id"], int)
-    assert public.summary == "note: Photos received"
-    assert his.entries[1].summary == "internal note: Suspect fraud"
-    assert his.entries[1].data["body"] == "Suspect fraud"
-    # The log itself is whole: the hash chain covers the internal note as written.
+        # Left out by the query, not after it: a page of one still finds her note.
+        first = timeline.timeline(session, actor=RAE, case_id=case_id, limit=1)
+        everything = timeline.timeline(session, actor=RAE, case_id=case_id, limit=500)
+        recent = case_view.case_view(session, actor=RAE, case_id=case_id).history.last
+    assert [e.summary for e in hers.entries] == ["note: Photos received"]
+    assert [e.summary for e in his.entries] == [
+        "internal note: Suspect fraud 2",
+        "internal note: Suspect fraud 1",
+        "internal note: Suspect fraud 0",
+        "note: Photos received",
+    ]
+    assert [e.summary for e in first.entries] == ["note: Photos received"]
+    assert not any(e.data.get("internal") for e in everything.entries)
+    assert "note: Photos received" in [e.summary for e in recent]
+    assert not any("Suspect" in e.summary for e in recent)
+    # The log itself is whole: the hash chain covers the internal notes as written.
     with db() as session:
         rows = cases.events_of(session, case_id)
-    assert [r.payload.get("internal") for r in rows if r.type == "NoteAdded"] == [True, None]
+        assert audit.verify_case(session, case_id) is None
+    assert [r.payload.get("internal") for r in rows if r.type == "NoteAdded"] == [
+        None,
+        True,
+        True,
+        True,
+    ]
 
 
 def test_search_does_not_find_a_case_by_its_internal_notes(

@@ -5,7 +5,8 @@ Pages are cut by sequence number (the log's primary key after the case id), so a
 never repeats or skips an entry however many are appended while a client pages. Names
 come from the case's type version (plan items, decisions) and its plan item rows (timers
 and sentries name only an instance). A link to a case the reader may not see keeps its
-entry, without that case's id: the id alone must not tell them it exists.
+entry, without that case's id: the id alone must not tell them it exists. The entries
+of internal notes are left out for whoever may not read those notes (a requester).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import false, func, or_, select
 from sqlalchemy.orm import Session
 
 from casework.engine import CaseEngine
@@ -76,6 +77,8 @@ def timeline(
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
     row = get_case(session, actor, case_id)
     query = select(CaseEvent).where(CaseEvent.case_id == case_id)
+    if not _reads_internal_notes(session, actor, case_id):
+        query = query.where(_NOT_INTERNAL_NOTE)
     if cursor is not None:
         query = query.where(CaseEvent.seq < before_key(cursor))
     if types:
@@ -97,13 +100,24 @@ def last_entries(
     session: Session, *, actor: Actor, engine: CaseEngine, case_id: str, count: int
 ) -> list[TimelineEntry]:
     """The newest `count` entries of a case the caller has already been allowed to see."""
-    rows = session.scalars(
-        select(CaseEvent)
-        .where(CaseEvent.case_id == case_id)
-        .order_by(CaseEvent.seq.desc())
-        .limit(count)
-    )
+    query = select(CaseEvent).where(CaseEvent.case_id == case_id)
+    if not _reads_internal_notes(session, actor, case_id):
+        query = query.where(_NOT_INTERNAL_NOTE)
+    rows = session.scalars(query.order_by(CaseEvent.seq.desc()).limit(count))
     return describe(session, actor, engine, case_id, list(rows))
+
+
+# A requester's timeline has no entry for an internal note at all, not even a sealed
+# one: that the staff wrote about their request, and when, is itself what they must not
+# read. Left out in the query, so a page still holds `limit` entries.
+_NOT_INTERNAL_NOTE = or_(
+    CaseEvent.type != "NoteAdded",
+    func.coalesce(CaseEvent.payload["internal"].as_boolean(), false()).is_(false()),
+)
+
+
+def _reads_internal_notes(session: Session, actor: Actor, case_id: str) -> bool:
+    return actor.is_admin or may_read_internal_notes(actor, case_facts(session, case_id))
 
 
 def describe(
@@ -111,15 +125,11 @@ def describe(
 ) -> list[TimelineEntry]:
     hidden = _hidden_cases(session, actor, rows)
     names = _Names(engine, _instance_names(session, case_id, rows))
-    sealed = _sealed_notes(session, actor, case_id, rows)
     entries = []
     for r in rows:
         payload = dict(r.payload)
         if r.type in _LINK_EVENTS and payload.get("other") in hidden:
             payload["other"] = None
-        if sealed and r.type == "NoteAdded" and payload.get("internal"):
-            # The entry stays (the log has no gaps), what it says does not.
-            payload = {"note_id": payload.get("note_id"), "internal": True}
         entries.append(
             TimelineEntry(
                 seq=r.seq,
@@ -221,21 +231,11 @@ def summary(type_: str, p: Mapping[str, Any], names: _Names) -> str:
     return _collaboration_summary(type_, p)
 
 
-def _sealed_notes(session: Session, actor: Actor, case_id: str, rows: Sequence[CaseEvent]) -> bool:
-    """Whether the internal notes among `rows` are closed to the actor (a requester):
-    asked only when there is one."""
-    if not any(r.type == "NoteAdded" and r.payload.get("internal") for r in rows):
-        return False
-    return not may_read_internal_notes(actor, case_facts(session, case_id))
-
-
 def _collaboration_summary(type_: str, p: Mapping[str, Any]) -> str:
     if type_ == "DeadlinePassed":
         who = f", assigned to {p['assignee']}" if p.get("assignee") else ""
         return f"{p.get('name')}: deadline passed (due {p.get('due_at')}{who})"
     if type_ == "NoteAdded":
-        if p.get("internal") and "body" not in p:
-            return "internal note"
         return ("internal note: " if p.get("internal") else "note: ") + _short(
             str(p.get("body", ""))
         )
