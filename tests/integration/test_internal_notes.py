@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 from tests.people import make_user
 
@@ -141,19 +141,87 @@ def test_a_requester_s_timeline_has_no_entry_for_an_internal_note(
     ]
 
 
-def test_search_does_not_find_a_case_by_its_internal_notes(
+def test_search_finds_a_case_by_its_internal_notes_only_for_those_who_work_on_it(
     db: sessionmaker[Session], case_id: str
 ) -> None:
     case_relations.add_note(
         db, actor=ANN, case_id=case_id, body="zeppelin invoice forged", now=NOW, internal=True
     )
     case_relations.add_note(db, actor=ANN, case_id=case_id, body="basement flooded", now=NOW)
+    # A case of the same type whose public note holds the word: found by everyone who
+    # sees it, as before.
+    other = cases.open_case(db, actor=SYSTEM, type_id="claims", now=NOW, title="Roof").case_id
+    case_relations.add_note(db, actor=ANN, case_id=other, body="zeppelin overhead", now=NOW)
+    # A confidential case with the word in an internal note, which Ann does not see.
+    hidden = cases.open_case(
+        db, actor=SYSTEM, type_id="claims", now=NOW, title="Secret", confidential=True
+    ).case_id
+    case_relations.add_note(
+        db, actor=SYSTEM, case_id=hidden, body="zeppelin", now=NOW, internal=True
+    )
+    owner = Actor("olga")  # no role: the owner works on her case all the same
+    hers = cases.open_case(
+        db, actor=SYSTEM, type_id="claims", now=NOW, title="Hers", owner="olga"
+    ).case_id
+    case_relations.add_note(db, actor=SYSTEM, case_id=hers, body="zeppelin", now=NOW, internal=True)
+    search.index_pending(db)
+
+    def found(actor: Actor, words: str) -> set[str]:
+        with db() as session:
+            return {c.id for c in queries.list_cases(session, actor=actor, text=words).cases}
+
+    assert found(ANN, "zeppelin") == {case_id, other, hers}
+    assert found(SYSTEM, "zeppelin") == {case_id, other, hidden, hers}
+    assert found(RAE, "zeppelin") == set()  # her case, by words she may not read
+    assert found(RAE, "basement") == {case_id}
+    # Words of a public and an internal note together find it, for Ann only.
+    assert found(ANN, "basement forged") == {case_id}
+    assert found(RAE, "basement forged") == set()
+    # Every word counts: one in no note of any case finds nothing.
+    assert found(ANN, "zeppelin hovercraft") == set()
+    assert found(owner, "zeppelin") == {hers}
+
+
+def test_search_by_internal_notes_when_a_word_finds_many_cases(
+    db: sessionmaker[Session], case_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beyond FEW_MATCHES the list is read in its order and the found cases kept: the
+    ones found by internal notes are kept by the same rule."""
+    case_relations.add_note(
+        db, actor=ANN, case_id=case_id, body="zeppelin forged", now=NOW, internal=True
+    )
+    other = cases.open_case(db, actor=SYSTEM, type_id="claims", now=NOW, title="Roof").case_id
+    case_relations.add_note(db, actor=ANN, case_id=other, body="zeppelin overhead", now=NOW)
+    search.index_pending(db)
+    monkeypatch.setattr(queries, "FEW_MATCHES", 1)
+    with db() as session:
+        for actor, expected in ((ANN, {case_id, other}), (RAE, set()), (SYSTEM, {case_id, other})):
+            page = queries.list_cases(session, actor=actor, text="zeppelin")
+            assert {c.id for c in page.cases} == expected
+
+
+def test_a_case_s_internal_document_follows_its_notes(
+    db: sessionmaker[Session], case_id: str
+) -> None:
+    """Only cases with internal notes have one; it is rebuilt with the case's document
+    (a new internal note, a new title) and goes with the case."""
+    with db() as session:
+        assert _internal_documents(session) == []
+    case_relations.add_note(db, actor=ANN, case_id=case_id, body="first", now=NOW, internal=True)
+    search.index_pending(db)
+    case_relations.add_note(db, actor=ANN, case_id=case_id, body="second", now=NOW, internal=True)
     search.index_pending(db)
     with db() as session:
-        for actor in (ANN, RAE):
-            found = queries.list_cases(session, actor=actor, text="basement")
-            assert [c.id for c in found.cases] == [case_id]
-            assert queries.list_cases(session, actor=actor, text="zeppelin").cases == []
+        assert _internal_documents(session) == [case_id]
+        page = queries.list_cases(session, actor=ANN, text="first second")
+        assert [c.id for c in page.cases] == [case_id]
+    assert search.reindex_all(db) >= 1
+    with db() as session:
+        assert _internal_documents(session) == [case_id]
+
+
+def _internal_documents(session: Session) -> list[str]:
+    return list(session.scalars(text(f"SELECT case_id FROM {search.INTERNAL}")))
 
 
 def test_a_key_sent_again_for_the_note_made_internal_is_another_request(

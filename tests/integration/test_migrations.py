@@ -44,7 +44,7 @@ VERSION_TABLE = "alembic_version"
 
 runner = CliRunner()
 
-HEAD = "0024"  # the newest migration: a new one must be named here too
+HEAD = "0025"  # the newest migration: a new one must be named here too
 
 
 @contextmanager
@@ -57,10 +57,12 @@ def connected(url: str) -> Iterator[Connection]:
         engine.dispose()
 
 
-# Full-text search (migration 0002) is database-specific and not in tables.py: the FTS5
-# table and its shadow tables on SQLite, a tsvector table on PostgreSQL.
-SEARCH_TABLES = {"case_search"} | {
-    f"case_search_{suffix}" for suffix in ("data", "idx", "content", "docsize", "config")
+# Full-text search (migrations 0002 and 0025) is database-specific and not in tables.py:
+# the FTS5 tables and their shadow tables on SQLite, tsvector tables on PostgreSQL.
+SEARCH_TABLES = {
+    f"{name}{suffix}"
+    for name in ("case_search", "case_search_internal")
+    for suffix in ("", "_data", "_idx", "_content", "_docsize", "_config")
 }
 
 

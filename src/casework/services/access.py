@@ -335,6 +335,28 @@ def may_work_on_case(actor: Actor, case: CaseFacts) -> bool:
     return CASE_MANAGER in roles or bool(roles & case.type_roles)
 
 
+def worked_cases_condition(
+    actor: Actor, type_roles: Mapping[TypeVersion, frozenset[str]]
+) -> ColumnElement[bool]:
+    """A WHERE condition on `cases` selecting exactly what `may_work_on_case` allows
+    (`type_roles` as for `visible_cases_condition`): the cases whose internal notes a
+    text search may find them by."""
+    visible = visible_cases(actor, type_roles)
+    if visible is None:
+        return true()
+    works: list[ColumnElement[bool]] = [Case.owner == actor.id]
+    if actor.teams:
+        works.append(Case.team.in_(sorted(actor.teams)))
+    managed = sorted(
+        {type_id for type_id, _ in type_roles if CASE_MANAGER in actor.roles_for(type_id)}
+    )
+    if managed:
+        works.append(Case.type_id.in_(managed))
+    for type_id, versions in role_type_versions(actor, type_roles).items():
+        works.append(and_(Case.type_id == type_id, Case.type_version.in_(versions)))
+    return and_(visible.condition(), or_(*works))
+
+
 def may_read_internal_notes(actor: Actor, case: CaseFacts) -> bool:
     """Read and write a case's internal notes: the people who work on it (above), not
     those merely named on it (a requester), who see its other notes."""

@@ -13,6 +13,13 @@ The index is a table of its own, created by migration 0002 and not part of table
   text search configuration `case_search`: `simple` (no stemming, no stop words), with
   the `unaccent` dictionary in front when the extension could be installed.
 
+A case with internal notes has a second document (migration 0025,
+`case_search_internal`, same layout on each database): the same text with those notes
+in it. `case_search` leaves them out, since a requester must not find their case by
+words they may not read; a search by someone who works on a case matches the second
+one too (`queries.list_cases`, through `access.worked_cases_condition`), so the words
+of a public and an internal note together find it.
+
 A write does not rebuild the document itself: it marks the case in
 `case_search_pending` (`mark_stale`), in its own transaction, at the cost of one small
 row. The marked documents are rebuilt whole, in batches (`index_pending`): by the worker
@@ -108,6 +115,28 @@ _PG_UPSERT = DirectStatement(
         "ON CONFLICT (case_id) DO UPDATE SET document = excluded.document"
     )
 )
+# The documents with internal notes (migration 0025), for the people who work on a case.
+INTERNAL = "case_search_internal"
+_INTERNAL_SEARCH = table(INTERNAL, column("case_id"), column("document"))
+_INTERNAL_MATCH: ColumnClause[Any] = literal_column(INTERNAL)
+_SQLITE_INTERNAL_DELETE = DirectStatement(
+    text(f"DELETE FROM {INTERNAL} WHERE rowid = :rowid AND case_id = :case_id")
+)
+_SQLITE_INTERNAL_INSERT = DirectStatement(
+    text(
+        f"INSERT INTO {INTERNAL} (rowid, case_id, title, body) "
+        "VALUES (:rowid, :case_id, :title, :body)"
+    )
+)
+_PG_INTERNAL_DELETE = DirectStatement(text(f"DELETE FROM {INTERNAL} WHERE case_id = :case_id"))
+_PG_INTERNAL_UPSERT = DirectStatement(
+    text(
+        f"INSERT INTO {INTERNAL} (case_id, document) VALUES (:case_id, "
+        f"setweight(to_tsvector('{CONFIG}', :title), 'A') "
+        f"|| setweight(to_tsvector('{CONFIG}', :body), 'B')) "
+        "ON CONFLICT (case_id) DO UPDATE SET document = excluded.document"
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +193,29 @@ def has_index(session: Session | Connection) -> bool:
     if found is None:
         return False
     _INDEXED[engine] = True
+    return True
+
+
+_INTERNAL_INDEXED: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
+
+
+def has_internal_index(session: Session | Connection) -> bool:
+    """Whether the database has the index of internal notes (migration 0025 ran)."""
+    engine = engine_of(session)
+    if engine in _INTERNAL_INDEXED:
+        return True
+    if engine.dialect.name == "sqlite":
+        found = session.execute(
+            text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name"),
+            {"name": INTERNAL},
+        ).first()
+    else:
+        found = session.execute(
+            text("SELECT 1 WHERE to_regclass(:name) IS NOT NULL"), {"name": INTERNAL}
+        ).first()
+    if found is None:
+        return False
+    _INTERNAL_INDEXED[engine] = True
     return True
 
 
@@ -288,36 +340,52 @@ def reindex_all(db: sessionmaker[Session], *, batch: int = BATCH) -> int:
         )
         # Documents of deleted cases (the FTS5 table has no foreign key to cascade).
         session.execute(text("DELETE FROM case_search WHERE case_id NOT IN (SELECT id FROM cases)"))
+        if has_internal_index(session):
+            session.execute(
+                text(f"DELETE FROM {INTERNAL} WHERE case_id NOT IN (SELECT id FROM cases)")
+            )
     return index_pending(db, batch=batch)
 
 
 def _rebuild(session: Session | Connection, ids: Sequence[str]) -> None:
     """The documents of `ids` and their case files' fields (`case_fields`), rebuilt."""
     conn = session if isinstance(session, Connection) else session.connection()
-    docs, files = _documents(conn, ids)
+    docs, internal, files = _documents(conn, ids)
     _store(conn, ids, docs)
+    if has_internal_index(conn):
+        _store_internal(conn, ids, internal)
     case_fields.store(conn, ids, files)
 
 
-def _documents(conn: Connection, ids: Sequence[str]) -> tuple[dict[str, Document], dict[str, Any]]:
-    """The search documents of the cases of `ids` still there, and their case files."""
+def _documents(
+    conn: Connection, ids: Sequence[str]
+) -> tuple[dict[str, Document], dict[str, Document], dict[str, Any]]:
+    """The search documents of the cases of `ids` still there: the one for everyone who
+    sees the case, without its internal notes (a requester must not find their case by
+    words only its workers may read); the one with them, for the cases that have any
+    (`case_search_internal`); and their case files."""
     notes: dict[str, list[str]] = {}
-    # Internal notes are left out: a document is one for everyone who sees the case, and
-    # a requester's search must not find their case by words only its workers may read.
-    for case_id, body in conn.execute(
-        select(Note.case_id, Note.body)
-        .where(Note.case_id.in_(ids), Note.internal.is_(False))
+    every_note: dict[str, list[str]] = {}
+    for case_id, body, internal in conn.execute(
+        select(Note.case_id, Note.body, Note.internal)
+        .where(Note.case_id.in_(ids))
         .order_by(Note.case_id, Note.created_at, Note.id)
     ):
-        notes.setdefault(case_id, []).append(body)
+        if not internal:
+            notes.setdefault(case_id, []).append(body)
+        every_note.setdefault(case_id, []).append(body)
+    with_internal = {i for i in every_note if len(every_note[i]) > len(notes.get(i, ()))}
     docs: dict[str, Document] = {}
+    internal_docs: dict[str, Document] = {}
     files: dict[str, Any] = {}
     for case_id, title, data in conn.execute(
         select(Case.id, Case.title, Case.data).where(Case.id.in_(ids))
     ):
         docs[case_id] = document(title, data, notes.get(case_id, ()))
+        if case_id in with_internal:
+            internal_docs[case_id] = document(title, data, every_note[case_id])
         files[case_id] = data
-    return docs, files
+    return docs, internal_docs, files
 
 
 def _store(
@@ -329,16 +397,29 @@ def _store(
     conn = session if isinstance(session, Connection) else session.connection()
     if conn.dialect.name == "sqlite":
         _SQLITE_DELETE.executemany(conn, [{"rowid": search_rowid(i), "case_id": i} for i in ids])
-        _SQLITE_INSERT.executemany(
-            conn,
-            [
-                {"rowid": search_rowid(i), "case_id": i, "title": d.title, "body": d.body}
-                for i, d in docs.items()
-            ],
-        )
+        _SQLITE_INSERT.executemany(conn, _sqlite_rows(docs))
         return
     _PG_DELETE.executemany(conn, [{"case_id": i} for i in ids if i not in docs])
     _PG_UPSERT.executemany(conn, [_pg_row(i, d) for i, d in docs.items()])
+
+
+def _store_internal(conn: Connection, ids: Sequence[str], docs: dict[str, Document]) -> None:
+    """`_store` for the documents with internal notes: a case without any has none."""
+    if conn.dialect.name == "sqlite":
+        _SQLITE_INTERNAL_DELETE.executemany(
+            conn, [{"rowid": search_rowid(i), "case_id": i} for i in ids]
+        )
+        _SQLITE_INTERNAL_INSERT.executemany(conn, _sqlite_rows(docs))
+        return
+    _PG_INTERNAL_DELETE.executemany(conn, [{"case_id": i} for i in ids if i not in docs])
+    _PG_INTERNAL_UPSERT.executemany(conn, [_pg_row(i, d) for i, d in docs.items()])
+
+
+def _sqlite_rows(docs: dict[str, Document]) -> list[dict[str, Any]]:
+    return [
+        {"rowid": search_rowid(i), "case_id": i, "title": d.title, "body": d.body}
+        for i, d in docs.items()
+    ]
 
 
 def _pg_row(case_id: str, doc: Document) -> dict[str, str]:
@@ -353,28 +434,34 @@ def _pg_row(case_id: str, doc: Document) -> dict[str, str]:
 
 
 def matching_ids(
-    session_or_dialect: Session | Connection | Engine | Dialect, user_text: str
+    session_or_dialect: Session | Connection | Engine | Dialect,
+    user_text: str,
+    *,
+    internal: bool = False,
 ) -> Select[tuple[str]] | None:
     """The ids of the cases whose title, case file strings or notes contain every word
     of `user_text`, the last one as a prefix, as a subquery; None when the text has no
-    words (nothing to look for)."""
+    words (nothing to look for). `internal`: the cases matched counting their internal
+    notes too (only cases that have some: for the people who work on them, who find
+    the others through the first)."""
     terms = words(user_text)
     if not terms:
         return None
+    searched, match = (_INTERNAL_SEARCH, _INTERNAL_MATCH) if internal else (_SEARCH, _FTS_MATCH)
     name = _dialect_name(session_or_dialect)
     if name == "sqlite":
-        return select(_SEARCH.c.case_id).where(_FTS_MATCH.match(bindparam(None, _fts5(terms))))
+        return select(searched.c.case_id).where(match.match(bindparam(None, _fts5(terms))))
     if name == "postgresql":
         tsquery = " & ".join("'" + t.replace("\\", "\\\\").replace("'", "''") + "'" for t in terms)
-        return select(_SEARCH.c.case_id).where(
-            _SEARCH.c.document.op("@@")(
+        return select(searched.c.case_id).where(
+            searched.c.document.op("@@")(
                 func.to_tsquery(_TSQUERY_CONFIG, bindparam(None, tsquery + ":*"))
             )
         )
     raise NotImplementedError(f"no full-text search on {name}")
 
 
-def matching_rowids(user_text: str) -> Select[Any] | None:
+def matching_rowids(user_text: str, *, internal: bool = False) -> Select[Any] | None:
     """SQLite: the search documents matching `user_text` as `matching_ids` finds them,
     by rowid (`store.db.search_rowid` of their case's id). FTS5 answers that from its
     index alone, where each match's `case_id` is a read of its stored row: for a word
@@ -382,10 +469,11 @@ def matching_rowids(user_text: str) -> Select[Any] | None:
     terms = words(user_text)
     if not terms:
         return None
+    searched, match = (_INTERNAL_SEARCH, _INTERNAL_MATCH) if internal else (_SEARCH, _FTS_MATCH)
     return (
         select(literal_column("rowid", Integer))
-        .where(_FTS_MATCH.match(bindparam(None, _fts5(terms))))
-        .select_from(_SEARCH)
+        .where(match.match(bindparam(None, _fts5(terms))))
+        .select_from(searched)
     )
 
 
