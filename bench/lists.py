@@ -5,9 +5,9 @@ then times `queries.list_cases` as the API runs it (ORM rows, a page of 50) for 
 lists a case worker or a manager opens: all cases and a status's cases newest first,
 a case type's, someone's work, a requester's own cases, the page after a page, a sort
 by priority, case file filters, text searches (the search documents and case file
-fields built first), and the lists of case workers who see the cases of their case
-types and teams: 1 % of the cases are of a second type, 0.1 % belong to a small team
-and half to a big one.
+fields built first; 5 % of the cases have an internal note), and the lists of case
+workers who see the cases of their case types and teams: 1 % of the cases are of a
+second type, 0.1 % belong to a small team and half to a big one.
 SQLite's planner statistics are the ones Casework takes (`store.db.refresh_statistics`).
 Median of 7 runs each, on SQLite and PostgreSQL. Figures in docs/performance.md.
 
@@ -92,6 +92,18 @@ def lists(target: Target, n_cases: int, texts: bool) -> None:
             else f"jsonb_set(data, '{{escalated}}', to_jsonb({flag}))"
         )
         conn.execute(text(f"UPDATE cases SET data = {escalated}"))
+        # An internal note on 1 case in 20, one in 1,000 of them with a rare word: the
+        # second search documents (`case_search_internal`) a worker's search also reads.
+        internal = "true" if target.kind == "postgresql" else "1"
+        conn.execute(
+            text(
+                "INSERT INTO notes (case_id, author, body, created_at, internal) "
+                "SELECT id, 'bench-clerk', CASE WHEN "
+                f"{number} % 20000 = 11 THEN 'Synthetic remark zeppelin' "
+                "ELSE 'Synthetic remark' END, opened_at, "
+                f"{internal} FROM cases WHERE {number} % 20 = 11"
+            )
+        )
         if target.kind == "sqlite":
             # The statistics Casework itself takes (an upgrade, the worker's housekeeping),
             # after the changes above.
@@ -167,6 +179,13 @@ def lists(target: Target, n_cases: int, texts: bool) -> None:
                 "  a rare word, worker (team 0.1 %)",
                 page(actor=TEAM_MEMBER, text="Synthetic case 4711"),
             ),
+            (
+                "  every case's word, worker (most)",
+                page(actor=CLERK, text="Synthetic"),
+            ),
+            ("  a rare internal word, worker", page(actor=CLERK, text="zeppelin")),
+            ("  a rare internal word, admin", page(text="zeppelin")),
+            ("  a rare internal word, requester", page(actor=REQUESTER, text="zeppelin")),
         ]
     for label, run in cases:
         ms, rows = timed(run)

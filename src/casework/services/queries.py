@@ -270,47 +270,74 @@ def _first_of_each(
 FEW_MATCHES = 1000
 
 
-def _by_internal_notes(session: Session, actor: Actor, text: str) -> Select[Any] | None:
-    """The cases found by their internal notes that the actor works on (and so may read
-    those notes of): a requester finds none this way. None without the index."""
+@dataclass(frozen=True, slots=True)
+class _ByInternalNotes:
+    """What finds cases by their internal notes for one searcher: the matching
+    documents (`found`, by case id), and `worked`, the cases among them the searcher
+    works on (None: all of them, for an admin)."""
+
+    found: Select[tuple[str]]
+    worked: ColumnElement[bool] | None
+
+    def ids(self) -> Select[Any]:
+        if self.worked is None:
+            return self.found
+        return select(Case.id).where(Case.id.in_(self.found), self.worked)
+
+
+def _by_internal_notes(session: Session, actor: Actor, text: str) -> _ByInternalNotes | None:
+    """How a search finds the cases it finds by their internal notes, which only the
+    people who work on a case may read: a requester finds none this way. None without
+    the index (a database before migration 0025)."""
     if not has_internal_index(session):
         return None
     found = matching_ids(session, text, internal=True)
     if found is None:
         return None
-    if actor.is_admin:
-        return found
-    return select(Case.id).where(Case.id.in_(found), worked_condition(session, actor))
+    return _ByInternalNotes(found, None if actor.is_admin else worked_condition(session, actor))
 
 
 def _matching(
     session: Session,
     found: Select[tuple[str]],
     text: str,
-    internal: Select[Any] | None = None,
+    internal: _ByInternalNotes | None = None,
 ) -> tuple[ColumnElement[bool], bool]:
-    """The cases a search found (`found`, and `internal`: those found by the internal
-    notes the actor may read), or the case whose id was typed, and whether they are
-    few. How a database reads them best depends on how many there are, which neither
-    can tell from a search term: a rare word finds a few cases among millions, read by
-    id; a common one finds most, and the newest of them come first in the list's own
-    order. So the found ids are counted first, up to FEW_MATCHES."""
+    """The cases a search found (`found`, and those `internal` finds), or the case
+    whose id was typed, and whether they are few. How a database reads them best
+    depends on how many there are, which neither can tell from a search term: a rare
+    word finds a few cases among millions, read by id; a common one finds most, and the
+    newest of them come first in the list's own order. So the found ids are counted
+    first, up to FEW_MATCHES."""
     typed_id = text.strip().upper()
-    every = found if internal is None else found.union(internal)
+    # UNION ALL, not UNION: both databases then stop reading at the limit, where the
+    # distinct of a UNION reads every match of a common word first. A case found both
+    # ways counts twice here, which only moves where "few" ends (under the limit, every
+    # match was read).
+    every = found if internal is None else found.union_all(internal.ids())
     few = session.scalars(every.limit(FEW_MATCHES + 1)).all()
     if len(few) <= FEW_MATCHES:
-        return Case.id.in_([typed_id, *few]), True
+        return Case.id.in_([typed_id, *dict.fromkeys(few)]), True
     # Many (a common word): read the list in its order and keep the cases found, until
     # the page is full. `id || ''` is no indexed column, so neither database starts
     # from the matches instead (all of them, then sorted). SQLite matches by the
     # documents' rowids (no `case_id` read per match): 325 → 41 ms a page for a word
-    # all of 200,000 cases hold.
-    also = [] if internal is None else [Case.id.concat("").in_(internal)]
-    rowids = matching_rowids(text) if session.get_bind().dialect.name == "sqlite" else None
-    if rowids is not None:
-        rowid = Function(SEARCH_ROWID_FUNCTION, Case.id, type_=Integer)
-        return or_(Case.id == typed_id, rowid.in_(rowids), *also), False
-    return or_(Case.id == typed_id, Case.id.concat("").in_(found), *also), False
+    # all of 200,000 cases hold. A case found by its internal notes is kept when the
+    # searcher works on it, tested on the row the list reads anyway.
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    rowid = Function(SEARCH_ROWID_FUNCTION, Case.id, type_=Integer)
+    kept: list[ColumnElement[bool]] = [Case.id == typed_id]
+    rowids = matching_rowids(text) if sqlite else None
+    kept.append(rowid.in_(rowids) if rowids is not None else Case.id.concat("").in_(found))
+    if internal is not None:
+        internal_rowids = matching_rowids(text, internal=True) if sqlite else None
+        by_notes = (
+            rowid.in_(internal_rowids)
+            if internal_rowids is not None
+            else Case.id.concat("").in_(internal.found)
+        )
+        kept.append(by_notes if internal.worked is None else and_(by_notes, internal.worked))
+    return or_(*kept), False
 
 
 def _encode(value: Any, case_id: str) -> str:
