@@ -71,7 +71,7 @@ def project(
                 still_active = state.items[event.instance_id].state is PlanItemState.ACTIVE
                 if spec.kind in WORKER_KINDS and still_active:
                     jobs.append(
-                        _job(
+                        job_row(
                             "automated_task",
                             case_id,
                             event.instance_id,
@@ -89,24 +89,24 @@ def project(
                     if when is not None:
                         due[event.instance_id] = when
                         # services/deadlines.py: on the record if it is still open then.
-                        jobs.append(_job("deadline", case_id, event.instance_id, when, {}))
+                        jobs.append(job_row("deadline", case_id, event.instance_id, when, {}))
                 elif has_deadline(spec, state.items[event.instance_id]):
                     # Back from a suspension or a failure with the due date it had: a
                     # deadline that passed meanwhile found it away and is recorded now.
-                    jobs.append(_job("deadline", case_id, event.instance_id, now, {}))
+                    jobs.append(job_row("deadline", case_id, event.instance_id, now, {}))
         elif isinstance(event, TaskAssigned):
             assigned[event.instance_id] = None
         elif isinstance(event, PlanItemFaulted):
             failures[event.instance_id] = event.reason
         elif isinstance(event, AdHocTaskAdded) and event.due is not None:
-            jobs.append(_job("deadline", case_id, event.instance_id, event.due, {}))
+            jobs.append(job_row("deadline", case_id, event.instance_id, event.due, {}))
         elif isinstance(event, TimerScheduled):
-            jobs.append(_job("timer", case_id, event.instance_id, event.due, {}))
+            jobs.append(job_row("timer", case_id, event.instance_id, event.due, {}))
         elif isinstance(event, CaseTransitioned) and event.transition == "reactivate":
             # Timer jobs that came due while the case was suspended were dropped as
             # refused: give every pending timer a job again.
             for instance_id, when in state.timers.items():
-                jobs.append(_job("timer", case_id, instance_id, max(when, now), {}))
+                jobs.append(job_row("timer", case_id, instance_id, max(when, now), {}))
     rows = [
         plan_item_row(
             case_id,
@@ -260,7 +260,13 @@ def plan_item_row(
     }
 
 
-def _job(
+def queue_jobs(conn: Connection, jobs: list[dict[str, Any]]) -> None:
+    """Insert jobs made by `job_row`, in the caller's transaction."""
+    if jobs:
+        _INSERT_JOBS.executemany(conn, jobs)
+
+
+def job_row(
     kind: str, case_id: str, ref: str, due_at: datetime, payload: dict[str, Any]
 ) -> dict[str, Any]:
     return {

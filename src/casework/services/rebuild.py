@@ -296,7 +296,7 @@ def write(session: Session, case_id: str, projection: CaseProjection) -> None:
     conn.execute(update(_CASES).where(_CASES.c.id == case_id).values(**projection.case_values))
 
 
-def _base_priority(session: Session, row: Case, first: Any, log: Sequence[LoggedEvent]) -> int:
+def opening_priority(session: Session, row: Case, first: Any, log: Sequence[LoggedEvent]) -> int:
     """The priority the case was opened with: the log's `CaseOpened` entry (`first`, its
     first row) says it. Cases logged before that entry existed (or imported ones) fall
     back on the projections: while the case file never held a priority the row still
@@ -342,7 +342,7 @@ def rebuild_projections(db: sessionmaker[Session], *, batch: int = BATCH) -> int
                 if not log:
                     continue
                 engine = engine_for(session, row.type_id, row.type_version)
-                base = _base_priority(session, row, rows[0], log)
+                base = opening_priority(session, row, rows[0], log)
                 write(session, case_id, compute(engine, case_id, log, base_priority=base))
                 rebuilt += 1
     reindex_all(db)
@@ -395,5 +395,5 @@ def projection_as_of(
     log says them: see the module's docstring)."""
     with db() as session:
         row, engine, rows, log = _log_as_of(session, case_id, utc(at))
-        base = _base_priority(session, row, rows[0], log)
+        base = opening_priority(session, row, rows[0], log)
     return compute(engine, case_id, log, base_priority=base), engine

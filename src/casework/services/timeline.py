@@ -232,6 +232,11 @@ def summary(type_: str, p: Mapping[str, Any], names: _Names) -> str:
 
 
 def _collaboration_summary(type_: str, p: Mapping[str, Any]) -> str:
+    if type_ == "CaseMigrated":
+        added = ", ".join(str(item) for item in p.get("created") or ())
+        return f"migrated from version {p.get('from')} to version {p.get('to')}" + (
+            f", adding {added}" if added else ""
+        )
     if type_ == "DeadlinePassed":
         who = f", assigned to {p['assignee']}" if p.get("assignee") else ""
         return f"{p.get('name')}: deadline passed (due {p.get('due_at')}{who})"
