@@ -121,6 +121,7 @@ GET    /cases/{case_id}/participants                                401  200  40
 POST   /cases/{case_id}/participants                                401  403  404  201  201  201
 DELETE /cases/{case_id}/participants/{username}                     401  403  404  204  204  204
 PUT    /cases/{case_id}/confidential                                401  403  404  403  200  200
+POST   /cases/{case_id}/migrate                                     401  403  403  403  403  200
 POST   /cases/{case_id}/documents                                   401  201  404  201  201  201
 POST   /cases/{case_id}/documents/{document_id}/versions            401  201  404  201  201  201
 GET    /cases/{case_id}/documents                                   401  200  404  200  200  200
@@ -492,6 +493,9 @@ REQUESTS: dict[str, Build] = {
         {"case_id": w.fresh_case()}, json={"username": "pat", "role": "participant"}
     ),
     "DELETE /cases/{case_id}/participants/{username}": lambda w, c: _fresh_participant(w),
+    "POST /cases/{case_id}/migrate": lambda w, c: Call(
+        {"case_id": w.fresh_case()}, json={"to_version": 1}
+    ),
     "PUT /cases/{case_id}/confidential": lambda w, c: Call(
         {"case_id": w.fresh_case()}, json={"confidential": True}
     ),
@@ -609,7 +613,8 @@ def _world(url: str, root: Path) -> Iterator[World]:
     make_user(db, "mona", roles=("manager", "case_manager"), teams=("north",))
     make_user(db, "pat")
     make_user(db, "lena")
-    for source in (CLAIM, PERMIT):
+    # The claim type twice: its cases run version 2, and can be moved to version 1.
+    for source in (CLAIM, CLAIM.replace("name: Claim", "name: Claim claim"), PERMIT):
         case_types.deploy(db, actor=SYSTEM, source=source, now=NOW)
     headers = {caller: bearer(token_for(db, name)) for caller, name in USERNAMES.items()}
     headers["anonymous"] = {}

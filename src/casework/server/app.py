@@ -31,6 +31,7 @@ from casework.server import (
     routes_cases,
     routes_documents,
     routes_jobs,
+    routes_migration,
     routes_notifications,
     routes_oidc,
     routes_ops,
@@ -130,6 +131,7 @@ def create_app(
     app.include_router(routes_work.router)
     app.include_router(routes_notifications.router)
     app.include_router(routes_jobs.router)
+    app.include_router(routes_migration.router)
     return app
 
 
