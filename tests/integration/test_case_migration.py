@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
+from tests.integration.cli_support import cli, ok, one_line_error
 
 from casework.engine import commands as c
 from casework.services import audit, case_migration, case_types, cases, timeline
@@ -231,3 +232,37 @@ def test_every_case_of_a_version_moves_but_those_that_do_not_fit(
     # Settle was running: version 2's new task in it started at once.
     settled = {m.case_id: m.created for m in report.migrated}[settling]
     assert settled == ("check_fraud", "confirm_payment")
+
+
+def test_the_command_line_moves_one_case_or_every_case_of_a_version(
+    engine: Engine, db: sessionmaker[Session]
+) -> None:
+    url = engine.url.render_as_string(hide_password=False)
+    first, second = _open(db), _open(db)
+    case_types.deploy(db, actor=SYSTEM, source=V2, now=NOW)
+    case_types.deploy(db, actor=SYSTEM, source=V3, now=NOW)
+
+    trial = ok(url, "case", "migrate", first, "--to", "2", "--dry-run")
+    assert trial["dry_run"] is True and trial["created"] == ["check_fraud"]
+    shown = cli(url, "case", "migrate", first, "--to", "2")
+    assert shown.exit_code == 0, shown.output
+    assert shown.stdout == f"moved {first} from version 1 to 2, adding check_fraud\n"
+    one_line_error(cli(url, "case", "migrate", first, "--to", "2"), "runs version 2 already")
+    one_line_error(cli(url, "case", "migrate", second, "--to", "3"), "'settle' is not in version 3")
+    one_line_error(
+        cli(url, "model", "migrate", "claim", "--from", "1", "--to", "8"), "no version 8"
+    )
+
+    # Every case of version 1 (only the second is left there): none fits version 3.
+    refused = cli(url, "model", "migrate", "claim", "--from", "1", "--to", "3")
+    assert refused.exit_code == 1, refused.output
+    assert refused.stdout.splitlines() == [
+        "moved 0 claim case(s) from version 1 to 3; 1 refused",
+        f"  {second}: the case does not fit version 3: 'settle' is not in version 3",
+    ]
+    report = ok(url, "model", "migrate", "claim", "--from", "1", "--to", "2")
+    assert [m["case_id"] for m in report["migrated"]] == [second]
+    assert report["refused"] == {}
+    with db() as session:
+        versions = set(session.scalars(select(Case.type_version)))
+    assert versions == {2}

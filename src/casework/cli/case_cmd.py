@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -316,6 +317,34 @@ def reassign(
     typer.echo(
         f"{verb} {ref.case_id} (version {ref.version}): owner {out['owner'] or '-'}, "
         f"team {out['team'] or '-'}, priority {out['priority']}"
+    )
+
+
+@app.command("migrate")
+def migrate(
+    case_id: CaseId,
+    to_version: Annotated[int, typer.Option("--to", help="A deployed version of its type.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say whether it fits and what it would get.")
+    ] = False,
+    database_url: DatabaseUrl = None,
+    json_out: Json = False,
+) -> None:
+    """Move the case to another version of its type (every case of a version: casework
+    model migrate)."""
+    from casework.services import case_migration
+
+    with database(database_url) as db:
+        done = case_migration.migrate_case(
+            db, actor=operator(), case_id=case_id, to_version=to_version, now=now(), dry_run=dry_run
+        )
+    if json_out:
+        print_json(dataclasses.asdict(done))
+        return
+    added = ", ".join(done.created) or "nothing"
+    verb = "would move" if dry_run else "moved"
+    typer.echo(
+        f"{verb} {case_id} from version {done.from_version} to {done.to_version}, adding {added}"
     )
 
 

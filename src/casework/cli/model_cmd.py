@@ -216,6 +216,55 @@ def deploy(
         typer.echo(f"{what} {d.type_id} version {d.version} ({d.name})")
 
 
+@app.command("migrate")
+def migrate(
+    type_id: Annotated[str, typer.Argument(help="The case type.")],
+    from_version: Annotated[int, typer.Option("--from", help="The version its cases run.")],
+    to_version: Annotated[int, typer.Option("--to", help="The version to move them to.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say which cases fit and what they would get.")
+    ] = False,
+    database_url: DatabaseUrl = None,
+    json_out: Json = False,
+) -> None:
+    """Move every case of a version that is not closed to another version of its type,
+    one at a time; a case whose history does not fit stays where it was (exit 1)."""
+    from casework.cli.common import progress_bar
+    from casework.services import case_migration
+
+    with database(database_url) as db, progress_bar() as progress:
+        task = progress.add_task(f"migrating {type_id} cases", total=None)
+        report = case_migration.migrate_cases(
+            db,
+            actor=operator(),
+            type_id=type_id,
+            from_version=from_version,
+            to_version=to_version,
+            now=now(),
+            dry_run=dry_run,
+            on_total=lambda total: progress.update(task, total=total),
+            on_case=lambda _case, _done: progress.advance(task),
+        )
+    if json_out:
+        print_json(
+            {
+                "migrated": [dataclasses.asdict(m) for m in report.migrated],
+                "refused": report.refused,
+                "dry_run": dry_run,
+            }
+        )
+    else:
+        verb = "would move" if dry_run else "moved"
+        typer.echo(
+            f"{verb} {len(report.migrated)} {type_id} case(s) from version {from_version} "
+            f"to {to_version}; {len(report.refused)} refused"
+        )
+        for case_id, reason in report.refused.items():
+            typer.echo(f"  {case_id}: {reason}")
+    if report.refused:
+        raise typer.Exit(1)
+
+
 @app.command("list")
 def list_(database_url: DatabaseUrl = None, json_out: Json = False) -> None:
     """The deployed case types, every version."""

@@ -101,10 +101,11 @@ def migrate_cases(
     now: datetime,
     dry_run: bool = False,
     on_case: Callable[[str, Migration | None], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
 ) -> MigrationReport:
     """`migrate_case` for every case of `type_id` at `from_version` that is not closed,
     one transaction each: a refused case stays where it was and the others move on.
-    `on_case` hears of each (None: refused)."""
+    `on_total` hears how many cases there are, `on_case` of each (None: refused)."""
     require_case_type_deployer(actor)
     with db() as session:
         for version in (from_version, to_version):
@@ -120,6 +121,8 @@ def migrate_cases(
                 .order_by(Case.id)
             )
         )
+    if on_total is not None:
+        on_total(len(ids))
     report = MigrationReport([], {})
     for case_id in ids:
         try:
