@@ -310,8 +310,8 @@ def _matching(
     newest of them come first in the list's own order. So the found ids are counted
     first, up to FEW_MATCHES."""
     typed_id = text.strip().upper()
-    # UNION ALL, not UNION: both databases then stop reading at the limit, where the
-    # distinct of a UNION reads every match of a common word first. A case found both
+    # UNION ALL, not UNION: reading can stop at the limit, where a UNION's distinct
+    # may read every match of a common word first. A case found both
     # ways counts twice here, which only moves where "few" ends (under the limit, every
     # match was read).
     every = found if internal is None else found.union_all(internal.ids())
