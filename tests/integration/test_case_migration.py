@@ -17,7 +17,7 @@ from casework.engine import commands as c
 from casework.services import audit, case_migration, case_types, cases, timeline
 from casework.services.actors import SYSTEM, Actor
 from casework.services.errors import Forbidden, InvalidInput, Refused
-from casework.services.rebuild import rebuild_projections
+from casework.services.rebuild import case_as_of, rebuild_projections
 from casework.store.db import session_factory
 from casework.store.tables import Case, CaseEvent, Job, PlanItemRow
 
@@ -136,6 +136,12 @@ def test_a_running_case_moves_to_the_new_version(db: sessionmaker[Session]) -> N
         page = timeline.timeline(session, actor=SYSTEM, case_id=case_id, limit=5)
     summaries = [e.summary for e in page.entries]
     assert "migrated from version 1 to version 2, adding check_fraud" in summaries
+    # As it was before the migration: its history then, through the version it runs now.
+    state, engine = case_as_of(db, case_id, NOW + timedelta(minutes=1))
+    assert engine.definition.version == 2
+    assert {i.item_id for i in state.live_instances()} == {"assess", "settle"}
+    state, _ = case_as_of(db, case_id, LATER)
+    assert "check_fraud" in {i.item_id for i in state.live_instances()}
     # The projections are what a rebuild computes from the log.
     before = _snapshot(db, case_id)
     rebuild_projections(db)
