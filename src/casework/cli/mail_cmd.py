@@ -59,10 +59,13 @@ def test(
     message.set_content(
         "This mail comes from `casework mail test`: the worker can send notifications.\n"
     )
+    transport = SmtpTransport(settings)
     try:
-        SmtpTransport(settings).send(message)
+        transport.send(message)
     except (MailFailed, Undeliverable) as exc:
         fail(f"{settings.host}:{settings.port}: {one_line(exc)}")
+    finally:
+        transport.close()
     typer.echo(f"sent a test mail through {settings.host}:{settings.port} ({settings.security})")
 
 

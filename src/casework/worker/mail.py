@@ -18,6 +18,8 @@ import logging
 import re
 import smtplib
 import ssl
+import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from email.message import EmailMessage
@@ -89,6 +91,18 @@ class MailSender:
         self.transport = transport or SmtpTransport(settings)
         # When the last mail round ran; None: never yet.
         self._round_at: datetime | None = None
+
+    def release_idle(self) -> None:
+        """End an SMTP session no mail has used for a while (the worker's loop)."""
+        release = getattr(self.transport, "release_idle", None)
+        if release is not None:
+            release()
+
+    def close(self) -> None:
+        """End the SMTP session, if one is open (the worker's stop)."""
+        close = getattr(self.transport, "close", None)
+        if close is not None:
+            close()
 
     def run(self, job: ClaimedJob) -> str | None:
         """Send the job's mail; a note for the job when there was nothing left to send."""
@@ -236,37 +250,121 @@ def _zone(name: str) -> ZoneInfo:
 
 
 class SmtpTransport:
-    """One SMTP session per mail (a worker sends a mail per round and recipient, at most)."""
+    """An SMTP session kept between mails: the mails of a round (one per recipient) go
+    over one connection, with one TLS handshake and one login, instead of a session
+    each. A session is reused while it is younger than `REUSE_SECONDS`, has carried
+    fewer than `REUSE_MAILS` and answers a NOOP; otherwise, or when the server dropped
+    it, a new one is opened (a mail is sent again on a fresh session only when the old
+    one failed before the server took it). `close` ends it (the worker's stop)."""
 
-    def __init__(self, settings: MailSettings) -> None:
+    REUSE_SECONDS = 60.0
+    REUSE_MAILS = 100
+    IDLE_SECONDS = 10.0  # `release_idle` ends a session unused for this long
+
+    def __init__(
+        self, settings: MailSettings, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.settings = settings
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._smtp: smtplib.SMTP | None = None
+        self._opened_at = self._used_at = 0.0
+        self._sent = 0
+        self.sessions = 0  # opened so far: for tests and logs
 
     def send(self, message: EmailMessage) -> None:
-        settings = self.settings
+        with self._lock:
+            try:
+                self._send(message)
+            except smtplib.SMTPRecipientsRefused as exc:
+                codes = sorted({code for code, _ in exc.recipients.values()})
+                if all(500 <= code < 600 for code in codes):
+                    raise Undeliverable(
+                        f"the SMTP server refused the recipient ({codes})"
+                    ) from None
+                raise MailFailed(f"the SMTP server deferred the recipient ({codes})") from None
+            except smtplib.SMTPDataError as exc:
+                if 500 <= exc.smtp_code < 600:
+                    raise Undeliverable(
+                        f"the SMTP server refused the mail ({exc.smtp_code})"
+                    ) from None
+                raise MailFailed(f"the SMTP server deferred the mail ({exc.smtp_code})") from None
+            except smtplib.SMTPResponseException as exc:
+                self._drop()
+                raise MailFailed(f"the SMTP server answered {exc.smtp_code}") from None
+            except (smtplib.SMTPException, OSError) as exc:
+                self._drop()
+                raise MailFailed(f"SMTP: {type(exc).__name__}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            self._quit()
+
+    def release_idle(self) -> None:
+        with self._lock:
+            if self._smtp is not None and self._clock() - self._used_at >= self.IDLE_SECONDS:
+                self._quit()
+
+    def _send(self, message: EmailMessage) -> None:
+        reused = self._reusable()
+        smtp = reused or self._open()
         try:
-            with self._connect() as smtp:
+            # smtplib resets the session after a refused recipient or mail, so those
+            # leave it usable: only a broken connection is worth a second session.
+            smtp.send_message(message)
+        except smtplib.SMTPServerDisconnected:
+            self._drop()
+            if reused is None:
+                raise
+            self._open().send_message(message)  # the server had closed an idle session
+        self._sent += 1
+        self._used_at = self._clock()
+
+    def _reusable(self) -> smtplib.SMTP | None:
+        smtp = self._smtp
+        if smtp is None:
+            return None
+        fresh = self._clock() - self._opened_at < self.REUSE_SECONDS
+        if fresh and self._sent < self.REUSE_MAILS:
+            try:
+                if smtp.noop()[0] == 250:
+                    return smtp
+            except (smtplib.SMTPException, OSError):
+                pass
+        self._quit()
+        return None
+
+    def _quit(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            try:
+                smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                smtp.close()
+
+    def _drop(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            smtp.close()
+
+    def _open(self) -> smtplib.SMTP:
+        settings = self.settings
+        smtp = self._connect()
+        try:
+            smtp.ehlo()
+            if settings.security == STARTTLS:
+                if not smtp.has_extn("starttls"):
+                    raise MailFailed("the SMTP server offers no STARTTLS (required)")
+                smtp.starttls(context=self._tls())
                 smtp.ehlo()
-                if settings.security == STARTTLS:
-                    if not smtp.has_extn("starttls"):
-                        raise MailFailed("the SMTP server offers no STARTTLS (required)")
-                    smtp.starttls(context=self._tls())
-                    smtp.ehlo()
-                if settings.username is not None:
-                    smtp.login(settings.username, settings.password or "")
-                smtp.send_message(message)
-        except smtplib.SMTPRecipientsRefused as exc:
-            codes = sorted({code for code, _ in exc.recipients.values()})
-            if all(500 <= code < 600 for code in codes):
-                raise Undeliverable(f"the SMTP server refused the recipient ({codes})") from None
-            raise MailFailed(f"the SMTP server deferred the recipient ({codes})") from None
-        except smtplib.SMTPDataError as exc:
-            if 500 <= exc.smtp_code < 600:
-                raise Undeliverable(f"the SMTP server refused the mail ({exc.smtp_code})") from None
-            raise MailFailed(f"the SMTP server deferred the mail ({exc.smtp_code})") from None
-        except smtplib.SMTPResponseException as exc:
-            raise MailFailed(f"the SMTP server answered {exc.smtp_code}") from None
-        except (smtplib.SMTPException, OSError) as exc:
-            raise MailFailed(f"SMTP: {type(exc).__name__}") from None
+            if settings.username is not None:
+                smtp.login(settings.username, settings.password or "")
+        except BaseException:
+            smtp.close()
+            raise
+        self._smtp, self._opened_at, self._sent = smtp, self._clock(), 0
+        self.sessions += 1
+        return smtp
 
     def _connect(self) -> smtplib.SMTP:
         settings = self.settings

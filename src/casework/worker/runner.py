@@ -243,6 +243,8 @@ class Worker:
                     busy = False
                 if not busy:
                     stop.wait(poll_interval)
+        if self.mailer is not None:
+            self.mailer.close()
         log.info("worker %s stopped", self.name)
 
     # -- search documents ----------------------------------------------------------------
@@ -270,7 +272,10 @@ class Worker:
 
     def _gather_mail_quietly(self) -> None:
         """A mail round for the loop, when one is due (CASEWORK_MAIL_INTERVAL)."""
-        if self.mailer is None or not self.mailer.round_due():
+        if self.mailer is None:
+            return
+        self.mailer.release_idle()
+        if not self.mailer.round_due():
             return
         try:
             self.mailer.gather(self.name)
