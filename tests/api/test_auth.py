@@ -206,6 +206,24 @@ def test_people_change_their_profile_and_password(
         "validation",
     )
     assert body["errors"][0]["field"] == "email_notifications"
+    # Kinds that never come by mail: none at first, any of the known ones, [] again.
+    assert client.get("/api/v1/me").json()["email_muted_kinds"] == []
+    muted = client.patch(
+        "/api/v1/me",
+        json={"email_muted_kinds": ["case_completed", "assigned", "assigned"]},
+        headers=headers,
+    )
+    assert muted.status_code == 200, muted.text
+    assert muted.json()["email_muted_kinds"] == ["assigned", "case_completed"]
+    body = problem(
+        client.patch("/api/v1/me", json={"email_muted_kinds": ["gossip"]}, headers=headers),
+        422,
+        "validation",
+    )
+    assert body["errors"][0]["field"] == "email_muted_kinds" and "'gossip'" in body["detail"]
+    assert client.get("/api/v1/me").json()["email_muted_kinds"] == ["assigned", "case_completed"]
+    cleared = client.patch("/api/v1/me", json={"email_muted_kinds": []}, headers=headers)
+    assert cleared.json()["email_muted_kinds"] == []
 
     other_browser = TestClient(client.app, base_url="https://testserver")
     login(other_browser)

@@ -44,7 +44,7 @@ VERSION_TABLE = "alembic_version"
 
 runner = CliRunner()
 
-HEAD = "0025"  # the newest migration: a new one must be named here too
+HEAD = "0026"  # the newest migration: a new one must be named here too
 
 
 @contextmanager

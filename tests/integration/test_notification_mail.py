@@ -244,6 +244,30 @@ def test_what_is_read_old_or_unwanted_is_skipped(
         assert identity.get_user(session, "ann").email_notifications is False
 
 
+def test_kinds_a_person_muted_are_not_mailed(db: sessionmaker[Session], mailbox: Mailbox) -> None:
+    case_id = _open(db)
+    identity.update_profile(db, actor=BOB, email_muted_kinds=["assigned"])
+    _assign(db, case_id, "pi-2", "bob")
+    case_relations.add_note(db, actor=ANN, case_id=case_id, body="@bob look", now=NOW)
+    worker(db, settings_for(mailbox.port)).run_due()
+    [mail] = mailbox.received
+    assert "@bob look" in mail.text() and "Assigned" not in mail.message["Subject"]
+    assert sorted(_outcomes(db)["bob"]) == ["sent", "skipped"]
+    # Muted after the round queued it: the mail leaves it out all the same.
+    other = _open(db)
+    mailbox.received.clear()
+    identity.update_profile(db, actor=BOB, email_muted_kinds=[])
+    _assign(db, other, "pi-2", "bob")
+    case_relations.add_note(db, actor=ANN, case_id=other, body="@bob again", now=NOW)
+    mailer = worker(db, settings_for(mailbox.port))
+    assert mailer.mailer is not None
+    mailer.mailer.gather("test")
+    identity.update_profile(db, actor=BOB, email_muted_kinds=["mentioned"])
+    mailer.run_due()
+    [mail] = mailbox.received
+    assert "@bob again" not in mail.text() and mail.message["Subject"].startswith("Assigned")
+
+
 def test_a_deactivated_account_gets_no_mail(db: sessionmaker[Session], mailbox: Mailbox) -> None:
     case_id = _open(db)
     _assign(db, case_id, "pi-2", "bob")

@@ -49,6 +49,13 @@ class ProfileIn(BaseModel):
         description="Your notifications also by e-mail, when the server sends mail (on "
         "unless you turn it off).",
     )
+    email_muted_kinds: list[Annotated[str, Field(max_length=40)]] | None = Field(
+        default=None,
+        max_length=20,
+        description="The notification kinds you want no mail for (all of them are still "
+        "listed): assigned, mentioned, deadline_passed, case_completed, case_terminated, "
+        "case_reopened, case_assigned, added_to_case; [] mails every kind.",
+    )
 
 
 class PasswordIn(BaseModel):

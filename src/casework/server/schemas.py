@@ -31,6 +31,9 @@ class UserOut(BaseModel):
     email_notifications: bool = Field(
         description="Notifications also by e-mail (sent when the server has mail set up)."
     )
+    email_muted_kinds: list[str] = Field(
+        description="The notification kinds never sent by e-mail (still listed)."
+    )
     is_admin: bool
     active: bool
     has_password: bool = Field(description="False for people who sign in elsewhere (OIDC).")

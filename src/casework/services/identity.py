@@ -88,6 +88,7 @@ class UserRecord:
     created_at: datetime
     has_password: bool
     email_notifications: bool = True
+    email_muted_kinds: tuple[str, ...] = ()  # notification kinds not mailed to them
 
 
 def aware(value: datetime) -> datetime:
@@ -109,6 +110,7 @@ def record_of(row: User) -> UserRecord:
         has_password=row.password_hash is not None,
         # None on a row not yet flushed: the column's default (on).
         email_notifications=row.email_notifications is not False,
+        email_muted_kinds=tuple((row.email_muted or "").split()),
     )
 
 
@@ -330,15 +332,31 @@ def update_profile(
     locale: str | _Unset = UNSET,
     time_zone: str | _Unset = UNSET,
     email_notifications: bool | _Unset = UNSET,
+    email_muted_kinds: Sequence[str] | _Unset = UNSET,
 ) -> UserRecord:
-    """A person changes their own name, e-mail address, locale, time zone, or whether
-    their notifications also come by e-mail."""
+    """A person changes their own name, e-mail address, locale, time zone, whether their
+    notifications also come by e-mail, and which kinds of them never do."""
+    muted = None if isinstance(email_muted_kinds, _Unset) else _muted(email_muted_kinds)
     with db.begin() as session:
         row = user_row(session, actor.id)
         _apply_profile(row, name=name, email=email, locale=locale, time_zone=time_zone)
         if not isinstance(email_notifications, _Unset):
             row.email_notifications = bool(email_notifications)
+        if muted is not None:
+            row.email_muted = muted
         return record_of(row)
+
+
+def _muted(kinds: Sequence[str]) -> str:
+    from casework.services.notifications import KINDS  # it reads accounts: imports us
+
+    unknown = sorted({kind for kind in kinds if kind not in KINDS})
+    if unknown:
+        raise InvalidInput(
+            f"no notification kind {unknown[0]!r}: use some of {', '.join(KINDS)}",
+            field="email_muted_kinds",
+        )
+    return " ".join(sorted(set(kinds)))
 
 
 def _apply_profile(

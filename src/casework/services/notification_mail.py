@@ -111,9 +111,11 @@ def _gather_batch(
             _NOTES.c.recipient,
             _NOTES.c.created_at,
             _NOTES.c.read_at,
+            _NOTES.c.kind,
             User.email,
             User.active,
             User.email_notifications,
+            User.email_muted,
         )
         .outerjoin(User, User.username == _NOTES.c.recipient)
         .where(_NOTES.c.mail.is_(None))
@@ -127,7 +129,12 @@ def _gather_batch(
         skipped: list[int] = []
         for row in session.execute(query):
             created = aware(row.created_at)
-            wanted = row.active and row.email and row.email_notifications
+            wanted = (
+                row.active
+                and row.email
+                and row.email_notifications
+                and row.kind not in (row.email_muted or "").split()
+            )
             if row.read_at is not None or created < oldest or not wanted:
                 skipped.append(row.id)
             else:
@@ -169,7 +176,12 @@ def digest(session: Session, *, recipient: str, ids: Sequence[int]) -> Digest | 
         return None
     user = record_of(row)
     actor = actor_for_user(session, user)
-    items = unread_among(session, actor=actor, ids=ids)
+    # A kind muted since the round queued it is not mailed either.
+    items = [
+        item
+        for item in unread_among(session, actor=actor, ids=ids)
+        if item.kind not in user.email_muted_kinds
+    ]
     return Digest(user.username, user.name, row.email, user.locale, user.time_zone, items)
 
 

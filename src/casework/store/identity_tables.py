@@ -39,6 +39,8 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(utc_type())
     # Notifications also by e-mail (when the worker has an SMTP server): the person's choice.
     email_notifications: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # The notification kinds the person wants no mail for, space-separated (none: "").
+    email_muted: Mapped[str] = mapped_column(String(400), default="", server_default="")
 
 
 class Team(Base):

@@ -1,6 +1,7 @@
-"""Migration 0025 (search over internal notes) on data, both ways: the cases that have
-internal notes are marked for their documents, the others are left alone, and the
-table comes and goes."""
+"""Migrations 0025 (search over internal notes) and 0026 (notification kinds muted for
+mail) on data, both ways: the cases that have internal notes are marked for their
+documents, the others are left alone, existing accounts mute nothing, and the table and
+the column come and go."""
 
 from __future__ import annotations
 
@@ -47,3 +48,20 @@ def test_0025_marks_the_cases_with_internal_notes_for_their_second_document(
     assert run_sql(db_url, "SELECT count(*) FROM notes") == [2]
     migrate.upgrade(db_url)
     assert "case_search_internal" in table_names(db_url)
+
+
+def test_0026_mutes_nothing_for_existing_accounts(db_url: str) -> None:
+    migrate.upgrade(db_url, "0025")
+    run_sql(
+        db_url,
+        "INSERT INTO users (username, name, email, locale, time_zone, is_admin, active, "
+        "created_at) VALUES ('bob', 'Bob', 'bob@example.org', 'en', 'UTC', false, true, :now)",
+        now=NOW,
+    )
+    migrate.upgrade(db_url, "0026")
+    assert run_sql(db_url, "SELECT email_muted FROM users") == [""]
+    run_sql(db_url, "UPDATE users SET email_muted = 'assigned'")
+    migrate.downgrade(db_url, "0025")
+    assert run_sql(db_url, "SELECT email FROM users") == ["bob@example.org"]
+    migrate.upgrade(db_url)
+    assert run_sql(db_url, "SELECT email_muted FROM users") == [""]
