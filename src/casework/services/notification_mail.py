@@ -5,7 +5,8 @@ every CASEWORK_MAIL_INTERVAL) reads the notifications no round has looked at yet
 through an index of their own, and decides for each in one transaction:
 
 - `skipped`: already read (the person saw it), older than the settings' `max_age`, or
-  its recipient has no active account, no e-mail address or has turned the mails off;
+  its recipient has no active account, no e-mail address, or has turned the mails off
+  or muted that kind of notification;
 - `queued`: gathered with the recipient's other new ones into one mail job (a `jobs`
   row, `kind = message`), so a burst of assignments makes one mail, not twenty.
 
