@@ -171,51 +171,42 @@ def document(title: str, data: Any, notes: Iterable[str]) -> Document:
 
 # --- writing -----------------------------------------------------------------------------
 
-# Engines known to have the index. A database at migration 0001 (or built from tables.py
-# alone) has no `case_search`: writes then skip indexing rather than fail. Only the
-# positive answer is remembered, so a migration run later is seen.
-_INDEXED: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
+# Engines known to have each index (table name -> engines). A database at migration 0001
+# (or built from tables.py alone) has no `case_search`, one before 0025 no
+# `case_search_internal`: writes then skip them rather than fail. Only the positive
+# answer is remembered, so a migration run later is seen.
+_INDEXED: dict[str, weakref.WeakKeyDictionary[Engine, bool]] = {}
 
 
 def has_index(session: Session | Connection) -> bool:
     """Whether the database has the search index (migration 0002 ran)."""
-    engine = engine_of(session)
-    if engine in _INDEXED:
-        return True
-    if engine.dialect.name == "sqlite":
-        found = session.execute(
-            text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'case_search'")
-        ).first()
-    else:
-        found = session.execute(
-            text("SELECT 1 WHERE to_regclass('case_search') IS NOT NULL")
-        ).first()
-    if found is None:
-        return False
-    _INDEXED[engine] = True
-    return True
-
-
-_INTERNAL_INDEXED: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
+    return _has_table(session, "case_search")
 
 
 def has_internal_index(session: Session | Connection) -> bool:
     """Whether the database has the index of internal notes (migration 0025 ran)."""
+    return _has_table(session, INTERNAL)
+
+
+def _has_table(session: Session | Connection, name: str) -> bool:
     engine = engine_of(session)
-    if engine in _INTERNAL_INDEXED:
+    known = _INDEXED.get(name)  # on every open and case file change: no allocation
+    if known is None:
+        known = _INDEXED.setdefault(name, weakref.WeakKeyDictionary())
+    if engine in known:
         return True
     if engine.dialect.name == "sqlite":
         found = session.execute(
             text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name"),
-            {"name": INTERNAL},
+            {"name": name},
         ).first()
     else:
         found = session.execute(
-            text("SELECT 1 WHERE to_regclass(:name) IS NOT NULL"), {"name": INTERNAL}
+            text("SELECT 1 WHERE to_regclass(:name) IS NOT NULL"), {"name": name}
         ).first()
     if found is None:
         return False
-    _INTERNAL_INDEXED[engine] = True
+    known[engine] = True
     return True
 
 
