@@ -122,6 +122,7 @@ POST   /cases/{case_id}/participants                                401  403  40
 DELETE /cases/{case_id}/participants/{username}                     401  403  404  204  204  204
 PUT    /cases/{case_id}/confidential                                401  403  404  403  200  200
 POST   /cases/{case_id}/migrate                                     401  403  403  403  403  200
+GET    /reports/cases                                               401  200  200  200  200  200
 POST   /cases/{case_id}/documents                                   401  201  404  201  201  201
 POST   /cases/{case_id}/documents/{document_id}/versions            401  201  404  201  201  201
 GET    /cases/{case_id}/documents                                   401  200  404  200  200  200
@@ -532,6 +533,7 @@ REQUESTS: dict[str, Build] = {
     # The manager queue is empty (nothing is assigned a manager task): the claim is 204.
     "GET /queues/{role}/tasks": lambda w, c: Call({"role": "manager"}),
     "GET /tasks/overdue": lambda w, c: Call(),
+    "GET /reports/cases": lambda w, c: Call(),
     "GET /tasks/due": lambda w, c: Call(),
     # One's own notifications: everyone has a list (maybe empty), no one another's.
     "GET /me/notifications": lambda w, c: Call(),

@@ -29,6 +29,9 @@ def _register() -> None:
 
     app.add_typer(case_cmd.app, name="case", help="Open cases, look at them, move work along.")
     app.add_typer(audit_cmd.app, name="audit", help="Verify the hash-chained event log.")
+    from casework.cli import report_cmd
+
+    app.add_typer(report_cmd.app, name="report", help="How the cases of a period went.")
     app.add_typer(ops_cmd.projections_app, name="projections", help="Rebuild read projections.")
     app.command("import-log", help="Load an XES event log as historical cases.")(ops_cmd.import_log)
     from casework.cli import init_cmd, serve_cmd, token_cmd, user_cmd

@@ -35,6 +35,7 @@ from casework.server import (
     routes_notifications,
     routes_oidc,
     routes_ops,
+    routes_reports,
     routes_tokens,
     routes_users,
     routes_webhooks,
@@ -132,6 +133,7 @@ def create_app(
     app.include_router(routes_notifications.router)
     app.include_router(routes_jobs.router)
     app.include_router(routes_migration.router)
+    app.include_router(routes_reports.router)
     return app
 
 
