@@ -5,9 +5,9 @@ then times `queries.list_cases` as the API runs it (ORM rows, a page of 50) for 
 lists a case worker or a manager opens: all cases and a status's cases newest first,
 a case type's, someone's work, a requester's own cases, the page after a page, a sort
 by priority, case file filters, text searches (the search documents and case file
-fields built first; 5 % of the cases have an internal note), and the lists of case
-workers who see the cases of their case types and teams: 1 % of the cases are of a
-second type, 0.1 % belong to a small team and half to a big one.
+fields built first; 5 % of the cases have an internal note), the lists of case workers
+who see the cases of their case types and teams (1 % of the cases are of a second
+type, 0.1 % belong to a small team and half to a big one), and reports of a period.
 SQLite's planner statistics are the ones Casework takes (`store.db.refresh_statistics`).
 Median of 7 runs each, on SQLite and PostgreSQL. Figures in docs/performance.md.
 
@@ -23,17 +23,17 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, text
 
-from casework.services import case_types, queries, search
+from casework.services import case_types, queries, reports, search
 from casework.services.actors import SYSTEM, Actor
 from casework.store.db import make_engine, refresh_statistics, session_factory
 from casework.store.tables import PlanItemRow
-from store import Target, pg_available, populate  # bench/ is the script's path
+from store import BASE_TIME, Target, pg_available, populate  # bench/ is the script's path
 
 ADMIN = Actor("bench-admin", is_admin=True)
 REQUESTER = Actor("bench-requester")  # no role: sees the cases naming them (10 here)
@@ -190,6 +190,26 @@ def lists(target: Target, n_cases: int, texts: bool) -> None:
     for label, run in cases:
         ms, rows = timed(run)
         print(f"  {label:34s} {ms:8.1f} ms  ({rows} rows)", flush=True)
+    # Reports (`GET /reports/cases`): the cases opened in a period, all of their numbers.
+    for label, actor, days in (
+        ("report: 30 days, admin", ADMIN, 30),
+        ("  365 days, admin", ADMIN, 365),
+        ("  30 days, worker (most)", CLERK, 30),
+    ):
+        samples = []
+        for _ in range(RUNS):
+            t0 = time.perf_counter()
+            with db() as session:
+                report = reports.case_report(
+                    session,
+                    actor=actor,
+                    now=BASE_TIME,
+                    since=BASE_TIME - timedelta(days=days),
+                    until=BASE_TIME,
+                )
+            samples.append((time.perf_counter() - t0) * 1000)
+        ms = statistics.median(samples)
+        print(f"  {label:34s} {ms:8.1f} ms  ({report.opened} cases)", flush=True)
     engine.dispose()
 
 

@@ -67,7 +67,9 @@ def case_report(
     since: Annotated[
         datetime | None, Query(description="Opened from (default: 30 days before until).")
     ] = None,
-    until: Annotated[datetime | None, Query(description="Opened before (default: now).")] = None,
+    until: Annotated[
+        datetime | None, Query(description="Opened before (default: up to now, included).")
+    ] = None,
     type_id: Annotated[str | None, Query(alias="type", max_length=200)] = None,
 ) -> CaseReportOut:
     with db() as session:
