@@ -11,9 +11,9 @@ an administrator all of them) that were opened in a period, of one type or all:
   still open before it (`pending`), and ended otherwise (`dropped`: terminated, exited,
   disabled). "Done" is the plan item's completion, its last change.
 
-Counts and deadlines are aggregated by the database; durations are read as pairs of
-times for the ended cases of the period only, and their percentiles computed here (the
-two databases share no percentile function).
+Counts and deadlines are aggregated by the database; the durations of the period's
+ended cases are read as seconds (computed by the database) and their percentiles
+computed here (the two databases share no percentile function).
 """
 
 from __future__ import annotations
