@@ -96,6 +96,7 @@ PUT    /teams/{name}/members/{username}                             401  403  40
 DELETE /teams/{name}/members/{username}                             401  403  403  403  403  204
 POST   /case-types                                                  401  403  403  403  403  201
 POST   /case-types/validate                                         401  200  200  200  200  200
+POST   /case-types/{type_id}/migrate                                401  403  403  403  403  200
 GET    /case-types                                                  401  200  200  200  200  200
 GET    /case-types/{type_id}                                        401  200  200  200  200  200
 GET    /case-types/{type_id}/versions                               401  200  200  200  200  200
@@ -494,6 +495,9 @@ REQUESTS: dict[str, Build] = {
         {"case_id": w.fresh_case()}, json={"username": "pat", "role": "participant"}
     ),
     "DELETE /cases/{case_id}/participants/{username}": lambda w, c: _fresh_participant(w),
+    "POST /case-types/{type_id}/migrate": lambda w, c: Call(
+        {"type_id": "claim"}, json={"from_version": 2, "to_version": 1, "dry_run": True}
+    ),
     "POST /cases/{case_id}/migrate": lambda w, c: Call(
         {"case_id": w.fresh_case()}, json={"to_version": 1}
     ),

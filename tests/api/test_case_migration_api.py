@@ -66,3 +66,47 @@ def test_a_case_is_moved_and_says_what_was_added(
         404,
         "not-found",
     )
+
+
+def test_every_case_of_a_version_a_page_at_a_time(
+    client: TestClient, people: People, db: sessionmaker[Session]
+) -> None:
+    root = people["root"]
+    ids = sorted(opened(client, people["ann"])["id"] for _ in range(3))
+    case_types.deploy(db, actor=SYSTEM, source=V2, now=NOW)
+    url = "/api/v1/case-types/claim/migrate"
+    first = ok(
+        client.post(url, json={"from_version": 1, "to_version": 2, "limit": 2}, headers=root)
+    )
+    assert [m["case_id"] for m in first["migrated"]] == ids[:2]
+    assert first["refused"] == [] and first["next_after"] == ids[1]
+    rest = ok(
+        client.post(
+            url,
+            json={"from_version": 1, "to_version": 2, "after": first["next_after"]},
+            headers=root,
+        )
+    )
+    assert [m["case_id"] for m in rest["migrated"]] == ids[2:] and rest["next_after"] is None
+    assert all(m["created"] == ["check_fraud"] for m in first["migrated"] + rest["migrated"])
+    # None of them fits version 3 (no Approve): each is named, with why, and stays.
+    case_types.deploy(db, actor=SYSTEM, source=V3, now=NOW)
+    refused = ok(client.post(url, json={"from_version": 2, "to_version": 3}, headers=root))
+    assert refused["migrated"] == [] and [r["case_id"] for r in refused["refused"]] == ids
+    assert "'approve' is not in version 3" in refused["refused"][0]["reason"]
+    body = problem(
+        client.post(url, json={"from_version": 7, "to_version": 2}, headers=root),
+        422,
+        "validation",
+    )
+    assert body["errors"][0]["field"] == "from_version"
+    problem(
+        client.post(url, json={"from_version": 1, "to_version": 2, "limit": 0}, headers=root),
+        422,
+        "validation",
+    )
+    problem(
+        client.post(url, json={"from_version": 1, "to_version": 2}, headers=people["ann"]),
+        403,
+        "forbidden",
+    )

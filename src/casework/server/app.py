@@ -133,6 +133,7 @@ def create_app(
     app.include_router(routes_notifications.router)
     app.include_router(routes_jobs.router)
     app.include_router(routes_migration.router)
+    app.include_router(routes_migration.types_router)
     app.include_router(routes_reports.router)
     return app
 

@@ -1,6 +1,6 @@
-"""Moving a running case to another version of its case type (`services/case_migration.py`;
-every case of a version at once: `casework model migrate`). For administrators and
-holders of `case_type_admin`."""
+"""Moving running cases to another version of their case type (`services/case_migration.py`):
+one case, or every case of a version a page at a time (as `casework model migrate` does
+in one go). For administrators and holders of `case_type_admin`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,12 @@ from casework.services import case_migration
 router = APIRouter(
     prefix=f"{API_PREFIX}/cases", tags=["case types"], responses=problem_responses(401, 404)
 )
+types_router = APIRouter(
+    prefix=f"{API_PREFIX}/case-types", tags=["case types"], responses=problem_responses(401)
+)
+# Cases moved per request at most: each is a transaction of its own, and the answer
+# must come in time; the rest follow from `next_after`.
+MAX_CASES = 500
 
 
 class MigrationIn(BaseModel):
@@ -59,3 +65,59 @@ def migrate_case(
         dry_run=body.dry_run,
     )
     return MigrationOut.model_validate(done)
+
+
+class BulkMigrationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    from_version: int = Field(ge=1, le=2**31 - 1, description="The version its cases run.")
+    to_version: int = Field(ge=1, le=2**31 - 1, description="The version to move them to.")
+    dry_run: bool = False
+    after: str | None = Field(
+        default=None, max_length=40, description="Go on after this case id (`next_after`)."
+    )
+    limit: int = Field(default=100, ge=1, le=MAX_CASES, description="Cases looked at, at most.")
+
+
+class RefusedOut(BaseModel):
+    case_id: str
+    reason: str
+
+
+class BulkMigrationOut(BaseModel):
+    migrated: list[MigrationOut]
+    refused: list[RefusedOut] = Field(description="Cases left where they were, and why.")
+    next_after: str | None = Field(
+        description="More cases are waiting: send it as `after`. null: none is left."
+    )
+    dry_run: bool
+
+
+@types_router.post(
+    "/{type_id}/migrate",
+    summary="Move the unclosed cases of a version to another (administrators, case type admins)",
+    responses=problem_responses(403, 422),
+)
+def migrate_cases(
+    type_id: str, body: BulkMigrationIn, actor: CurrentActor, db: Db, now: Now
+) -> BulkMigrationOut:
+    """At most `limit` cases of `from_version`, in case id order after `after`, each in a
+    transaction of its own; a case whose history does not fit stays, with its reason.
+    422 naming `from_version` or `to_version` when that version is not deployed."""
+    report = case_migration.migrate_cases(
+        db,
+        actor=actor,
+        type_id=type_id,
+        from_version=body.from_version,
+        to_version=body.to_version,
+        now=now,
+        dry_run=body.dry_run,
+        after=body.after,
+        limit=body.limit,
+    )
+    return BulkMigrationOut(
+        migrated=[MigrationOut.model_validate(m) for m in report.migrated],
+        refused=[RefusedOut(case_id=k, reason=v) for k, v in report.refused.items()],
+        next_after=report.next_after,
+        dry_run=body.dry_run,
+    )

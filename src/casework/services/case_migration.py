@@ -63,12 +63,14 @@ class Migration:
     dry_run: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MigrationReport:
-    """`migrate_cases`: the cases moved and those refused, with the reason."""
+    """`migrate_cases`: the cases moved and those refused, with the reason; `next_after`:
+    where a call with a `limit` stopped (pass it as `after`), None when all were seen."""
 
     migrated: list[Migration]
     refused: dict[str, str]
+    next_after: str | None = None
 
 
 def migrate_case(
@@ -102,28 +104,40 @@ def migrate_cases(
     dry_run: bool = False,
     on_case: Callable[[str, Migration | None], None] | None = None,
     on_total: Callable[[int], None] | None = None,
+    after: str | None = None,
+    limit: int | None = None,
 ) -> MigrationReport:
     """`migrate_case` for every case of `type_id` at `from_version` that is not closed,
-    one transaction each: a refused case stays where it was and the others move on.
-    `on_total` hears how many cases there are, `on_case` of each (None: refused)."""
+    in case id order, one transaction each: a refused case stays where it was and the
+    others move on. With `limit`, at most that many cases after the id `after` (a
+    caller that must answer in time goes on from `next_after`). `on_total` hears how
+    many cases there are, `on_case` of each (None: refused)."""
     require_case_type_deployer(actor)
+    if limit is not None and limit < 1:
+        raise InvalidInput("limit must be at least 1", field="limit")
     with db() as session:
-        for version in (from_version, to_version):
-            _deployed(session, type_id, version)
-        ids = list(
-            session.scalars(
-                select(Case.id)
-                .where(
-                    Case.type_id == type_id,
-                    Case.type_version == from_version,
-                    Case.status != "closed",
-                )
-                .order_by(Case.id)
+        _deployed(session, type_id, from_version, "from_version")
+        _deployed(session, type_id, to_version, "to_version")
+        query = (
+            select(Case.id)
+            .where(
+                Case.type_id == type_id,
+                Case.type_version == from_version,
+                Case.status != "closed",
             )
+            .order_by(Case.id)
         )
+        if after is not None:
+            query = query.where(Case.id > after)
+        if limit is not None:
+            query = query.limit(limit + 1)
+        ids = list(session.scalars(query))
+    report = MigrationReport([], {})
+    if limit is not None and len(ids) > limit:
+        ids = ids[:limit]
+        report.next_after = ids[-1]
     if on_total is not None:
         on_total(len(ids))
-    report = MigrationReport([], {})
     for case_id in ids:
         try:
             migration = migrate_case(
@@ -141,13 +155,11 @@ def migrate_cases(
     return report
 
 
-def _deployed(session: Session, type_id: str, version: int) -> None:
+def _deployed(session: Session, type_id: str, version: int, field: str = "to_version") -> None:
     try:
         engine_for(session, type_id, version)
     except NotFound:
-        raise InvalidInput(
-            f"case type {type_id!r} has no version {version}", field="to_version"
-        ) from None
+        raise InvalidInput(f"case type {type_id!r} has no version {version}", field=field) from None
 
 
 def _migrate(
