@@ -84,7 +84,12 @@ class Agenda:
             while queue:
                 self.operations += 1
                 if self.operations > MAX_OPERATIONS:
-                    raise AgendaOverflow("the case did not settle: the model loops forever")
+                    definition = self.compiled.definition
+                    raise AgendaOverflow(
+                        f"the case did not settle: case type {definition.id!r} version "
+                        f"{definition.version} loops forever (a repetition or rule that "
+                        "always holds?); nothing was changed"
+                    )
                 operation, args = queue.popleft()
                 operation(*args)
             if self.orphan_candidates and self.compiled.dialect is not Dialect.CAMUNDA7:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
-from casework.engine import CaseEngine, CommandRefused
+from casework.engine import AgendaOverflow, CaseEngine, CommandRefused
 from casework.engine import commands as c
 from casework.engine.events import PlanItemCreated
 from casework.engine.serialize import dump_state, load_state
@@ -119,7 +119,7 @@ def apply_command(
             check_case_file(engine, command.variables, require=False)
         try:
             new_state, events = engine.apply(state, command, now)
-        except CommandRefused as exc:
+        except (CommandRefused, AgendaOverflow) as exc:
             raise Refused(str(exc)) from None
     except ServiceError:
         if from_warm:

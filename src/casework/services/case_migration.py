@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from casework.engine import CommandRefused
+from casework.engine import AgendaOverflow, CommandRefused
 from casework.engine.events import PlanItemCreated
 from casework.engine.migration import migrate
 from casework.engine.states import PlanItemState
@@ -179,7 +179,7 @@ def _migrate(
         state, events = migrate(
             source.compiled, target.compiled, engine_events(logged(rows)), case_id, now
         )
-    except CommandRefused as exc:
+    except (CommandRefused, AgendaOverflow) as exc:
         raise Refused(str(exc)) from None
     created = tuple(e.item_id for e in events if isinstance(e, PlanItemCreated))
     if dry_run:

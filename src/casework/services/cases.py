@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from casework.engine import CommandRefused
+from casework.engine import AgendaOverflow, CommandRefused
 from casework.engine import commands as c
 from casework.engine.serialize import dump_state
 from casework.services import idempotency, webhooks
@@ -153,7 +153,7 @@ def _open(
         case_id = case_id or new_case_id(now)
         try:
             state, events = engine.start(now, data, case_id=case_id)
-        except CommandRefused as exc:
+        except (CommandRefused, AgendaOverflow) as exc:
             raise Refused(str(exc)) from None
         columns = state_columns(engine, state)
         values = stamped(columns, now)
