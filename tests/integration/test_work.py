@@ -320,11 +320,22 @@ def test_concurrent_claims_and_commands_on_the_same_cases_neither_deadlock_nor_d
     errors: list[BaseException] = []
     start = threading.Barrier(len(actors) + 1)
 
+    approved = threading.Event()
+
     def claim(actor: Actor) -> None:
         try:
             start.wait()
-            while (task := claim_next(db, actor=actor, role="reviewer", now=NOW)) is not None:
-                claimed[actor.id].append(task)
+            while True:
+                task = claim_next(db, actor=actor, role="reviewer", now=NOW)
+                if task is not None:
+                    claimed[actor.id].append(task)
+                    continue
+                # None also means "every task left is being changed right now" (its case
+                # row is locked: SKIP LOCKED passes it over, as documented): the queue is
+                # empty for sure only once the commands are done.
+                if approved.is_set():
+                    break
+                approved.wait(0.01)
         except BaseException as exc:
             errors.append(exc)
 
@@ -339,6 +350,8 @@ def test_concurrent_claims_and_commands_on_the_same_cases_neither_deadlock_nor_d
                 )
         except BaseException as exc:
             errors.append(exc)
+        finally:
+            approved.set()
 
     threads = [threading.Thread(target=claim, args=(a,)) for a in actors]
     threads.append(threading.Thread(target=approve))
