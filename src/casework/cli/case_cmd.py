@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -23,6 +22,7 @@ from casework.cli.common import (
     json_object,
     now,
     operator,
+    parse_moment,
     print_json,
 )
 from casework.cli.errors import fail
@@ -101,7 +101,7 @@ def show(
     json_out: Json = False,
 ) -> None:
     """The case: its plan as a tree with states, its case file and its last events."""
-    moment = _parse_moment(as_of) if as_of else None
+    moment = parse_moment(as_of, "--as-of") if as_of else None
     with database(database_url) as db:
         with db() as session:
             row = cases.get_row(session, case_id)
@@ -190,14 +190,6 @@ def show(
         at = f"{e['at']:%Y-%m-%d %H:%M:%S}"
         table.add_row(str(e["seq"]), at, escape(e["actor"]), escape(e["summary"]))
     console.print(table)
-
-
-def _parse_moment(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        fail(f"--as-of: not an ISO 8601 date-time: {text!r}")
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @app.command("list")

@@ -51,6 +51,16 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def parse_moment(text: str, option: str) -> datetime:
+    """An ISO 8601 date or date-time given to `option` (UTC unless it says otherwise);
+    anything else fails in one line naming the option."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"{option}: not an ISO 8601 date-time: {text!r}")
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def one_line(exc: BaseException) -> str:
     return first_line(exc) or type(driver_error(exc)).__name__
 

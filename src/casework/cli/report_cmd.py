@@ -4,29 +4,26 @@ for the operator (every case)."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from casework.cli.common import DatabaseUrl, Json, database, now, operator, print_json
-from casework.cli.errors import fail
+from casework.cli.common import (
+    DatabaseUrl,
+    Json,
+    database,
+    now,
+    operator,
+    parse_moment,
+    print_json,
+)
 from casework.services import reports
 from casework.services.periods import format_period
 
 app = typer.Typer(no_args_is_help=True)
-
-
-def _moment(text: str | None, option: str) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        fail(f"{option}: not an ISO 8601 date or date-time: {text!r}")
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @app.command("cases")
@@ -41,7 +38,8 @@ def cases(
 ) -> None:
     """The cases opened in a period: by status and type, how long the ended ones took,
     and whether their work met its deadlines."""
-    start, end = _moment(since, "--since"), _moment(until, "--until")
+    start = parse_moment(since, "--since") if since else None
+    end = parse_moment(until, "--until") if until else None
     with database(database_url) as db, db() as session:
         report = reports.case_report(
             session, actor=operator(), now=now(), since=start, until=end, type_id=type_id
