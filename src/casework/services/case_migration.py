@@ -43,7 +43,16 @@ from casework.services.case_log import locked_case
 from casework.services.case_types import engine_for
 from casework.services.errors import InvalidInput, NotFound, Refused
 from casework.services.projection import job_row, project, queue_jobs, update_case_row
-from casework.services.rebuild import compute, engine_events, logged, opening_priority, write
+from casework.services.rebuild import (
+    CaseColumnsSet,
+    LoggedEvent,
+    compute,
+    engine_events,
+    logged,
+    opening_priority,
+    utc,
+    write,
+)
 from casework.store.db import engine_of
 from casework.store.tables import Case, CaseEvent, PlanItemRow, table_of
 
@@ -175,9 +184,10 @@ def _migrate(
     problem = verify_rows(case_id, row.last_seq, rows)
     if problem is not None:
         raise Refused(f"the case's log fails verification, so it is not migrated: {problem}")
+    history = logged(rows)
     try:
         state, events = migrate(
-            source.compiled, target.compiled, engine_events(logged(rows)), case_id, now
+            source.compiled, target.compiled, engine_events(history), case_id, now
         )
     except (CommandRefused, AgendaOverflow) as exc:
         raise Refused(str(exc)) from None
@@ -206,11 +216,18 @@ def _migrate(
         now=now,
         priority=row.priority,
     )
-    rows = _log(session, case_id)
-    log = logged(rows)
+    # The log as a rebuild reads it: the one read above, then what was just appended
+    # (the migration entry sets no column; the engine's events are these very ones).
+    at = utc(now)
+    log = [
+        *history,
+        LoggedEvent(CaseColumnsSet({}), at, actor.id),
+        *(LoggedEvent(event, at, actor.id) for event in events),
+    ]
     base = opening_priority(session, row, rows[0], log)
-    write(session, case_id, compute(target, case_id, log, base_priority=base))
-    _new_deadlines(session, case_id, state, due_before)
+    projection = compute(target, case_id, log, base_priority=base)
+    write(session, case_id, projection)
+    _new_deadlines(session, case_id, state, due_before, projection.items)
     values = {"type_version": to_version, "last_seq": last_seq, "last_hash": last_hash}
     if not update_case_row(session, case_id, row.version, values):
         raise RuntimeError("case row changed under a row lock")  # cannot happen: locked
@@ -239,17 +256,20 @@ def _due_dates(session: Session, case_id: str) -> dict[str, datetime | None]:
 
 
 def _new_deadlines(
-    session: Session, case_id: str, state: Any, before: dict[str, datetime | None]
+    session: Session,
+    case_id: str,
+    state: Any,
+    before: dict[str, datetime | None],
+    items: list[dict[str, Any]],
 ) -> None:
-    """A deadline job for each active item whose due date the target moved: an earlier
-    date would otherwise pass unrecorded (a later one is checked when its old job
-    runs, and again at the new date)."""
-    after = _due_dates(session, case_id)
+    """A deadline job for each active item whose due date the target moved (`items`:
+    the plan item rows now written): an earlier date would otherwise pass unrecorded (a
+    later one is checked when its old job runs, and again at the new date)."""
     queue_jobs(
         session.connection(),
         [
             job_row("deadline", case_id, instance_id, when, {})
-            for instance_id, when in after.items()
+            for instance_id, when in ((i["instance_id"], i["due_at"]) for i in items)
             if when is not None
             and instance_id in before
             and before[instance_id] != when
