@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from tests.integration.cli_support import cli, ok, one_line_error
 
@@ -272,3 +272,19 @@ def test_the_command_line_moves_one_case_or_every_case_of_a_version(
     with db() as session:
         versions = set(session.scalars(select(Case.type_version)))
     assert versions == {2}
+
+
+def test_a_case_whose_log_was_altered_is_not_migrated(db: sessionmaker[Session]) -> None:
+    """Its state would be rebuilt from that log: refused, and nothing is written."""
+    case_id = _open(db)
+    case_types.deploy(db, actor=SYSTEM, source=V2, now=NOW)
+    with db.begin() as session:
+        session.execute(
+            update(CaseEvent)
+            .where(CaseEvent.case_id == case_id, CaseEvent.seq == 2)
+            .values(actor="mallory")
+        )
+    before, length = _snapshot(db, case_id), _log_length(db, case_id)
+    with pytest.raises(Refused, match="fails verification"):
+        case_migration.migrate_case(db, actor=OPERATOR, case_id=case_id, to_version=2, now=LATER)
+    assert _snapshot(db, case_id) == before and _log_length(db, case_id) == length
