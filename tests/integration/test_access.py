@@ -14,7 +14,7 @@ from tests.people import NOW, cheap_hashing, make_user  # noqa: F401
 from casework.services import access, audit, case_types, cases, participants, queries
 from casework.services.actors import SYSTEM, Actor
 from casework.services.errors import Forbidden, InvalidInput, NotFound
-from casework.services.visibility import case_facts, case_type_roles, get_case, worked_condition
+from casework.services.visibility import case_facts, case_type_roles, get_case
 from casework.store import migrate
 from casework.store.db import make_engine, session_factory
 from casework.store.tables import Case, CaseEvent
@@ -125,11 +125,13 @@ def test_the_visibility_matrix(world: World) -> None:
 
 
 def test_who_works_on_a_case_agrees_in_sql_and_in_memory(world: World) -> None:
-    """`worked_condition` (which cases a search may find by their internal notes) selects
-    exactly what `may_work_on_case` allows, for every person of the matrix."""
+    """`access.worked_cases_condition` (which cases a search may find by their internal
+    notes) selects exactly what `may_work_on_case` allows, for every person of the
+    matrix."""
     with world.db() as session:
         for who, actor in world.actors.items():
-            worked = set(session.scalars(select(Case.id).where(worked_condition(session, actor))))
+            condition = access.worked_cases_condition(actor, case_type_roles(session))
+            worked = set(session.scalars(select(Case.id).where(condition)))
             for case_id in (world.open_case, world.secret_case):
                 in_memory = access.may_work_on_case(actor, case_facts(session, case_id))
                 assert (case_id in worked) is in_memory, (who, case_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,8 +32,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import Function
 
-from casework.services import case_fields
-from casework.services.access import VisibleCases
+from casework.services import access, case_fields
+from casework.services.access import TypeVersion, VisibleCases
 from casework.services.actors import Actor
 from casework.services.case_file_filters import DataFilter, condition, parse_filter
 from casework.services.errors import InvalidInput
@@ -42,7 +43,7 @@ from casework.services.search import (
     matching_ids,
     matching_rowids,
 )
-from casework.services.visibility import visible_cases, worked_condition
+from casework.services.visibility import case_type_roles
 from casework.store.db import SEARCH_ROWID_FUNCTION
 from casework.store.tables import Case, PlanItemRow
 
@@ -81,6 +82,9 @@ def list_cases(
     key = sort.lstrip("-+")
     if key not in SORTABLE:
         raise InvalidInput(f"cannot sort by {key!r}: use one of {sorted(SORTABLE)}", field="sort")
+    # The roles each case type version names, read once for who sees (and who works
+    # on) which case; an admin sees them all.
+    roles = {} if actor.is_admin else case_type_roles(session)
     query = select(Case)
     conditions: list[ColumnElement[bool]] = []
     for column, value in (
@@ -126,7 +130,8 @@ def list_cases(
         # _matching). Text without words (only punctuation) sets no condition.
         found = matching_ids(session, text)
         if found is not None:
-            matched, few = _matching(session, found, text, _by_internal_notes(session, actor, text))
+            by_notes = _by_internal_notes(session, actor, text, roles)
+            matched, few = _matching(session, found, text, by_notes)
             conditions.append(matched)
             by_ids = by_ids or few
     sort_column = getattr(Case, key)
@@ -137,7 +142,7 @@ def list_cases(
             last_value = datetime.fromisoformat(last_value)
         mark = tuple_(literal(last_value, sort_column.type), literal(last_id, Case.id.type))
     order = _in_order(sort_column, descending)
-    visible = visible_cases(session, actor)  # the policy in access.py
+    visible = access.visible_cases(actor, roles)  # the policy in access.py
     by_parts = visible is not None and not by_ids and len(visible.shared) <= MAX_PARTS
     broad = False
     if by_parts and dialect == "sqlite" and key not in INDEXED_ORDERS:
@@ -285,7 +290,9 @@ class _ByInternalNotes:
         return select(Case.id).where(Case.id.in_(self.found), self.worked)
 
 
-def _by_internal_notes(session: Session, actor: Actor, text: str) -> _ByInternalNotes | None:
+def _by_internal_notes(
+    session: Session, actor: Actor, text: str, roles: Mapping[TypeVersion, frozenset[str]]
+) -> _ByInternalNotes | None:
     """How a search finds the cases it finds by their internal notes, which only the
     people who work on a case may read: a requester finds none this way. None without
     the index (a database before migration 0025)."""
@@ -294,7 +301,8 @@ def _by_internal_notes(session: Session, actor: Actor, text: str) -> _ByInternal
     found = matching_ids(session, text, internal=True)
     if found is None:
         return None
-    return _ByInternalNotes(found, None if actor.is_admin else worked_condition(session, actor))
+    worked = None if actor.is_admin else access.worked_cases_condition(actor, roles)
+    return _ByInternalNotes(found, worked)
 
 
 def _matching(

@@ -66,20 +66,6 @@ def visible_condition(session: Session | Connection, actor: Actor) -> ColumnElem
     return access.visible_cases_condition(actor, case_type_roles(session))
 
 
-def worked_condition(session: Session | Connection, actor: Actor) -> ColumnElement[bool]:
-    """`access.worked_cases_condition` with the case type roles loaded."""
-    if actor.is_admin:
-        return access.worked_cases_condition(actor, {})
-    return access.worked_cases_condition(actor, case_type_roles(session))
-
-
-def visible_cases(session: Session | Connection, actor: Actor) -> access.VisibleCases | None:
-    """`access.visible_cases` with the case type roles loaded."""
-    if actor.is_admin:
-        return None
-    return access.visible_cases(actor, case_type_roles(session))
-
-
 def get_case(session: Session, actor: Actor, case_id: str) -> Case:
     """The case, if the actor may see it; NotFound alike when it does not exist and when
     they may not see it.
