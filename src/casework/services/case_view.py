@@ -192,6 +192,7 @@ def case_view(session: Session, *, actor: Actor, case_id: str) -> CaseView:
         for r in session.scalars(select(PlanItemRow).where(PlanItemRow.case_id == case_id))
     }
     facts = case_facts(session, case_id)
+    reads_internal = may_read_internal_notes(actor, facts)
     acting = actor.for_case_type(row.type_id)
     # The roles run_command hands the engine for planning (admins: no restriction);
     # planning at all is for those who work on the case (task_access.authorize).
@@ -217,15 +218,18 @@ def case_view(session: Session, *, actor: Actor, case_id: str) -> CaseView:
         notes=case_relations.list_notes(
             session, actor=actor, case_id=case_id, limit=LAST_NOTES
         ).notes,
-        note_count=case_relations.note_count(
-            session, case_id, internal=may_read_internal_notes(actor, facts)
-        ),
+        note_count=case_relations.note_count(session, case_id, internal=reads_internal),
         links=case_relations.links_of(session, actor=actor, case_id=case_id),
         participants=case_relations.participants_of(session, actor=actor, case_id=case_id),
         history=History(
             events=row.last_seq,
             last=last_entries(
-                session, actor=actor, engine=engine, case_id=case_id, count=LAST_EVENTS
+                session,
+                actor=actor,
+                engine=engine,
+                case_id=case_id,
+                count=LAST_EVENTS,
+                internal=reads_internal,
             ),
         ),
         may=Permissions(

@@ -97,11 +97,18 @@ def timeline(
 
 
 def last_entries(
-    session: Session, *, actor: Actor, engine: CaseEngine, case_id: str, count: int
+    session: Session,
+    *,
+    actor: Actor,
+    engine: CaseEngine,
+    case_id: str,
+    count: int,
+    internal: bool,
 ) -> list[TimelineEntry]:
-    """The newest `count` entries of a case the caller has already been allowed to see."""
+    """The newest `count` entries of a case the caller has already been allowed to see;
+    `internal`: whether they may read its internal notes (the caller knows the case)."""
     query = select(CaseEvent).where(CaseEvent.case_id == case_id)
-    if not _reads_internal_notes(session, actor, case_id):
+    if not internal:
         query = query.where(_NOT_INTERNAL_NOTE)
     rows = session.scalars(query.order_by(CaseEvent.seq.desc()).limit(count))
     return describe(session, actor, engine, case_id, list(rows))
