@@ -357,15 +357,17 @@ def _documents(
     (`case_search_internal`); and their case files."""
     notes: dict[str, list[str]] = {}
     every_note: dict[str, list[str]] = {}
+    with_internal: set[str] = set()
     for case_id, body, internal in conn.execute(
         select(Note.case_id, Note.body, Note.internal)
         .where(Note.case_id.in_(ids))
         .order_by(Note.case_id, Note.created_at, Note.id)
     ):
-        if not internal:
+        if internal:
+            with_internal.add(case_id)
+        else:
             notes.setdefault(case_id, []).append(body)
         every_note.setdefault(case_id, []).append(body)
-    with_internal = {i for i in every_note if len(every_note[i]) > len(notes.get(i, ()))}
     docs: dict[str, Document] = {}
     internal_docs: dict[str, Document] = {}
     files: dict[str, Any] = {}
