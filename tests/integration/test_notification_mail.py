@@ -37,7 +37,7 @@ from casework.store.db import session_factory
 from casework.store.notification_tables import Notification
 from casework.store.tables import Job
 from casework.worker import RetryPolicy, Worker
-from casework.worker.mail import MAIL_ITEMS
+from casework.worker.mail import MAIL_ITEMS, SmtpTransport
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ANN = Actor("ann", roles=frozenset({"handler"}))
@@ -523,6 +523,10 @@ def test_a_running_worker_gathers_at_its_interval_and_sends(
         loop.join(timeout=10)
     assert [m.recipients for m in mailbox.received] == [["bob@example.org"]]
     assert _outcomes(db) == {"bob": ["sent"]}
+    # Its SMTP session, kept between mails (10 quiet seconds would end it), ended with it.
+    transport = w.mailer.transport
+    assert isinstance(transport, SmtpTransport) and transport.sessions == 1
+    assert transport._smtp is None
 
 
 def test_the_worker_command_refuses_bad_mail_settings_in_one_line(
