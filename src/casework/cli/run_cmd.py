@@ -82,6 +82,7 @@ def _banner(console: Console, host: str, port: int, url: str, token: str | None)
     base = f"http://{host}:{port}"
     console.rule("[bold]Casework is running")
     console.print(f"Database     {shown_url(url)} (a worker runs timers and automated tasks)")
+    console.print(f"Pages        {base}/   (case workers, requesters, managers)")
     console.print(f"API          {base}/api/v1   docs: {base}/api/docs")
     console.print(
         f"Sign in      {ADMIN} / {DEMO_PASSWORD}  (or a role: claims_handler, adjuster, "

@@ -22,6 +22,7 @@ from importlib import metadata
 import anyio.to_thread
 from fastapi import FastAPI
 
+from casework import web
 from casework.blobs import DocumentStorage
 from casework.server import (
     problems,
@@ -135,6 +136,7 @@ def create_app(
     app.include_router(routes_migration.router)
     app.include_router(routes_migration.types_router)
     app.include_router(routes_reports.router)
+    web.install(app)
     return app
 
 

@@ -1,0 +1,187 @@
+"""What the case page's forms do: work on its tasks, notes, user events, planning and
+its status. Each runs the service the API runs, with the same rules; done, the browser
+goes back to the case page (303) and sees what changed; refused, the case page comes
+back with the reason at the top and nothing changed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session, sessionmaker
+
+from casework.server.deps import Db, Now
+from casework.services import case_actions, case_relations, tasks
+from casework.services.actors import Actor
+from casework.services.case_actions import STATUS_COMMANDS
+from casework.services.errors import InvalidInput, NotFound, ServiceError
+from casework.web import form_values
+from casework.web.pages_cases import case_page_context
+from casework.web.render import render
+from casework.web.session import Page, Posted
+
+router = APIRouter(include_in_schema=False)
+
+CaseId = Annotated[str, Path(max_length=100)]
+InstanceId = Annotated[str, Path(max_length=200)]
+# The flash word each task action leaves (pages_cases.FLASH).
+_DONE = {
+    "claim": "claimed",
+    "unclaim": "unclaimed",
+    "start": "started",
+    "disable": "disabled",
+    "reenable": "reenabled",
+    "retry": "retried",
+}
+MAX_NOTE = 10_000
+
+
+def _status(exc: ServiceError) -> int:
+    return {"forbidden": 403, "conflict": 409, "refused": 409, "rate-limited": 429}.get(
+        exc.code, 422
+    )
+
+
+def _attempt(
+    request: Request,
+    db: sessionmaker[Session],
+    actor: Actor,
+    case_id: str,
+    done: str,
+    change: Callable[[], Any],
+) -> Response:
+    """Run `change`; then back to the case page, or the page again with why not. A case
+    the actor may not see stays unseen: NotFound goes to the 404 page."""
+    try:
+        change()
+    except NotFound:
+        raise
+    except ServiceError as exc:
+        with db() as session:
+            context = case_page_context(session, actor, case_id)
+        context["error"] = exc.message
+        # htmx would show the form's address in the address bar: the case's instead.
+        headers = {"HX-Push-Url": f"/cases/{case_id}"}
+        return render(request, "case.html", context, status_code=_status(exc), headers=headers)
+    return RedirectResponse(f"/cases/{case_id}?done={done}", status_code=303)
+
+
+@router.post("/cases/{case_id}/tasks/{instance_id}/complete")
+def complete_task(
+    request: Request,
+    case_id: CaseId,
+    instance_id: InstanceId,
+    page: Page,
+    db: Db,
+    now: Now,
+    values: Posted,
+) -> Response:
+    actor = page.actor
+
+    def change() -> None:
+        task = tasks.get_task(db, actor=actor, case_id=case_id, instance_id=instance_id, now=now)
+        fields = form_values.task_fields(task.form, {})
+        data = form_values.read(fields, values)
+        tasks.complete(
+            db, actor=actor, case_id=case_id, instance_id=instance_id, data=data, now=now
+        )
+
+    return _attempt(request, db, actor, case_id, "completed", change)
+
+
+@router.post("/cases/{case_id}/tasks/{instance_id}/{action}")
+def task_action(
+    request: Request,
+    case_id: CaseId,
+    instance_id: InstanceId,
+    action: str,
+    page: Page,
+    db: Db,
+    now: Now,
+) -> Response:
+    if action not in tasks.TASK_ACTIONS:
+        raise NotFound(f"no task action {action!r}")
+    actor = page.actor
+
+    def change() -> None:
+        tasks.act(db, actor=actor, case_id=case_id, instance_id=instance_id, action=action, now=now)
+
+    return _attempt(request, db, actor, case_id, _DONE[action], change)
+
+
+@router.post("/cases/{case_id}/notes")
+def add_note(
+    request: Request, case_id: CaseId, page: Page, db: Db, now: Now, values: Posted
+) -> Response:
+    actor = page.actor
+    body = values.get("body", "").strip()
+
+    def change() -> None:
+        if not body:
+            raise InvalidInput("write something first", field="body")
+        if len(body) > MAX_NOTE:
+            raise InvalidInput(f"a note has at most {MAX_NOTE} characters", field="body")
+        case_relations.add_note(
+            db,
+            actor=actor,
+            case_id=case_id,
+            body=body,
+            now=now,
+            internal=values.get("internal") in ("on", "1", "true"),
+        )
+
+    return _attempt(request, db, actor, case_id, "noted", change)
+
+
+@router.post("/cases/{case_id}/events/{item}")
+def raise_event(
+    request: Request,
+    case_id: CaseId,
+    item: Annotated[str, Path(max_length=200)],
+    page: Page,
+    db: Db,
+    now: Now,
+) -> Response:
+    actor = page.actor
+    return _attempt(
+        request,
+        db,
+        actor,
+        case_id,
+        "raised",
+        lambda: tasks.raise_event(db, actor=actor, case_id=case_id, item=item, now=now),
+    )
+
+
+@router.post("/cases/{case_id}/plan")
+def plan_item(
+    request: Request, case_id: CaseId, page: Page, db: Db, now: Now, values: Posted
+) -> Response:
+    actor = page.actor
+    item = values.get("item", "")
+    stage = values.get("stage") or None
+    return _attempt(
+        request,
+        db,
+        actor,
+        case_id,
+        "planned",
+        lambda: tasks.plan_item(db, actor=actor, case_id=case_id, item=item, stage=stage, now=now),
+    )
+
+
+@router.post("/cases/{case_id}/status")
+def change_status(
+    request: Request, case_id: CaseId, page: Page, db: Db, now: Now, values: Posted
+) -> Response:
+    actor = page.actor
+    action = values.get("action", "")
+
+    def change() -> None:
+        if action not in STATUS_COMMANDS:
+            raise InvalidInput(f"no such change of status: {action!r}", field="action")
+        case_actions.change_status(db, actor=actor, case_id=case_id, action=action, now=now)
+
+    return _attempt(request, db, actor, case_id, "status", change)

@@ -1,0 +1,413 @@
+"""The web pages on SQLite and PostgreSQL, through the HTTP client: signing in, the work
+page and its queues, the case page and what its forms do, opening a case, the case list
+and reports; who sees what; CSRF; and that a page's errors are pages while the API's
+stay problem+json."""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from tests.api.support import problem
+from tests.people import NOW, PASSWORD, make_user
+
+from casework.services import case_relations, case_types, cases, participants
+from casework.services.actors import SYSTEM
+from casework.store.tables import Case, CaseEvent, Note, PlanItemRow
+
+CLAIM = """
+id: claim
+name: Claim
+roles: [handler, manager]
+case_file:
+  amount: {type: number, required: true}
+  covered: boolean
+  risk: {type: string, enum: [low, high]}
+  policy: string
+plan:
+  items:
+    - task: Assess
+      role: handler
+      form:
+        covered: {type: boolean, label: Is it covered?}
+        risk: {type: enum, options: [low, high], required: true}
+        amount: number
+    - task: Approve
+      role: manager
+      after: Assess
+    - user_event: Withdrawn
+      roles: manager
+"""
+
+
+@dataclass
+class World:
+    client: TestClient
+    db: sessionmaker[Session]
+    case_id: str
+
+    def task(self, item_id: str, case_id: str | None = None) -> PlanItemRow:
+        with self.db() as session:
+            return session.scalars(
+                select(PlanItemRow).where(
+                    PlanItemRow.case_id == (case_id or self.case_id),
+                    PlanItemRow.item_id == item_id,
+                )
+            ).one()
+
+    def case(self, case_id: str | None = None) -> Case:
+        with self.db() as session:
+            return session.get_one(Case, case_id or self.case_id)
+
+    def events(self, case_id: str | None = None) -> int:
+        with self.db() as session:
+            return len(
+                session.scalars(
+                    select(CaseEvent.seq).where(CaseEvent.case_id == (case_id or self.case_id))
+                ).all()
+            )
+
+
+@pytest.fixture
+def world(client: TestClient, db: sessionmaker[Session]) -> World:
+    case_types.deploy(db, actor=SYSTEM, source=CLAIM, now=NOW)
+    make_user(db, "ann", roles=("handler",), teams=("north",))
+    make_user(db, "max", roles=("manager",))
+    make_user(db, "rita")  # the requester of the case
+    make_user(db, "nina")  # sees nothing
+    make_user(db, "root", is_admin=True)
+    case_id = cases.open_case(
+        db,
+        actor=SYSTEM,
+        type_id="claim",
+        now=NOW,
+        team="north",
+        title="Water damage in Lyon",
+        data={"amount": 900, "policy": "P-1"},
+    ).case_id
+    participants.add_participant(
+        db, actor=SYSTEM, case_id=case_id, username="rita", role="requester", now=NOW
+    )
+    return World(client, db, case_id)
+
+
+def sign_in(client: TestClient, username: str, password: str = PASSWORD) -> str:
+    """Sign in through the page's form; the client keeps the cookies. The CSRF token."""
+    response = client.post(
+        "/login",
+        data={"username": username, "password": password, "next": "/work"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    token = client.cookies.get("casework_csrf")
+    assert token
+    return str(token)
+
+
+def post(client: TestClient, url: str, csrf: str | None, **data: Any) -> httpx.Response:
+    form = {**data, **({"csrf_token": csrf} if csrf is not None else {})}
+    return client.post(url, data=form, follow_redirects=False)
+
+
+def page_text(response: httpx.Response) -> str:
+    """The page's text without its tags, spaces squeezed: what a person reads."""
+    assert response.headers["content-type"].startswith("text/html"), response.text
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.text)))
+
+
+# --- signing in ----------------------------------------------------------------------------
+
+
+def test_pages_send_a_stranger_to_sign_in_and_back(world: World) -> None:
+    client = world.client
+    for path in ("/", "/work", "/cases", "/cases/new", f"/cases/{world.case_id}", "/reports"):
+        response = client.get(path, follow_redirects=False)
+        assert response.status_code == 303, path
+        assert response.headers["location"].startswith("/login"), path
+    response = client.get("/cases?status=active", follow_redirects=False)
+    assert response.headers["location"] == "/login?next=/cases%3Fstatus%3Dactive"
+    login_page = client.get(response.headers["location"])
+    assert 'name="next" value="/cases?status=active"' in login_page.text
+    signed_in = client.post(
+        "/login",
+        data={"username": "ann", "password": PASSWORD, "next": "/cases?status=active"},
+        follow_redirects=False,
+    )
+    assert signed_in.headers["location"] == "/cases?status=active"
+    assert client.get("/", follow_redirects=False).headers["location"] == "/work"
+
+
+def test_a_wrong_password_shows_the_form_again_and_nothing_else(world: World) -> None:
+    response = world.client.post("/login", data={"username": "ann", "password": "nope"})
+    assert response.status_code == 401
+    assert "Wrong username or password." in page_text(response)
+    assert 'value="ann"' in response.text  # the name stays typed in
+    assert "nope" not in response.text
+    assert world.client.cookies.get("casework_session") is None
+
+
+@pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/\\evil"])
+def test_signing_in_never_leaves_the_site(world: World, target: str) -> None:
+    response = world.client.post(
+        "/login",
+        data={"username": "ann", "password": PASSWORD, "next": target},
+        follow_redirects=False,
+    )
+    assert response.headers["location"] == "/work"
+
+
+def test_signing_out_ends_the_session(world: World) -> None:
+    csrf = sign_in(world.client, "ann")
+    old = world.client.cookies.get("casework_session")
+    assert post(world.client, "/logout", csrf).headers["location"] == "/login"
+    world.client.cookies.set("casework_session", str(old), domain="testserver.local")
+    assert world.client.get("/work", follow_redirects=False).status_code == 303
+
+
+def test_pages_carry_security_headers(world: World) -> None:
+    sign_in(world.client, "ann")
+    response = world.client.get("/work")
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert response.headers["cache-control"] == "no-store"
+    assert world.client.get("/static/htmx.min.js").status_code == 200
+
+
+# --- the work page -----------------------------------------------------------------------
+
+
+def test_the_work_page_lists_the_queue_and_take_next_claims_its_head(world: World) -> None:
+    csrf = sign_in(world.client, "ann")
+    text = page_text(world.client.get("/work"))
+    assert "Nothing is assigned to you" in text
+    assert "handler" in text and "Water damage in Lyon" in text
+    assert "manager" not in text.split("Queues", 1)[1]  # not a queue of hers
+    response = post(world.client, "/work/next", csrf, role="handler")
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/cases/{world.case_id}?done=claimed"
+    assert world.task("assess").assignee == "ann"
+    text = page_text(world.client.get("/work"))
+    assert "My tasks" in text and "Assess" in text.split("Queues")[0]
+    # The queue is empty now: the button says so instead of failing.
+    again = post(world.client, "/work/next", csrf, role="handler")
+    assert again.headers["location"] == "/work?done=empty"
+    # A queue of a role she does not hold: refused, on a page.
+    refused = post(world.client, "/work/next", csrf, role="manager")
+    assert refused.status_code == 403
+    assert "text/html" in refused.headers["content-type"]
+
+
+# --- the case page and its forms ------------------------------------------------------------
+
+
+def test_the_case_page_shows_the_case_whole(world: World) -> None:
+    case_relations.add_note(
+        world.db, actor=SYSTEM, case_id=world.case_id, body="Called the <b>client</b>", now=NOW
+    )
+    sign_in(world.client, "ann")
+    response = world.client.get(f"/cases/{world.case_id}")
+    text = page_text(response)
+    for expected in ("Water damage in Lyon", "Assess", "Approve", "policy", "P-1", "900"):
+        assert expected in text, expected
+    # Text from a note is text: escaped, never markup.
+    assert "Called the &lt;b&gt;client&lt;/b&gt;" in response.text
+    assert "Take it" in text  # unassigned, of her role
+    assert "/events/withdrawn" not in response.text  # a manager's event: no button for her
+
+
+def test_completing_a_task_through_its_form(world: World) -> None:
+    csrf = sign_in(world.client, "ann")
+    task = world.task("assess").instance_id
+    base = f"/cases/{world.case_id}/tasks/{task}"
+    assert post(world.client, f"{base}/claim", csrf).status_code == 303
+    before = world.events()
+    # A value the form cannot read: the page again, with why, and nothing changed.
+    bad = post(world.client, f"{base}/complete", csrf, **{"data.amount": "lots"})
+    assert bad.status_code == 422
+    assert "'amount' must be a number" in page_text(bad)
+    # A required field left empty: the services' own message.
+    empty = post(world.client, f"{base}/complete", csrf, **{"data.amount": "950"})
+    assert empty.status_code == 422
+    assert "is required" in page_text(empty)
+    assert world.events() == before
+    done = post(
+        world.client,
+        f"{base}/complete",
+        csrf,
+        **{"data.covered": "on", "data.risk": "high", "data.amount": "1250.50"},
+    )
+    assert done.status_code == 303
+    assert done.headers["location"] == f"/cases/{world.case_id}?done=completed"
+    assert world.task("assess").state == "completed"
+    data = world.case().data
+    assert data["covered"] is True and data["risk"] == "high" and data["amount"] == 1250.5
+    assert "Task completed." in page_text(world.client.get(done.headers["location"]))
+
+
+def test_a_task_of_someone_else_is_refused_on_the_page(world: World) -> None:
+    csrf = sign_in(world.client, "max")
+    task = world.task("assess").instance_id
+    response = post(world.client, f"/cases/{world.case_id}/tasks/{task}/claim", csrf)
+    assert response.status_code == 403
+    text = page_text(response)
+    assert "Water damage in Lyon" in text  # the case page again, with the reason on top
+    assert world.task("assess").assignee is None
+
+
+def test_a_form_without_its_csrf_token_does_nothing(world: World) -> None:
+    sign_in(world.client, "ann")
+    task = world.task("assess").instance_id
+    for token in (None, "0" * 64):
+        response = post(world.client, f"/cases/{world.case_id}/tasks/{task}/claim", token)
+        assert response.status_code == 403
+        assert "reload the page" in page_text(response)
+    assert world.task("assess").assignee is None
+    # The header htmx sends works as well as the field.
+    response = world.client.post(
+        f"/cases/{world.case_id}/tasks/{task}/claim",
+        headers={"X-CSRF-Token": str(world.client.cookies.get("casework_csrf"))},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    assert world.task("assess").assignee == "ann"
+
+
+def test_notes_from_the_page_and_who_reads_internal_ones(world: World) -> None:
+    csrf = sign_in(world.client, "ann")
+    url = f"/cases/{world.case_id}/notes"
+    assert post(world.client, url, csrf, body="Asked for photos").status_code == 303
+    assert post(world.client, url, csrf, body="Looks fishy", internal="on").status_code == 303
+    empty = post(world.client, url, csrf, body="   ")
+    assert empty.status_code == 422 and "write something first" in page_text(empty)
+    text = page_text(world.client.get(f"/cases/{world.case_id}"))
+    assert "Asked for photos" in text and "Looks fishy" in text
+    assert "internal (not for requesters)" in text
+    # The requester: the public note only, and no way to write an internal one.
+    world.client.cookies.clear()
+    csrf = sign_in(world.client, "rita")
+    text = page_text(world.client.get(f"/cases/{world.case_id}"))
+    assert "Asked for photos" in text
+    assert "Looks fishy" not in text and "internal (not for requesters)" not in text
+    refused = post(world.client, url, csrf, body="sneaky", internal="on")
+    assert refused.status_code == 403
+    with world.db() as session:
+        bodies = set(session.scalars(select(Note.body)).all())
+    assert bodies == {"Asked for photos", "Looks fishy"}
+
+
+def test_a_case_one_may_not_see_is_not_found_like_one_that_does_not_exist(world: World) -> None:
+    csrf = sign_in(world.client, "nina")
+    hidden = world.client.get(f"/cases/{world.case_id}")
+    missing = world.client.get("/cases/C-NOTHING")
+    assert hidden.status_code == missing.status_code == 404
+    assert "Water damage" not in hidden.text
+    assert page_text(hidden).replace(world.case_id, "X") == page_text(missing).replace(
+        "C-NOTHING", "X"
+    )
+    noted = post(world.client, f"/cases/{world.case_id}/notes", csrf, body="hello")
+    assert noted.status_code == 404
+    listed = page_text(world.client.get("/cases"))
+    assert "Water damage" not in listed and "No case matches." in listed
+
+
+def test_user_events_and_status_changes_for_those_allowed(world: World) -> None:
+    csrf = sign_in(world.client, "max")
+    text = page_text(world.client.get(f"/cases/{world.case_id}"))
+    assert "/events/withdrawn" in world.client.get(f"/cases/{world.case_id}").text
+    assert "Suspend" not in text  # not the owner: no status buttons
+    raised = post(world.client, f"/cases/{world.case_id}/events/withdrawn", csrf)
+    assert raised.status_code == 303
+    with world.db() as session:
+        kinds = session.scalars(
+            select(CaseEvent.payload).where(
+                CaseEvent.case_id == world.case_id, CaseEvent.type == "PlanItemTransitioned"
+            )
+        ).all()
+    assert any(p.get("transition") == "occur" for p in kinds)
+    status = post(world.client, f"/cases/{world.case_id}/status", csrf, action="suspend")
+    assert status.status_code == 403
+    assert world.case().status == "active"
+    world.client.cookies.clear()
+    csrf = sign_in(world.client, "root")
+    status = post(world.client, f"/cases/{world.case_id}/status", csrf, action="suspend")
+    assert status.headers["location"] == f"/cases/{world.case_id}?done=status"
+    assert world.case().status == "suspended"
+    assert "Resume" in page_text(world.client.get(f"/cases/{world.case_id}"))
+
+
+# --- opening, finding, reports ---------------------------------------------------------------
+
+
+def test_opening_a_case_from_the_form(world: World) -> None:
+    csrf = sign_in(world.client, "ann")
+    form = page_text(world.client.get("/cases/new"))
+    assert "Claim" in form and "amount *" in form
+    missing = post(world.client, "/cases/new", csrf, type="claim", title="Hail")
+    assert missing.status_code == 422 and "'amount' is required" in page_text(missing)
+    assert 'value="Hail"' in missing.text  # what was typed stays
+    opened = post(
+        world.client,
+        "/cases/new",
+        csrf,
+        type="claim",
+        title="Hail on a roof",
+        priority="2",
+        **{"data.amount": "3000", "data.risk": "low", "data.policy": "P-9"},
+    )
+    assert opened.status_code == 303
+    case_id = opened.headers["location"].split("/")[2].split("?")[0]
+    case = world.case(case_id)
+    assert (case.title, case.priority, case.owner) == ("Hail on a roof", 2, "ann")
+    assert case.data == {"amount": 3000, "risk": "low", "policy": "P-9", "covered": False}
+    # Someone whose roles open no case type is offered none, and refused if they try.
+    world.client.cookies.clear()
+    csrf = sign_in(world.client, "rita")
+    assert "There is no kind of case you may open." in page_text(world.client.get("/cases/new"))
+    refused = post(world.client, "/cases/new", csrf, type="claim", **{"data.amount": "1"})
+    assert refused.status_code == 422
+    with world.db() as session:
+        assert len(session.scalars(select(Case.id)).all()) == 2
+
+
+def test_the_case_list_finds_by_words_and_status(world: World) -> None:
+    other = cases.open_case(
+        world.db,
+        actor=SYSTEM,
+        type_id="claim",
+        now=NOW,
+        team="north",
+        title="Stolen bike",
+        data={"amount": 300},
+    ).case_id
+    sign_in(world.client, "ann")
+    text = page_text(world.client.get("/cases"))
+    assert "Water damage in Lyon" in text and "Stolen bike" in text
+    assert world.client.get("/cases?q=bike").text.count(f"/cases/{other}") == 1
+    assert "Water damage" not in world.client.get("/cases?q=bike").text
+    assert "No case matches." in page_text(world.client.get("/cases?status=completed"))
+
+
+def test_reports_page_counts_what_one_sees(world: World) -> None:
+    sign_in(world.client, "ann")
+    text = page_text(world.client.get("/reports?days=30"))
+    assert "1 opened" in text and "active 1" in text
+    world.client.cookies.clear()
+    sign_in(world.client, "nina")
+    assert "0 opened" in page_text(world.client.get("/reports"))
+    bad = world.client.get("/reports?days=12")
+    assert bad.status_code == 422 and "the period must be one of" in page_text(bad)
+
+
+def test_the_api_keeps_its_problems_while_pages_get_pages(world: World) -> None:
+    sign_in(world.client, "ann")
+    problem(world.client.get("/api/v1/cases/C-NOTHING"), 404, "not-found")
+    page = world.client.get("/no/such/page", headers={"Accept": "text/html"})
+    assert page.status_code == 404 and "text/html" in page.headers["content-type"]
+    problem(world.client.get("/no/such/page"), 404, "not-found")
