@@ -8,18 +8,22 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from tests.api.support import problem
 from tests.people import NOW, PASSWORD, make_user
 
+from casework.blobs import DocumentStorage, FilesystemBlobStore
 from casework.services import case_relations, case_types, cases, participants
 from casework.services.actors import SYSTEM
+from casework.store.document_tables import Document
 from casework.store.tables import Case, CaseEvent, Note, PlanItemRow
 
 CLAIM = """
@@ -411,3 +415,94 @@ def test_the_api_keeps_its_problems_while_pages_get_pages(world: World) -> None:
     page = world.client.get("/no/such/page", headers={"Accept": "text/html"})
     assert page.status_code == 404 and "text/html" in page.headers["content-type"]
     problem(world.client.get("/no/such/page"), 404, "not-found")
+
+
+# --- documents from the case page ------------------------------------------------------------
+
+PDF = b"%PDF-1.7\n" + bytes(range(256)) * 40
+
+
+@pytest.fixture
+def blobs(app: FastAPI, tmp_path: Path) -> Path:
+    root = tmp_path / "page-blobs"
+    app.state.casework_documents = DocumentStorage(
+        FilesystemBlobStore(root), max_upload_bytes=20_000
+    )
+    return root
+
+
+def stored(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+def upload(
+    client: TestClient, case_id: str, csrf: str | None, data: bytes, name: str = "report.pdf"
+) -> httpx.Response:
+    fields = {"csrf_token": csrf} if csrf is not None else {}
+    return client.post(
+        f"/cases/{case_id}/documents",
+        data={**fields, "name": "Expert report"},
+        files={"file": (name, data, "application/pdf")},
+        follow_redirects=False,
+    )
+
+
+def test_a_requester_adds_a_document_from_the_case_page(world: World, blobs: Path) -> None:
+    csrf = sign_in(world.client, "rita")
+    response = upload(world.client, world.case_id, csrf, PDF)
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/cases/{world.case_id}?done=uploaded"
+    text = page_text(world.client.get(response.headers["location"]))
+    assert "Document added." in text and "Expert report" in text
+    assert len(stored(blobs)) == 1
+    download = world.client.get(
+        re.findall(
+            r'href="(/api/v1/cases/[^"]+/content)"',
+            world.client.get(f"/cases/{world.case_id}").text,
+        )[0]
+    )
+    assert download.status_code == 200 and download.content == PDF
+
+
+def test_page_uploads_refused_leave_nothing(world: World, blobs: Path) -> None:
+    csrf = sign_in(world.client, "ann")
+    # No token, or another's: refused before the file is stored.
+    for token in (None, "f" * 64):
+        response = upload(world.client, world.case_id, token, PDF)
+        assert response.status_code == 403, response.text
+    # Not a type a case takes (judged by its bytes, not its name).
+    exe = upload(world.client, world.case_id, csrf, b"MZ\x90\x00" + b"\x00" * 100, "a.pdf")
+    assert exe.status_code == 415
+    assert "Water damage in Lyon" in page_text(exe)  # the case page, with why on top
+    big = upload(world.client, world.case_id, csrf, b"%PDF-1.7\n" + b"x" * 30_000)
+    assert big.status_code == 413
+    hidden = sign_in_other(world, "nina")
+    assert upload(world.client, world.case_id, hidden, PDF).status_code == 404
+    assert stored(blobs) == []
+    with world.db() as session:
+        assert session.scalars(select(Document.id)).all() == []
+
+
+def sign_in_other(world: World, username: str) -> str:
+    world.client.cookies.clear()
+    return sign_in(world.client, username)
+
+
+def test_a_requester_lands_on_the_cases_they_asked_for(world: World) -> None:
+    cases.open_case(world.db, actor=SYSTEM, type_id="claim", now=NOW, data={"amount": 5})
+    response = world.client.post(
+        "/login", data={"username": "rita", "password": PASSWORD}, follow_redirects=False
+    )
+    assert response.headers["location"] == "/requests"
+    text = page_text(world.client.get("/requests"))
+    assert "Water damage in Lyon" in text  # hers
+    assert (
+        text.count("/cases/C-") == 0
+        and world.client.get("/requests").text.count('href="/cases/C-') == 1
+    )  # and only hers
+    world.client.cookies.clear()
+    response = world.client.post(
+        "/login", data={"username": "ann", "password": PASSWORD}, follow_redirects=False
+    )
+    assert response.headers["location"] == "/work"
+    assert "You are not named on any case yet." in page_text(world.client.get("/requests"))

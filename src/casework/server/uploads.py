@@ -127,6 +127,10 @@ class MultipartUpload:
             name=self._fields.get("name"),
         )
 
+    def field(self, name: str) -> str | None:
+        """A text field sent before the file (once `start` has returned)."""
+        return self._fields.get(name)
+
     def read(self, size: int = -1, /) -> bytes:
         while not self._pending and not self._body_done:
             if not self._feed():

@@ -148,3 +148,23 @@ def _writable(session: Session, actor: Actor, case_id: str) -> Case:
     if not may_manage_participants(actor, facts):
         raise Forbidden("only the case's owner, its team or an administrator may name people")
     return locked_case(session, case_id)
+
+
+def cases_named_on(
+    session: Session, *, actor: Actor, role: str | None = None, limit: int = 50
+) -> list[Case]:
+    """The cases `actor` is named on (as `role`, or any), newest first: what a requester
+    calls "my requests". Being named on a case is seeing it, confidential or not."""
+    if not 1 <= limit <= 500:
+        raise InvalidInput("limit must be between 1 and 500", field="limit")
+    query = (
+        select(Case)
+        .join(CaseParticipant, CaseParticipant.case_id == Case.id)
+        .join(User, User.id == CaseParticipant.user_id)
+        .where(User.username == actor.id)
+        .order_by(Case.opened_at.desc(), Case.id.desc())
+        .limit(limit)
+    )
+    if role is not None:
+        query = query.where(CaseParticipant.role == role)
+    return list(session.scalars(query).all())

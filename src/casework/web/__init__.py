@@ -20,11 +20,27 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from casework.services.errors import ServiceError
-from casework.web import pages_auth, pages_case_actions, pages_cases, pages_reports, pages_work
+from casework.web import (
+    pages_auth,
+    pages_case_actions,
+    pages_cases,
+    pages_documents,
+    pages_reports,
+    pages_requests,
+    pages_work,
+)
 from casework.web.render import STATIC, render
 from casework.web.session import SignInNeeded
 
-ROUTERS = (pages_auth, pages_work, pages_cases, pages_case_actions, pages_reports)
+ROUTERS = (
+    pages_auth,
+    pages_work,
+    pages_requests,
+    pages_cases,
+    pages_case_actions,
+    pages_documents,
+    pages_reports,
+)
 _NOT_PAGES = ("/api/", "/healthz", "/readyz", "/metrics", "/static/")
 _STATUS = {
     "not-found": 404,
@@ -33,6 +49,8 @@ _STATUS = {
     "conflict": 409,
     "refused": 409,
     "rate-limited": 429,
+    "too-large": 413,
+    "unsupported-media-type": 415,
 }
 _TITLES = {
     400: "This request cannot be read",

@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from casework.server.auth import clear_session_cookies, set_session_cookies
 from casework.server.deps import Now, State
 from casework.services import credentials, identity
+from casework.services.actors import Actor
 from casework.services.errors import InvalidInput, RateLimited, Unauthenticated
 from casework.web.render import render
 from casework.web.session import Page, safe_next, session_caller
@@ -20,14 +21,24 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/")
 def home(request: Request, state: State) -> Response:
-    signed_in = session_caller(request, state) is not None
-    return RedirectResponse("/work" if signed_in else "/login", status_code=303)
+    caller = session_caller(request, state)
+    if caller is None:
+        return RedirectResponse("/login", status_code=303)
+    return RedirectResponse(start_page(caller.actor), status_code=303)
+
+
+def start_page(actor: Actor) -> str:
+    """Where someone lands: their work, or (holding no role and in no team, so doing no
+    case work) the cases they asked for."""
+    works = actor.is_admin or actor.roles or actor.type_roles or actor.teams
+    return "/work" if works else "/requests"
 
 
 @router.get("/login")
 def login_page(request: Request, state: State, next: str | None = None) -> Response:
-    if session_caller(request, state) is not None:
-        return RedirectResponse(safe_next(next), status_code=303)
+    caller = session_caller(request, state)
+    if caller is not None:
+        return RedirectResponse(safe_next(next) or start_page(caller.actor), status_code=303)
     return render(request, "login.html", {"next": safe_next(next), "username": ""})
 
 
@@ -38,7 +49,7 @@ def login(
     now: Now,
     username: Annotated[str, Form(max_length=200)] = "",
     password: Annotated[str, Form(max_length=1024)] = "",
-    next: Annotated[str, Form(max_length=2000)] = "/work",
+    next: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     client = request.client.host if request.client is not None else "unknown"
     context = {"next": safe_next(next), "username": username}
@@ -75,7 +86,9 @@ def login(
     created = credentials.create_session(
         state.db, user_id=user.id, now=now, ttl=state.settings.session_ttl
     )
-    response = RedirectResponse(safe_next(next), status_code=303)
+    with state.db() as session:
+        actor = identity.actor_for_user(session, user)
+    response = RedirectResponse(safe_next(next) or start_page(actor), status_code=303)
     max_age = int(state.settings.session_ttl.total_seconds())
     set_session_cookies(response, state, created.secret, created.csrf_token, max_age)
     request.state.actor_id = user.username

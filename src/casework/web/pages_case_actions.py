@@ -39,9 +39,30 @@ MAX_NOTE = 10_000
 
 
 def _status(exc: ServiceError) -> int:
-    return {"forbidden": 403, "conflict": 409, "refused": 409, "rate-limited": 429}.get(
-        exc.code, 422
-    )
+    return {
+        "forbidden": 403,
+        "conflict": 409,
+        "refused": 409,
+        "rate-limited": 429,
+        "too-large": 413,
+        "unsupported-media-type": 415,
+    }.get(exc.code, 422)
+
+
+def refused_page(
+    request: Request,
+    db: sessionmaker[Session],
+    actor: Actor,
+    case_id: str,
+    exc: ServiceError,
+) -> Response:
+    """The case page again, with why the change was refused at the top."""
+    with db() as session:
+        context = case_page_context(session, actor, case_id)
+    context["error"] = exc.message
+    # htmx would show the form's address in the address bar: the case's instead.
+    headers = {"HX-Push-Url": f"/cases/{case_id}"}
+    return render(request, "case.html", context, status_code=_status(exc), headers=headers)
 
 
 def _attempt(
@@ -59,12 +80,7 @@ def _attempt(
     except NotFound:
         raise
     except ServiceError as exc:
-        with db() as session:
-            context = case_page_context(session, actor, case_id)
-        context["error"] = exc.message
-        # htmx would show the form's address in the address bar: the case's instead.
-        headers = {"HX-Push-Url": f"/cases/{case_id}"}
-        return render(request, "case.html", context, status_code=_status(exc), headers=headers)
+        return refused_page(request, db, actor, case_id, exc)
     return RedirectResponse(f"/cases/{case_id}?done={done}", status_code=303)
 
 

@@ -49,6 +49,7 @@ FLASH = {
     "planned": "Added to the plan.",
     "raised": "Done: the case has been told.",
     "status": "The case's status has changed.",
+    "uploaded": "Document added.",
 }
 
 

@@ -45,9 +45,10 @@ class PageCaller:
 
 def safe_next(value: str | None) -> str:
     """Where to go after signing in: a path on this site only (never `//evil.example`
-    or `https://...`, which would make the sign-in page an open redirect)."""
+    or `https://...`, which would make the sign-in page an open redirect); "" for the
+    person's start page."""
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
-        return "/work"
+        return ""  # the person's start page
     return value
 
 
@@ -99,6 +100,9 @@ async def page_caller(
 
 
 Page = Annotated[PageCaller, Depends(page_caller)]
+# Signed in, the CSRF token left to the route: an upload's form is not read ahead (its
+# file streams to the blob store), so the route checks the token the form sends first.
+SignedIn = Annotated[PageCaller, Depends(_signed_in)]
 
 
 async def posted_form(request: Request) -> dict[str, str]:
