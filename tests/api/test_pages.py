@@ -506,3 +506,47 @@ def test_a_requester_lands_on_the_cases_they_asked_for(world: World) -> None:
     )
     assert response.headers["location"] == "/work"
     assert "You are not named on any case yet." in page_text(world.client.get("/requests"))
+
+
+def test_a_case_manager_adds_work_assigns_it_and_reassigns_the_case(world: World) -> None:
+    make_user(world.db, "mia", roles=("handler",))
+    csrf = sign_in(world.client, "root")
+    text = page_text(world.client.get(f"/cases/{world.case_id}"))
+    assert "Add a task nobody planned" in text and "Reassign" in text
+    added = post(
+        world.client,
+        f"/cases/{world.case_id}/adhoc",
+        csrf,
+        name="Call the neighbour",
+        role="handler",
+        due="2026-03-09",
+        description="About the leak",
+    )
+    assert added.headers["location"] == f"/cases/{world.case_id}?done=added"
+    with world.db() as session:
+        row = session.scalars(
+            select(PlanItemRow).where(
+                PlanItemRow.case_id == world.case_id, PlanItemRow.name == "Call the neighbour"
+            )
+        ).one()
+    assert (row.role, row.state, row.due_at.day) == ("handler", "active", 9)
+    bad_due = post(world.client, f"/cases/{world.case_id}/adhoc", csrf, name="x", due="soon")
+    assert bad_due.status_code == 422 and "YYYY-MM-DD" in page_text(bad_due)
+    # Assigned to a colleague who may do it; to one who may not, refused.
+    url = f"/cases/{world.case_id}/tasks/{row.instance_id}/assign"
+    refused = post(world.client, url, csrf, assignee="max")
+    assert refused.status_code == 422 and "max" in page_text(refused).split("Sign out")[1]
+    assert world.task(row.item_id).assignee is None
+    assert post(world.client, url, csrf, assignee="mia").status_code == 303
+    assert world.task(row.item_id).assignee == "mia"
+    moved = post(
+        world.client, f"/cases/{world.case_id}/assignment", csrf, owner="ann", team="", priority="1"
+    )
+    assert moved.headers["location"] == f"/cases/{world.case_id}?done=reassigned"
+    case = world.case()
+    assert (case.owner, case.team, case.priority) == ("ann", None, 1)
+    # A worker who does not manage the work gets neither form.
+    world.client.cookies.clear()
+    sign_in(world.client, "max")
+    text = page_text(world.client.get(f"/cases/{world.case_id}"))
+    assert "Assign" not in text.replace("assigned", "") and "Reassign" not in text

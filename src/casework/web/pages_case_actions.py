@@ -6,6 +6,7 @@ back with the reason at the top and nothing changed."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
@@ -13,7 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.server.deps import Db, Now
-from casework.services import case_actions, case_relations, tasks
+from casework.services import case_actions, case_assignment, case_relations, tasks
 from casework.services.actors import Actor
 from casework.services.case_actions import STATUS_COMMANDS
 from casework.services.errors import InvalidInput, NotFound, ServiceError
@@ -107,6 +108,34 @@ def complete_task(
     return _attempt(request, db, actor, case_id, "completed", change)
 
 
+@router.post("/cases/{case_id}/tasks/{instance_id}/assign")
+def assign_task(
+    request: Request,
+    case_id: CaseId,
+    instance_id: InstanceId,
+    page: Page,
+    db: Db,
+    now: Now,
+    values: Posted,
+) -> Response:
+    actor = page.actor
+    assignee = values.get("assignee", "").strip()
+
+    def change() -> None:
+        if not assignee:
+            raise InvalidInput("say to whom", field="assignee")
+        tasks.assign(
+            db,
+            actor=actor,
+            case_id=case_id,
+            instance_id=instance_id,
+            assignee=assignee,
+            now=now,
+        )
+
+    return _attempt(request, db, actor, case_id, "assigned", change)
+
+
 @router.post("/cases/{case_id}/tasks/{instance_id}/{action}")
 def task_action(
     request: Request,
@@ -186,6 +215,60 @@ def plan_item(
         "planned",
         lambda: tasks.plan_item(db, actor=actor, case_id=case_id, item=item, stage=stage, now=now),
     )
+
+
+@router.post("/cases/{case_id}/adhoc")
+def add_task(
+    request: Request, case_id: CaseId, page: Page, db: Db, now: Now, values: Posted
+) -> Response:
+    actor = page.actor
+
+    def change() -> None:
+        due = _due(values.get("due", ""))
+        tasks.add_adhoc_task(
+            db,
+            actor=actor,
+            case_id=case_id,
+            name=values.get("name", "")[:200],
+            role=values.get("role") or None,
+            due=due,
+            description=values.get("description", "")[:MAX_NOTE] or None,
+            now=now,
+        )
+
+    return _attempt(request, db, actor, case_id, "added", change)
+
+
+def _due(text: str) -> datetime | None:
+    """A due date from a date input: the end of that day, UTC."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput("the due date must be a date (YYYY-MM-DD)", field="due") from None
+    return datetime.combine(day, time(23, 59), tzinfo=UTC)
+
+
+@router.post("/cases/{case_id}/assignment")
+def reassign(
+    request: Request, case_id: CaseId, page: Page, db: Db, now: Now, values: Posted
+) -> Response:
+    actor = page.actor
+
+    def change() -> None:
+        owner = values.get("owner", "").strip() or None
+        team = values.get("team", "").strip() or None
+        try:
+            priority = int(values.get("priority", ""))
+        except ValueError:
+            raise InvalidInput("priority must be 1 to 5", field="priority") from None
+        case_assignment.reassign_case(
+            db, actor=actor, case_id=case_id, now=now, owner=owner, team=team, priority=priority
+        )
+
+    return _attempt(request, db, actor, case_id, "reassigned", change)
 
 
 @router.post("/cases/{case_id}/status")

@@ -15,7 +15,12 @@ from casework.engine.states import PlanItemState
 from casework.model.definitions import PlanItemKind
 from casework.server.deps import Db, Now
 from casework.services import case_actions, case_type_catalog, case_view, queries
-from casework.services.access import may_open_case, may_read_internal_notes
+from casework.services.access import (
+    may_manage_work,
+    may_open_case,
+    may_read_internal_notes,
+    may_work_on_case,
+)
 from casework.services.actors import Actor
 from casework.services.case_types import engine_for
 from casework.services.errors import InvalidInput, ServiceError
@@ -50,6 +55,9 @@ FLASH = {
     "raised": "Done: the case has been told.",
     "status": "The case's status has changed.",
     "uploaded": "Document added.",
+    "added": "Task added.",
+    "assigned": "The task has been assigned.",
+    "reassigned": "The case has been reassigned.",
 }
 
 
@@ -239,13 +247,19 @@ def case_page_context(session: Session, actor: Actor, case_id: str) -> dict[str,
         and _may_raise(acting, specs[node.item_id].item.authorized_roles)
     ]
     plannable = [(node, item) for node in _walk(view.plan) for item in node.plannable]
+    facts = case_facts(session, case_id)
+    open_case = summary.status == "active"
     return {
         "view": view,
         "case": summary,
         "cards": cards,
         "events": events,
         "plannable": plannable,
-        "internal_notes": may_read_internal_notes(actor, case_facts(session, case_id)),
+        "internal_notes": may_read_internal_notes(actor, facts),
+        # Work nobody foresaw: for those who work on the case, if its type allows it.
+        "adhoc": open_case and engine.definition.adhoc_tasks and may_work_on_case(acting, facts),
+        "roles": sorted(engine.compiled.roles),
+        "manage_work": open_case and may_manage_work(acting, facts),
     }
 
 
