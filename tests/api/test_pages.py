@@ -550,3 +550,74 @@ def test_a_case_manager_adds_work_assigns_it_and_reassigns_the_case(world: World
     sign_in(world.client, "max")
     text = page_text(world.client.get(f"/cases/{world.case_id}"))
     assert "Assign" not in text.replace("assigned", "") and "Reassign" not in text
+
+
+# Every page route, as a stranger asks for it: each sends them to sign in (but the
+# sign-in page itself), so no page or form works without a session. The guard below
+# keeps the table whole.
+STRANGER = {
+    "GET /": "/login",
+    "GET /login": 200,
+    "POST /login": 401,
+    "POST /logout": "/login?next=/logout",
+    "GET /work": "/login?next=/work",
+    "POST /work/next": "/login?next=/work/next",
+    "GET /requests": "/login?next=/requests",
+    "GET /cases": "/login?next=/cases",
+    "GET /cases/new": "/login?next=/cases/new",
+    "POST /cases/new": "/login?next=/cases/new",
+    "GET /cases/{case_id}": "/login?next=/cases/C-1",
+    "POST /cases/{case_id}/tasks/{instance_id}/complete": (
+        "/login?next=/cases/C-1/tasks/pi-1/complete"
+    ),
+    "POST /cases/{case_id}/tasks/{instance_id}/assign": "/login?next=/cases/C-1/tasks/pi-1/assign",
+    "POST /cases/{case_id}/tasks/{instance_id}/{action}": "/login?next=/cases/C-1/tasks/pi-1/claim",
+    "POST /cases/{case_id}/notes": "/login?next=/cases/C-1/notes",
+    "POST /cases/{case_id}/events/{item}": "/login?next=/cases/C-1/events/e",
+    "POST /cases/{case_id}/plan": "/login?next=/cases/C-1/plan",
+    "POST /cases/{case_id}/adhoc": "/login?next=/cases/C-1/adhoc",
+    "POST /cases/{case_id}/assignment": "/login?next=/cases/C-1/assignment",
+    "POST /cases/{case_id}/status": "/login?next=/cases/C-1/status",
+    "POST /cases/{case_id}/documents": "/login?next=/cases/C-1/documents",
+    "GET /reports": "/login?next=/reports",
+}
+
+
+OPS = {"/healthz", "/readyz", "/metrics"}  # for operators' tools: tests/api/test_ops.py
+
+
+def _page_routes(app: FastAPI) -> set[str]:
+    """`METHOD template` of every page route (the routes the OpenAPI document leaves out
+    but /api/docs' own)."""
+    from fastapi.routing import APIRoute
+
+    found = set()
+    for route in app.routes:
+        inner = getattr(route, "original_router", None)
+        for r in inner.routes if inner is not None else [route]:
+            if not isinstance(r, APIRoute) or r.include_in_schema or r.path in OPS:
+                continue
+            found.update(f"{m} {r.path}" for m in r.methods if m != "HEAD")
+    return found
+
+
+def test_every_page_route_is_in_the_strangers_table(app: FastAPI) -> None:
+    assert _page_routes(app) == set(STRANGER)
+
+
+@pytest.mark.parametrize("route", sorted(STRANGER))
+def test_a_stranger_gets_no_page_but_sign_in(client: TestClient, route: str) -> None:
+    method, template = route.split(" ", 1)
+    path = (
+        template.replace("{case_id}", "C-1")
+        .replace("{instance_id}", "pi-1")
+        .replace("{action}", "claim")
+        .replace("{item}", "e")
+    )
+    response = client.request(method, path, follow_redirects=False)
+    expected = STRANGER[route]
+    if isinstance(expected, int):
+        assert response.status_code == expected
+    else:
+        assert response.status_code == 303, response.text
+        assert response.headers["location"] == expected
