@@ -580,6 +580,9 @@ STRANGER = {
     "POST /cases/{case_id}/status": "/login?next=/cases/C-1/status",
     "POST /cases/{case_id}/documents": "/login?next=/cases/C-1/documents",
     "GET /reports": "/login?next=/reports",
+    "GET /notifications": "/login?next=/notifications",
+    "POST /notifications/read": "/login?next=/notifications/read",
+    "GET /cases/{case_id}/history": "/login?next=/cases/C-1/history",
 }
 
 
@@ -621,3 +624,22 @@ def test_a_stranger_gets_no_page_but_sign_in(client: TestClient, route: str) -> 
     else:
         assert response.status_code == 303, response.text
         assert response.headers["location"] == expected
+
+
+def test_notifications_and_the_whole_history(world: World) -> None:
+    csrf = sign_in(world.client, "max")
+    post(world.client, f"/cases/{world.case_id}/notes", csrf, body="@ann please look at this")
+    world.client.cookies.clear()
+    csrf = sign_in(world.client, "ann")
+    text = page_text(world.client.get("/notifications"))
+    assert "(1 unread)" in text and "max mentioned you on Water damage in Lyon" in text
+    assert "please look at this" in text
+    assert post(world.client, "/notifications/read", csrf).headers["location"] == "/notifications"
+    assert "(0 unread)" in page_text(world.client.get("/notifications"))
+    history = page_text(world.client.get(f"/cases/{world.case_id}/history"))
+    assert "#1 " in history and "note" in history.lower()
+    # Someone who may not see the case: no history, as if it did not exist.
+    world.client.cookies.clear()
+    sign_in(world.client, "nina")
+    assert world.client.get(f"/cases/{world.case_id}/history").status_code == 404
+    assert "Nothing new." in page_text(world.client.get("/notifications"))

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from casework.services.errors import ServiceError
 from casework.web import (
+    pages_activity,
     pages_auth,
     pages_case_actions,
     pages_cases,
@@ -40,6 +41,7 @@ ROUTERS = (
     pages_case_actions,
     pages_documents,
     pages_reports,
+    pages_activity,
 )
 _NOT_PAGES = ("/api/", "/healthz", "/readyz", "/metrics", "/static/")
 _STATUS = {
