@@ -4,6 +4,7 @@ and every assignment is an event of the case's log that a rebuild reproduces."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -430,3 +431,46 @@ def test_assignees_and_adhoc_tasks_are_rebuilt_from_the_log(db: sessionmaker[Ses
     assert _snapshot(db) == before
     with db() as session:
         assert audit.verify_all(session) == []
+
+
+def test_a_queue_whose_head_is_locked_is_asked_again_not_called_empty(
+    db: sessionmaker[Session], db_url: str
+) -> None:
+    """PostgreSQL's pick skips what others hold locked: the only task of a queue, its case
+    row locked by a command in flight, is still there when that command ends (and the
+    button must not say "nothing to do" meanwhile)."""
+    if "postgresql" not in db_url:
+        pytest.skip("SQLite serialises claims: its pick never skips a locked task")
+    (case_id,) = _open(db, 1)
+    ann = Actor("ann", roles=REVIEWER)
+    engine = db.kw["bind"]
+    results: list[ClaimedTask | None] = []
+
+    def claim() -> None:
+        results.append(claim_next(db, actor=ann, role="reviewer", now=NOW))
+
+    # Released after 0.3 s: the claim waits for it, then takes the task.
+    with engine.connect() as other:
+        other.execute(text("SELECT 1 FROM cases WHERE id = :id FOR UPDATE"), {"id": case_id})
+        thread = threading.Thread(target=claim)
+        thread.start()
+        thread.join(timeout=0.3)
+        assert thread.is_alive()  # still asking
+        other.rollback()
+    thread.join(timeout=10)
+    assert results and results[0] is not None and results[0].case_id == case_id
+    assert _assignees(db, "review")[case_id] == "ann"
+
+    # Held past the waits (about a second): then, and only then, the queue is "empty".
+    (case_id,) = _open(db, 1)
+    with engine.connect() as other:
+        other.execute(text("SELECT 1 FROM cases WHERE id = :id FOR UPDATE"), {"id": case_id})
+        started = time.monotonic()
+        assert claim_next(db, actor=ann, role="reviewer", now=NOW) is None
+        assert time.monotonic() - started > 0.8
+        other.rollback()
+    # A queue with nothing in it answers at once.
+    claim_next(db, actor=ann, role="reviewer", now=NOW)
+    started = time.monotonic()
+    assert claim_next(db, actor=ann, role="reviewer", now=NOW) is None
+    assert time.monotonic() - started < 0.5

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -73,6 +74,9 @@ from casework.store.direct import DirectQuery
 from casework.store.tables import INBOX_WHERE, QUEUE_WHERE, Case, PlanItemRow, table_of
 
 MAX_ATTEMPTS = 10  # tasks passed over in a row before giving up
+# The pauses before asking a busy queue again (its work locked by others, PostgreSQL):
+# about a second in all, far longer than a claim holds its locks.
+LOCKED_WAITS = (0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.25, 0.25, 0.25)
 MAX_LIMIT = 200
 # A task due within this long is flagged `due_soon` in the lists.
 DUE_SOON = timedelta(hours=24)
@@ -121,16 +125,18 @@ def claim_next(
 ) -> ClaimedTask | None:
     """Assign the best unassigned active task of `role`'s queue to `actor`.
 
-    None when the queue is empty (or every task in it is being claimed or changed right
-    now). Forbidden when the actor does not hold the role. Conflict only if MAX_ATTEMPTS
-    picked tasks in a row could not be claimed. A repeat with the same idempotency key
-    returns the task the first one claimed (an empty queue is not remembered: nothing
-    was done).
+    None when the queue is empty: a queue whose tasks others hold locked (claiming them,
+    changing their cases) is asked again for about a second first. Forbidden when the
+    actor does not hold the role. Conflict only if MAX_ATTEMPTS picked tasks in a row
+    could not be claimed. A repeat with the same idempotency key returns the task the
+    first one claimed (an empty queue is not remembered: nothing was done).
     """
     types = queue_types(actor, role)
     request = {"op": "claim_next", "role": role}
     passed: list[tuple[str, str]] = []
-    for _attempt in range(MAX_ATTEMPTS):
+    waits = iter(LOCKED_WAITS)
+    attempt = 0
+    while attempt < MAX_ATTEMPTS:
         try:
             with transaction(db) as conn:
                 stored = replayed(conn, actor, idempotency_key, request, now=now)
@@ -138,7 +144,18 @@ def claim_next(
                     return _claimed_from(stored)
                 row = _pick(conn, actor, role, types, passed)
                 if row is None:
-                    return None
+                    # PostgreSQL's pick skips the tasks whose rows others hold locked
+                    # (being claimed, their case being changed): with some there, the
+                    # queue is not empty, only busy for a few milliseconds. Ask again
+                    # shortly rather than answer "nothing" to a queue with work in it.
+                    pause = (
+                        next(waits, None)
+                        if _locked_work(conn, actor, role, types, passed)
+                        else None
+                    )
+                    if pause is None:
+                        return None
+                    raise _Busy(pause)
                 command = c.ClaimTask(row.instance_id, actor.id)
                 try:
                     _ref, warm = case_commands.apply_locked(
@@ -166,8 +183,12 @@ def claim_next(
                 if idempotency_key is not None:
                     remember(conn, actor, idempotency_key, request, _claimed_result(task), now)
                 bind = conn.engine
+        except _Busy as busy:
+            time.sleep(busy.pause)
+            continue
         except _PassOver as skip:
             passed.append(skip.task)
+            attempt += 1
             continue
         except IntegrityError:
             if idempotency_key is None:
@@ -175,11 +196,40 @@ def claim_next(
             # The same claim with the same key committed first (PostgreSQL runs them at
             # once, each picking a task of its own): this one's is rolled back, and the
             # next attempt answers with the first one's task.
+            attempt += 1
             continue
         # Committed: the next command on this case can start from the state in hand.
         warm_cases.put(bind, task.case_id, warm)
         return task
     raise Conflict(f"the {role} queue is too busy: gave up after {MAX_ATTEMPTS} attempts")
+
+
+class _Busy(Exception):
+    """The queue's head tasks are locked by others: try again after `pause` seconds."""
+
+    def __init__(self, pause: float) -> None:
+        super().__init__(pause)
+        self.pause = pause
+
+
+def _locked_work(
+    conn: Connection,
+    actor: Actor,
+    role: str,
+    types: frozenset[str] | None,
+    passed: list[tuple[str, str]],
+) -> bool:
+    """After an empty pick on PostgreSQL: whether the queue holds work the pick skipped
+    because others hold it locked (read without locking; SQLite's pick skips nothing)."""
+    if conn.dialect.name != "postgresql":
+        return False
+    statement = _PEEK if actor.is_admin else _PEEK_VISIBLE if types is None else _PEEK_TYPED
+    for case_id, instance_id in passed:
+        statement = statement.where(
+            not_(and_(_ITEMS.c.case_id == case_id, _ITEMS.c.instance_id == instance_id))
+        )
+    params = {"b_role": role, "b_actor": actor.id, "b_types": sorted(types or ())}
+    return conn.execute(statement, params).first() is not None
 
 
 def _pick(
@@ -403,7 +453,7 @@ def on_plan_items(where: str) -> TextClause:
 
 _UNASSIGNED = on_plan_items(QUEUE_WHERE)
 _ASSIGNED = on_plan_items(INBOX_WHERE)
-_PICK = (
+_QUEUE_HEAD = (
     select(
         _ITEMS.c.case_id,
         _ITEMS.c.instance_id,
@@ -422,11 +472,14 @@ _PICK = (
     # costs the generic plan as if it read a tenth of the queue, so it planned the pick
     # afresh for every claim (280 µs of server CPU, a quarter of a claim's).
     .limit(literal_column("1"))
-    # PostgreSQL locks the task's row and its case's; SQLite compiles it to nothing.
-    .with_for_update(skip_locked=True)
 )
+# PostgreSQL locks the task's row and its case's; SQLite compiles it to nothing.
+_PICK = _QUEUE_HEAD.with_for_update(skip_locked=True)
 _PICK_VISIBLE = _PICK.where(claimable_cases_condition(bindparam("b_actor")))
 _PICK_TYPED = _PICK_VISIBLE.where(_CASES.c.type_id.in_(bindparam("b_types", expanding=True)))
+_PEEK = _QUEUE_HEAD
+_PEEK_VISIBLE = _PEEK.where(claimable_cases_condition(bindparam("b_actor")))
+_PEEK_TYPED = _PEEK_VISIBLE.where(_CASES.c.type_id.in_(bindparam("b_types", expanding=True)))
 _PICK_ADMIN = DirectQuery(_PICK)
 _PICK_FOR_ROLE = DirectQuery(_PICK_VISIBLE)
 _INBOX = (
