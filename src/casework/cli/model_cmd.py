@@ -58,18 +58,25 @@ def _text(path: Path, data: bytes) -> str:
 
 def _load(path: Path, data: bytes, dialect: Dialect) -> list[CaseDefinition]:
     """Every case type in the file, validated; ModelError on the first problem."""
+    from casework.services.case_types import loop_problem
+
     if not _is_xml(path, data):
         from casework.model.yaml_loader import load_yaml
 
-        return [load_yaml(_text(path, data), source=str(path))]
-    from casework.model.cmmn_import import import_cmmn
-    from casework.model.validate import validate_definition
+        defs = [load_yaml(_text(path, data), source=str(path))]
+    else:
+        from casework.model.cmmn_import import import_cmmn
+        from casework.model.validate import validate_definition
 
-    defs = import_cmmn(data, dialect=dialect, source=str(path))
+        defs = import_cmmn(data, dialect=dialect, source=str(path))
+        for defn in defs:
+            errors = validate_definition(defn)
+            if errors:
+                raise ModelError(f"case '{defn.id}': {errors[0].message}", source=str(path))
     for defn in defs:
-        errors = validate_definition(defn)
-        if errors:
-            raise ModelError(f"case '{defn.id}': {errors[0].message}", source=str(path))
+        problem = loop_problem(defn)
+        if problem is not None:
+            raise ModelError(problem, source=str(path))
     return defs
 
 

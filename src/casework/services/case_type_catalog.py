@@ -218,6 +218,7 @@ def check_source(source: str, fmt: str | None = None, dialect: str | None = None
     fmt = _format(source, fmt)
     problems: list[SourceProblem] = []
     found: list[CaseTypeRef] = []
+    definitions: list[CaseDefinition] = []
     if fmt == "yaml":
         from casework.model.yaml_loader import load_yaml, yaml_problems
 
@@ -241,6 +242,16 @@ def check_source(source: str, fmt: str | None = None, dialect: str | None = None
                 for e in errors
             ]
             found.append(CaseTypeRef(definition.id, definition.name))
+    if not problems:
+        from casework.model.yaml_loader import load_yaml
+
+        if fmt == "yaml":
+            definitions = [load_yaml(source)]
+        problems = [
+            SourceProblem(problem, None, None)
+            for problem in map(case_types.loop_problem, definitions)
+            if problem is not None
+        ]
     valid = not problems
     return SourceCheck(valid, tuple(problems), tuple(found) if valid else ())
 

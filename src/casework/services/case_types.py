@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.engine import CaseEngine
+from casework.engine.walk import find_loop
+from casework.expressions.errors import ExpressionError
 from casework.model.definitions import CaseDefinition, Dialect
 from casework.model.errors import ModelError
 from casework.services.access import require_case_type_deployer
@@ -31,7 +33,8 @@ class Deployed:
 def parse_source(
     source: str, fmt: str | None = None, dialect: str | None = None, *, check: bool = True
 ) -> list[CaseDefinition]:
-    """YAML or CMMN XML text to definitions; ModelError (one line) when it is not valid.
+    """YAML or CMMN XML text to definitions; ModelError (one line) when it is not valid
+    or loops forever (`loop_problem`).
 
     Without `check`, for a version already deployed: it was valid when it was deployed,
     and a check added since must not stop the cases running on it."""
@@ -39,7 +42,10 @@ def parse_source(
     if fmt == "yaml":
         from casework.model.yaml_loader import load_yaml
 
-        return [load_yaml(source, source="case type", check=check)]
+        definitions = [load_yaml(source, source="case type", check=check)]
+        if check:
+            check_loops(definitions)
+        return definitions
     if fmt == "cmmn":
         from casework.model.cmmn_import import import_cmmn
         from casework.model.validate import check_definition
@@ -47,8 +53,34 @@ def parse_source(
         definitions = import_cmmn(source, dialect=Dialect(dialect or "flowable"))
         for definition in definitions if check else ():
             check_definition(definition)
+        if check:
+            check_loops(definitions)
         return definitions
     raise InvalidInput(f"unknown case type format {fmt!r}: use yaml or cmmn", field="format")
+
+
+# When a walk through a new case type starts (`engine.walk`): any time does, the engine
+# never reads the clock and timers count from it.
+WALK_FROM = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def loop_problem(definition: CaseDefinition) -> str | None:
+    """Why `definition` would loop forever on the first path a case takes (opening it
+    and doing its work in order), or None. Checked before a deploy."""
+    try:
+        engine = CaseEngine(definition)
+    except (ExpressionError, ModelError):
+        return None  # the engine will say what it cannot run when a case gets there
+    loop = find_loop(engine, WALK_FROM)
+    return None if loop is None else f"case type '{definition.id}': {loop}"
+
+
+def check_loops(definitions: list[CaseDefinition]) -> None:
+    """ModelError for the first definition that loops (`loop_problem`)."""
+    for definition in definitions:
+        problem = loop_problem(definition)
+        if problem is not None:
+            raise ModelError(problem)
 
 
 def deploy(
