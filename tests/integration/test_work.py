@@ -327,14 +327,15 @@ def test_concurrent_claims_and_commands_on_the_same_cases_neither_deadlock_nor_d
         try:
             start.wait()
             while True:
+                # Read before the claim: a None from a claim that began once the commands
+                # were all done is an empty queue for sure (one that began earlier may
+                # have met a task whose case a command held for longer than its waits).
+                done = approved.is_set()
                 task = claim_next(db, actor=actor, role="reviewer", now=NOW)
                 if task is not None:
                     claimed[actor.id].append(task)
                     continue
-                # None also means "every task left is being changed right now" (its case
-                # row is locked: SKIP LOCKED passes it over, as documented): the queue is
-                # empty for sure only once the commands are done.
-                if approved.is_set():
+                if done:
                     break
                 approved.wait(0.01)
         except BaseException as exc:
