@@ -16,6 +16,7 @@ from tests.integration.cli_support import cli, ok, one_line_error
 from casework.engine import commands as c
 from casework.services import audit, case_migration, case_types, cases, timeline
 from casework.services.actors import SYSTEM, Actor
+from casework.services.case_view import case_as_of_view
 from casework.services.errors import Forbidden, InvalidInput, Refused
 from casework.services.rebuild import case_as_of, rebuild_projections
 from casework.store.db import session_factory
@@ -136,12 +137,19 @@ def test_a_running_case_moves_to_the_new_version(db: sessionmaker[Session]) -> N
         page = timeline.timeline(session, actor=SYSTEM, case_id=case_id, limit=5)
     summaries = [e.summary for e in page.entries]
     assert "migrated from version 1 to version 2, adding check_fraud" in summaries
-    # As it was before the migration: its history then, through the version it runs now.
+    # As it was before the migration: its history then, through the version it ran on
+    # then; after it, through the one it runs now.
     state, engine = case_as_of(db, case_id, NOW + timedelta(minutes=1))
-    assert engine.definition.version == 2
+    assert engine.definition.version == 1
     assert {i.item_id for i in state.live_instances()} == {"assess", "settle"}
-    state, _ = case_as_of(db, case_id, LATER)
+    state, engine = case_as_of(db, case_id, LATER)
+    assert engine.definition.version == 2
     assert "check_fraud" in {i.item_id for i in state.live_instances()}
+    before_view = case_as_of_view(db, actor=SYSTEM, case_id=case_id, at=NOW + timedelta(minutes=1))
+    after_view = case_as_of_view(db, actor=SYSTEM, case_id=case_id, at=LATER)
+    assert (before_view.type_version, after_view.type_version) == (1, 2)
+    assert "check_fraud" not in {c.item_id for c in before_view.plan.children}
+    assert "check_fraud" in {c.item_id for c in after_view.plan.children}
     # The projections are what a rebuild computes from the log.
     before = _snapshot(db, case_id)
     rebuild_projections(db)

@@ -328,7 +328,7 @@ def case_as_of_view(
         events = session.scalar(
             select(func.count()).where(CaseEvent.case_id == case_id, CaseEvent.at <= at)
         )
-        title, type_id, type_version = row.title, row.type_id, row.type_version
+        title, type_id = row.title, row.type_id
         owner, team = row.owner, row.team
     projection, engine = projection_as_of(db, case_id, at)
     state, values = projection.state, projection.case_values
@@ -337,7 +337,8 @@ def case_as_of_view(
         id=case_id,
         as_of=at,
         type_id=type_id,
-        type_version=type_version,
+        # The version it ran on then (`rebuild`: a case moved since shows the old one).
+        type_version=engine.definition.version,
         type_name=engine.definition.name,
         title=str(opened.get("title") or title),
         status=values["status"],

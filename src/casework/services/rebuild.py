@@ -363,7 +363,6 @@ def _log_as_of(
     row = session.get(Case, case_id)
     if row is None:
         raise NotFound(f"no case {case_id}")
-    engine = engine_for(session, row.type_id, row.type_version)
     first_later = session.scalar(
         select(func.min(CaseEvent.seq)).where(CaseEvent.case_id == case_id, CaseEvent.at > at)
     )
@@ -374,7 +373,22 @@ def _log_as_of(
     log = logged(rows)
     if not log:
         raise NotFound(f"case {case_id} was not open yet at {at.isoformat()}")
+    # The version the case ran on then: a case moved to another version since
+    # (`case_migration`) is shown through the one it had, with that version's names.
+    engine = engine_for(session, row.type_id, _version_then(rows, row.type_version))
     return row, engine, rows, log
+
+
+def _version_then(rows: Sequence[Any], now_version: int) -> int:
+    """The type version in force at the end of a log prefix: the last migration's
+    target, else the version the case was opened with (its first entry says it)."""
+    for r in reversed(rows):
+        if r.type == "CaseMigrated":
+            return int(r.payload["to"])
+    opened = rows[0].payload if rows and rows[0].type == "CaseOpened" else None
+    if isinstance(opened, dict) and isinstance(opened.get("version"), int):
+        return int(opened["version"])
+    return now_version
 
 
 def case_as_of(
