@@ -494,7 +494,10 @@ def test_a_requester_lands_on_the_cases_they_asked_for(world: World) -> None:
         "/login", data={"username": "rita", "password": PASSWORD}, follow_redirects=False
     )
     assert response.headers["location"] == "/requests"
-    text = page_text(world.client.get("/requests"))
+    page = world.client.get("/requests")
+    # Her menu: her requests and the cases she sees; no work page, no opening cases.
+    assert 'href="/work"' not in page.text and 'href="/cases/new"' not in page.text
+    text = page_text(page)
     assert "Water damage in Lyon" in text  # hers
     assert (
         text.count("/cases/C-") == 0
@@ -505,7 +508,9 @@ def test_a_requester_lands_on_the_cases_they_asked_for(world: World) -> None:
         "/login", data={"username": "ann", "password": PASSWORD}, follow_redirects=False
     )
     assert response.headers["location"] == "/work"
-    assert "You are not named on any case yet." in page_text(world.client.get("/requests"))
+    page = world.client.get("/requests")
+    assert "You are not named on any case yet." in page_text(page)
+    assert 'href="/work"' in page.text and 'href="/cases/new"' in page.text
 
 
 def test_a_case_manager_adds_work_assigns_it_and_reassigns_the_case(world: World) -> None:

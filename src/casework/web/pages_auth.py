@@ -11,10 +11,9 @@ from fastapi.responses import RedirectResponse, Response
 from casework.server.auth import clear_session_cookies, set_session_cookies
 from casework.server.deps import Now, State
 from casework.services import credentials, identity
-from casework.services.actors import Actor
 from casework.services.errors import InvalidInput, RateLimited, Unauthenticated
 from casework.web.render import render
-from casework.web.session import Page, safe_next, session_caller
+from casework.web.session import Page, safe_next, session_caller, start_page
 
 router = APIRouter(include_in_schema=False)
 
@@ -25,13 +24,6 @@ def home(request: Request, state: State) -> Response:
     if caller is None:
         return RedirectResponse("/login", status_code=303)
     return RedirectResponse(start_page(caller.actor), status_code=303)
-
-
-def start_page(actor: Actor) -> str:
-    """Where someone lands: their work, or (holding no role and in no team, so doing no
-    case work) the cases they asked for."""
-    works = actor.is_admin or actor.roles or actor.type_roles or actor.teams
-    return "/work" if works else "/requests"
 
 
 @router.get("/login")

@@ -17,6 +17,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from casework.web.session import does_case_work
+
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 
@@ -96,6 +98,7 @@ def render(
         "request": request,
         "me": page.actor if page is not None else None,
         "csrf": page.csrf if page is not None else "",
+        "works": page is not None and does_case_work(page.actor),
         "flash": None,
         "error": None,
         **context,

@@ -52,6 +52,16 @@ def safe_next(value: str | None) -> str:
     return value
 
 
+def does_case_work(actor: Actor) -> bool:
+    """Whether someone works cases (holds a role or is in a team), or only asks for them."""
+    return bool(actor.is_admin or actor.roles or actor.type_roles or actor.teams)
+
+
+def start_page(actor: Actor) -> str:
+    """Where someone lands: their work, or the cases they asked for."""
+    return "/work" if does_case_work(actor) else "/requests"
+
+
 def sign_in_url(request: Request) -> str:
     back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return "/login?next=" + quote(back, safe="/")
