@@ -43,6 +43,7 @@ def report_page(
             "periods": PERIODS,
             "days": days,
             "types": types,
+            "names": {t.id: t.name for t in types},
             "type_id": type_id or "",
             "today": now,
         },
