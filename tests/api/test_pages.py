@@ -353,6 +353,19 @@ def test_opening_a_case_from_the_form(world: World) -> None:
     csrf = sign_in(world.client, "ann")
     form = page_text(world.client.get("/cases/new"))
     assert "Claim" in form and "amount *" in form
+    said = post(
+        world.client,
+        "/cases/new",
+        csrf,
+        type="claim",
+        **{"data.amount": "10", "data.covered": "no"},
+    )
+    assert world.case(said.headers["location"].split("/")[2].split("?")[0]).data == {
+        "amount": 10,
+        "covered": False,
+    }
+    unreadable = post(world.client, "/cases/new", csrf, type="claim", **{"data.covered": "maybe"})
+    assert unreadable.status_code == 422 and "must be yes or no" in page_text(unreadable)
     missing = post(world.client, "/cases/new", csrf, type="claim", title="Hail")
     assert missing.status_code == 422 and "'amount' is required" in page_text(missing)
     assert 'value="Hail"' in missing.text  # what was typed stays
@@ -369,7 +382,8 @@ def test_opening_a_case_from_the_form(world: World) -> None:
     case_id = opened.headers["location"].split("/")[2].split("?")[0]
     case = world.case(case_id)
     assert (case.title, case.priority, case.owner) == ("Hail on a roof", 2, "ann")
-    assert case.data == {"amount": 3000, "risk": "low", "policy": "P-9", "covered": False}
+    # A yes/no left unsaid at opening stays out of the case file (no "no" by default).
+    assert case.data == {"amount": 3000, "risk": "low", "policy": "P-9"}
     # Someone whose roles open no case type is offered none, and refused if they try.
     world.client.cookies.clear()
     csrf = sign_in(world.client, "rita")
@@ -377,7 +391,7 @@ def test_opening_a_case_from_the_form(world: World) -> None:
     refused = post(world.client, "/cases/new", csrf, type="claim", **{"data.amount": "1"})
     assert refused.status_code == 422
     with world.db() as session:
-        assert len(session.scalars(select(Case.id)).all()) == 2
+        assert len(session.scalars(select(Case.id)).all()) == 3
 
 
 def test_the_case_list_finds_by_words_and_status(world: World) -> None:

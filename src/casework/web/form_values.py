@@ -26,7 +26,7 @@ class Field:
 
     name: str
     label: str
-    type: str  # string, text, number, integer, boolean, date, enum
+    type: str  # string, text, number, integer, boolean, yesno, date, enum
     required: bool
     options: tuple[str, ...]
     value: Any
@@ -54,7 +54,17 @@ def case_file_fields(fields: Iterable[CaseFileField]) -> list[Field]:
     for f in fields:
         if f.type in ("object", "array"):
             continue
-        kind = "enum" if f.enum else "date" if f.format == "date" else f.type
+        # A yes/no at opening may be left unsaid (an unticked box would say "no", and a
+        # rule may act on it): a choice of yes, no or nothing.
+        kind = (
+            "enum"
+            if f.enum
+            else "date"
+            if f.format == "date"
+            else "yesno"
+            if f.type == "boolean"
+            else f.type
+        )
         out.append(
             Field(
                 name=f.name,
@@ -79,6 +89,11 @@ def read(fields: Iterable[Field], posted: Mapping[str, str]) -> dict[str, Any]:
             values[f.name] = raw is not None and raw not in ("", "false", "off")
             continue
         if raw is None or not raw.strip():
+            continue
+        if f.type == "yesno":
+            if raw not in ("yes", "no"):
+                raise InvalidInput(f"'{f.label}' must be yes or no", field=PREFIX + f.name)
+            values[f.name] = raw == "yes"
             continue
         values[f.name] = _typed(f, raw.strip())
     return values
