@@ -662,3 +662,47 @@ def test_notifications_and_the_whole_history(world: World) -> None:
     sign_in(world.client, "nina")
     assert world.client.get(f"/cases/{world.case_id}/history").status_code == 404
     assert "Nothing new." in page_text(world.client.get("/notifications"))
+
+
+HELP = """
+id: help
+name: Help desk
+roles: [agent]
+requests:
+  team: north
+case_file:
+  summary: {type: string, required: true}
+plan:
+  items:
+    - task: Answer
+      role: agent
+"""
+
+
+def test_a_requester_asks_for_help_from_her_requests_page(world: World) -> None:
+    case_types.deploy(world.db, actor=SYSTEM, source=HELP, now=NOW)
+    csrf = sign_in(world.client, "rita")
+    page = world.client.get("/requests")
+    assert 'href="/cases/new?type=help"' in page.text
+    assert 'href="/cases/new?type=claim"' not in page.text  # not a kind she may ask for
+    form = world.client.get("/cases/new?type=help")
+    assert "Ask for something" in page_text(form) and 'name="priority"' not in form.text
+    sent = post(
+        world.client,
+        "/cases/new",
+        csrf,
+        type="help",
+        title="VPN down",
+        priority="1",  # ignored: a request's priority is the team's to set
+        **{"data.summary": "Cannot connect since this morning"},
+    )
+    assert sent.status_code == 303 and sent.headers["location"].endswith("?done=requested")
+    case_id = sent.headers["location"].split("/")[2].split("?")[0]
+    case = world.case(case_id)
+    assert (case.owner, case.team, case.priority, case.title) == (None, "north", 3, "VPN down")
+    assert "Your request is in" in page_text(world.client.get(sent.headers["location"]))
+    assert "VPN down" in page_text(world.client.get("/requests"))
+    # Her colleague of the team sees it among the team's cases.
+    world.client.cookies.clear()
+    sign_in(world.client, "ann")
+    assert "VPN down" in page_text(world.client.get("/cases"))

@@ -129,6 +129,10 @@ class _CaseWriter:
             _cw(case, "version", str(d.version))
         if not d.adhoc_tasks:
             _cw(case, "adhocTasks", "false")
+        if d.requests is not None:
+            _cw(case, "requests", "true")
+            if d.requests.team is not None:
+                _cw(case, "requestsTeam", d.requests.team)
         if d.description is not None:
             _text(case, "documentation", d.description)
         if d.decisions:

@@ -46,6 +46,7 @@ from casework.model.definitions import (
     PlanItemKind,
     PlanItemOnPart,
     PlanningTable,
+    Requests,
     Rule,
     TimerSpec,
 )
@@ -158,6 +159,11 @@ class _CaseReader(CaseIndex):
         adhoc = json_attr(case, "adhocTasks", self.source)
         if adhoc is not None and not isinstance(adhoc, bool):
             raise model_error(case, "casework:adhocTasks must be true or false", self.source)
+        open_to_requests = json_attr(case, "requests", self.source)
+        if open_to_requests is not None and not isinstance(open_to_requests, bool):
+            raise model_error(case, "casework:requests must be true or false", self.source)
+        requests_team = get_attr(case, "requestsTeam", CASEWORK_NS)
+        requests = Requests(team=requests_team or None) if open_to_requests else None
         doc = cmmn_child(case, "documentation")
         return CaseDefinition(
             id=case_id,
@@ -171,6 +177,7 @@ class _CaseReader(CaseIndex):
             description=element_text(doc) if doc is not None else None,
             decisions=self.decisions(),
             adhoc_tasks=True if adhoc is None else adhoc,
+            requests=requests,
         )
 
     # -- plan items ---------------------------------------------------------------------

@@ -290,6 +290,14 @@ class DecisionDefinition:
 
 
 @dataclass(frozen=True, slots=True)
+class Requests:
+    """Who may ask for a case of the type besides the holders of its roles: anyone signed
+    in, named on the case they ask for as its requester; `team`: the team it goes to."""
+
+    team: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CaseDefinition:
     """A versioned case type. `plan_model` is the case plan model: a stage, the root."""
 
@@ -306,6 +314,8 @@ class CaseDefinition:
     # Whether case workers may add human tasks the plan does not have (ad-hoc tasks):
     # adaptive case management's default; `adhoc_tasks: false` keeps the plan closed.
     adhoc_tasks: bool = True
+    # Open to requests from anyone signed in (`requests:`); None: only its roles open it.
+    requests: Requests | None = None
 
     def decision(self, decision_id: str | None) -> DecisionDefinition | None:
         """The inline decision with this id; None when the case type has none of that id

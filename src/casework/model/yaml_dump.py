@@ -162,6 +162,8 @@ class _Writer:
             out["decisions"] = [self.decision(dd) for dd in d.decisions]
         if not d.adhoc_tasks:
             out["adhoc_tasks"] = False
+        if d.requests is not None:
+            out["requests"] = True if d.requests.team is None else _Block(team=d.requests.team)
         return out
 
     def decision(self, dd: DecisionDefinition) -> _Block:

@@ -20,6 +20,7 @@ from casework.model.definitions import (
     PlanItemKind,
     PlanItemOnPart,
     PlanningTable,
+    Requests,
     Role,
     Rule,
     TimerSpec,
@@ -133,6 +134,7 @@ class _Reader(CriteriaReader):
         self.names = n.Names(self.collect(plan_node), (f.name for f in fields))
         decisions = read_decisions(self, top["decisions"][1]) if "decisions" in top else ()
         adhoc = self.flag(top["adhoc_tasks"][1], "adhoc_tasks") if "adhoc_tasks" in top else True
+        requests = self.requests(top["requests"][1]) if "requests" in top else None
         return CaseDefinition(
             id=self.text(top["id"][1], "the case type id") if "id" in top else n.slug(name),
             name=name,
@@ -145,7 +147,18 @@ class _Reader(CriteriaReader):
             expression_language=self.lang,
             decisions=decisions,
             adhoc_tasks=adhoc,
+            requests=requests,
         )
+
+    def requests(self, node: Node) -> Requests | None:
+        """`requests: true`, or `requests: {team: support}`; `false`: none."""
+        if isinstance(node, ScalarNode):
+            return Requests() if self.flag(node, "requests") else None
+        m = self.mapping(node, "requests")
+        for key, (knode, _) in m.items():
+            if key != "team":
+                raise self.error(knode, f"unknown key '{key}' in requests; expected: team")
+        return Requests(team=self.opt_text(m, "team"))
 
     def roles(self, node: Node) -> tuple[Role, ...]:
         out = []

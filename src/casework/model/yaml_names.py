@@ -92,6 +92,7 @@ TOP_KEYS = frozenset(
         "expression_language",
         "decisions",
         "adhoc_tasks",
+        "requests",
     )
 )
 CRITERION_KEYS = frozenset(

@@ -30,7 +30,9 @@ Documents (`services/documents.py`):
 
 Cases (`services/case_actions.py`, the API's rules):
 
-- opening a case of a type is for admins and the holders of a role the type names;
+- opening a case of a type is for admins and the holders of a role the type names; a
+  type with `requests:` also lets anyone signed in ask for one, named on it as its
+  requester (`case_actions.open_case`);
 - changing a case's status (suspend, resume, terminate, close, reopen) is for admins, its
   owner and case managers; its case file, notes and links for everyone who sees it;
 - its *internal* notes are for the people who work on it (below), not for those merely

@@ -17,10 +17,12 @@ from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.engine import commands as c
+from casework.model.definitions import Requests
 from casework.services import cases, membership
 from casework.services.access import may_change_case_status, may_open_case, may_see_case
 from casework.services.actors import Actor
 from casework.services.case_commands import CaseRef
+from casework.services.case_types import engine_for, latest_version
 from casework.services.errors import (
     Conflict,
     Forbidden,
@@ -62,14 +64,25 @@ def open_case(
 ) -> CaseRef:
     """Open a case of the newest version of `type_id`, which the opener then sees.
 
-    Forbidden without a role the type names; a confidential case must be the opener's
-    own (only its owner, participants and admins see it). The owner must be an active
-    account and the team must exist (InvalidInput naming the field).
+    Forbidden without a role the type names, unless the type takes requests
+    (`requests:`): then anyone signed in asks for one, and is named on it as its
+    requester; it goes to the type's team, owned by nobody yet, at the usual priority
+    (a requester sets neither owner, team, priority nor confidentiality: Forbidden).
+    A confidential case must be the opener's own (only its owner, participants and
+    admins see it). The owner must be an active account and the team must exist
+    (InvalidInput naming the field).
     """
     if owner is not None:
         owner = normalize_username(owner)
     if team is not None:
         team = team.strip()
+    requested = _request_route(db, actor, type_id)
+    if requested is not None:
+        if owner not in (None, actor.id) or (team is not None and team != requested.team):
+            raise Forbidden("a request goes to the team that handles it: it names no owner or team")
+        if confidential or priority != DEFAULT_PRIORITY:
+            raise Forbidden("a request is neither confidential nor prioritised by its requester")
+        owner, team = None, requested.team
     if confidential and not (actor.is_admin or owner == actor.id):
         raise Forbidden(
             "a confidential case is seen only by its owner, its participants and "
@@ -81,8 +94,12 @@ def open_case(
         # version deployed meanwhile cannot slip past the check, and the request
         # spends no session of its own on it.
         key = (type_id, version)
-        if not may_open_case(actor, type_id, case_type_roles(conn, [key])[key]):
-            raise Forbidden(f"opening {type_id} cases needs a role that case type names")
+        if requested is None:
+            if not may_open_case(actor, type_id, case_type_roles(conn, [key])[key]):
+                raise Forbidden(f"opening {type_id} cases needs a role that case type names")
+        elif _requests(conn, type_id, version) != requested:
+            # A version deployed since the request was routed takes them otherwise.
+            raise Conflict(f"the {type_id} case type changed meanwhile: ask again")
         if owner is not None and _ACTIVE_USER.first(conn, {"b_name": owner}) is None:
             raise InvalidInput(f"no active user {owner}", field="owner")
         if team is not None:
@@ -102,11 +119,38 @@ def open_case(
             confidential=confidential,
             idempotency_key=idempotency_key,
             admit=admit,
+            named=(actor.id, REQUESTER) if requested is not None else None,
         )
     except NotFound as exc:
         if exc.field != "type":
             raise
         raise InvalidInput(exc.message, field="type") from None
+
+
+DEFAULT_PRIORITY = 3
+REQUESTER = "requester"
+
+
+def _requests(session: Session | Connection, type_id: str, version: int) -> Requests | None:
+    return engine_for(session, type_id, version).definition.requests
+
+
+def _request_route(db: sessionmaker[Session], actor: Actor, type_id: str) -> Requests | None:
+    """How `actor` opening a case of `type_id` is routed as a request, or None when they
+    open it as a case worker (they hold a role the type names) or the type takes no
+    requests (the usual checks then refuse or admit them)."""
+    with db() as session:
+        try:
+            version = latest_version(session, type_id)
+        except NotFound:
+            return None  # `open_case` says so, naming the field
+        requests = _requests(session, type_id, version)
+        if requests is None:
+            return None
+        key = (type_id, version)
+        if may_open_case(actor, type_id, case_type_roles(session, [key])[key]):
+            return None
+    return requests
 
 
 _ACTIVE_USER = DirectQuery(

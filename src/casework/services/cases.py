@@ -15,7 +15,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -49,8 +49,9 @@ from casework.services.projection import (
 from casework.services.search import has_index, mark
 from casework.services.transactions import transaction
 from casework.services.warm import WarmCase
-from casework.store.direct import DirectStatement, pipeline
+from casework.store.direct import DirectQuery, DirectStatement, pipeline
 from casework.store.direct_compile import json_text
+from casework.store.identity_tables import CaseParticipant, User
 from casework.store.tables import Case, CaseEvent, table_of
 
 MAX_ATTEMPTS = 5
@@ -87,10 +88,13 @@ def open_case(
     idempotency_key: str | None = None,
     confidential: bool = False,
     admit: Callable[[Connection, int], None] | None = None,
+    named: tuple[str, str] | None = None,
 ) -> CaseRef:
     """Open a case of the newest version of `type_id`. `admit`, when given, is called in
     the write's transaction with the version the case gets, before anything is
-    written, to refuse the opening (by raising) on what the database says then."""
+    written, to refuse the opening (by raising) on what the database says then.
+    `named` (username, participant role): someone named on the case as it opens, in the
+    same transaction and on its log (the requester of a request)."""
     data = dict(data or {})
     if not 1 <= priority <= 5:
         raise InvalidInput("priority must be between 1 (highest) and 5", field="priority")
@@ -103,6 +107,7 @@ def open_case(
         "team": team,
         "priority": priority,
         "confidential": confidential,
+        "named": list(named) if named is not None else None,
     }
     attempt = partial(
         _open,
@@ -118,6 +123,7 @@ def open_case(
         case_id=case_id,
         confidential=confidential,
         admit=admit,
+        named=named,
         idempotency_key=idempotency_key,
         request=request,
     )
@@ -138,6 +144,7 @@ def _open(
     case_id: str | None,
     confidential: bool,
     admit: Callable[[Connection, int], None] | None,
+    named: tuple[str, str] | None,
     idempotency_key: str | None,
     request: dict[str, Any],
 ) -> CaseRef:
@@ -174,6 +181,20 @@ def _open(
         first = encoded_log_row(GENESIS, case_id, 1, "CaseOpened", opened, actor.id, now)
         rows, last_seq, last_hash = event_rows(case_id, 1, first["hash"], events, actor, now)
         rows.insert(0, first)
+        named_id = None
+        if named is not None:
+            username, role = named
+            named_id = _ACCOUNT_ID.first(conn, {"b_name": username})
+            if named_id is None:
+                raise InvalidInput(f"no active user {username}", field="named")
+            last_seq += 1
+            entry = {"user": username, "role": role}
+            rows.append(
+                encoded_log_row(
+                    last_hash, case_id, last_seq, "ParticipantAdded", entry, actor.id, now
+                )
+            )
+            last_hash = rows[-1]["hash"]
         # Its search document is marked in the pipeline; whether the database has the
         # index is asked before it (a read through SQLAlchemy, which cannot run inside a
         # pipeline; answered from memory once it is yes).
@@ -209,6 +230,17 @@ def _open(
             )
             if indexed:
                 mark(conn, case_id, last_seq)  # its search document: services.search
+            if named is not None and named_id is not None:
+                _INSERT_NAMED.execute(
+                    conn,
+                    {
+                        "case_id": case_id,
+                        "user_id": named_id.id,
+                        "role": named[1],
+                        "added_by": actor.id,
+                        "created_at": now,
+                    },
+                )
         webhooks.enqueue(conn, type_id, case_id, rows)
         ref = CaseRef(case_id, 1, values["status"])
         _remember(conn, actor, idempotency_key, request, ref, now)
@@ -298,6 +330,12 @@ def run_command(
 
 
 _INSERT_CASE = DirectStatement(table_of(Case).insert())
+_INSERT_NAMED = DirectStatement(table_of(CaseParticipant).insert())
+_ACCOUNT_ID = DirectQuery(
+    select(table_of(User).c.id).where(
+        table_of(User).c.username == bindparam("b_name"), table_of(User).c.active.is_(True)
+    )
+)
 
 
 def _replayed(

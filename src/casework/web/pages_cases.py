@@ -43,6 +43,7 @@ SORTS = {
 # so a link cannot put words of its own on the page.
 FLASH = {
     "opened": "The case is open.",
+    "requested": "Your request is in: you can follow it here.",
     "claimed": "The task is yours.",
     "unclaimed": "The task is back in its queue.",
     "started": "The task has started.",
@@ -122,11 +123,28 @@ def case_list(
 
 
 def _openable(session: Session, actor: Actor) -> list[case_type_catalog.CaseTypeInfo]:
+    """The kinds of case the actor may open: those whose roles they hold, and those
+    that take requests from anyone (`requested`)."""
     return [
         info
         for info in case_type_catalog.list_case_types(session, actor=actor)
         if may_open_case(actor, info.id, frozenset(r.name for r in info.roles))
+        or _takes_requests(session, info)
     ]
+
+
+def _takes_requests(session: Session, info: case_type_catalog.CaseTypeInfo) -> bool:
+    return engine_for(session, info.id, info.version).definition.requests is not None
+
+
+def openable_by_request(session: Session, actor: Actor) -> list[case_type_catalog.CaseTypeInfo]:
+    """The kinds of case the actor may ask for as a requester."""
+    return [info for info in _openable(session, actor) if requested(actor, info)]
+
+
+def requested(actor: Actor, info: case_type_catalog.CaseTypeInfo) -> bool:
+    """Whether the actor opening a case of `info` asks for it as a requester."""
+    return not may_open_case(actor, info.id, frozenset(r.name for r in info.roles))
 
 
 @router.get("/cases/new")
@@ -136,7 +154,13 @@ def new_case_page(request: Request, page: Page, db: Db, type: str | None = None)
         # Until one is chosen, the first kind's form: one click fewer for most people.
         chosen = next((t for t in openable if t.id == type), openable[0] if openable else None)
         fields = _fields(session, chosen) if chosen is not None else []
-    context: dict[str, Any] = {"types": openable, "chosen": chosen, "fields": fields, "posted": {}}
+    context: dict[str, Any] = {
+        "types": openable,
+        "chosen": chosen,
+        "fields": fields,
+        "posted": {},
+        "as_request": chosen is not None and requested(page.actor, chosen),
+    }
     return render(request, "new_case.html", context)
 
 
@@ -158,12 +182,20 @@ def _open(
         openable = _openable(session, actor)
         chosen = next((t for t in openable if t.id == type_id), None)
         fields = _fields(session, chosen) if chosen is not None else []
-    context: dict[str, Any] = {"types": openable, "chosen": chosen, "fields": fields, "posted": {}}
+    as_request = chosen is not None and requested(actor, chosen)
+    context: dict[str, Any] = {
+        "types": openable,
+        "chosen": chosen,
+        "fields": fields,
+        "posted": {},
+        "as_request": as_request,
+    }
     try:
         if chosen is None:
             raise InvalidInput("choose a kind of case you may open", field="type")
         data = form_values.read(fields, values)
-        priority = _priority(values.get("priority", "3"))
+        # A request's priority is the team's to set (case_actions.open_case).
+        priority = 3 if as_request else _priority(values.get("priority", "3"))
         title = values.get("title", "").strip()[:500] or None
         ref = case_actions.open_case(
             db,
@@ -179,7 +211,8 @@ def _open(
         context["error"] = exc.message
         context["posted"] = values
         return render(request, "new_case.html", context, status_code=_status(exc))
-    return RedirectResponse(f"/cases/{ref.case_id}?done=opened", status_code=303)
+    done = "requested" if as_request else "opened"
+    return RedirectResponse(f"/cases/{ref.case_id}?done={done}", status_code=303)
 
 
 def _priority(text: str) -> int:

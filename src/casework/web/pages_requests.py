@@ -8,6 +8,7 @@ from fastapi.responses import Response
 
 from casework.server.deps import Db
 from casework.services import case_view, participants
+from casework.web.pages_cases import openable_by_request
 from casework.web.render import render
 from casework.web.session import Page
 
@@ -21,4 +22,5 @@ def my_requests(request: Request, page: Page, db: Db) -> Response:
     with db() as session:
         rows = participants.cases_named_on(session, actor=page.actor, limit=SHOWN)
         named = [(case_view.summary_of(row), row.closed_at is None) for row in rows]
-    return render(request, "requests.html", {"named": named})
+        askable = openable_by_request(session, page.actor)
+    return render(request, "requests.html", {"named": named, "askable": askable})
