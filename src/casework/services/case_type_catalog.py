@@ -224,8 +224,8 @@ def check_source(source: str, fmt: str | None = None, dialect: str | None = None
 
         problems = [_problem(e) for e in yaml_problems(source)]
         if not problems:
-            definition = load_yaml(source)
-            found.append(CaseTypeRef(definition.id, definition.name))
+            definitions = [load_yaml(source)]
+            found += [CaseTypeRef(d.id, d.name) for d in definitions]
     else:
         from casework.model.cmmn_import import import_cmmn
         from casework.model.validate import validate_definition
@@ -243,10 +243,7 @@ def check_source(source: str, fmt: str | None = None, dialect: str | None = None
             ]
             found.append(CaseTypeRef(definition.id, definition.name))
     if not problems:
-        from casework.model.yaml_loader import load_yaml
-
-        if fmt == "yaml":
-            definitions = [load_yaml(source)]
+        # Whether it would loop forever on the first path a case takes, as a deploy asks.
         problems = [
             SourceProblem(problem, None, None)
             for problem in map(case_types.loop_problem, definitions)

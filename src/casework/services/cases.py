@@ -230,7 +230,7 @@ def _open(
             )
             if indexed:
                 mark(conn, case_id, last_seq)  # its search document: services.search
-            if named is not None and named_id is not None:
+            if named is not None and named_id is not None:  # both or neither
                 _INSERT_NAMED.execute(
                     conn,
                     {
