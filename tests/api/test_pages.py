@@ -706,3 +706,24 @@ def test_a_requester_asks_for_help_from_her_requests_page(world: World) -> None:
     world.client.cookies.clear()
     sign_in(world.client, "ann")
     assert "VPN down" in page_text(world.client.get("/cases"))
+
+
+def test_times_on_pages_are_in_the_persons_time_zone(world: World) -> None:
+    from casework.services import identity
+    from casework.services.actors import Actor
+
+    identity.update_profile(world.db, actor=Actor("ann"), time_zone="Europe/Paris")
+    csrf = sign_in(world.client, "ann")
+    # Opened at 09:00 UTC on 2 March: 10:00 in Paris (winter time).
+    text = page_text(world.client.get(f"/cases/{world.case_id}"))
+    assert "opened 2026-03-02 10:00 CET" in text
+    # A due date she picks is the end of that day in Paris.
+    post(world.client, f"/cases/{world.case_id}/adhoc", csrf, name="Call back", due="2026-03-09")
+    with world.db() as session:
+        due = session.scalars(
+            select(PlanItemRow.due_at).where(PlanItemRow.name == "Call back")
+        ).one()
+    assert (due.replace(tzinfo=None).day, due.hour, due.minute) == (9, 22, 59)
+    world.client.cookies.clear()
+    sign_in(world.client, "max")  # UTC
+    assert "opened 2026-03-02 09:00 UTC" in page_text(world.client.get(f"/cases/{world.case_id}"))

@@ -6,7 +6,7 @@ back with the reason at the top and nothing changed."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, tzinfo
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
@@ -224,7 +224,7 @@ def add_task(
     actor = page.actor
 
     def change() -> None:
-        due = _due(values.get("due", ""))
+        due = _due(values.get("due", ""), page.zone)
         tasks.add_adhoc_task(
             db,
             actor=actor,
@@ -239,8 +239,8 @@ def add_task(
     return _attempt(request, db, actor, case_id, "added", change)
 
 
-def _due(text: str) -> datetime | None:
-    """A due date from a date input: the end of that day, UTC."""
+def _due(text: str, zone: tzinfo) -> datetime | None:
+    """A due date from a date input: the end of that day where the person is."""
     text = text.strip()
     if not text:
         return None
@@ -248,7 +248,7 @@ def _due(text: str) -> datetime | None:
         day = date.fromisoformat(text)
     except ValueError:
         raise InvalidInput("the due date must be a date (YYYY-MM-DD)", field="due") from None
-    return datetime.combine(day, time(23, 59), tzinfo=UTC)
+    return datetime.combine(day, time(23, 59), tzinfo=zone).astimezone(UTC)
 
 
 @router.post("/cases/{case_id}/assignment")

@@ -9,13 +9,20 @@ script and be framed by nobody.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    pass_context,
+    select_autoescape,
+)
+from jinja2.runtime import Context
 
 from casework.web.session import does_case_work
 
@@ -33,21 +40,28 @@ SECURITY_HEADERS = {
 }
 
 
-def _moment(value: datetime | None) -> str:
-    """A time as people read it on a page: to the minute, in UTC (said so)."""
-    if value is None:
-        return ""
+def _local(context: Context, value: datetime) -> datetime:
+    """`value` in the time zone of the person looking (UTC for nobody)."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    zone = context.get("zone")
+    return value.astimezone(zone if isinstance(zone, tzinfo) else UTC)
 
 
-def _day(value: datetime | None) -> str:
+@pass_context
+def _moment(context: Context, value: datetime | None) -> str:
+    """A time as people read it on a page: to the minute, in their zone (said so)."""
     if value is None:
         return ""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%d")
+    local = _local(context, value)
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+
+
+@pass_context
+def _day(context: Context, value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return f"{_local(context, value):%Y-%m-%d}"
 
 
 def _words(value: str | None) -> str:
@@ -99,6 +113,7 @@ def render(
         "me": page.actor if page is not None else None,
         "csrf": page.csrf if page is not None else "",
         "works": page is not None and does_case_work(page.actor),
+        "zone": page.zone if page is not None else UTC,
         "flash": None,
         "error": None,
         **context,

@@ -10,18 +10,20 @@ refused before anything is done.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated
 from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Depends, Request
 
 from casework.server.deps import ServerState, State
-from casework.services import credentials
+from casework.services import credentials, identity
 from casework.services.actors import Actor
-from casework.services.errors import Forbidden
+from casework.services.errors import Forbidden, NotFound
 
 CSRF_FIELD = "csrf_token"
+UTC_ZONE = ZoneInfo("UTC")
 
 
 class SignInNeeded(Exception):
@@ -41,6 +43,7 @@ class PageCaller:
     actor: Actor
     csrf: str
     session_secret: str = field(repr=False)
+    zone: ZoneInfo = UTC_ZONE  # the person's time zone: times on pages are in it
 
 
 def safe_next(value: str | None) -> str:
@@ -77,6 +80,18 @@ def session_caller(request: Request, state: ServerState) -> PageCaller | None:
     return PageCaller(actor, credentials.csrf_token(secret), secret)
 
 
+def _zone_of(state: ServerState, actor: Actor) -> ZoneInfo:
+    with state.db() as session:
+        try:
+            name = identity.get_user(session, actor.id).time_zone
+        except NotFound:
+            return UTC_ZONE
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC_ZONE  # checked when it was set; a zone gone from the system since
+
+
 async def _form_token(request: Request) -> str | None:
     sent = request.headers.get("x-csrf-token")
     if sent:
@@ -93,6 +108,7 @@ def _signed_in(request: Request, state: State) -> PageCaller:
     caller = session_caller(request, state)
     if caller is None:
         raise SignInNeeded(sign_in_url(request))
+    caller = replace(caller, zone=_zone_of(state, caller.actor))
     request.state.page = caller
     request.state.actor_id = caller.actor.id  # for the access log line
     return caller
