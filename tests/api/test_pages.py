@@ -650,11 +650,14 @@ def test_notifications_and_the_whole_history(world: World) -> None:
     post(world.client, f"/cases/{world.case_id}/notes", csrf, body="@ann please look at this")
     world.client.cookies.clear()
     csrf = sign_in(world.client, "ann")
-    text = page_text(world.client.get("/notifications"))
+    page = world.client.get("/notifications")
+    text = page_text(page)
     assert "(1 unread)" in text and "max mentioned you on Water damage in Lyon" in text
+    assert 'aria-label="1 unread"' in page.text  # the menu says so on every page
     assert "please look at this" in text
     assert post(world.client, "/notifications/read", csrf).headers["location"] == "/notifications"
-    assert "(0 unread)" in page_text(world.client.get("/notifications"))
+    page = world.client.get("/notifications")
+    assert "(0 unread)" in page_text(page) and 'unread"' not in page.text
     history = page_text(world.client.get(f"/cases/{world.case_id}/history"))
     assert "#1 " in history and "note" in history.lower()
     # Someone who may not see the case: no history, as if it did not exist.

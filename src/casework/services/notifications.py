@@ -278,13 +278,25 @@ def notifications_for(
         listed.append(_TABLE.c.id < before_key(cursor))
     rows = session.execute(_items(*listed).order_by(_TABLE.c.id.desc()).limit(limit + 1)).all()
     items = [_item(r) for r in rows[:limit]]
+    next_cursor = before_cursor(items[-1].id) if len(rows) > limit else None
+    return NotificationPage(items, _unread(session, mine), next_cursor)
+
+
+def unread_count(session: Session, *, actor: Actor) -> int:
+    """How many of the actor's notifications are unread, on the cases they may see."""
+    mine = [_TABLE.c.recipient == actor.id]
+    if not actor.is_admin:
+        mine.append(visible_condition(session, actor))
+    return _unread(session, mine)
+
+
+def _unread(session: Session, mine: list[Any]) -> int:
     unread = session.scalar(
         select(func.count())
         .select_from(_TABLE.join(Case, Case.id == _TABLE.c.case_id))
         .where(*mine, _TABLE.c.read_at.is_(None))
     )
-    next_cursor = before_cursor(items[-1].id) if len(rows) > limit else None
-    return NotificationPage(items, int(unread or 0), next_cursor)
+    return int(unread or 0)
 
 
 def unread_among(session: Session, *, actor: Actor, ids: Sequence[int]) -> list[NotificationItem]:

@@ -114,6 +114,7 @@ def render(
         "csrf": page.csrf if page is not None else "",
         "works": page is not None and does_case_work(page.actor),
         "zone": page.zone if page is not None else UTC,
+        "unread": page.unread if page is not None else 0,
         "flash": None,
         "error": None,
         **context,

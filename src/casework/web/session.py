@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fastapi import Depends, Request
 
 from casework.server.deps import ServerState, State
-from casework.services import credentials, identity
+from casework.services import credentials, identity, notifications
 from casework.services.actors import Actor
 from casework.services.errors import Forbidden, NotFound
 
@@ -44,6 +44,7 @@ class PageCaller:
     csrf: str
     session_secret: str = field(repr=False)
     zone: ZoneInfo = UTC_ZONE  # the person's time zone: times on pages are in it
+    unread: int = 0  # their unread notifications, for the menu
 
 
 def safe_next(value: str | None) -> str:
@@ -80,16 +81,19 @@ def session_caller(request: Request, state: ServerState) -> PageCaller | None:
     return PageCaller(actor, credentials.csrf_token(secret), secret)
 
 
-def _zone_of(state: ServerState, actor: Actor) -> ZoneInfo:
+def _about(state: ServerState, actor: Actor) -> tuple[ZoneInfo, int]:
+    """The person's time zone, and how many notifications they have not read."""
     with state.db() as session:
         try:
             name = identity.get_user(session, actor.id).time_zone
         except NotFound:
-            return UTC_ZONE
+            name = "UTC"
+        unread = notifications.unread_count(session, actor=actor)
     try:
-        return ZoneInfo(name)
+        zone = ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        return UTC_ZONE  # checked when it was set; a zone gone from the system since
+        zone = UTC_ZONE  # checked when it was set; a zone gone from the system since
+    return zone, unread
 
 
 async def _form_token(request: Request) -> str | None:
@@ -108,7 +112,8 @@ def _signed_in(request: Request, state: State) -> PageCaller:
     caller = session_caller(request, state)
     if caller is None:
         raise SignInNeeded(sign_in_url(request))
-    caller = replace(caller, zone=_zone_of(state, caller.actor))
+    zone, unread = _about(state, caller.actor)
+    caller = replace(caller, zone=zone, unread=unread)
     request.state.page = caller
     request.state.actor_id = caller.actor.id  # for the access log line
     return caller
