@@ -597,6 +597,11 @@ STRANGER = {
     "POST /cases/{case_id}/adhoc": "/login?next=/cases/C-1/adhoc",
     "POST /cases/{case_id}/assignment": "/login?next=/cases/C-1/assignment",
     "POST /cases/{case_id}/status": "/login?next=/cases/C-1/status",
+    "POST /cases/{case_id}/people": "/login?next=/cases/C-1/people",
+    "POST /cases/{case_id}/people/{username}/remove": "/login?next=/cases/C-1/people/u/remove",
+    "POST /cases/{case_id}/tasks/{instance_id}/delegate": (
+        "/login?next=/cases/C-1/tasks/pi-1/delegate"
+    ),
     "POST /cases/{case_id}/documents": "/login?next=/cases/C-1/documents",
     "GET /reports": "/login?next=/reports",
     "GET /notifications": "/login?next=/notifications",
@@ -635,6 +640,7 @@ def test_a_stranger_gets_no_page_but_sign_in(client: TestClient, route: str) -> 
         .replace("{instance_id}", "pi-1")
         .replace("{action}", "claim")
         .replace("{item}", "e")
+        .replace("{username}", "u")
     )
     response = client.request(method, path, follow_redirects=False)
     expected = STRANGER[route]
@@ -730,3 +736,33 @@ def test_times_on_pages_are_in_the_persons_time_zone(world: World) -> None:
     world.client.cookies.clear()
     sign_in(world.client, "max")  # UTC
     assert "opened 2026-03-02 09:00 UTC" in page_text(world.client.get(f"/cases/{world.case_id}"))
+
+
+def test_naming_people_and_handing_a_task_on(world: World) -> None:
+    make_user(world.db, "mia", roles=("handler",))
+    csrf = sign_in(world.client, "ann")  # of the case's team: she may name people
+    named = post(world.client, f"/cases/{world.case_id}/people", csrf, username="nina")
+    assert named.headers["location"] == f"/cases/{world.case_id}?done=named"
+    unknown = post(world.client, f"/cases/{world.case_id}/people", csrf, username="ghost")
+    assert unknown.status_code == 422 and "Water damage in Lyon" in page_text(unknown)
+    text = page_text(world.client.get(f"/cases/{world.case_id}"))
+    assert "nina participant" in text
+    # Nina sees the case now.
+    task = world.task("assess").instance_id
+    post(world.client, f"/cases/{world.case_id}/tasks/{task}/claim", csrf)
+    handed = post(
+        world.client,
+        f"/cases/{world.case_id}/tasks/{task}/delegate",
+        csrf,
+        assignee="mia",
+        note="You know this client",
+    )
+    assert handed.headers["location"] == f"/cases/{world.case_id}?done=delegated"
+    assert world.task("assess").assignee == "mia"
+    removed = post(world.client, f"/cases/{world.case_id}/people/nina/remove", csrf)
+    assert removed.headers["location"] == f"/cases/{world.case_id}?done=unnamed"
+    world.client.cookies.clear()
+    csrf = sign_in(world.client, "rita")  # named on it, but not one who names people
+    assert "Name someone" not in world.client.get(f"/cases/{world.case_id}").text
+    refused = post(world.client, f"/cases/{world.case_id}/people", csrf, username="nina")
+    assert refused.status_code == 403

@@ -14,7 +14,13 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session, sessionmaker
 
 from casework.server.deps import Db, Now
-from casework.services import case_actions, case_assignment, case_relations, tasks
+from casework.services import (
+    case_actions,
+    case_assignment,
+    case_relations,
+    participants,
+    tasks,
+)
 from casework.services.actors import Actor
 from casework.services.case_actions import STATUS_COMMANDS
 from casework.services.errors import InvalidInput, NotFound, ServiceError
@@ -74,12 +80,11 @@ def _attempt(
     done: str,
     change: Callable[[], Any],
 ) -> Response:
-    """Run `change`; then back to the case page, or the page again with why not. A case
-    the actor may not see stays unseen: NotFound goes to the 404 page."""
+    """Run `change`; then back to the case page, or the page again with why not (a
+    colleague's name mistyped, a task gone meanwhile). A case the actor may not see
+    stays unseen: reading it again for the page raises NotFound, the 404 page."""
     try:
         change()
-    except NotFound:
-        raise
     except ServiceError as exc:
         return refused_page(request, db, actor, case_id, exc)
     return RedirectResponse(f"/cases/{case_id}?done={done}", status_code=303)
@@ -136,6 +141,36 @@ def assign_task(
     return _attempt(request, db, actor, case_id, "assigned", change)
 
 
+@router.post("/cases/{case_id}/tasks/{instance_id}/delegate")
+def delegate_task(
+    request: Request,
+    case_id: CaseId,
+    instance_id: InstanceId,
+    page: Page,
+    db: Db,
+    now: Now,
+    values: Posted,
+) -> Response:
+    actor = page.actor
+    assignee = values.get("assignee", "").strip()
+
+    def change() -> None:
+        if not assignee:
+            raise InvalidInput("say to whom", field="assignee")
+        tasks.delegate(
+            db,
+            actor=actor,
+            case_id=case_id,
+            instance_id=instance_id,
+            assignee=assignee,
+            note=values.get("note", "")[:MAX_NOTE] or None,
+            now=now,
+        )
+
+    return _attempt(request, db, actor, case_id, "delegated", change)
+
+
+# Last of the task routes: the ones above name their action themselves.
 @router.post("/cases/{case_id}/tasks/{instance_id}/{action}")
 def task_action(
     request: Request,
@@ -269,6 +304,46 @@ def reassign(
         )
 
     return _attempt(request, db, actor, case_id, "reassigned", change)
+
+
+@router.post("/cases/{case_id}/people")
+def name_someone(
+    request: Request, case_id: CaseId, page: Page, db: Db, now: Now, values: Posted
+) -> Response:
+    actor = page.actor
+    username = values.get("username", "").strip()
+    role = values.get("role", "participant")
+
+    def change() -> None:
+        if not username:
+            raise InvalidInput("say whom", field="username")
+        participants.add_participant(
+            db, actor=actor, case_id=case_id, username=username, role=role, now=now
+        )
+
+    return _attempt(request, db, actor, case_id, "named", change)
+
+
+@router.post("/cases/{case_id}/people/{username}/remove")
+def unname_someone(
+    request: Request,
+    case_id: CaseId,
+    username: Annotated[str, Path(max_length=200)],
+    page: Page,
+    db: Db,
+    now: Now,
+) -> Response:
+    actor = page.actor
+    return _attempt(
+        request,
+        db,
+        actor,
+        case_id,
+        "unnamed",
+        lambda: participants.remove_participant(
+            db, actor=actor, case_id=case_id, username=username, now=now
+        ),
+    )
 
 
 @router.post("/cases/{case_id}/status")

@@ -59,6 +59,9 @@ FLASH = {
     "added": "Task added.",
     "assigned": "The task has been assigned.",
     "reassigned": "The case has been reassigned.",
+    "named": "They are named on the case and see it.",
+    "unnamed": "They are no longer named on the case.",
+    "delegated": "The task has been handed on.",
 }
 
 
