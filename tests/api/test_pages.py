@@ -102,13 +102,17 @@ def world(client: TestClient, db: sessionmaker[Session]) -> World:
     return World(client, db, case_id)
 
 
+def login_form(client: TestClient, **fields: str) -> httpx.Response:
+    """Post the sign-in form as a browser does: its page first, for the form's token."""
+    client.get("/login")
+    token = client.cookies.get("casework_login")
+    assert token
+    return client.post("/login", data={**fields, "login_token": str(token)}, follow_redirects=False)
+
+
 def sign_in(client: TestClient, username: str, password: str = PASSWORD) -> str:
     """Sign in through the page's form; the client keeps the cookies. The CSRF token."""
-    response = client.post(
-        "/login",
-        data={"username": username, "password": password, "next": "/work"},
-        follow_redirects=False,
-    )
+    response = login_form(client, username=username, password=password, next="/work")
     assert response.status_code == 303, response.text
     token = client.cookies.get("casework_csrf")
     assert token
@@ -139,17 +143,13 @@ def test_pages_send_a_stranger_to_sign_in_and_back(world: World) -> None:
     assert response.headers["location"] == "/login?next=/cases%3Fstatus%3Dactive"
     login_page = client.get(response.headers["location"])
     assert 'name="next" value="/cases?status=active"' in login_page.text
-    signed_in = client.post(
-        "/login",
-        data={"username": "ann", "password": PASSWORD, "next": "/cases?status=active"},
-        follow_redirects=False,
-    )
+    signed_in = login_form(client, username="ann", password=PASSWORD, next="/cases?status=active")
     assert signed_in.headers["location"] == "/cases?status=active"
     assert client.get("/", follow_redirects=False).headers["location"] == "/work"
 
 
 def test_a_wrong_password_shows_the_form_again_and_nothing_else(world: World) -> None:
-    response = world.client.post("/login", data={"username": "ann", "password": "nope"})
+    response = login_form(world.client, username="ann", password="nope")
     assert response.status_code == 401
     assert "Wrong username or password." in page_text(response)
     assert 'value="ann"' in response.text  # the name stays typed in
@@ -159,11 +159,7 @@ def test_a_wrong_password_shows_the_form_again_and_nothing_else(world: World) ->
 
 @pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/\\evil"])
 def test_signing_in_never_leaves_the_site(world: World, target: str) -> None:
-    response = world.client.post(
-        "/login",
-        data={"username": "ann", "password": PASSWORD, "next": target},
-        follow_redirects=False,
-    )
+    response = login_form(world.client, username="ann", password=PASSWORD, next=target)
     assert response.headers["location"] == "/work"
 
 
@@ -504,9 +500,7 @@ def sign_in_other(world: World, username: str) -> str:
 
 def test_a_requester_lands_on_the_cases_they_asked_for(world: World) -> None:
     cases.open_case(world.db, actor=SYSTEM, type_id="claim", now=NOW, data={"amount": 5})
-    response = world.client.post(
-        "/login", data={"username": "rita", "password": PASSWORD}, follow_redirects=False
-    )
+    response = login_form(world.client, username="rita", password=PASSWORD)
     assert response.headers["location"] == "/requests"
     page = world.client.get("/requests")
     # Her menu: her requests and the cases she sees; no work page, no opening cases.
@@ -518,9 +512,7 @@ def test_a_requester_lands_on_the_cases_they_asked_for(world: World) -> None:
         and world.client.get("/requests").text.count('href="/cases/C-') == 1
     )  # and only hers
     world.client.cookies.clear()
-    response = world.client.post(
-        "/login", data={"username": "ann", "password": PASSWORD}, follow_redirects=False
-    )
+    response = login_form(world.client, username="ann", password=PASSWORD)
     assert response.headers["location"] == "/work"
     page = world.client.get("/requests")
     assert "You are not named on any case yet." in page_text(page)
@@ -577,7 +569,7 @@ def test_a_case_manager_adds_work_assigns_it_and_reassigns_the_case(world: World
 STRANGER = {
     "GET /": "/login",
     "GET /login": 200,
-    "POST /login": 401,
+    "POST /login": 403,  # not from the sign-in page: its token is missing
     "POST /logout": "/login?next=/logout",
     "GET /work": "/login?next=/work",
     "POST /work/next": "/login?next=/work/next",
@@ -766,3 +758,23 @@ def test_naming_people_and_handing_a_task_on(world: World) -> None:
     assert "Name someone" not in world.client.get(f"/cases/{world.case_id}").text
     refused = post(world.client, f"/cases/{world.case_id}/people", csrf, username="nina")
     assert refused.status_code == 403
+
+
+def test_another_site_cannot_sign_a_browser_in(world: World) -> None:
+    """Login CSRF: a form posted from elsewhere has no token of the sign-in page's."""
+    forged = world.client.post(
+        "/login",
+        data={"username": "ann", "password": PASSWORD, "login_token": "guessed"},
+        follow_redirects=False,
+    )
+    assert forged.status_code == 403 and "had expired" in page_text(forged)
+    assert world.client.cookies.get("casework_session") is None
+    # The page it answers with carries a fresh token: signing in from it works.
+    token = world.client.cookies.get("casework_login")
+    assert token and token != "guessed"
+    done = world.client.post(
+        "/login",
+        data={"username": "ann", "password": PASSWORD, "login_token": str(token)},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303 and world.client.cookies.get("casework_session")

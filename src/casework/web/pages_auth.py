@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import hmac
+import secrets
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from casework.server.auth import clear_session_cookies, set_session_cookies
-from casework.server.deps import Now, State
+from casework.server.deps import Now, ServerState, State
 from casework.services import credentials, identity
 from casework.services.errors import InvalidInput, RateLimited, Unauthenticated
 from casework.web.render import render
@@ -31,7 +33,44 @@ def login_page(request: Request, state: State, next: str | None = None) -> Respo
     caller = session_caller(request, state)
     if caller is not None:
         return RedirectResponse(safe_next(next) or start_page(caller.actor), status_code=303)
-    return render(request, "login.html", {"next": safe_next(next), "username": ""})
+    return _login_form(request, state, {"next": safe_next(next), "username": ""})
+
+
+# The sign-in form's own anti-CSRF token (double submit: a cookie and a field), so that
+# another site cannot sign a browser in to an account of its choosing (login CSRF).
+LOGIN_COOKIE = "casework_login"
+LOGIN_FIELD = "login_token"
+LOGIN_TOKEN_SECONDS = 3600
+
+
+def _login_form(
+    request: Request,
+    state: ServerState,
+    context: dict[str, Any],
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The sign-in page, with a fresh token in its form and in a cookie."""
+    token = secrets.token_urlsafe(24)
+    response = render(
+        request,
+        "login.html",
+        {**context, "login_token": token},
+        status_code=status_code,
+        headers=headers,
+    )
+    response.set_cookie(
+        LOGIN_COOKIE,
+        token,
+        max_age=LOGIN_TOKEN_SECONDS,
+        path="/login",
+        domain=state.settings.cookie_domain,
+        secure=state.settings.cookie_secure,
+        httponly=True,
+        samesite="strict",
+    )
+    return response
 
 
 @router.post("/login")
@@ -42,9 +81,15 @@ def login(
     username: Annotated[str, Form(max_length=200)] = "",
     password: Annotated[str, Form(max_length=1024)] = "",
     next: Annotated[str, Form(max_length=2000)] = "",
+    login_token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     client = request.client.host if request.client is not None else "unknown"
-    context = {"next": safe_next(next), "username": username}
+    context: dict[str, Any] = {"next": safe_next(next), "username": username}
+    expected = request.cookies.get(LOGIN_COOKIE, "")
+    if not expected or not hmac.compare_digest(expected, login_token):
+        # Not this site's form (or one left open past its hour): nothing is checked.
+        context["error"] = "The sign-in form had expired: please sign in again."
+        return _login_form(request, state, context, status_code=403)
     try:
         user = identity.authenticate_password(
             state.db,
@@ -55,21 +100,18 @@ def login(
             limit=state.settings.login_limit,
         )
     except RateLimited as exc:
-        return render(
+        return _login_form(
             request,
-            "login.html",
+            state,
             {**context, "error": exc.message},
             status_code=429,
             headers={"Retry-After": str(exc.retry_after)},
         )
     except InvalidInput as exc:
-        return render(request, "login.html", {**context, "error": exc.message}, status_code=422)
+        return _login_form(request, state, {**context, "error": exc.message}, status_code=422)
     except Unauthenticated:
-        return render(
-            request,
-            "login.html",
-            {**context, "error": "Wrong username or password."},
-            status_code=401,
+        return _login_form(
+            request, state, {**context, "error": "Wrong username or password."}, status_code=401
         )
     # A new session at every sign-in, and the one the browser had ends (see the API's).
     previous = request.cookies.get(state.settings.session_cookie)
@@ -83,6 +125,7 @@ def login(
     response = RedirectResponse(safe_next(next) or start_page(actor), status_code=303)
     max_age = int(state.settings.session_ttl.total_seconds())
     set_session_cookies(response, state, created.secret, created.csrf_token, max_age)
+    response.delete_cookie(LOGIN_COOKIE, path="/login", domain=state.settings.cookie_domain)
     request.state.actor_id = user.username
     return response
 
