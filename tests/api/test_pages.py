@@ -18,9 +18,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from tests.api.support import problem
+from tests.clock import Clock
 from tests.people import NOW, PASSWORD, make_user
 
 from casework.blobs import DocumentStorage, FilesystemBlobStore
+from casework.engine.commands import CompletePlanItem
 from casework.services import case_relations, case_types, cases, participants
 from casework.services.actors import SYSTEM
 from casework.store.document_tables import Document
@@ -599,6 +601,7 @@ STRANGER = {
     "GET /notifications": "/login?next=/notifications",
     "POST /notifications/read": "/login?next=/notifications/read",
     "GET /cases/{case_id}/history": "/login?next=/cases/C-1/history",
+    "GET /cases/{case_id}/as-of": "/login?next=/cases/C-1/as-of",
 }
 
 
@@ -778,3 +781,26 @@ def test_another_site_cannot_sign_a_browser_in(world: World) -> None:
         follow_redirects=False,
     )
     assert done.status_code == 303 and world.client.cookies.get("casework_session")
+
+
+def test_the_case_as_it_was_at_a_moment(world: World, clock: Clock) -> None:
+    task = world.task("assess").instance_id
+    clock.now = NOW.replace(hour=11)
+    cases.run_command(
+        world.db,
+        actor=SYSTEM,
+        case_id=world.case_id,
+        command=CompletePlanItem(task, {"risk": "high"}),
+        now=clock.now,
+    )
+    sign_in(world.client, "ann")
+    url = f"/cases/{world.case_id}/as-of"
+    before = page_text(world.client.get(url, params={"at": "2026-03-02T10:00"}))
+    after = page_text(world.client.get(url, params={"at": "2026-03-02T12:00"}))
+    assert "Assess active" in before and "risk" not in before.split("Case file")[1]
+    assert "Assess completed" in after and "high" in after
+    bad = world.client.get(url, params={"at": "yesterday"})
+    assert bad.status_code == 422 and "date and time" in page_text(bad)
+    world.client.cookies.clear()
+    sign_in(world.client, "nina")
+    assert world.client.get(url, params={"at": "2026-03-02T12:00"}).status_code == 404

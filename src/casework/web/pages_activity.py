@@ -3,11 +3,14 @@ case of theirs ended...) and a case's whole history, a page at a time."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, tzinfo
+
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from casework.server.deps import Db, Now
 from casework.services import case_view, notifications, timeline
+from casework.services.errors import InvalidInput
 from casework.web.pages_case_actions import CaseId
 from casework.web.render import render
 from casework.web.session import Page
@@ -75,3 +78,29 @@ def history_page(
     return render(
         request, "history.html", {"case": summary, "entries": entries.entries, "more": more}
     )
+
+
+@router.get("/cases/{case_id}/as-of")
+def as_of_page(
+    request: Request, case_id: CaseId, page: Page, db: Db, now: Now, at: str | None = None
+) -> Response:
+    """The case as it stood at a moment the person picks (in their time zone)."""
+    with db() as session:
+        summary = case_view.case_summary(session, actor=page.actor, case_id=case_id)
+    moment = _moment(at, page.zone) if at else None
+    past = None
+    if moment is not None:
+        past = case_view.case_as_of_view(db, actor=page.actor, case_id=case_id, at=moment)
+    shown = (moment or now).astimezone(page.zone).strftime("%Y-%m-%dT%H:%M")
+    return render(request, "as_of.html", {"case": summary, "past": past, "at": shown})
+
+
+def _moment(text: str, zone: tzinfo) -> datetime:
+    """A `datetime-local` input's value, read in the person's zone."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput("the moment must be a date and time", field="at") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    return value.astimezone(UTC)
