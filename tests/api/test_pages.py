@@ -592,6 +592,7 @@ STRANGER = {
     "POST /cases/{case_id}/assignment": "/login?next=/cases/C-1/assignment",
     "POST /cases/{case_id}/status": "/login?next=/cases/C-1/status",
     "POST /cases/{case_id}/people": "/login?next=/cases/C-1/people",
+    "POST /cases/{case_id}/links": "/login?next=/cases/C-1/links",
     "POST /cases/{case_id}/people/{username}/remove": "/login?next=/cases/C-1/people/u/remove",
     "POST /cases/{case_id}/tasks/{instance_id}/delegate": (
         "/login?next=/cases/C-1/tasks/pi-1/delegate"
@@ -804,3 +805,35 @@ def test_the_case_as_it_was_at_a_moment(world: World, clock: Clock) -> None:
     world.client.cookies.clear()
     sign_in(world.client, "nina")
     assert world.client.get(url, params={"at": "2026-03-02T12:00"}).status_code == 404
+
+
+def test_linking_cases_from_the_page(world: World) -> None:
+    other = cases.open_case(
+        world.db,
+        actor=SYSTEM,
+        type_id="claim",
+        now=NOW,
+        team="north",
+        title="Same storm",
+        data={"amount": 10},
+    ).case_id
+    hidden = cases.open_case(
+        world.db,
+        actor=SYSTEM,
+        type_id="claim",
+        now=NOW,
+        owner="max",
+        confidential=True,  # seen by max (and admins) only
+        title="Elsewhere",
+        data={"amount": 10},
+    ).case_id
+    csrf = sign_in(world.client, "ann")
+    linked = post(world.client, f"/cases/{world.case_id}/links", csrf, other=other, kind="related")
+    assert linked.headers["location"] == f"/cases/{world.case_id}?done=linked"
+    assert "related: Same storm" in page_text(world.client.get(f"/cases/{world.case_id}"))
+    assert "related: Water damage in Lyon" in page_text(world.client.get(f"/cases/{other}"))
+    # A case she may not see cannot be linked, nor told apart from one that does not exist.
+    refused = post(world.client, f"/cases/{world.case_id}/links", csrf, other=hidden)
+    missing = post(world.client, f"/cases/{world.case_id}/links", csrf, other="C-NOTHING")
+    assert refused.status_code == missing.status_code == 422
+    assert "Elsewhere" not in refused.text

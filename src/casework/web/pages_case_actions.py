@@ -346,6 +346,22 @@ def unname_someone(
     )
 
 
+@router.post("/cases/{case_id}/links")
+def link_cases(
+    request: Request, case_id: CaseId, page: Page, db: Db, now: Now, values: Posted
+) -> Response:
+    actor = page.actor
+    other = values.get("other", "").strip()
+    kind = values.get("kind", "related")
+
+    def change() -> None:
+        if not other:
+            raise InvalidInput("say which case", field="other")
+        case_relations.link(db, actor=actor, case_id=case_id, other_id=other, kind=kind, now=now)
+
+    return _attempt(request, db, actor, case_id, "linked", change)
+
+
 @router.post("/cases/{case_id}/status")
 def change_status(
     request: Request, case_id: CaseId, page: Page, db: Db, now: Now, values: Posted

@@ -62,6 +62,7 @@ FLASH = {
     "named": "They are named on the case and see it.",
     "unnamed": "They are no longer named on the case.",
     "delegated": "The task has been handed on.",
+    "linked": "The cases are linked.",
 }
 
 
