@@ -224,12 +224,17 @@ def _locked_work(
     if conn.dialect.name != "postgresql":
         return False
     statement = _PEEK if actor.is_admin else _PEEK_VISIBLE if types is None else _PEEK_TYPED
+    params = {"b_role": role, "b_actor": actor.id, "b_types": sorted(types or ())}
+    return conn.execute(_excluding(statement, passed), params).first() is not None
+
+
+def _excluding(statement: Select[Any], passed: list[tuple[str, str]]) -> Select[Any]:
+    """`statement` without the tasks passed over in this claim."""
     for case_id, instance_id in passed:
         statement = statement.where(
             not_(and_(_ITEMS.c.case_id == case_id, _ITEMS.c.instance_id == instance_id))
         )
-    params = {"b_role": role, "b_actor": actor.id, "b_types": sorted(types or ())}
-    return conn.execute(statement, params).first() is not None
+    return statement
 
 
 def _pick(
@@ -249,12 +254,8 @@ def _pick(
             return _PICK_ADMIN.first(conn, {"b_role": role})
         return _PICK_FOR_ROLE.first(conn, {"b_role": role, "b_actor": actor.id})
     statement = _PICK if actor.is_admin else _PICK_VISIBLE if types is None else _PICK_TYPED
-    for case_id, instance_id in passed:
-        statement = statement.where(
-            not_(and_(_ITEMS.c.case_id == case_id, _ITEMS.c.instance_id == instance_id))
-        )
     params = {"b_role": role, "b_actor": actor.id, "b_types": sorted(types or ())}
-    return conn.execute(statement, params).first()
+    return conn.execute(_excluding(statement, passed), params).first()
 
 
 def _claimed_result(task: ClaimedTask) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from casework.server.deps import Db, Now
 from casework.services import case_view, notifications, timeline
 from casework.services.errors import InvalidInput
 from casework.web.pages_case_actions import CaseId
-from casework.web.render import render
+from casework.web.render import next_page, render
 from casework.web.session import Page
 
 router = APIRouter(include_in_schema=False)
@@ -39,10 +39,7 @@ def notification_page(
         found = notifications.notifications_for(
             session, actor=page.actor, unread_only=unread == "1", limit=PAGE_SIZE, cursor=cursor
         )
-    more = None
-    if found.next_cursor is not None:
-        url = request.url.include_query_params(cursor=found.next_cursor)
-        more = f"{url.path}?{url.query}"
+    more = next_page(request, found.next_cursor)
     return render(
         request,
         "notifications.html",
@@ -72,9 +69,7 @@ def history_page(
         entries = timeline.timeline(
             session, actor=page.actor, case_id=case_id, limit=PAGE_SIZE, cursor=cursor
         )
-    more = None
-    if entries.next_cursor is not None:
-        more = f"/cases/{case_id}/history?cursor={entries.next_cursor}"
+    more = next_page(request, entries.next_cursor)
     return render(
         request, "history.html", {"case": summary, "entries": entries.entries, "more": more}
     )

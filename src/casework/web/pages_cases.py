@@ -26,7 +26,7 @@ from casework.services.case_types import engine_for
 from casework.services.errors import InvalidInput, ServiceError
 from casework.services.visibility import case_facts
 from casework.web import form_values
-from casework.web.render import render
+from casework.web.render import next_page, render
 from casework.web.session import Page, Posted
 
 router = APIRouter(include_in_schema=False)
@@ -104,10 +104,7 @@ def case_list(
         )
         rows = [case_view.summary_of(row) for row in found.cases]
     names = {t.id: t.name for t in types}
-    more = None
-    if found.next_cursor is not None:
-        url = request.url.include_query_params(cursor=found.next_cursor)
-        more = f"{url.path}?{url.query}"
+    more = next_page(request, found.next_cursor)
     return render(
         request,
         "cases.html",

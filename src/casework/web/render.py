@@ -125,3 +125,11 @@ def render(
     if headers:
         response.headers.update(headers)
     return response
+
+
+def next_page(request: Request, cursor: str | None) -> str | None:
+    """The address of the next page of a list: this one's, with `cursor` in its query."""
+    if cursor is None:
+        return None
+    url = request.url.include_query_params(cursor=cursor)
+    return f"{url.path}?{url.query}"
