@@ -837,3 +837,22 @@ def test_linking_cases_from_the_page(world: World) -> None:
     missing = post(world.client, f"/cases/{world.case_id}/links", csrf, other="C-NOTHING")
     assert refused.status_code == missing.status_code == 422
     assert "Elsewhere" not in refused.text
+
+
+def test_a_page_upload_may_be_larger_than_other_requests(
+    world: World, app: FastAPI, tmp_path: Path
+) -> None:
+    """The case page's upload streams under the documents' limit, not the 1 MiB that
+    other requests get (`body_limit`), as the API's upload does."""
+    root = tmp_path / "big-blobs"
+    app.state.casework_documents = DocumentStorage(
+        FilesystemBlobStore(root), max_upload_bytes=3 * 2**20
+    )
+    csrf = sign_in(world.client, "ann")
+    big = b"%PDF-1.7\n" + b"x" * (2 * 2**20)
+    response = upload(world.client, world.case_id, csrf, big)
+    assert response.status_code == 303, response.text[:300]
+    assert [p.stat().st_size for p in stored(root)] == [len(big)]
+    # Other page forms keep the general limit.
+    huge_note = post(world.client, f"/cases/{world.case_id}/notes", csrf, body="x" * (2 * 2**20))
+    assert huge_note.status_code == 413

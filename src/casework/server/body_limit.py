@@ -22,10 +22,12 @@ from casework.server.problems import problem_response
 from casework.server.settings import DEFAULT_MAX_REQUEST_BYTES
 
 # POSTs that stream their bodies under limits of their own: document uploads (.../cases/
-# {id}/documents, .../documents/{id}/versions) and case type sources (/case-types,
-# /case-types/validate).
+# {id}/documents, .../documents/{id}/versions, and the case page's form at
+# /cases/{id}/documents) and case type sources (/case-types, /case-types/validate).
 _OWN_LIMITS = re.compile(
-    re.escape(API_PREFIX) + r"(/cases/[^/]+/documents(/[^/]+/versions)?|/case-types(/validate)?)/?"
+    re.escape(API_PREFIX)
+    + r"(/cases/[^/]+/documents(/[^/]+/versions)?|/case-types(/validate)?)/?"
+    + r"|/cases/[^/]+/documents/?"
 )
 
 
