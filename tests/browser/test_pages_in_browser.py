@@ -167,7 +167,9 @@ def test_a_case_worker_takes_and_completes_a_task(page: Any, site: Site) -> None
         data = session.get_one(Case, site.case_id).data
     assert states["assess"] == "completed" and states["pay"] == "active"
     assert data == {"amount": 700, "covered": True, "risk": "high"}
-    assert page.locator(f"#task-{_instance(site, 'pay')}").get_by_text("Take it").count() == 1
+    assert (
+        page.locator(f"#task-{_item(site, 'pay').instance_id}").get_by_text("Take it").count() == 1
+    )
 
     page.fill("textarea[name=body]", "Photos received")
     page.click("button:has-text('Add note')")
@@ -188,7 +190,7 @@ def test_a_refused_completion_shows_why_and_keeps_the_task(page: Any, site: Site
     alert = page.get_by_role("alert")
     alert.wait_for()
     assert "is required" in alert.inner_text()
-    assert _state(site, "assess") == "active"
+    assert _item(site, "assess").state == "active"
     # The address is the case's, not the form's (a reload must not re-post).
     assert page.url == f"{site.base}/cases/{site.case_id}"
     # The browser logs the 422 itself; nothing else went wrong.
@@ -209,23 +211,10 @@ def test_opening_a_case_from_the_new_case_page(page: Any, site: Site) -> None:
     assert page.problems == []
 
 
-def _instance(site: Site, item_id: str) -> str:
+def _item(site: Site, item_id: str) -> PlanItemRow:
     with site.db() as session:
-        return str(
-            session.scalars(
-                select(PlanItemRow.instance_id).where(
-                    PlanItemRow.case_id == site.case_id, PlanItemRow.item_id == item_id
-                )
-            ).one()
-        )
-
-
-def _state(site: Site, item_id: str) -> str:
-    with site.db() as session:
-        return str(
-            session.scalars(
-                select(PlanItemRow.state).where(
-                    PlanItemRow.case_id == site.case_id, PlanItemRow.item_id == item_id
-                )
-            ).one()
-        )
+        return session.scalars(
+            select(PlanItemRow).where(
+                PlanItemRow.case_id == site.case_id, PlanItemRow.item_id == item_id
+            )
+        ).one()

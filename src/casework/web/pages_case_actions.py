@@ -56,6 +56,14 @@ def _status(exc: ServiceError) -> int:
     }.get(exc.code, 422)
 
 
+def _given(values: dict[str, str], field: str, missing: str) -> str:
+    """A form field that must not be left empty (InvalidInput naming it otherwise)."""
+    value = values.get(field, "").strip()
+    if not value:
+        raise InvalidInput(missing, field=field)
+    return value
+
+
 def refused_page(
     request: Request,
     db: sessionmaker[Session],
@@ -124,11 +132,9 @@ def assign_task(
     values: Posted,
 ) -> Response:
     actor = page.actor
-    assignee = values.get("assignee", "").strip()
 
     def change() -> None:
-        if not assignee:
-            raise InvalidInput("say to whom", field="assignee")
+        assignee = _given(values, "assignee", "say to whom")
         tasks.assign(
             db,
             actor=actor,
@@ -152,11 +158,9 @@ def delegate_task(
     values: Posted,
 ) -> Response:
     actor = page.actor
-    assignee = values.get("assignee", "").strip()
 
     def change() -> None:
-        if not assignee:
-            raise InvalidInput("say to whom", field="assignee")
+        assignee = _given(values, "assignee", "say to whom")
         tasks.delegate(
             db,
             actor=actor,
@@ -311,12 +315,10 @@ def name_someone(
     request: Request, case_id: CaseId, page: Page, db: Db, now: Now, values: Posted
 ) -> Response:
     actor = page.actor
-    username = values.get("username", "").strip()
     role = values.get("role", "participant")
 
     def change() -> None:
-        if not username:
-            raise InvalidInput("say whom", field="username")
+        username = _given(values, "username", "say whom")
         participants.add_participant(
             db, actor=actor, case_id=case_id, username=username, role=role, now=now
         )
@@ -351,12 +353,10 @@ def link_cases(
     request: Request, case_id: CaseId, page: Page, db: Db, now: Now, values: Posted
 ) -> Response:
     actor = page.actor
-    other = values.get("other", "").strip()
     kind = values.get("kind", "related")
 
     def change() -> None:
-        if not other:
-            raise InvalidInput("say which case", field="other")
+        other = _given(values, "other", "say which case")
         case_relations.link(db, actor=actor, case_id=case_id, other_id=other, kind=kind, now=now)
 
     return _attempt(request, db, actor, case_id, "linked", change)
