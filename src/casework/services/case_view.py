@@ -24,6 +24,7 @@ from casework.services import case_relations, documents
 from casework.services.access import (
     may_change_case_status,
     may_manage_participants,
+    may_manage_work,
     may_read_internal_notes,
     may_reassign_case,
     may_remove_documents,
@@ -115,6 +116,10 @@ class Permissions:
     change_confidentiality: bool
     remove_documents: bool
     reassign: bool
+    # What the API shows through the case's work and notes; the pages ask them here.
+    read_internal_notes: bool = False
+    work_on: bool = False
+    manage_work: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +243,9 @@ def case_view(session: Session, *, actor: Actor, case_id: str) -> CaseView:
             change_confidentiality=actor.is_admin or facts.owner == actor.id,
             remove_documents=may_remove_documents(actor, facts),
             reassign=may_reassign_case(actor, facts),
+            read_internal_notes=reads_internal,
+            work_on=may_plan,
+            manage_work=may_manage_work(acting, facts),
         ),
     )
 

@@ -15,16 +15,10 @@ from casework.engine.states import PlanItemState
 from casework.model.definitions import PlanItemKind
 from casework.server.deps import Db, Now
 from casework.services import case_actions, case_type_catalog, case_view, queries
-from casework.services.access import (
-    may_manage_work,
-    may_open_case,
-    may_read_internal_notes,
-    may_work_on_case,
-)
+from casework.services.access import may_open_case
 from casework.services.actors import Actor
 from casework.services.case_types import engine_for
 from casework.services.errors import InvalidInput, ServiceError
-from casework.services.visibility import case_facts
 from casework.web import form_values
 from casework.web.render import next_page, render
 from casework.web.session import Page, Posted
@@ -281,7 +275,7 @@ def case_page_context(session: Session, actor: Actor, case_id: str) -> dict[str,
         and _may_raise(acting, specs[node.item_id].item.authorized_roles)
     ]
     plannable = [(node, item) for node in _walk(view.plan) for item in node.plannable]
-    facts = case_facts(session, case_id)
+    may = view.may
     open_case = summary.status == "active"
     return {
         "view": view,
@@ -289,11 +283,11 @@ def case_page_context(session: Session, actor: Actor, case_id: str) -> dict[str,
         "cards": cards,
         "events": events,
         "plannable": plannable,
-        "internal_notes": may_read_internal_notes(actor, facts),
+        "internal_notes": may.read_internal_notes,
         # Work nobody foresaw: for those who work on the case, if its type allows it.
-        "adhoc": open_case and engine.definition.adhoc_tasks and may_work_on_case(acting, facts),
+        "adhoc": open_case and engine.definition.adhoc_tasks and may.work_on,
         "roles": sorted(engine.compiled.roles),
-        "manage_work": open_case and may_manage_work(acting, facts),
+        "manage_work": open_case and may.manage_work,
     }
 
 
